@@ -1,0 +1,79 @@
+"""Atomic file writes: a finished file or nothing, never half of one.
+
+Data is written to a hidden temporary file in the destination folder, flushed
+and fsynced, then moved over the destination with :func:`os.replace`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return fd, Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """Open a binary temp file beside ``path``; on success it replaces ``path``.
+
+    If the ``with`` body raises, the temp file is removed and ``path`` is left
+    as it was.
+    """
+    dest = Path(path)
+    fd, tmp = _temp_beside(dest)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write_group(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[IO[bytes]]]:
+    """Write several files that belong together (e.g. ``.cond.npy`` + ``.cond.json``).
+
+    All are written to temp files first; only when every one is complete are
+    they moved into place, one :func:`os.replace` each, so a failure while
+    writing leaves every destination untouched.
+    """
+    dests = [Path(p) for p in paths]
+    temps: list[Path] = []
+    handles: list[IO[bytes]] = []
+    try:
+        for dest in dests:
+            fd, tmp = _temp_beside(dest)
+            temps.append(tmp)
+            handles.append(os.fdopen(fd, "wb"))
+        yield handles
+        for fh in handles:
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+        for tmp, dest in zip(temps, dests, strict=True):
+            os.replace(tmp, dest)
+    except BaseException:
+        for fh in handles:
+            fh.close()
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_write(path) as fh:
+        fh.write(data)

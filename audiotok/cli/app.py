@@ -1,0 +1,116 @@
+"""The ``audiotok`` command: wires the sub-apps and is the single error boundary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from audiotok import __version__
+from audiotok.cli._console import err_console
+from audiotok.cli.audio import audio_app
+from audiotok.cli.dataset import dataset_app
+from audiotok.cli.esf import esf_app
+from audiotok.cli.models import models_app
+from audiotok.cli.npq import npq_app
+from audiotok.errors import (
+    AudiotokError,
+    DeviceError,
+    FormatError,
+    InputError,
+    ModelError,
+    UsageError,
+)
+
+app = typer.Typer(
+    name="audiotok",
+    help="Turn audio corpora into neural-codec token datasets (DAC .npq, EnCodec .ecdc + sidecars).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(npq_app, name="npq")
+app.add_typer(esf_app, name="esf")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(audio_app, name="audio")
+app.add_typer(models_app, name="models")
+
+#: AudiotokError subclass -> exit status. Usage errors share Typer's 2.
+EXIT_CODES: dict[type[AudiotokError], int] = {
+    UsageError: 2,
+    FormatError: 1,
+    InputError: 1,
+    ModelError: 1,
+    DeviceError: 1,
+    AudiotokError: 1,
+}
+
+
+def exit_code_for(exc: AudiotokError) -> int:
+    """Exit status for ``exc``: the entry of its closest class in :data:`EXIT_CODES`."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1
+
+
+def format_error(exc: AudiotokError) -> str:
+    """The one line printed on stderr for ``exc``."""
+    return f"{exc.kind}: {exc}"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"audiotok {__version__}")
+        raise typer.Exit()
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """Send logging (and warnings) to stderr at the level the flags ask for."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handler = RichHandler(console=err_console, show_time=False, show_path=False, markup=False)
+    root = logging.getLogger("audiotok")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    logging.captureWarnings(True)
+    warn_logger = logging.getLogger("py.warnings")
+    warn_logger.handlers[:] = [handler]
+    warn_logger.setLevel(level)
+    warn_logger.propagate = False
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+) -> None:
+    """Turn audio corpora into neural-codec token datasets."""
+    setup_logging(verbose, quiet)
+    ctx.obj = {"quiet": quiet}
+
+
+def main() -> None:
+    """Console-script entry point: run the app, map AudiotokError to one line and an exit code."""
+    try:
+        app(prog_name="audiotok")
+    except AudiotokError as exc:
+        if os.environ.get("AUDIOTOK_DEBUG") == "1":
+            traceback.print_exc()
+        err_console.print(format_error(exc), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)

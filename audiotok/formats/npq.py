@@ -1,0 +1,587 @@
+"""NPQ token files: DAC RVQ tokens ``[T, K]`` behind a small binary header.
+
+Follows ``specs/npq-format.md`` (NPQ1, legacy v0) and ``specs/npq-tools.md``
+(NPQ2 Mid/Side) byte for byte. All fields are little-endian.
+
+NPQ1 (mono), header ``21 + 4K`` bytes::
+
+    magic 4s 'NPQ1' | version u16 = 1 | K u16 | token_rate f32 (fps)
+    | orig_bitrate f32 (kbps) | T u32 | vocab_sizes u32[K] | dtype_code u8
+
+NPQ2 (stereo Mid/Side), header ``24 + 4K`` bytes, ``K = k_mid + k_side``::
+
+    magic 4s 'NPQ2' | version u16 = 1 | channel_mode u8 = 1 | k_mid u16
+    | k_side u16 | token_rate f32 | orig_bitrate f32 | T u32
+    | vocab_sizes u32[K] | dtype_code u8
+
+Legacy v0 (read only; magic ``'NPQ1'``, no version, payload uint16)::
+
+    v0a: magic | K i32 | fps f32 | bitrate f32 | T i32 | vocab i32[K]
+    v0b: magic | K i32 | fps f32 | vocab i32[K] | T i32
+
+The payload follows the header: tokens ``[T, K]``, row-major (time-major),
+unsigned integers of width 1, 2 or 4 bytes (``dtype_code`` 0, 1, 2). NPQ2
+columns are ``[M_0 .. M_{k_mid-1}, S_0 .. S_{k_side-1}]``.
+
+This module is the only place that parses NPQ headers. Every failure is raised
+as :class:`~audiotok.errors.FormatError` naming the file and the reason, and
+sizes are checked against the file size before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Self
+
+from audiotok._fsio import atomic_write
+from audiotok._types import Seconds
+from audiotok.errors import FormatError
+
+__all__ = [
+    "DTYPE_CODES",
+    "Npq1Header",
+    "Npq2Header",
+    "NpqHeader",
+    "NpqLegacyHeader",
+    "read",
+    "read_header",
+    "smallest_dtype_code",
+    "write",
+]
+
+#: dtype_code -> numpy payload dtype (always little-endian).
+DTYPE_CODES: dict[int, np.dtype[Any]] = {
+    0: np.dtype("u1"),
+    1: np.dtype("<u2"),
+    2: np.dtype("<u4"),
+}
+_U32_MAX = 2**32 - 1
+_U16_MAX = 2**16 - 1
+_F32_MAX = float(np.finfo(np.float32).max)
+# The largest header any valid file can have: NPQ2 with K = 2 * 65535.
+_MAX_HEADER = 24 + 4 * 2 * _U16_MAX
+_FIRST_READ = 4096
+
+_NPQ1_FIXED = struct.Struct("<4sHHffI")  # 20 bytes, then u32[K], then u8
+_NPQ2_FIXED = struct.Struct("<4sHBHHffI")  # 23 bytes, then u32[K], then u8
+_V0_K = struct.Struct("<4si")
+
+
+def smallest_dtype_code(vocab_sizes: tuple[int, ...] | list[int]) -> int:
+    """Return the smallest ``dtype_code`` whose unsigned type holds ``0 .. max(vocab)-1``."""
+    top = max(vocab_sizes) - 1
+    for code, dt in DTYPE_CODES.items():
+        if top <= np.iinfo(dt).max:
+            return code
+    raise ValueError(f"vocabulary of {top + 1} does not fit in uint32")
+
+
+def _as_f32(value: float) -> float:
+    """Round to the nearest float32, the precision the header stores."""
+    if not math.isfinite(value) or abs(value) > _F32_MAX:
+        raise ValueError("must be finite and representable as float32")
+    return float(np.float32(value))
+
+
+class _HeaderBase(BaseModel):
+    """Fields shared by every NPQ layout."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        description="Token frame rate in frames per second (fps); stored as float32."
+    )
+    orig_bitrate_kbps: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        default=0.0, description="Bit rate of the source audio file in kbps (informational)."
+    )
+    seq_len: Annotated[int, Field(ge=0, le=_U32_MAX)] = Field(description="T, the number of time frames.")
+    vocab_sizes: tuple[Annotated[int, Field(ge=1, le=_U32_MAX)], ...] = Field(
+        min_length=1, description="Vocabulary size of each codebook; length K."
+    )
+    dtype_code: Literal[0, 1, 2] = Field(
+        default=1,
+        description="Payload integer width: 0 = uint8, 1 = uint16, 2 = uint32. "
+        "When omitted: the smallest that holds the vocabulary.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dtype(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("dtype_code") is None and data.get("vocab_sizes"):
+            try:
+                data = {**data, "dtype_code": smallest_dtype_code(list(data["vocab_sizes"]))}
+            except (TypeError, ValueError):
+                pass  # the field validators report the bad vocabulary
+        return data
+
+    @field_validator("token_rate", "orig_bitrate_kbps")
+    @classmethod
+    def _float32(cls, value: float) -> float:
+        return _as_f32(value)
+
+    @model_validator(mode="after")
+    def _dtype_holds_vocab(self) -> Self:
+        top = max(self.vocab_sizes) - 1
+        if top > np.iinfo(DTYPE_CODES[self.dtype_code]).max:
+            raise ValueError(
+                f"dtype_code {self.dtype_code} ({DTYPE_CODES[self.dtype_code].name}) "
+                f"cannot hold vocabulary size {top + 1}"
+            )
+        return self
+
+    # -- derived values -------------------------------------------------------------
+    @property
+    def n_codebooks(self) -> int:
+        """K, the number of codebooks (columns of the token matrix)."""
+        return len(self.vocab_sizes)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Numpy dtype of the payload."""
+        return DTYPE_CODES[self.dtype_code]
+
+    @property
+    def duration_s(self) -> Seconds:
+        """Duration covered by the tokens, ``T / token_rate`` seconds."""
+        return self.seq_len / self.token_rate
+
+    @property
+    def header_size(self) -> int:
+        """Header length in bytes."""
+        raise NotImplementedError  # pragma: no cover - every layout defines it
+
+    @property
+    def payload_size(self) -> int:
+        """Payload length in bytes, ``T * K * itemsize``."""
+        return self.seq_len * self.n_codebooks * self.dtype.itemsize
+
+    @property
+    def file_size(self) -> int:
+        """Exact size of a file with this header."""
+        return self.header_size + self.payload_size
+
+    @property
+    def mode(self) -> Literal["mono", "stereo-ms"]:
+        """``"mono"`` for NPQ1 and legacy files, ``"stereo-ms"`` for NPQ2."""
+        return "mono"
+
+
+class Npq1Header(_HeaderBase):
+    """NPQ1 header: mono tokens ``[T, K]``."""
+
+    format: Literal["NPQ1"] = Field(default="NPQ1", description="Magic, ASCII.")
+    version: Literal[1] = Field(default=1, description="Format version.")
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> Self:
+        if self.n_codebooks > _U16_MAX:
+            raise ValueError(f"NPQ1 holds at most {_U16_MAX} codebooks")
+        return self
+
+    @property
+    def header_size(self) -> int:
+        """Header length in bytes, ``21 + 4K``."""
+        return 21 + 4 * self.n_codebooks
+
+    def to_bytes(self) -> bytes:
+        """Serialise exactly as the spec's table."""
+        k = self.n_codebooks
+        return (
+            _NPQ1_FIXED.pack(b"NPQ1", self.version, k, self.token_rate, self.orig_bitrate_kbps, self.seq_len)
+            + struct.pack(f"<{k}I", *self.vocab_sizes)
+            + struct.pack("<B", self.dtype_code)
+        )
+
+
+class Npq2Header(_HeaderBase):
+    """NPQ2 header: stereo Mid/Side tokens ``[T, k_mid + k_side]``, Mid columns first."""
+
+    format: Literal["NPQ2"] = Field(default="NPQ2", description="Magic, ASCII.")
+    version: Literal[1] = Field(default=1, description="Format version.")
+    channel_mode: Literal[1] = Field(default=1, description="1 = Mid/Side.")
+    k_mid: Annotated[int, Field(ge=1, le=_U16_MAX)] = Field(description="Codebooks of Mid.")
+    k_side: Annotated[int, Field(ge=0, le=_U16_MAX)] = Field(description="Codebooks of Side.")
+
+    @model_validator(mode="after")
+    def _k_matches(self) -> Self:
+        if self.k_mid + self.k_side != self.n_codebooks:
+            raise ValueError(
+                f"k_mid + k_side = {self.k_mid + self.k_side} but {self.n_codebooks} vocab sizes were given"
+            )
+        return self
+
+    @property
+    def header_size(self) -> int:
+        """Header length in bytes, ``24 + 4K``."""
+        return 24 + 4 * self.n_codebooks
+
+    @property
+    def mode(self) -> Literal["mono", "stereo-ms"]:
+        """Always ``"stereo-ms"``."""
+        return "stereo-ms"
+
+    def to_bytes(self) -> bytes:
+        """Serialise exactly as the spec's table."""
+        k = self.n_codebooks
+        return (
+            _NPQ2_FIXED.pack(
+                b"NPQ2",
+                self.version,
+                self.channel_mode,
+                self.k_mid,
+                self.k_side,
+                self.token_rate,
+                self.orig_bitrate_kbps,
+                self.seq_len,
+            )
+            + struct.pack(f"<{k}I", *self.vocab_sizes)
+            + struct.pack("<B", self.dtype_code)
+        )
+
+
+class NpqLegacyHeader(_HeaderBase):
+    """Legacy NPQ v0 header (read only): no version, uint16 payload.
+
+    ``layout`` is ``"v0a"`` (``K, fps, bitrate, T, vocab[K]``) or ``"v0b"``
+    (``K, fps, vocab[K], T``).
+    """
+
+    format: Literal["NPQ0"] = Field(default="NPQ0", description="Legacy, unversioned.")
+    layout: Literal["v0a", "v0b"] = Field(description="Which legacy field order.")
+    dtype_code: Literal[1] = Field(default=1, description="Always uint16.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dtype(cls, data: Any) -> Any:
+        return data  # legacy payloads are always uint16
+
+    @property
+    def header_size(self) -> int:
+        """Header length in bytes (``20 + 4K`` for v0a, ``16 + 4K`` for v0b)."""
+        return (20 if self.layout == "v0a" else 16) + 4 * self.n_codebooks
+
+
+NpqHeader = Npq1Header | Npq2Header | NpqLegacyHeader
+"""Any header :func:`read_header` can return."""
+
+
+# -- parsing --------------------------------------------------------------------------
+def _validate(cls: type[_HeaderBase], path: Path, **fields: Any) -> Any:
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        msg = first["msg"].removeprefix("Value error, ")
+        raise FormatError(
+            f"invalid {cls.__name__[:4]} header: {where + ': ' if where else ''}{msg}", path
+        ) from None
+
+
+class _TruncatedHeader(FormatError):
+    """The bytes read so far end inside the header."""
+
+
+def _need(buf: bytes, n: int, path: Path, what: str) -> None:
+    if len(buf) < n:
+        raise _TruncatedHeader(f"truncated header: {what} needs {n} bytes, file has {len(buf)}", path)
+
+
+def _check_size(header: _HeaderBase, size: int, path: Path) -> None:
+    if size != header.file_size:
+        hs, ps = header.header_size, header.payload_size
+        if size < header.file_size:
+            raise FormatError(
+                f"short payload: header says T={header.seq_len} K={header.n_codebooks} "
+                f"{header.dtype.name} = {ps} bytes, file has {size - hs}",
+                path,
+            )
+        raise FormatError(f"{size - header.file_size} trailing bytes after the {ps}-byte payload", path)
+
+
+def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
+    _need(buf, _NPQ1_FIXED.size, path, "NPQ1")
+    _, version, k, rate, br, t = _NPQ1_FIXED.unpack_from(buf)
+    if version != 1:
+        raise FormatError(f"unsupported NPQ1 version {version} (this reader knows 1)", path)
+    if k < 1:
+        raise FormatError("NPQ1 header has K = 0 codebooks", path)
+    end = _NPQ1_FIXED.size + 4 * k + 1
+    _need(buf, end, path, f"NPQ1 with K={k}")
+    vocab = struct.unpack_from(f"<{k}I", buf, _NPQ1_FIXED.size)
+    dtype_code = buf[end - 1]
+    if dtype_code not in DTYPE_CODES:
+        raise FormatError(f"unknown dtype_code {dtype_code} (expected 0, 1 or 2)", path)
+    header: Npq1Header = _validate(
+        Npq1Header,
+        path,
+        token_rate=rate,
+        orig_bitrate_kbps=br,
+        seq_len=t,
+        vocab_sizes=vocab,
+        dtype_code=dtype_code,
+    )
+    _check_size(header, size, path)
+    return header
+
+
+def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
+    _need(buf, _NPQ2_FIXED.size, path, "NPQ2")
+    _, version, mode, k_mid, k_side, rate, br, t = _NPQ2_FIXED.unpack_from(buf)
+    if version != 1:
+        raise FormatError(f"unsupported NPQ2 version {version} (this reader knows 1)", path)
+    if mode != 1:
+        raise FormatError(f"unknown NPQ2 channel_mode {mode} (expected 1 = Mid/Side)", path)
+    k = k_mid + k_side
+    if k_mid < 1:
+        raise FormatError("NPQ2 header has k_mid = 0 codebooks", path)
+    end = _NPQ2_FIXED.size + 4 * k + 1
+    _need(buf, end, path, f"NPQ2 with K={k}")
+    vocab = struct.unpack_from(f"<{k}I", buf, _NPQ2_FIXED.size)
+    dtype_code = buf[end - 1]
+    if dtype_code not in DTYPE_CODES:
+        raise FormatError(f"unknown dtype_code {dtype_code} (expected 0, 1 or 2)", path)
+    header: Npq2Header = _validate(
+        Npq2Header,
+        path,
+        token_rate=rate,
+        orig_bitrate_kbps=br,
+        seq_len=t,
+        vocab_sizes=vocab,
+        dtype_code=dtype_code,
+        k_mid=k_mid,
+        k_side=k_side,
+    )
+    _check_size(header, size, path)
+    return header
+
+
+def _legacy_candidates(buf: bytes, size: int) -> list[dict[str, Any]]:
+    """Every legacy layout whose sizes add up exactly to ``size``."""
+    if len(buf) < _V0_K.size:
+        return []
+    _, k = _V0_K.unpack_from(buf)
+    if k < 1 or 16 + 4 * k > size:
+        return []
+    found: list[dict[str, Any]] = []
+    # v0a: magic, K, fps, bitrate, T, vocab[K]
+    if len(buf) >= 20 + 4 * k:
+        rate, br, t = struct.unpack_from("<ffi", buf, 8)
+        vocab = struct.unpack_from(f"<{k}i", buf, 20)
+        if t >= 0 and 20 + 4 * k + 2 * t * k == size:
+            found.append(
+                dict(
+                    layout="v0a",
+                    token_rate=rate,
+                    orig_bitrate_kbps=br,
+                    seq_len=t,
+                    vocab_sizes=vocab,
+                )
+            )
+    # v0b: magic, K, fps, vocab[K], T
+    if len(buf) >= 16 + 4 * k:
+        (rate,) = struct.unpack_from("<f", buf, 8)
+        vocab = struct.unpack_from(f"<{k}i", buf, 12)
+        (t,) = struct.unpack_from("<i", buf, 12 + 4 * k)
+        if t >= 0 and 16 + 4 * k + 2 * t * k == size:
+            found.append(dict(layout="v0b", token_rate=rate, seq_len=t, vocab_sizes=vocab))
+    return found
+
+
+def _parse_legacy(buf: bytes, size: int, path: Path, v1_error: FormatError) -> NpqLegacyHeader:
+    valid: list[NpqLegacyHeader] = []
+    for fields in _legacy_candidates(buf, size):
+        try:
+            valid.append(NpqLegacyHeader(**fields))
+        except ValidationError:
+            continue
+    if len(valid) == 1:
+        return valid[0]
+    if len(valid) > 1:
+        raise FormatError("ambiguous legacy NPQ v0 header: both v0 layouts fit; not guessing", path)
+    raise v1_error
+
+
+def _parse(buf: bytes, size: int, path: Path) -> NpqHeader:
+    _need(buf, 4, path, "magic")
+    magic = buf[:4]
+    if magic == b"NPQ2":
+        return _parse_v2(buf, size, path)
+    if magic != b"NPQ1":
+        shown = magic.decode("ascii", "backslashreplace")
+        raise FormatError(f"not an NPQ file (magic {shown!r}, expected 'NPQ1' or 'NPQ2')", path)
+    try:
+        return _parse_v1(buf, size, path)
+    except FormatError as exc:
+        # A v1 header always has version == 1 and K >= 1 in bytes 4..8; a legacy
+        # header has K as i32 there. Only if v1 fails do we look for a legacy
+        # layout, and only one whose sizes add up exactly is accepted.
+        return _parse_legacy(buf, size, path, exc)
+
+
+def _read_head(fh: Any, size: int, path: Path) -> tuple[NpqHeader, int]:
+    buf = fh.read(min(size, _FIRST_READ))
+    try:
+        return _parse(buf, size, path), size
+    except _TruncatedHeader:
+        if len(buf) >= min(size, _MAX_HEADER):
+            raise
+    # K is large: read up to the largest possible header and parse again.
+    buf += fh.read(min(size, _MAX_HEADER) - len(buf))
+    return _parse(buf, size, path), size
+
+
+def _open(path: Path) -> Any:
+    try:
+        fh = open(path, "rb")
+    except IsADirectoryError:
+        raise FormatError("is a directory, not an .npq file", path) from None
+    except FileNotFoundError:
+        raise FormatError("no such file", path) from None
+    except OSError as exc:
+        raise FormatError(f"cannot open: {exc.strerror or exc}", path) from None
+    return fh
+
+
+def read_header(path: str | os.PathLike[str]) -> NpqHeader:
+    """Read and validate the header of an ``.npq`` file.
+
+    The whole file is checked for consistency: the header must describe
+    exactly the bytes that follow it (no short payload, no trailing bytes).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npq`` file.
+
+    Returns
+    -------
+    Npq1Header or Npq2Header or NpqLegacyHeader
+
+    Raises
+    ------
+    FormatError
+        If the file is missing, unreadable or not a valid NPQ file.
+    """
+    p = Path(path)
+    with _open(p) as fh:
+        header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
+    return header
+
+
+def read(
+    path: str | os.PathLike[str], *, mmap: bool = False
+) -> tuple[np.ndarray[Any, np.dtype[Any]], NpqHeader]:
+    """Read an ``.npq`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npq`` file.
+    mmap : bool
+        Map the payload read-only instead of reading it into memory.
+
+    Returns
+    -------
+    tokens : ndarray[T, K]
+        Token matrix in the file's dtype (uint8, uint16 or uint32), time-major.
+        NPQ2 columns are Mid codebooks then Side codebooks.
+    header : Npq1Header or Npq2Header or NpqLegacyHeader
+
+    Raises
+    ------
+    FormatError
+        If the file is not a valid NPQ file. Token values are not range-checked
+        here; see :func:`check_tokens`.
+    """
+    p = Path(path)
+    with _open(p) as fh:
+        header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
+        shape = (header.seq_len, header.n_codebooks)
+        if mmap:
+            if header.payload_size == 0:
+                return np.zeros(shape, dtype=header.dtype), header
+            tokens = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
+            return tokens, header
+        fh.seek(header.header_size)
+        flat = np.fromfile(fh, dtype=header.dtype, count=shape[0] * shape[1])
+    if flat.size != shape[0] * shape[1]:  # the file changed under us
+        raise FormatError("payload shorter than the header says (file changed while reading?)", p)
+    return flat.reshape(shape), header
+
+
+def check_tokens(
+    tokens: np.ndarray[Any, np.dtype[Any]],
+    vocab_sizes: tuple[int, ...],
+    path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Check ``0 <= tokens[:, k] < vocab_sizes[k]`` for every codebook ``k``.
+
+    Raises
+    ------
+    FormatError
+        Naming the first codebook with an out-of-range token.
+    """
+    if tokens.ndim != 2 or tokens.shape[1] != len(vocab_sizes):
+        raise FormatError(f"tokens have shape {tuple(tokens.shape)}, expected [T, {len(vocab_sizes)}]", path)
+    if tokens.shape[0] == 0:
+        return
+    low = tokens.min(axis=0)
+    high = tokens.max(axis=0)
+    for k, (lo, hi, v) in enumerate(zip(low.tolist(), high.tolist(), vocab_sizes, strict=True)):
+        if lo < 0 or hi >= v:
+            bad = lo if lo < 0 else hi
+            raise FormatError(f"codebook {k}: token {bad} outside [0, {v})", path)
+
+
+def write(
+    path: str | os.PathLike[str],
+    tokens: np.ndarray[Any, np.dtype[Any]],
+    header: Npq1Header | Npq2Header,
+) -> Npq1Header | Npq2Header:
+    """Write tokens ``[T, K]`` to an ``.npq`` file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination. A temp file in the same folder is written, fsynced and
+        moved over ``path``, so ``path`` is either the old file or the new one.
+    tokens : ndarray[T, K]
+        Integer tokens, ``0 <= tokens[:, k] < vocab_sizes[k]``.
+    header : Npq1Header or Npq2Header
+        ``seq_len`` and ``vocab_sizes`` must match ``tokens``. Build it without
+        ``dtype_code`` to get the smallest dtype that holds the vocabulary.
+
+    Returns
+    -------
+    Npq1Header or Npq2Header
+        The header as written.
+
+    Raises
+    ------
+    FormatError
+        If the shape or a token value does not match the header.
+    """
+    if not isinstance(header, (Npq1Header, Npq2Header)):
+        raise FormatError("only NPQ1 and NPQ2 files can be written", path)
+    arr = np.asarray(tokens)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise FormatError(f"tokens must be integers, got {arr.dtype}", path)
+    if arr.ndim != 2 or arr.shape != (header.seq_len, header.n_codebooks):
+        raise FormatError(
+            f"tokens have shape {tuple(arr.shape)}, header says [T={header.seq_len}, K={header.n_codebooks}]",
+            path,
+        )
+    check_tokens(arr, header.vocab_sizes, path)
+    payload = np.ascontiguousarray(arr, dtype=header.dtype)
+    with atomic_write(path) as fh:
+        fh.write(header.to_bytes())
+        fh.write(payload.data)
+    return header
