@@ -61,3 +61,11 @@ class UsageError(AudiotokError):
 
 class AudiotokWarning(UserWarning):
     """Base class of audiotok's own warnings (device fallback, mono in stereo mode, ...)."""
+
+
+class DeviceFallbackWarning(AudiotokWarning):
+    """An explicitly requested device is unavailable; audiotok runs on the CPU instead."""
+
+
+class ChannelWarning(AudiotokWarning):
+    """The audio's channels do not fit the requested mode (e.g. mono input in stereo mode)."""
