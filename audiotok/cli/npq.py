@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,8 +10,11 @@ from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
+from audiotok.device import select_device, set_threads
 from audiotok.services import npq as npq_service
+from audiotok.services import npq_encode
 from audiotok.services._common import FileFailure
+from audiotok.services.npq_encode import EncodedFile, EncodeOptions, EncodeSummary
 
 npq_app = typer.Typer(help="DAC RVQ token files (.npq): encode, decode, inspect.", no_args_is_help=True)
 
@@ -74,3 +78,85 @@ def inspect(
         console.print(table)
     if failed:
         raise typer.Exit(1)
+
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", help="DAC model: 44khz, 24khz, 16khz, 44khz-16kbps, or a path to a .pth checkpoint."
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
+
+
+def _render_summary(summary: EncodeSummary) -> None:
+    console.print(
+        f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; "
+        f"{summary.audio_hours:.3f} h of audio in {summary.wall_s:.1f} s "
+        f"({summary.real_time_factor:.2f}x real time); model {summary.model}"
+        + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else ""),
+        highlight=False,
+    )
+
+
+@npq_app.command("encode")
+def encode(
+    inputs: InputsArg,
+    outdir: Annotated[
+        Path | None, typer.Option("--outdir", "-o", help="Output folder; input folders are mirrored.")
+    ] = None,
+    mono: Annotated[bool, typer.Option("--mono", help="Mix to mono, write NPQ1.")] = False,
+    codebooks: Annotated[int, typer.Option("--codebooks", help="K for mono (NPQ1).", min=1)] = 9,
+    mid_codebooks: Annotated[int, typer.Option("--mid-codebooks", help="k_mid (NPQ2).", min=1)] = 9,
+    side_codebooks: Annotated[int, typer.Option("--side-codebooks", help="k_side (NPQ2).", min=0)] = 4,
+    model: ModelOpt = "44khz",
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    chunk_seconds: Annotated[
+        float, typer.Option("--chunk-seconds", help="Audio per encoder chunk (s).", min=0.01)
+    ] = 10.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Chunks per encoder call.", min=1)] = 1,
+    recursive: RecursiveOpt = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
+    shard_index: Annotated[int, typer.Option("--shard-index", help="This worker's shard.", min=0)] = 0,
+    shard_count: Annotated[int, typer.Option("--shard-count", help="Number of shards.", min=1)] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encode audio to DAC tokens: stereo → NPQ2 Mid/Side, mono or --mono → NPQ1."""
+    set_threads(threads)
+    opts = EncodeOptions(
+        mono=mono,
+        codebooks=codebooks,
+        mid_codebooks=mid_codebooks,
+        side_codebooks=side_codebooks,
+        chunk_seconds=chunk_seconds,
+        batch_size=batch_size,
+        overwrite=overwrite,
+    )
+    with progress("Encoding", enabled=not as_json) as on_progress:
+        summary = npq_encode.encode_paths(
+            inputs,
+            outdir=outdir,
+            model=model,
+            device=select_device(device),
+            opts=opts,
+            recursive=recursive,
+            shard=(shard_index, shard_count),
+            dry_run=dry_run,
+            on_result=lambda r: _render_result(r, as_json=as_json, dry_run=dry_run),
+            on_progress=on_progress,
+        )
+    typer.echo(summary.model_dump_json()) if as_json else _render_summary(summary)
+    if summary.files_failed:
+        raise typer.Exit(1)
+
+
+def _render_result(result: EncodedFile | FileFailure, *, as_json: bool, dry_run: bool) -> None:
+    if isinstance(result, FileFailure):
+        report_failure(result)
+    if as_json:
+        typer.echo(result.model_dump_json())
+    elif dry_run and isinstance(result, EncodedFile):
+        console.print(f"{result.status}: {result.path} → {result.output}", markup=False, highlight=False)
