@@ -12,8 +12,10 @@ same torchaudio kernel, applied to aligned blocks).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -22,10 +24,11 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from audiotok._fsio import atomic_write
 from audiotok.audio import Audio, AudioInfo, ChannelMode, apply_channel_mode, check_finite, probe
 from audiotok.errors import InputError
 
-__all__ = ["FileSource", "ResampledSource", "SampleSource"]
+__all__ = ["ChunkSource", "FileSource", "ResampledSource", "SampleSource", "wav_writer"]
 
 _READ_BLOCK = 1 << 16
 
@@ -180,3 +183,47 @@ class ResampledSource:
         lo = start - u0 * self._n
         out: Audio = np.ascontiguousarray(y[:, lo : lo + stop - start].numpy())
         return out
+
+
+class ChunkSource:
+    """A :class:`SampleSource` over consecutive ``[C, n]`` pieces from an iterator (e.g. a decoder)."""
+
+    def __init__(self, pieces: Iterator[Audio], channels: int, sample_rate: int, length: int) -> None:
+        self._pieces = pieces
+        self.channels = channels
+        self.sample_rate = sample_rate
+        self.length = length
+        self._buf: Audio = np.zeros((channels, 0), dtype=np.float32)
+        self._buf_start = 0
+
+    def read(self, start: int, stop: int) -> Audio:
+        """Samples ``[start, min(stop, length))``; ``start`` must not move backwards."""
+        if start < self._buf_start:
+            raise ValueError(f"reads must move forwards: {start} < {self._buf_start}")
+        stop = min(stop, self.length)
+        parts = [self._buf[:, start - self._buf_start :]]
+        have = self._buf_start + self._buf.shape[1]
+        while have < stop:
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            parts.append(piece)
+            have += piece.shape[1]
+        self._buf = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        self._buf_start = max(start, self._buf_start)
+        out: Audio = self._buf[:, : max(0, stop - start)].copy()
+        return out
+
+
+@contextlib.contextmanager
+def wav_writer(path: str | os.PathLike[str], sample_rate: int, channels: int) -> Iterator[sf.SoundFile]:
+    """Open a PCM16 WAV for writing in pieces (``.write(ndarray[n, C])``), atomically.
+
+    The file appears at ``path`` only when the ``with`` body finishes.
+    """
+    with atomic_write(path) as fh:
+        out = sf.SoundFile(fh, "w", samplerate=sample_rate, channels=channels, subtype="PCM_16", format="WAV")
+        try:
+            yield out
+        finally:
+            out.close()

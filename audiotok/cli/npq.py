@@ -12,8 +12,9 @@ from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
 from audiotok.device import select_device, set_threads
 from audiotok.services import npq as npq_service
-from audiotok.services import npq_encode
+from audiotok.services import npq_decode, npq_encode
 from audiotok.services._common import FileFailure
+from audiotok.services.npq_decode import DecodedFile
 from audiotok.services.npq_encode import EncodedFile, EncodeOptions, EncodeSummary
 
 npq_app = typer.Typer(help="DAC RVQ token files (.npq): encode, decode, inspect.", no_args_is_help=True)
@@ -160,3 +161,50 @@ def _render_result(result: EncodedFile | FileFailure, *, as_json: bool, dry_run:
         typer.echo(result.model_dump_json())
     elif dry_run and isinstance(result, EncodedFile):
         console.print(f"{result.status}: {result.path} → {result.output}", markup=False, highlight=False)
+
+
+@npq_app.command("decode")
+def decode(
+    inputs: InputsArg,
+    out: Annotated[Path | None, typer.Option("--out", help="Output WAV (one input only).")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Output folder (mirrored).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="DAC model or checkpoint; default: from token_rate.")
+    ] = None,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    sample_rate: Annotated[
+        int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
+    ] = None,
+    recursive: RecursiveOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
+    set_threads(threads)
+
+    def render(result: DecodedFile | FileFailure) -> None:
+        if isinstance(result, FileFailure):
+            report_failure(result)
+        if as_json:
+            typer.echo(result.model_dump_json())
+        elif isinstance(result, DecodedFile):
+            console.print(
+                f"{result.output}: {result.channels} ch, {result.sample_rate} Hz, {result.duration_s:.2f} s",
+                markup=False,
+                highlight=False,
+            )
+
+    with progress("Decoding", enabled=not as_json) as on_progress:
+        failures = npq_decode.decode_paths(
+            inputs,
+            out=out,
+            outdir=outdir,
+            model=model,
+            device=select_device(device),
+            sample_rate=sample_rate,
+            recursive=recursive,
+            on_result=render,
+            on_progress=on_progress,
+        )
+    if failures:
+        raise typer.Exit(1)

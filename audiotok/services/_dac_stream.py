@@ -113,9 +113,12 @@ def decode_chunks(
     for chunk in chunks:
         window = np.asarray(tokens[chunk.win_start : chunk.win_stop], dtype=np.int64)
         pieces = []
+        keep = chunk.keep
         for c, k in enumerate(codebooks):
+            if k == 0:  # e.g. an NPQ2 file without Side codebooks: silence
+                pieces.append(np.zeros((keep.stop - keep.start) * hop, dtype=np.float32))
+                continue
             codes = torch.from_numpy(window[:, offsets[c] : offsets[c] + k].T.copy())[None]
             audio = codec.decode(codes)[0, 0]
-            keep = chunk.keep
             pieces.append(audio[keep.start * hop : keep.stop * hop].cpu().numpy())
         yield np.stack(pieces).astype(np.float32, copy=False)
