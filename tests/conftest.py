@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.dac_helpers"]  # tiny DAC weights in a temp cache: tiny_weights, dac_home
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = Path(os.environ.get("AUDIOTOK_SHARED_AUDIO", REPO.parent / "shared" / "audio"))
 

@@ -1,6 +1,6 @@
 """Tiny DAC weights in a temporary descript cache, and synthetic audio files, for tests.
 
-Import the fixtures into a test module (``from tests.dac_helpers import dac_home``).
+Registered as a pytest plugin in tests/conftest.py.
 Nothing here touches the network: ``AUDIOTOK_OFFLINE=1`` is set with the cache.
 """
 

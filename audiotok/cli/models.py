@@ -2,8 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from audiotok.cli._console import console
+from audiotok.cli._options import JsonOpt
+from audiotok.services import models as models_service
 
 models_app = typer.Typer(
     help="Codec weights: list known models, fetch them into the cache.", no_args_is_help=True
 )
+
+
+@models_app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """Known DAC models: sample rate, hop length, codebooks, and whether (and where) each is cached."""
+    infos = models_service.list_models()
+    if as_json:
+        for info in infos:
+            typer.echo(info.model_dump_json())
+        return
+    table = Table("name", "Hz", "hop", "fps", "codebooks", "cached", "path")
+    for i in infos:
+        cached = "[green]yes[/]" if i.cached else "no"
+        table.add_row(
+            i.name,
+            str(i.sample_rate),
+            str(i.hop_length),
+            f"{i.token_rate:.4f}",
+            str(i.n_codebooks),
+            cached,
+            i.path,
+        )
+    console.print(table)
+
+
+@models_app.command("fetch")
+def fetch(
+    name: Annotated[str, typer.Argument(help="44khz, 24khz, 16khz or 44khz-16kbps.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Download a model's weights into descript-audio-codec's cache and print their sha256."""
+    fetched = models_service.fetch_model(name)
+    if as_json:
+        typer.echo(fetched.model_dump_json())
+    else:
+        console.print(
+            f"{fetched.name}: {fetched.path}\nsha256 {fetched.sha256}", markup=False, highlight=False
+        )

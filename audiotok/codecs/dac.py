@@ -19,7 +19,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -197,8 +197,9 @@ class _FastSnake(nn.Module):
         self.register_buffer("inv_alpha", (alpha.detach() + 1e-9).reciprocal())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inv_alpha = cast(torch.Tensor, self.inv_alpha)
         y = torch.mul(x, self.alpha)
-        y.sin_().square_().mul_(self.inv_alpha).add_(x)
+        y.sin_().square_().mul_(inv_alpha).add_(x)
         return y
 
 

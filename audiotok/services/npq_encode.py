@@ -221,7 +221,9 @@ def plan_outputs(
         dst = mirror_path(f, outdir, ".npq")
         first = owner.setdefault(dst.resolve(), f.path)
         if first != f.path:
-            failures.append(FileFailure(path=str(f.path), error=f"output {dst} is already written for {first}"))
+            failures.append(
+                FileFailure(path=str(f.path), error=f"output {dst} is already written for {first}")
+            )
             continue
         pairs.append((f, dst))
     return pairs, failures

@@ -10,7 +10,6 @@ import torch
 
 from audiotok.codecs import dac as dac_codec
 from audiotok.errors import ModelError
-from tests.dac_helpers import dac_home, tiny_weights  # noqa: F401
 
 
 def test_registry_rates_and_cache_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -59,7 +58,10 @@ def test_offline_and_not_cached_names_url_and_cache_path(
         dac_codec.load_codec("24khz")
     message = str(info.value)
     assert "\n" not in message
-    assert "https://github.com/descriptinc/descript-audio-codec/releases/download/0.0.4/weights_24khz.pth" in message
+    assert (
+        "https://github.com/descriptinc/descript-audio-codec/releases/download/0.0.4/weights_24khz.pth"
+        in message
+    )
     assert str(tmp_path / ".cache/descript/dac/weights_24khz_8kbps_0.0.4.pth") in message
 
 

@@ -13,7 +13,6 @@ from audiotok.codecs.dac import load_codec
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.services.npq_decode import decode_file, decode_paths, infer_model
-from tests.dac_helpers import dac_home, tiny_weights  # noqa: F401
 
 
 def _npq(path: Path, t: int, ks: tuple[int, ...], fps: float = 86.1328125, seed: int = 0) -> Path:

@@ -15,7 +15,7 @@ from audiotok.errors import ChannelWarning, UsageError
 from audiotok.formats import npq
 from audiotok.services.npq import inspect_file
 from audiotok.services.npq_encode import EncodeOptions, encode_file, encode_paths
-from tests.dac_helpers import dac_home, tiny_weights, write_audio  # noqa: F401
+from tests.dac_helpers import write_audio
 
 
 def test_stereo_becomes_npq2_mid_side(dac_home: Path, tmp_path: Path) -> None:
@@ -54,7 +54,9 @@ def test_mono_input_and_mono_option_give_npq1(dac_home: Path, tmp_path: Path) ->
 
 def test_chunked_equals_whole_file(dac_home: Path, tmp_path: Path) -> None:
     write_audio(tmp_path / "long.wav", 4.0, sr=48000)
-    whole = encode_paths([str(tmp_path / "long.wav")], outdir=tmp_path / "w", opts=EncodeOptions(chunk_seconds=60))
+    whole = encode_paths(
+        [str(tmp_path / "long.wav")], outdir=tmp_path / "w", opts=EncodeOptions(chunk_seconds=60)
+    )
     chunked = encode_paths(
         [str(tmp_path / "long.wav")],
         outdir=tmp_path / "c",
@@ -114,7 +116,8 @@ def test_shards_partition_and_dry_run_writes_nothing(dac_home: Path, tmp_path: P
         write_audio(tmp_path / "in" / f"f{i}.wav", 0.1, seed=i)
     out = tmp_path / "out"
     counts = [
-        encode_paths([str(tmp_path / "in")], outdir=out, shard=(i, 3), dry_run=True).files_ok for i in range(3)
+        encode_paths([str(tmp_path / "in")], outdir=out, shard=(i, 3), dry_run=True).files_ok
+        for i in range(3)
     ]
     assert sum(counts) == 6
     assert not out.exists()

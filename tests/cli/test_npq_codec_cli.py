@@ -1,0 +1,105 @@
+"""CLI: npq encode / npq decode (service monkeypatched where cli/npq.py imports it, plus one real run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from audiotok.cli import npq as npq_cli
+from audiotok.cli.app import app
+from audiotok.services._common import FileFailure
+from audiotok.services.npq_encode import EncodeSummary
+from tests.dac_helpers import write_audio
+
+runner = CliRunner()
+
+
+def _summary(failed: int = 0) -> EncodeSummary:
+    return EncodeSummary(
+        files_ok=1,
+        files_skipped=0,
+        files_failed=failed,
+        audio_hours=0.5,
+        wall_s=60.0,
+        real_time_factor=30.0,
+        model="44khz",
+        weights_sha256="ab" * 32,
+        failures=[FileFailure(path="bad.wav", error="cannot decode audio")] * failed,
+    )
+
+
+def test_encode_passes_options_and_prints_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, Any] = {}
+
+    def fake(inputs: list[str], **kwargs: Any) -> EncodeSummary:
+        calls.update(kwargs, inputs=inputs)
+        return _summary()
+
+    monkeypatch.setattr(npq_cli.npq_encode, "encode_paths", fake)
+    result = runner.invoke(
+        app,
+        [
+            "npq",
+            "encode",
+            "music/**/*.mp3",
+            "--outdir",
+            "o",
+            "--side-codebooks",
+            "3",
+            "--chunk-seconds",
+            "2",
+            "--shard-index",
+            "1",
+            "--shard-count",
+            "4",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert calls["inputs"] == ["music/**/*.mp3"]
+    assert calls["opts"].side_codebooks == 3 and calls["opts"].chunk_seconds == 2.0
+    assert calls["shard"] == (1, 4) and calls["outdir"] == Path("o")
+    assert "1 ok, 0 skipped, 0 failed" in result.stdout
+    assert "30.00x real time" in result.stdout
+
+
+def test_encode_failure_exits_1_with_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(inputs: list[str], on_result: Any, **kwargs: Any) -> EncodeSummary:
+        on_result(FileFailure(path="bad.wav", error="cannot decode audio"))
+        return _summary(failed=1)
+
+    monkeypatch.setattr(npq_cli.npq_encode, "encode_paths", fake)
+    result = runner.invoke(app, ["npq", "encode", "x", "--json"])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0] == {"path": "bad.wav", "error": "cannot decode audio"}
+    assert lines[-1]["files_failed"] == 1 and lines[-1]["weights_sha256"] == "ab" * 32
+    assert "error: bad.wav: cannot decode audio" in result.stderr
+
+
+def test_encode_then_decode_for_real(dac_home: Path, tmp_path: Path) -> None:
+    write_audio(tmp_path / "in" / "a" / "take1.wav", 0.5, sr=48000)
+    result = runner.invoke(app, ["npq", "encode", str(tmp_path / "in"), "-r", "-o", str(tmp_path / "npq")])
+    assert result.exit_code == 0, result.output
+    npq_file = tmp_path / "npq" / "a" / "take1.npq"
+    assert npq_file.is_file()
+    check = runner.invoke(app, ["npq", "inspect", str(npq_file), "--verify", "--json"])
+    assert check.exit_code == 0 and json.loads(check.stdout)["format"] == "NPQ2"
+    out = tmp_path / "take1.wav"
+    dec = runner.invoke(app, ["npq", "decode", str(npq_file), "--out", str(out), "--json"])
+    assert dec.exit_code == 0, dec.output
+    info = json.loads(dec.stdout)
+    assert (info["channels"], info["sample_rate"], info["samples"]) == (2, 44100, 44 * 512)
+
+
+def test_decode_missing_input_exits_1(dac_home: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["npq", "decode", str(tmp_path / "nope.npq")])
+    assert result.exit_code == 1
+    assert "no such file" in result.stderr
