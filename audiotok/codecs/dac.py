@@ -236,9 +236,18 @@ class DacCodec:
     """
 
     def __init__(
-        self, model: Any, *, name: str, weights_path: Path, weights_sha256: str, device: torch.device
+        self,
+        model: Any,
+        *,
+        name: str,
+        weights_path: Path,
+        weights_sha256: str,
+        device: torch.device,
+        fast: bool = False,
     ) -> None:
         self.model = model
+        self._fast = fast
+        self._decoder_ready = False
         self.name = name
         self.weights_path = weights_path
         self.weights_sha256 = weights_sha256
@@ -318,6 +327,9 @@ class DacCodec:
         """
         if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
             raise ValueError(f"codes must be [B, K<={self.n_codebooks}, T], got {tuple(codes.shape)}")
+        if self._fast and not self._decoder_ready:
+            _speed_up(self.model.decoder)
+        self._decoder_ready = True
         z = self.model.quantizer.from_codes(codes.to(self.device, torch.long))[0]
         audio: torch.Tensor = self.model.decode(z)
         return audio
@@ -325,7 +337,12 @@ class DacCodec:
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # memory-mapped: only the tensors actually used are ever read into memory
+            blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            blob = torch.load(path, map_location="cpu", weights_only=True)  # legacy, non-zip format
     except Exception as exc:  # not a torch file, pickled code, truncated ...
         reason = " ".join(str(exc).split())[:200]
         raise ModelError(f"cannot read DAC checkpoint ({reason})", path) from None
@@ -343,10 +360,12 @@ def _build(path: Path) -> Any:
 
     kwargs, state = _read_checkpoint(path)
     allowed = set(inspect.signature(dac.DAC).parameters)
-    with warnings.catch_warnings():  # DAC builds its convolutions with the deprecated weight_norm
+    # Built on the meta device (no random init, no memory), then the checkpoint's
+    # tensors are assigned as the parameters.
+    with warnings.catch_warnings(), torch.device("meta"):  # DAC uses the deprecated weight_norm
         warnings.simplefilter("ignore", FutureWarning)
         model = dac.DAC(**{k: v for k, v in kwargs.items() if k in allowed})
-    result = model.load_state_dict(state, strict=False)
+    result = model.load_state_dict(state, strict=False, assign=True)
     if result.missing_keys:
         raise ModelError(
             f"checkpoint does not fit the DAC architecture in its metadata "
@@ -397,7 +416,10 @@ def load_codec(
             known = ", ".join(MODELS)
             raise ModelError(f"no such checkpoint file and not a known model name ({known})", path)
     net = _build(path).eval()
-    if fast:
-        _speed_up(net)
+    if fast:  # the decoder is sped up on first use, so encoding never reads its weights
+        _speed_up(net.encoder)
+        _speed_up(net.quantizer)
     net.to(dev)
-    return DacCodec(net, name=name, weights_path=path, weights_sha256=sha256_file(path), device=dev)
+    return DacCodec(
+        net, name=name, weights_path=path, weights_sha256=sha256_file(path), device=dev, fast=fast
+    )
