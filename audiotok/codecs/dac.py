@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from audiotok._types import FramesPerSecond, Hz
+from audiotok.codecs._dac_hf import is_hf_reference, load_hf_dac
 from audiotok.errors import ModelError
 
 __all__ = [
@@ -384,13 +385,15 @@ def load_codec(
     download: bool = True,
     fast: bool = True,
 ) -> DacCodec:
-    """Load a DAC model by name or from a checkpoint file.
+    """Load a DAC model by name, from a checkpoint file, or from the Hugging Face Hub.
 
     Parameters
     ----------
     model : str or os.PathLike
-        A name of :data:`MODELS` (``44khz`` ...) or a path to a ``.pth``
-        checkpoint saved by DAC (``{"state_dict", "metadata": {"kwargs"}}``).
+        A name of :data:`MODELS` (``44khz`` ...), a path to a ``.pth``
+        checkpoint saved by DAC (``{"state_dict", "metadata": {"kwargs"}}``),
+        or a Hugging Face repo id / model folder for transformers' ``DacModel``
+        (``descript/dac_44khz``; needs the ``hf`` extra).
     device : torch.device, optional
         Defaults to the CPU.
     download : bool
@@ -405,17 +408,21 @@ def load_codec(
         or do not fit the DAC architecture.
     """
     dev = device or torch.device("cpu")
-    spec = resolve_spec(os.fspath(model))
+    name = os.fspath(model)
+    spec = resolve_spec(name)
+    net: Any
     if spec is not None:
         path = fetch(spec, download=download)
         name = spec.name
+        net = _build(path).eval()
+    elif Path(name).is_file():
+        path = Path(name)
+        net = _build(path).eval()
+    elif is_hf_reference(name):
+        net, path = load_hf_dac(name, offline=not download or _offline())
     else:
-        path = Path(model)
-        name = os.fspath(model)
-        if not path.is_file():
-            known = ", ".join(MODELS)
-            raise ModelError(f"no such checkpoint file and not a known model name ({known})", path)
-    net = _build(path).eval()
+        known = ", ".join(MODELS)
+        raise ModelError(f"not a known model name ({known}), checkpoint file or Hugging Face model", name)
     if fast:  # the decoder is sped up on first use, so encoding never reads its weights
         _speed_up(net.encoder)
         _speed_up(net.quantizer)

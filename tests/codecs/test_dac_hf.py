@@ -1,0 +1,46 @@
+"""Hugging Face DacModel (optional ``hf`` extra) driven through DacCodec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from audiotok.codecs import dac as dac_codec
+from audiotok.codecs._dac_hf import is_hf_reference
+from audiotok.errors import ModelError
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    config = transformers.DacConfig(encoder_hidden_size=4, decoder_hidden_size=64, sampling_rate=44100)
+    folder = tmp_path_factory.mktemp("hf") / "dac_tiny"
+    transformers.DacModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_hf_model_folder_encodes_and_decodes(hf_dir: Path) -> None:
+    codec = dac_codec.load_codec(str(hf_dir))
+    assert (codec.sample_rate, codec.hop_length, codec.n_codebooks) == (44100, 512, 9)
+    assert codec.token_rate == 86.1328125
+    assert codec.weights_path.name == "model.safetensors"
+    assert codec.weights_sha256 == dac_codec.sha256_file(codec.weights_path)
+    assert codec.encoder_receptive_field == 7978  # same encoder architecture as DAC's
+    codes = codec.encode(torch.randn(2, 1, 3000) * 0.1, 4)
+    assert codes.shape == (2, 4, 6)
+    assert codec.decode(codes).shape == (2, 1, 6 * 512)
+
+
+def test_hf_reference_detection_and_offline_error(
+    hf_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert is_hf_reference(str(hf_dir)) and is_hf_reference("descript/dac_44khz")
+    assert not is_hf_reference("44khz") and not is_hf_reference(str(tmp_path))
+    monkeypatch.setenv("AUDIOTOK_OFFLINE", "1")  # never the network: local_files_only
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ModelError, match="descript/dac_44khz"):
+        dac_codec.load_codec("descript/dac_44khz")
