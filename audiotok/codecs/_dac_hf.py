@@ -100,4 +100,5 @@ def load_hf_dac(model: str | os.PathLike[str], *, offline: bool = False) -> tupl
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise ModelError(f"cannot load Hugging Face DAC model ({reason})", ref) from None
-    return HfDac(hf.eval()), _weights_file(ref)
+    hf.eval()  # type: ignore[no-untyped-call]
+    return HfDac(hf), _weights_file(ref)
