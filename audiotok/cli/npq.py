@@ -99,6 +99,10 @@ def _render_summary(summary: EncodeSummary) -> None:
         + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else ""),
         highlight=False,
     )
+    if summary.failures:
+        console.print(f"{summary.files_failed} failed:", style="red")
+        for failure in summary.failures:
+            console.print(f"  {failure.path}: {failure.error}", markup=False, highlight=False)
 
 
 @npq_app.command("encode")

@@ -82,6 +82,9 @@ def test_encode_failure_exits_1_with_json(monkeypatch: pytest.MonkeyPatch) -> No
     assert lines[0] == {"path": "bad.wav", "error": "cannot decode audio"}
     assert lines[-1]["files_failed"] == 1 and lines[-1]["weights_sha256"] == "ab" * 32
     assert "error: bad.wav: cannot decode audio" in result.stderr
+    text = runner.invoke(app, ["npq", "encode", "x"])
+    assert text.exit_code == 1
+    assert "1 failed:\n  bad.wav: cannot decode audio" in text.stdout
 
 
 def test_encode_then_decode_for_real(dac_home: Path, tmp_path: Path) -> None:

@@ -133,3 +133,17 @@ def test_runs_on_a_requested_device(dac_home: Path, tmp_path: Path) -> None:
     write_audio(tmp_path / "a.wav", 0.2)
     summary = encode_paths([str(tmp_path / "a.wav")], outdir=tmp_path / "o", device=torch.device("cpu"))
     assert summary.files_ok == 1
+
+
+def test_empty_and_non_finite_audio_fail_with_reasons(dac_home: Path, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "empty.wav", np.zeros((0, 2), dtype=np.float32), 44100)
+    bad = np.full((4410, 2), 0.1, dtype=np.float32)
+    bad[100, 1] = np.nan
+    sf.write(tmp_path / "in" / "nan.wav", bad, 44100, subtype="FLOAT")
+    summary = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out")
+    reasons = {Path(f.path).name: f.error for f in summary.failures}
+    assert reasons == {"empty.wav": "audio has zero length", "nan.wav": "audio holds NaN or infinite samples"}
+    assert not (tmp_path / "out" / "nan.npq").exists()
