@@ -84,7 +84,8 @@ def inspect(
 ModelOpt = Annotated[
     str,
     typer.Option(
-        "--model", help="DAC model: 44khz, 24khz, 16khz, 44khz-16kbps, or a path to a .pth checkpoint."
+        "--model",
+        help="DAC model: 44khz, 24khz, 16khz, 44khz-16kbps, a .pth checkpoint, or a Hugging Face repo id.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
@@ -153,7 +154,10 @@ def encode(
             on_result=lambda r: _render_result(r, as_json=as_json, dry_run=dry_run),
             on_progress=on_progress,
         )
-    typer.echo(summary.model_dump_json()) if as_json else _render_summary(summary)
+    if as_json:
+        typer.echo(summary.model_dump_json())
+    else:
+        _render_summary(summary)
     if summary.files_failed:
         raise typer.Exit(1)
 
