@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO))
 from tests.dac_helpers import TINY, save_dac  # noqa: E402
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MiB) of that child alone."""
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Run ``cmd``; return (wall seconds, CPU seconds, peak RSS in MiB) of that child alone."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -48,7 +48,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def dac_cli(src: Path, out: Path) -> list[str]:
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="OMP/MKL threads for both tools")
     ap.add_argument("--rss-minutes", type=float, nargs=2, default=(10.0, 60.0))
     ap.add_argument("--rss-full-seconds", type=float, default=30.0)
+    ap.add_argument("--skip-rss", action="store_true", help="only the timing cases")
     args = ap.parse_args()
     if not (SHARED / "speech_music_24k_mono.wav").is_file():
         raise SystemExit(f"real audio not found in {SHARED}")
@@ -110,42 +111,53 @@ def main() -> None:
         "15s stereo: audiotok --mono": ours(stereo, tmp / "o4", "--mono"),
     }
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
     rss: dict[str, float] = {}
     print(
         f"threads={args.threads} rounds={args.rounds} cpus={os.cpu_count()}; full-size 44khz, random weights"
     )
     for r in range(args.rounds):
         for name, cmd in cases.items():
-            wall, peak = run(cmd, env)
+            wall, cpu_s, peak = run(cmd, env)
             times[name].append(wall)
+            cpu[name].append(cpu_s)
             rss[name] = max(rss.get(name, 0.0), peak)
-            print(f"  round {r + 1}: {name:30s} {wall:7.2f} s  peak RSS {peak:7.0f} MiB", flush=True)
+            print(
+                f"  round {r + 1}: {name:30s} {wall:7.2f} s wall {cpu_s:7.2f} s CPU {peak:6.0f} MiB",
+                flush=True,
+            )
     med = {k: statistics.median(v) for k, v in times.items()}
-    print("\nmedian wall time (s) / ratio")
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    print("\nmedian wall time (s) / ratio  [median CPU time (s) / ratio]")
     for a, b, label, target in (
         ("20s: dac encode", "20s: audiotok --mono", "20 s file, dac / audiotok (speed-up)", ">= 2.0"),
         ("8 clips: dac encode", "8 clips: audiotok --mono", "8 clips, dac / audiotok (speed-up)", ">= 2.0"),
         ("15s stereo: audiotok M/S", "15s stereo: audiotok --mono", "stereo M/S / mono (cost)", "<= 1.3"),
     ):
-        print(f"  {label:40s} {med[a]:7.2f} / {med[b]:7.2f} = {med[a] / med[b]:.2f}  (target {target})")
+        print(
+            f"  {label:40s} {med[a]:7.2f} / {med[b]:7.2f} = {med[a] / med[b]:.2f}  (target {target})"
+            f"  [CPU {med_cpu[a]:.1f} / {med_cpu[b]:.1f} = {med_cpu[a] / med_cpu[b]:.2f}]"
+        )
+    if args.skip_rss:
+        return
 
     # -- peak RSS on long stereo files ------------------------------------------------------
     print("\npeak RSS of `npq encode` (Mid/Side) on synthetic 44.1 kHz stereo")
     full_s = args.rss_full_seconds
     short = tmp / "short.wav"
     make_long_stereo(short, full_s / 60)
-    _, full_short = run(ours(short, tmp / "r0"), env)
+    _, _, full_short = run(ours(short, tmp / "r0"), env)
     print(f"  full-size model, {full_s:.0f} s file: {full_short:.0f} MiB")
     tiny_home = tmp / "tiny_home"
     save_dac(tiny_home / ".cache" / "descript" / "dac" / weights.name, **TINY)
     tiny_env = {**env, "HOME": str(tiny_home)}
-    _, tiny_short = run(ours(short, tmp / "r1"), tiny_env)
+    _, _, tiny_short = run(ours(short, tmp / "r1"), tiny_env)
     print(f"  tiny model,      {full_s:.0f} s file: {tiny_short:.0f} MiB")
     tiny_long = {}
     for minutes in args.rss_minutes:
         path = tmp / f"long_{minutes:g}min.wav"
         gen = make_long_stereo(path, minutes)
-        wall, tiny_long[minutes] = run(ours(path, tmp / "r2"), tiny_env)
+        wall, _, tiny_long[minutes] = run(ours(path, tmp / "r2"), tiny_env)
         print(
             f"  tiny model, {minutes:4g} min file: {tiny_long[minutes]:.0f} MiB "
             f"(generated in {gen:.0f} s, encoded in {wall:.0f} s)"
