@@ -418,6 +418,8 @@ def load_codec(
     elif Path(name).is_file():
         path = Path(name)
         net = _build(path).eval()
+    elif Path(name).suffix.lower() in (".pth", ".pt"):
+        raise ModelError("no such checkpoint file", name)
     elif is_hf_reference(name):
         net, path = load_hf_dac(name, offline=not download or _offline())
     else:

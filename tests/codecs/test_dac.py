@@ -68,6 +68,8 @@ def test_offline_and_not_cached_names_url_and_cache_path(
 def test_bad_checkpoints_are_model_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no such checkpoint"):
         dac_codec.load_codec(tmp_path / "missing.pth")
+    with pytest.raises(ModelError, match="not a known model name"):
+        dac_codec.load_codec(str(tmp_path / "missing"))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="cannot read DAC checkpoint"):
