@@ -78,7 +78,7 @@ def test_malformed_files(tmp_path: Path, payload: np.ndarray, match: str) -> Non
 def test_not_npy_and_missing(tmp_path: Path) -> None:
     junk = tmp_path / "junk.dac"
     junk.write_bytes(b"RIFF....WAVEfmt ")
-    with pytest.raises(FormatError, match="bad .npy header"):
+    with pytest.raises(FormatError, match=r"bad \.npy header"):
         dacfile.read(junk)
     with pytest.raises(FormatError, match="no such file"):
         dacfile.read(tmp_path / "missing.dac")
