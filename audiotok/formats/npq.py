@@ -126,6 +126,15 @@ class _HeaderBase(BaseModel):
     def _float32(cls, value: float) -> float:
         return _as_f32(value)
 
+    @field_validator("token_rate")
+    @classmethod
+    def _positive_as_float32(cls, value: float) -> float:
+        # A tiny rate (< ~1.4e-45) passes gt=0 but rounds to 0.0 in float32; such a
+        # header would be written and then rejected by every reader.
+        if value <= 0:
+            raise ValueError("must be greater than 0 after rounding to float32")
+        return value
+
     @model_validator(mode="after")
     def _dtype_holds_vocab(self) -> Self:
         top = max(self.vocab_sizes) - 1
