@@ -62,6 +62,8 @@ DTYPE_CODES: dict[int, np.dtype[Any]] = {
     1: np.dtype("<u2"),
     2: np.dtype("<u4"),
 }
+#: dtype_code -> largest value the payload dtype holds (np.iinfo is slow in a hot path).
+_DTYPE_MAX: dict[int, int] = {code: int(np.iinfo(dt).max) for code, dt in DTYPE_CODES.items()}
 _U32_MAX = 2**32 - 1
 _U16_MAX = 2**16 - 1
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -77,8 +79,8 @@ _V0_K = struct.Struct("<4si")
 def smallest_dtype_code(vocab_sizes: tuple[int, ...] | list[int]) -> int:
     """Return the smallest ``dtype_code`` whose unsigned type holds ``0 .. max(vocab)-1``."""
     top = max(vocab_sizes) - 1
-    for code, dt in DTYPE_CODES.items():
-        if top <= np.iinfo(dt).max:
+    for code, limit in _DTYPE_MAX.items():
+        if top <= limit:
             return code
     raise ValueError(f"vocabulary of {top + 1} does not fit in uint32")
 
@@ -138,7 +140,7 @@ class _HeaderBase(BaseModel):
     @model_validator(mode="after")
     def _dtype_holds_vocab(self) -> Self:
         top = max(self.vocab_sizes) - 1
-        if top > np.iinfo(DTYPE_CODES[self.dtype_code]).max:
+        if top > _DTYPE_MAX[self.dtype_code]:
             raise ValueError(
                 f"dtype_code {self.dtype_code} ({DTYPE_CODES[self.dtype_code].name}) "
                 f"cannot hold vocabulary size {top + 1}"
@@ -294,6 +296,20 @@ def _validate(cls: type[_HeaderBase], path: Path, **fields: Any) -> Any:
         ) from None
 
 
+#: Validated NPQ1/NPQ2 headers by their exact header bytes. Corpora cut into
+#: fixed-length chunks repeat a handful of headers over thousands of files; the
+#: models are frozen, so a hit can be shared and skips validation. Only valid
+#: headers are stored (the payload size is still checked per file).
+_HEADER_CACHE: dict[bytes, Npq1Header | Npq2Header] = {}
+_HEADER_CACHE_MAX = 1024
+
+
+def _remember(key: bytes, header: Npq1Header | Npq2Header) -> None:
+    if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
+        _HEADER_CACHE.clear()
+    _HEADER_CACHE[key] = header
+
+
 class _TruncatedHeader(FormatError):
     """The bytes read so far end inside the header."""
 
@@ -324,6 +340,11 @@ def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
         raise FormatError("NPQ1 header has K = 0 codebooks", path)
     end = _NPQ1_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ1 with K={k}")
+    key = bytes(buf[:end])
+    cached = _HEADER_CACHE.get(key)
+    if cached is not None:
+        _check_size(cached, size, path)
+        return cached  # type: ignore[return-value]  # the key starts with b"NPQ1"
     vocab = struct.unpack_from(f"<{k}I", buf, _NPQ1_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
@@ -337,6 +358,7 @@ def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
         vocab_sizes=vocab,
         dtype_code=dtype_code,
     )
+    _remember(key, header)
     _check_size(header, size, path)
     return header
 
@@ -353,6 +375,11 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
         raise FormatError("NPQ2 header has k_mid = 0 codebooks", path)
     end = _NPQ2_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ2 with K={k}")
+    key = bytes(buf[:end])
+    cached = _HEADER_CACHE.get(key)
+    if cached is not None:
+        _check_size(cached, size, path)
+        return cached  # type: ignore[return-value]  # the key starts with b"NPQ2"
     vocab = struct.unpack_from(f"<{k}I", buf, _NPQ2_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
@@ -368,6 +395,7 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
         k_mid=k_mid,
         k_side=k_side,
     )
+    _remember(key, header)
     _check_size(header, size, path)
     return header
 
@@ -449,7 +477,7 @@ def _read_head(fh: Any, size: int, path: Path) -> tuple[NpqHeader, int]:
 
 def _open(path: Path) -> Any:
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb", buffering=0)
     except IsADirectoryError:
         raise FormatError("is a directory, not an .npq file", path) from None
     except FileNotFoundError:
@@ -479,7 +507,7 @@ def read_header(path: str | os.PathLike[str]) -> NpqHeader:
     FormatError
         If the file is missing, unreadable or not a valid NPQ file.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open(p) as fh:
         header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
     return header
@@ -510,20 +538,39 @@ def read(
         If the file is not a valid NPQ file. Token values are not range-checked
         here; see :func:`check_tokens`.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open(p) as fh:
         header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
         shape = (header.seq_len, header.n_codebooks)
         if mmap:
             if header.payload_size == 0:
                 return np.zeros(shape, dtype=header.dtype), header
-            tokens = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
-            return tokens, header
+            mapped = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
+            return mapped, header
+        tokens = np.empty(shape, dtype=header.dtype)
         fh.seek(header.header_size)
-        flat = np.fromfile(fh, dtype=header.dtype, count=shape[0] * shape[1])
-    if flat.size != shape[0] * shape[1]:  # the file changed under us
+        got = _read_into(fh, tokens)
+    if got != tokens.nbytes:  # the file changed under us
         raise FormatError("payload shorter than the header says (file changed while reading?)", p)
-    return flat.reshape(shape), header
+    return tokens, header
+
+
+def _read_into(fh: Any, out: np.ndarray[Any, np.dtype[Any]]) -> int:
+    """Fill the C-contiguous ``out`` from ``fh``; return the number of bytes read.
+
+    Cheaper than ``np.fromfile(fh)`` on a Python file object, which duplicates the
+    file descriptor and reopens it as a C stream on every call.
+    """
+    if out.nbytes == 0:
+        return 0  # memoryview cannot cast a shape with a 0 in it
+    view = out.data.cast("B")
+    filled = 0
+    while filled < len(view):
+        n = fh.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def check_tokens(

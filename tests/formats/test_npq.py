@@ -693,3 +693,88 @@ def test_legacy_file_that_fits_both_layouts_is_refused(tmp_path: Path) -> None:
     tokens, header = npq.read(_put(path, nb.v0b(rows, [1024, 1024], fps=F32_RATE)))
     assert isinstance(header, npq.NpqLegacyHeader) and header.layout == "v0b"
     assert tokens.tolist() == rows
+
+
+# -- reader fast paths: header cache and payload reads ----------------------------------------------
+def test_read_returns_a_fresh_writeable_aligned_array(tmp_path: Path) -> None:
+    path = _put(tmp_path / "g1.npq", GOLDEN_NPQ1)  # header of 33 bytes: an odd payload offset
+    tokens, _ = npq.read(path)
+    assert tokens.flags.writeable and tokens.flags.aligned and tokens.flags.c_contiguous
+    tokens[0, 0] = 7
+    assert npq.read(path)[0][0, 0] == 0
+
+
+def test_cached_header_still_checks_each_files_size(tmp_path: Path) -> None:
+    good = _put(tmp_path / "good.npq", GOLDEN_NPQ1)
+    short = _put(tmp_path / "short.npq", GOLDEN_NPQ1[:-2])
+    long = _put(tmp_path / "long.npq", GOLDEN_NPQ1 + b"\0\0")
+    first = npq.read_header(good)
+    for _ in range(2):  # the second round is served from the cache
+        _assert_format_error(npq.read_header, short, "short payload")
+        _assert_format_error(npq.read, long, "2 trailing bytes")
+    assert npq.read_header(good) == first
+    assert npq.read(good)[0].tolist() == GOLDEN_NPQ1_ROWS
+
+
+def test_headers_differing_in_one_byte_are_not_confused(tmp_path: Path) -> None:
+    a = _put(tmp_path / "a.npq", nb.npq1(ROWS, V3, bitrate=128.0))
+    b = _put(tmp_path / "b.npq", nb.npq1(ROWS, V3, bitrate=96.0))
+    c = _put(tmp_path / "c.npq", nb.npq2(ROWS, V3, 2))
+    d = _put(tmp_path / "d.npq", nb.npq2(ROWS, V3, 1))
+    for _ in range(2):
+        assert npq.read_header(a).orig_bitrate_kbps == 128.0
+        assert npq.read_header(b).orig_bitrate_kbps == 96.0
+        assert npq.read_header(c).k_mid == 2  # type: ignore[union-attr]
+        assert npq.read_header(d).k_mid == 1  # type: ignore[union-attr]
+
+
+def test_invalid_headers_are_never_cached(tmp_path: Path) -> None:
+    path = _put(tmp_path / "x.npq", nb.npq1(ROWS, V3, token_rate=0.0))
+    for _ in range(2):
+        _assert_format_error(npq.read_header, path, "token_rate")
+
+
+def test_header_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(npq, "_HEADER_CACHE", {})
+    monkeypatch.setattr(npq, "_HEADER_CACHE_MAX", 4)
+    for t in range(10):
+        rows = [[1, 2, 3]] * t
+        header = npq.read_header(_put(tmp_path / f"{t}.npq", nb.npq1(rows, V3)))
+        assert header.seq_len == t
+        assert 1 <= len(npq._HEADER_CACHE) <= 4
+
+
+def test_payload_read_survives_short_reads() -> None:
+    class Trickle:
+        """A file whose readinto hands out at most 3 bytes at a time."""
+
+        def __init__(self, data: bytes) -> None:
+            self.data, self.pos = data, 0
+
+        def readinto(self, view: memoryview) -> int:
+            n = min(3, len(view), len(self.data) - self.pos)
+            view[:n] = self.data[self.pos : self.pos + n]
+            self.pos += n
+            return n
+
+    expected = np.arange(24, dtype="<u2").reshape(4, 6)
+    out = np.empty((4, 6), dtype="<u2")
+    assert npq._read_into(Trickle(expected.tobytes()), out) == 48
+    np.testing.assert_array_equal(out, expected)
+    part = np.zeros((4, 6), dtype="<u2")
+    assert npq._read_into(Trickle(expected.tobytes()[:10]), part) == 10
+
+
+def test_file_shrinking_while_reading_is_a_format_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fstat reports the full size, but the payload ends early (the file was truncated meanwhile)
+    path = _put(tmp_path / "shrunk.npq", GOLDEN_NPQ1[:-4])
+    real_fstat = os.fstat
+
+    class Stat:
+        def __init__(self, fd: int) -> None:
+            self.st_size = real_fstat(fd).st_size + 4
+
+    monkeypatch.setattr(npq.os, "fstat", Stat)
+    _assert_format_error(npq.read, path, "payload shorter than the header says")
