@@ -296,12 +296,27 @@ def _validate(cls: type[_HeaderBase], path: Path, **fields: Any) -> Any:
         ) from None
 
 
-#: Validated NPQ1/NPQ2 headers by their exact header bytes. Corpora cut into
-#: fixed-length chunks repeat a handful of headers over thousands of files; the
-#: models are frozen, so a hit can be shared and skips validation. Only valid
-#: headers are stored (the payload size is still checked per file).
+#: Validated NPQ1/NPQ2 headers by their header bytes minus T. A corpus encoded
+#: with one codec setting repeats a handful of headers, differing only in T,
+#: over thousands of files; a hit skips validation. Only valid headers are
+#: stored; the file size is still checked for every file.
 _HEADER_CACHE: dict[bytes, Npq1Header | Npq2Header] = {}
 _HEADER_CACHE_MAX = 1024
+
+
+def _cache_key(buf: bytes, fixed_size: int, end: int) -> bytes:
+    """Header bytes ``buf[:end]`` without T, the u32 that ends the fixed fields."""
+    return bytes(buf[: fixed_size - 4]) + bytes(buf[fixed_size:end])
+
+
+def _with_seq_len(header: Npq1Header | Npq2Header, seq_len: int) -> Npq1Header | Npq2Header:
+    """``header`` with another T.
+
+    No validator of the header models looks at T, and a u32 read from the file
+    is always a valid ``seq_len``, so copying is equivalent to validating anew
+    (and about three times cheaper).
+    """
+    return header if header.seq_len == seq_len else header.model_copy(update={"seq_len": seq_len})
 
 
 def _remember(key: bytes, header: Npq1Header | Npq2Header) -> None:
@@ -340,11 +355,12 @@ def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
         raise FormatError("NPQ1 header has K = 0 codebooks", path)
     end = _NPQ1_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ1 with K={k}")
-    key = bytes(buf[:end])
+    key = _cache_key(buf, _NPQ1_FIXED.size, end)
     cached = _HEADER_CACHE.get(key)
     if cached is not None:
-        _check_size(cached, size, path)
-        return cached  # type: ignore[return-value]  # the key starts with b"NPQ1"
+        hit = _with_seq_len(cached, t)
+        _check_size(hit, size, path)
+        return hit  # type: ignore[return-value]  # the key starts with b"NPQ1"
     vocab = struct.unpack_from(f"<{k}I", buf, _NPQ1_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
@@ -375,11 +391,12 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
         raise FormatError("NPQ2 header has k_mid = 0 codebooks", path)
     end = _NPQ2_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ2 with K={k}")
-    key = bytes(buf[:end])
+    key = _cache_key(buf, _NPQ2_FIXED.size, end)
     cached = _HEADER_CACHE.get(key)
     if cached is not None:
-        _check_size(cached, size, path)
-        return cached  # type: ignore[return-value]  # the key starts with b"NPQ2"
+        hit = _with_seq_len(cached, t)
+        _check_size(hit, size, path)
+        return hit  # type: ignore[return-value]  # the key starts with b"NPQ2"
     vocab = struct.unpack_from(f"<{k}I", buf, _NPQ2_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:

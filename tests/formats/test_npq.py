@@ -728,6 +728,32 @@ def test_headers_differing_in_one_byte_are_not_confused(tmp_path: Path) -> None:
         assert npq.read_header(d).k_mid == 1  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("kind", ["npq1", "npq2"])
+def test_headers_differing_only_in_t(tmp_path: Path, kind: str) -> None:
+    # one cache entry serves every T; each result equals a freshly validated header
+    vocab = [1024] * 9 + [256] * 4
+    for t in [5, 0, 3, 5, 2**32 - 1]:
+        rows = [[1] * 13] * min(t, 5)
+        data = (
+            nb.npq1(rows, vocab, seq_len=t, bitrate=64.0)
+            if kind == "npq1"
+            else nb.npq2(rows, vocab, 9, seq_len=t, bitrate=64.0)
+        )
+        path = _put(tmp_path / f"{t}.npq", data)
+        if t == 2**32 - 1:
+            _assert_format_error(npq.read_header, path, "short payload: header says T=4294967295")
+            continue
+        tokens, header = npq.read(path)
+        fields: dict[str, Any] = dict(
+            token_rate=F32_RATE, orig_bitrate_kbps=64.0, seq_len=t, vocab_sizes=vocab
+        )
+        expected = npq.Npq1Header(**fields) if kind == "npq1" else npq.Npq2Header(**fields, k_mid=9, k_side=4)
+        assert header == expected
+        assert header.model_dump() == expected.model_dump()
+        assert header.seq_len == t and header.file_size == len(data)
+        assert tokens.shape == (t, 13)
+
+
 def test_invalid_headers_are_never_cached(tmp_path: Path) -> None:
     path = _put(tmp_path / "x.npq", nb.npq1(ROWS, V3, token_rate=0.0))
     for _ in range(2):
@@ -737,11 +763,10 @@ def test_invalid_headers_are_never_cached(tmp_path: Path) -> None:
 def test_header_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(npq, "_HEADER_CACHE", {})
     monkeypatch.setattr(npq, "_HEADER_CACHE_MAX", 4)
-    for t in range(10):
-        rows = [[1, 2, 3]] * t
-        header = npq.read_header(_put(tmp_path / f"{t}.npq", nb.npq1(rows, V3)))
-        assert header.seq_len == t
-        assert 1 <= len(npq._HEADER_CACHE) <= 4
+    for i in range(10):
+        header = npq.read_header(_put(tmp_path / f"{i}.npq", nb.npq1(ROWS, V3, bitrate=float(i))))
+        assert header.orig_bitrate_kbps == i
+        assert len(npq._HEADER_CACHE) == i % 4 + 1
 
 
 def test_payload_read_survives_short_reads() -> None:
