@@ -24,6 +24,7 @@ from audiotok.errors import (
     FormatError,
     InputError,
     ModelError,
+    OutputError,
     UsageError,
 )
 
@@ -46,6 +47,7 @@ EXIT_CODES: dict[type[AudiotokError], int] = {
     FormatError: 1,
     InputError: 1,
     ModelError: 1,
+    OutputError: 1,
     DeviceError: 1,
     AudiotokError: 1,
 }

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from audiotok import _fsio
-from audiotok.errors import FormatError
+from audiotok.errors import FormatError, OutputError
 from audiotok.formats import npq
 from tests import npq_bytes as nb
 from tests.conftest import random_tokens
@@ -523,7 +523,7 @@ def test_write_is_atomic_when_writing_fails_midway(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(_fsio.os, "fdopen", failing_fdopen)
     new = np.zeros((5, 2), dtype=np.uint16)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError, match="cannot write: No space left"):
         npq.write(path, new, _h1(5, (1024, 1024)))
     assert wrappers and wrappers[0].calls == 2  # the header was written, the payload failed
     assert path.read_bytes() == GOOD1
@@ -537,7 +537,7 @@ def test_write_is_atomic_when_fsync_fails(tmp_path: Path, monkeypatch: pytest.Mo
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(_fsio.os, "fsync", no_fsync)
-    with pytest.raises(OSError, match="Input/output error"):
+    with pytest.raises(OutputError, match="cannot write: Input/output error"):
         npq.write(path, ROWS, _h1())  # type: ignore[arg-type]
     assert path.read_bytes() == GOOD2
     assert [p.name for p in tmp_path.iterdir()] == ["song.npq"]
