@@ -113,6 +113,3 @@ def main() -> None:
             traceback.print_exc()
         err_console.print(format_error(exc), markup=False, highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))
-    except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False)
-        sys.exit(130)
