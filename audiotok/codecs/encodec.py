@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,9 @@ def load_model(
     spec = _spec(name)
     if bandwidth not in spec.bandwidths:
         raise UsageError(f"{name} offers bandwidths {list(spec.bandwidths)} kbps, not {bandwidth}")
-    model = _architecture(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch's weight_norm deprecation, not ours
+        model = _architecture(spec)
     if path is not None:
         state = _load_state(Path(path))
     else:

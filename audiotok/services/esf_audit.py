@@ -9,6 +9,8 @@ processes.
 from __future__ import annotations
 
 import collections
+import csv
+import io
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import AudiotokError
 from audiotok.formats import ecdc, esf
 from audiotok.progress import ProgressEvent, ProgressFn, emit
@@ -30,6 +33,7 @@ __all__ = [
     "AuditSummary",
     "audit_file",
     "audit_paths",
+    "export_csv",
     "failing",
     "summarize",
 ]
@@ -239,6 +243,17 @@ def summarize(items: Sequence[AuditItem]) -> AuditSummary:
         broken=broken,
         issues={t: counts[t] for t in ISSUE_TYPES if counts[t]},
     )
+
+
+def export_csv(items: Sequence[AuditItem], path: Path) -> None:
+    """Write one CSV row per issue (``path, issue, detail``) atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "issue", "detail"])
+    for item in items:
+        for issue in item.issues:
+            writer.writerow([item.path, issue.type, issue.detail])
+    write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
 
 
 def failing(items: Sequence[AuditItem], fail_on: Sequence[str] | None) -> bool:

@@ -291,7 +291,7 @@ def write_sidecar_features(
     npy, js = esf.sidecar_paths(codes)
     cond, old = _existing(codes, npy, js, n_frames, True)
     arr, names = merge_columns(cond, old.names, cols, mode, codes)
-    norm = esf.compute_norm(arr)
+    norm = esf.compute_norm(arr.astype(dtype))
     mins, maxs = list(norm.min), list(norm.max)
     for name, info in infos.items():
         i = names.index(name)
