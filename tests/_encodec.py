@@ -46,6 +46,7 @@ def install(
 ) -> EncodecModel:
     """Save a random model where ``encodec`` caches its weights; return it (eval mode)."""
     spec = codec.ENCODEC_MODELS[name]
+    torch.set_num_threads(1)  # tiny convolutions: threads only add overhead on a shared CPU
     torch.manual_seed(0)
     if tiny:
         monkeypatch.setattr(codec, "_architecture", tiny_architecture)
