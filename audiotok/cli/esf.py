@@ -171,6 +171,7 @@ def init(
     shard_index: ShardIndexOpt = 0,
     shard_count: ShardCountOpt = 1,
     skip_errors: SkipErrorsOpt = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Threads (file system waits).")] = 4,
     as_json: JsonOpt = False,
 ) -> None:
     """Create empty [T, 0] sidecars aligned to each .ecdc file."""
@@ -178,7 +179,7 @@ def init(
         audio_root=audio_root, cond_root=cond_root, suffix=suffix, dtype=dtype, overwrite=overwrite,
         manifest_csv=manifest_csv, shard_index=shard_index, shard_count=shard_count, skip_errors=skip_errors,
     )  # fmt: skip
-    _report_sidecars(esf_sidecars.init_paths(opts), as_json)
+    _report_sidecars(esf_sidecars.init_paths(opts, jobs=jobs), as_json)
 
 
 def _show_producers(producers_dir: Path | None, name: str | None) -> None:

@@ -144,17 +144,17 @@ def _meta_from(obj: dict[str, Any], n_frames: int, n_codebooks: int, path: Path)
 
 def _head(path: Path) -> bytes:
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise FormatError("is a directory, not an .ecdc file", path)
-        if size > _MAX_BYTES:
-            raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
-        if size == 0:
-            raise FormatError("empty file", path)
         with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise FormatError("empty file", path)
+            if size > _MAX_BYTES:
+                raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
             return fh.read(8)
     except FileNotFoundError:
         raise FormatError("no such file", path) from None
+    except IsADirectoryError:
+        raise FormatError("is a directory, not an .ecdc file", path) from None
     except OSError as exc:
         raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,26 +112,32 @@ def find_codes(opts: SidecarOptions) -> list[Path]:
     return [p for p in files if in_shard(rel(p), opts.shard_index, opts.shard_count)]
 
 
-def init_paths(opts: SidecarOptions) -> Iterator[SidecarResult | FileFailure]:
+def _init_one(codes: Path, opts: SidecarOptions) -> SidecarResult | FileFailure:
+    try:
+        npy, js = opts.pair(codes)
+        meta = ecdc.read_meta(codes)
+        if not opts.overwrite and npy.exists() and js.exists():
+            return SidecarResult(path=str(codes), status="skipped", n_frames=meta.n_frames, names=[])
+        esf.write_sidecar(npy, js, np.zeros((meta.n_frames, 0)), [], fps=meta.fps, dtype=opts.dtype)
+        return SidecarResult(path=str(codes), status="written", n_frames=meta.n_frames, names=[])
+    except AudiotokError as exc:
+        return FileFailure(path=str(codes), error=exc.reason if exc.path in (None, str(codes)) else str(exc))
+
+
+def init_paths(opts: SidecarOptions, *, jobs: int = 1) -> Iterator[SidecarResult | FileFailure]:
     """Write empty ``[T, 0]`` sidecars for every codes file (``esf init``).
 
     Existing pairs are left alone unless ``opts.overwrite``. Without
-    ``opts.skip_errors`` the batch stops after the first failure.
+    ``opts.skip_errors`` the batch stops after the first failure. ``jobs``
+    threads overlap the file system waits (each pair is fsynced), results
+    come in file order.
     """
-    for codes in find_codes(opts):
-        try:
-            npy, js = opts.pair(codes)
-            meta = ecdc.read_meta(codes)
-            if not opts.overwrite and npy.exists() and js.exists():
-                yield SidecarResult(path=str(codes), status="skipped", n_frames=meta.n_frames, names=[])
-                continue
-            esf.write_sidecar(npy, js, np.zeros((meta.n_frames, 0)), [], fps=meta.fps, dtype=opts.dtype)
-            yield SidecarResult(path=str(codes), status="written", n_frames=meta.n_frames, names=[])
-        except AudiotokError as exc:
-            yield FileFailure(
-                path=str(codes), error=exc.reason if exc.path in (None, str(codes)) else str(exc)
-            )
-            if not opts.skip_errors:
+    files = find_codes(opts)
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for result in pool.map(lambda c: _init_one(c, opts), files):
+            yield result
+            if isinstance(result, FileFailure) and not opts.skip_errors:
+                pool.shutdown(wait=True, cancel_futures=True)
                 return
 
 
