@@ -221,6 +221,20 @@ def _planned(
     return pairs, [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
 
 
+def _result(
+    item: InputFile, dst: Path, status: str, meta: ecdc.EcdcMeta, wall_s: float = 0.0
+) -> EncodeResult:
+    return EncodeResult(
+        src=str(item.path),
+        dst=str(dst),
+        status=status,
+        n_frames=meta.n_frames,
+        n_codebooks=meta.n_codebooks,
+        duration_s=meta.duration_s,
+        wall_s=wall_s,
+    )
+
+
 def encode_paths(
     inputs: Iterable[str | os.PathLike[str]],
     *,
@@ -260,14 +274,7 @@ def encode_paths(
         try:
             old = None if overwrite else _existing(dst)
             if old is not None:
-                yield EncodeResult(
-                    src=str(item.path),
-                    dst=str(dst),
-                    status="skipped",
-                    n_frames=old.n_frames,
-                    n_codebooks=old.n_codebooks,
-                    duration_s=old.duration_s,
-                )
+                yield _result(item, dst, "skipped", old)
             elif dry_run:
                 yield EncodeResult(src=str(item.path), dst=str(dst), status="planned")
             else:
@@ -275,15 +282,7 @@ def encode_paths(
                 meta = encode_file(
                     item.path, dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size
                 )
-                yield EncodeResult(
-                    src=str(item.path),
-                    dst=str(dst),
-                    status="encoded",
-                    n_frames=meta.n_frames,
-                    n_codebooks=meta.n_codebooks,
-                    duration_s=meta.duration_s,
-                    wall_s=time.perf_counter() - t0,
-                )
+                yield _result(item, dst, "encoded", meta, time.perf_counter() - t0)
         except AudiotokError as exc:
             yield FileFailure(path=str(item.path), error=exc.reason)
         finally:
