@@ -234,7 +234,7 @@ def add(
     builtin_opts = {
         "const": _kv(const, "--const"), "lin": _kv(lin, "--lin"),
         "from_filename": {"regex": filename_regex or ""},
-        "from_audio": {"audio_dir": str(audio_dir or ""), "audio_root": str(audio_root)},
+        "from_audio": {**_kv(opt, "--opt"), "audio_dir": str(audio_dir or ""), "audio_root": str(audio_root)},
     }  # fmt: skip
     chosen = [
         producers.find_producer(name, producers_dir, builtin_opts.get(name, _kv(opt, "--opt")))

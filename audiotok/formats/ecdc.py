@@ -36,7 +36,6 @@ import os
 import pickle
 import struct
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -282,11 +281,12 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
         As :func:`read`.
     """
     p = Path(path)
-    head = _head(p)
-    if head[:4] == OFFICIAL_MAGIC:
+    fast = _fast_meta(p)
+    if fast is not None:
+        return fast
+    if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)[1]
-    fast = _fast_meta(p) if head[:4] == b"PK\x03\x04" else None
-    return fast if fast is not None else read(p)[1]
+    return read(p)[1]
 
 
 class _StorageRef(NamedTuple):
@@ -339,33 +339,80 @@ class _ShapeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("unexpected persistent id")
 
 
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record, 22 bytes
+_CDIR = struct.Struct("<4s6H3L5H2L")  # central directory file header, 46 bytes
+_LOCAL = struct.Struct("<4s5H3L2H")  # local file header, 30 bytes
+
+
+def _stored_entries(fd: int, size: int) -> dict[str, tuple[int, int]] | None:
+    """``name -> (local header offset, size)`` of an uncompressed zip, from its last 4 KiB; else ``None``."""
+    tail_len = min(size, 4096)
+    base = size - tail_len
+    tail = os.pread(fd, tail_len, base)
+    if len(tail) < _EOCD.size:
+        return None
+    sig, _, _, _, count, cd_size, cd_offset, comment = _EOCD.unpack_from(tail, len(tail) - _EOCD.size)
+    if sig != b"PK\x05\x06" or comment or cd_offset < base or cd_offset + cd_size > size:
+        return None
+    entries: dict[str, tuple[int, int]] = {}
+    pos = cd_offset - base
+    for _ in range(count):
+        if pos + _CDIR.size > len(tail):
+            return None
+        f = _CDIR.unpack_from(tail, pos)
+        if f[0] != b"PK\x01\x02" or f[4] != 0 or f[8] != f[9]:  # signature, stored, sizes agree
+            return None
+        name_len, extra_len, comment_len = f[10], f[11], f[12]
+        name = tail[pos + _CDIR.size : pos + _CDIR.size + name_len].decode("utf-8", "replace")
+        entries[name] = (f[16], f[9])
+        pos += _CDIR.size + name_len + extra_len + comment_len
+    return entries
+
+
+def _entry_bytes(fd: int, local: int, length: int, size: int) -> bytes | None:
+    head = os.pread(fd, _LOCAL.size, local)
+    if len(head) < _LOCAL.size:
+        return None
+    lf = _LOCAL.unpack_from(head)
+    start = local + _LOCAL.size + lf[9] + lf[10]
+    if lf[0] != b"PK\x03\x04" or start + length > size:
+        return None
+    return os.pread(fd, length, start)
+
+
 def _fast_meta(path: Path) -> EcdcMeta | None:
-    """Metadata from ``data.pkl`` alone; ``None`` when the file needs the full reader."""
+    """Metadata from ``data.pkl`` alone; ``None`` when the file needs the full reader.
+
+    Parses the (uncompressed) zip's central directory directly and reads only
+    ``data.pkl``; the codes record is checked for its size, not read.
+    """
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            pkl = next((n for n in names if n.endswith("/data.pkl")), None)
-            if pkl is None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            entries = _stored_entries(fd, size)
+            pkl = None if entries is None else next((n for n in entries if n.endswith("/data.pkl")), None)
+            if entries is None or pkl is None or entries[pkl][1] > 1 << 20:
                 return None
-            prefix = pkl[: -len("data.pkl")]
-            info = zf.getinfo(pkl)
-            if info.file_size > 1 << 20:
-                return None
-            obj = _ShapeUnpickler(io.BytesIO(zf.read(pkl))).load()
-            if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
-                return None
-            if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
-                return None
-            stub: _TensorStub = obj["audio_codes"]
-            n_cb, n_t = _cb_t(stub.shape, path)
-            need = (stub.offset + math.prod(stub.shape)) * _INT_STORAGES[stub.storage.type_name]
-            data = zf.getinfo(f"{prefix}data/{stub.storage.key}")
-            if (
-                stub.storage.numel * _INT_STORAGES[stub.storage.type_name] != data.file_size
-                or data.file_size < need
-            ):
-                return None
-    except (zipfile.BadZipFile, KeyError, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+            raw = _entry_bytes(fd, *entries[pkl], size)
+        finally:
+            os.close(fd)
+        if raw is None:
+            return None
+        obj = _ShapeUnpickler(io.BytesIO(raw)).load()
+        if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
+            return None
+        if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
+            return None
+        stub: _TensorStub = obj["audio_codes"]
+        n_cb, n_t = _cb_t(stub.shape, path)
+        width = _INT_STORAGES[stub.storage.type_name]
+        record = entries.get(f"{pkl[: -len('data.pkl')]}data/{stub.storage.key}")
+        if record is None or record[1] != stub.storage.numel * width:
+            return None
+        if record[1] < (stub.offset + math.prod(stub.shape)) * width:
+            return None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError):
         return None
     return _meta_from(obj, n_t, n_cb, path)
 

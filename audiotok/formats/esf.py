@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -224,9 +225,10 @@ def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
     """
     p = Path(json_path)
     try:
-        if p.stat().st_size > _MAX_JSON:
-            raise FormatError("sidecar JSON larger than 64 MiB", p)
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size > _MAX_JSON:
+                raise FormatError("sidecar JSON larger than 64 MiB", p)
+            text = fh.read().decode("utf-8")
     except FileNotFoundError:
         raise FormatError("no such file", p) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -238,8 +240,16 @@ def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
     return _parse_meta(data, p)
 
 
+_NPY_HEADER = re.compile(
+    r"\{'descr': '([<>|=][a-zA-Z]\d{1,2})', 'fortran_order': (True|False), 'shape': \(((?:\d+, ?)*\d*)\), \}"
+)
+
+
 def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Shape and dtype of an ``.npy`` file from its header alone (no data read).
+
+    The usual header (as numpy writes it) is matched by a regular expression;
+    anything else goes through numpy's own header parser.
 
     Raises
     ------
@@ -249,6 +259,14 @@ def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], 
     p = Path(npy_path)
     try:
         with p.open("rb") as fh:
+            head = fh.read(256)
+            if head[:8] == b"\x93NUMPY\x01\x00" and len(head) >= 10:
+                hlen = int.from_bytes(head[8:10], "little")
+                m = _NPY_HEADER.match(head[10 : 10 + hlen].decode("latin1"))
+                if m is not None:
+                    shape = tuple(int(v) for v in m.group(3).replace(" ", "").split(",") if v)
+                    return shape, np.dtype(m.group(1))
+            fh.seek(0)
             version = np.lib.format.read_magic(fh)
             if version == (1, 0):
                 shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
@@ -256,7 +274,7 @@ def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], 
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
     except FileNotFoundError:
         raise FormatError("no such file", p) from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:
         raise FormatError(f"not an .npy file ({exc})", p) from None
     return tuple(shape), dtype
 

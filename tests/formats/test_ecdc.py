@@ -64,6 +64,17 @@ def test_accepts_stored_shapes(tmp_path: Path, shape: tuple[int, ...]) -> None:
     got, meta = ecdc.read(tmp_path / "c.ecdc")
     np.testing.assert_array_equal(got, codes.T.numpy())
     assert (meta.n_frames, meta.n_codebooks, meta.fps, meta.model) == (7, 4, 75.0, None)
+    assert ecdc.read_meta(tmp_path / "c.ecdc") == meta  # header-only path agrees with the full read
+
+
+def test_read_meta_checks_the_codes_record(tmp_path: Path) -> None:
+    ecdc.write(tmp_path / "x.ecdc", np.zeros((50, 8), np.int64), _meta())
+    with zipfile.ZipFile(tmp_path / "x.ecdc") as zin, zipfile.ZipFile(tmp_path / "cut.ecdc", "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, data[:100] if info.filename.endswith("data/0") else data)
+    with pytest.raises(FormatError, match=r"cut\.ecdc"):
+        ecdc.read_meta(tmp_path / "cut.ecdc")
 
 
 @pytest.mark.parametrize(
