@@ -278,6 +278,8 @@ def audit(
     """Check every .ecdc + sidecar triplet; list broken ones; exit 1 on --fail-on issues."""
     fails = _csv_list(fail_on)
     unknown = set(fails) - set(esf_audit.ISSUE_TYPES) - {"any", "none"}
+    if expect_dtype not in (None, "float16", "float32"):
+        raise UsageError(f"--expect-dtype must be float16 or float32, not {expect_dtype}")
     if unknown or not (list_n == "all" or list_n.isdigit()):
         raise UsageError(f"bad --fail-on {sorted(unknown)} or --list {list_n!r}")
     sidecars = _sidecar_opts(
