@@ -80,11 +80,17 @@ def rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def cpu_s() -> float:
+    """CPU seconds used so far by this process and its finished children (workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed(label: str, fn: object) -> float:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     fn()  # type: ignore[operator]
-    dt = time.perf_counter() - t0
-    print(f"{label:34} {dt:8.2f} s", flush=True)
+    dt, dc = time.perf_counter() - t0, cpu_s() - c0
+    print(f"{label:34} {dt:8.2f} s wall {dc:8.2f} s CPU", flush=True)
     return dt
 
 
@@ -93,6 +99,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/bench_esf"))
     ap.add_argument("--keep", action="store_true", help="Reuse an existing corpus of the same size.")
+    ap.add_argument("--skip-init", action="store_true", help="Only time the audits.")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root: Path = args.dir
@@ -121,6 +128,8 @@ def main() -> None:
         f"peak RSS: main {rss0:.0f} MB before our audits, {rss1:.0f} MB after --jobs 1; "
         f"workers peak {rss_mb(resource.RUSAGE_CHILDREN):.0f} MB"
     )
+    if args.skip_init:
+        return
     ai = timed("anchor init (torch.load + np.save)", lambda: anchor_init(root))
     init_opts = opts.model_copy(update={"overwrite": True})
     oi1 = timed("esf init --overwrite --jobs 1", lambda: list(esf_sidecars.init_paths(init_opts, jobs=1)))
