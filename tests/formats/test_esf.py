@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from audiotok.errors import FormatError
+from audiotok.errors import FormatError, OutputError
 from audiotok.formats import esf
 
 
@@ -169,7 +169,7 @@ def test_pair_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         raise OSError("disk full")
 
     monkeypatch.setattr(esf.np, "save", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="cannot write: disk full"):
         esf.write_sidecar(npy, js, np.zeros((3, 2)), ["a", "b"])
     assert (npy.read_bytes(), js.read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.cond.json", "x.cond.npy"]
