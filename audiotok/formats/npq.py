@@ -30,19 +30,28 @@ sizes are checked against the file size before anything is allocated.
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from typing_extensions import Self
+from pydantic import ValidationError
 
 from audiotok._fsio import atomic_write
-from audiotok._types import Seconds
 from audiotok.errors import FormatError
+from audiotok.formats.npq_header import (
+    DTYPE_CODES,
+    NPQ1_FIXED,
+    NPQ2_FIXED,
+    U16_MAX,
+    Npq1Header,
+    Npq2Header,
+    NpqHeader,
+    NpqLegacyHeader,
+    _HeaderBase,
+    smallest_dtype_code,
+)
 
 __all__ = [
     "DTYPE_CODES",
@@ -50,226 +59,18 @@ __all__ = [
     "Npq2Header",
     "NpqHeader",
     "NpqLegacyHeader",
+    "check_tokens",
     "read",
     "read_header",
     "smallest_dtype_code",
     "write",
 ]
 
-#: dtype_code -> numpy payload dtype (always little-endian).
-DTYPE_CODES: dict[int, np.dtype[Any]] = {
-    0: np.dtype("u1"),
-    1: np.dtype("<u2"),
-    2: np.dtype("<u4"),
-}
-_U32_MAX = 2**32 - 1
-_U16_MAX = 2**16 - 1
-_F32_MAX = float(np.finfo(np.float32).max)
 # The largest header any valid file can have: NPQ2 with K = 2 * 65535.
-_MAX_HEADER = 24 + 4 * 2 * _U16_MAX
+_MAX_HEADER = 24 + 4 * 2 * U16_MAX
 _FIRST_READ = 4096
-
-_NPQ1_FIXED = struct.Struct("<4sHHffI")  # 20 bytes, then u32[K], then u8
-_NPQ2_FIXED = struct.Struct("<4sHBHHffI")  # 23 bytes, then u32[K], then u8
 _V0_K = struct.Struct("<4si")
-
-
-def smallest_dtype_code(vocab_sizes: tuple[int, ...] | list[int]) -> int:
-    """Return the smallest ``dtype_code`` whose unsigned type holds ``0 .. max(vocab)-1``."""
-    top = max(vocab_sizes) - 1
-    for code, dt in DTYPE_CODES.items():
-        if top <= np.iinfo(dt).max:
-            return code
-    raise ValueError(f"vocabulary of {top + 1} does not fit in uint32")
-
-
-def _as_f32(value: float) -> float:
-    """Round to the nearest float32, the precision the header stores."""
-    if not math.isfinite(value) or abs(value) > _F32_MAX:
-        raise ValueError("must be finite and representable as float32")
-    return float(np.float32(value))
-
-
-class _HeaderBase(BaseModel):
-    """Fields shared by every NPQ layout."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    token_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
-        description="Token frame rate in frames per second (fps); stored as float32."
-    )
-    orig_bitrate_kbps: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
-        default=0.0, description="Bit rate of the source audio file in kbps (informational)."
-    )
-    seq_len: Annotated[int, Field(ge=0, le=_U32_MAX)] = Field(description="T, the number of time frames.")
-    vocab_sizes: tuple[Annotated[int, Field(ge=1, le=_U32_MAX)], ...] = Field(
-        min_length=1, description="Vocabulary size of each codebook; length K."
-    )
-    dtype_code: Literal[0, 1, 2] = Field(
-        default=1,
-        description="Payload integer width: 0 = uint8, 1 = uint16, 2 = uint32. "
-        "When omitted: the smallest that holds the vocabulary.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_dtype(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("dtype_code") is None and data.get("vocab_sizes"):
-            try:
-                data = {**data, "dtype_code": smallest_dtype_code(list(data["vocab_sizes"]))}
-            except (TypeError, ValueError):
-                pass  # the field validators report the bad vocabulary
-        return data
-
-    @field_validator("token_rate", "orig_bitrate_kbps")
-    @classmethod
-    def _float32(cls, value: float) -> float:
-        return _as_f32(value)
-
-    @model_validator(mode="after")
-    def _dtype_holds_vocab(self) -> Self:
-        top = max(self.vocab_sizes) - 1
-        if top > np.iinfo(DTYPE_CODES[self.dtype_code]).max:
-            raise ValueError(
-                f"dtype_code {self.dtype_code} ({DTYPE_CODES[self.dtype_code].name}) "
-                f"cannot hold vocabulary size {top + 1}"
-            )
-        return self
-
-    # -- derived values -------------------------------------------------------------
-    @property
-    def n_codebooks(self) -> int:
-        """K, the number of codebooks (columns of the token matrix)."""
-        return len(self.vocab_sizes)
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """Numpy dtype of the payload."""
-        return DTYPE_CODES[self.dtype_code]
-
-    @property
-    def duration_s(self) -> Seconds:
-        """Duration covered by the tokens, ``T / token_rate`` seconds."""
-        return self.seq_len / self.token_rate
-
-    @property
-    def header_size(self) -> int:
-        """Header length in bytes."""
-        raise NotImplementedError  # pragma: no cover - every layout defines it
-
-    @property
-    def payload_size(self) -> int:
-        """Payload length in bytes, ``T * K * itemsize``."""
-        return self.seq_len * self.n_codebooks * self.dtype.itemsize
-
-    @property
-    def file_size(self) -> int:
-        """Exact size of a file with this header."""
-        return self.header_size + self.payload_size
-
-    @property
-    def mode(self) -> Literal["mono", "stereo-ms"]:
-        """``"mono"`` for NPQ1 and legacy files, ``"stereo-ms"`` for NPQ2."""
-        return "mono"
-
-
-class Npq1Header(_HeaderBase):
-    """NPQ1 header: mono tokens ``[T, K]``."""
-
-    format: Literal["NPQ1"] = Field(default="NPQ1", description="Magic, ASCII.")
-    version: Literal[1] = Field(default=1, description="Format version.")
-
-    @model_validator(mode="after")
-    def _k_fits(self) -> Self:
-        if self.n_codebooks > _U16_MAX:
-            raise ValueError(f"NPQ1 holds at most {_U16_MAX} codebooks")
-        return self
-
-    @property
-    def header_size(self) -> int:
-        """Header length in bytes, ``21 + 4K``."""
-        return 21 + 4 * self.n_codebooks
-
-    def to_bytes(self) -> bytes:
-        """Serialise exactly as the spec's table."""
-        k = self.n_codebooks
-        return (
-            _NPQ1_FIXED.pack(b"NPQ1", self.version, k, self.token_rate, self.orig_bitrate_kbps, self.seq_len)
-            + struct.pack(f"<{k}I", *self.vocab_sizes)
-            + struct.pack("<B", self.dtype_code)
-        )
-
-
-class Npq2Header(_HeaderBase):
-    """NPQ2 header: stereo Mid/Side tokens ``[T, k_mid + k_side]``, Mid columns first."""
-
-    format: Literal["NPQ2"] = Field(default="NPQ2", description="Magic, ASCII.")
-    version: Literal[1] = Field(default=1, description="Format version.")
-    channel_mode: Literal[1] = Field(default=1, description="1 = Mid/Side.")
-    k_mid: Annotated[int, Field(ge=1, le=_U16_MAX)] = Field(description="Codebooks of Mid.")
-    k_side: Annotated[int, Field(ge=0, le=_U16_MAX)] = Field(description="Codebooks of Side.")
-
-    @model_validator(mode="after")
-    def _k_matches(self) -> Self:
-        if self.k_mid + self.k_side != self.n_codebooks:
-            raise ValueError(
-                f"k_mid + k_side = {self.k_mid + self.k_side} but {self.n_codebooks} vocab sizes were given"
-            )
-        return self
-
-    @property
-    def header_size(self) -> int:
-        """Header length in bytes, ``24 + 4K``."""
-        return 24 + 4 * self.n_codebooks
-
-    @property
-    def mode(self) -> Literal["mono", "stereo-ms"]:
-        """Always ``"stereo-ms"``."""
-        return "stereo-ms"
-
-    def to_bytes(self) -> bytes:
-        """Serialise exactly as the spec's table."""
-        k = self.n_codebooks
-        return (
-            _NPQ2_FIXED.pack(
-                b"NPQ2",
-                self.version,
-                self.channel_mode,
-                self.k_mid,
-                self.k_side,
-                self.token_rate,
-                self.orig_bitrate_kbps,
-                self.seq_len,
-            )
-            + struct.pack(f"<{k}I", *self.vocab_sizes)
-            + struct.pack("<B", self.dtype_code)
-        )
-
-
-class NpqLegacyHeader(_HeaderBase):
-    """Legacy NPQ v0 header (read only): no version, uint16 payload.
-
-    ``layout`` is ``"v0a"`` (``K, fps, bitrate, T, vocab[K]``) or ``"v0b"``
-    (``K, fps, vocab[K], T``).
-    """
-
-    format: Literal["NPQ0"] = Field(default="NPQ0", description="Legacy, unversioned.")
-    layout: Literal["v0a", "v0b"] = Field(description="Which legacy field order.")
-    dtype_code: Literal[1] = Field(default=1, description="Always uint16.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_dtype(cls, data: Any) -> Any:
-        return data  # legacy payloads are always uint16
-
-    @property
-    def header_size(self) -> int:
-        """Header length in bytes (``20 + 4K`` for v0a, ``16 + 4K`` for v0b)."""
-        return (20 if self.layout == "v0a" else 16) + 4 * self.n_codebooks
-
-
-NpqHeader = Npq1Header | Npq2Header | NpqLegacyHeader
-"""Any header :func:`read_header` can return."""
+_WritableHeader = TypeVar("_WritableHeader", Npq1Header, Npq2Header)
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -283,6 +84,45 @@ def _validate(cls: type[_HeaderBase], path: Path, **fields: Any) -> Any:
         raise FormatError(
             f"invalid {cls.__name__[:4]} header: {where + ': ' if where else ''}{msg}", path
         ) from None
+
+
+#: Validated NPQ1/NPQ2 headers by their header bytes minus T. A corpus encoded
+#: with one codec setting repeats a handful of headers, differing only in T,
+#: over thousands of files; a hit skips validation. Only valid headers are
+#: stored; the file size is still checked for every file.
+_HEADER_CACHE: dict[bytes, Npq1Header | Npq2Header] = {}
+_HEADER_CACHE_MAX = 1024
+
+
+def _cache_key(buf: bytes, fixed_size: int, end: int) -> bytes:
+    """Header bytes ``buf[:end]`` without T, the u32 that ends the fixed fields."""
+    return bytes(buf[: fixed_size - 4]) + bytes(buf[fixed_size:end])
+
+
+def _with_seq_len(header: Npq1Header | Npq2Header, seq_len: int) -> Npq1Header | Npq2Header:
+    """``header`` with another T.
+
+    No validator of the header models looks at T, and a u32 read from the file
+    is always a valid ``seq_len``, so copying is equivalent to validating anew
+    (and about three times cheaper).
+    """
+    return header if header.seq_len == seq_len else header.model_copy(update={"seq_len": seq_len})
+
+
+def _cached(key: bytes, seq_len: int, size: int, path: Path) -> Npq1Header | Npq2Header | None:
+    """The cached header for ``key`` with T = ``seq_len``, size-checked; None on a miss."""
+    cached = _HEADER_CACHE.get(key)
+    if cached is None:
+        return None
+    hit = _with_seq_len(cached, seq_len)
+    _check_size(hit, size, path)
+    return hit
+
+
+def _remember(key: bytes, header: Npq1Header | Npq2Header) -> None:
+    if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
+        _HEADER_CACHE.clear()
+    _HEADER_CACHE[key] = header
 
 
 class _TruncatedHeader(FormatError):
@@ -307,15 +147,19 @@ def _check_size(header: _HeaderBase, size: int, path: Path) -> None:
 
 
 def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
-    _need(buf, _NPQ1_FIXED.size, path, "NPQ1")
-    _, version, k, rate, br, t = _NPQ1_FIXED.unpack_from(buf)
+    _need(buf, NPQ1_FIXED.size, path, "NPQ1")
+    _, version, k, rate, br, t = NPQ1_FIXED.unpack_from(buf)
     if version != 1:
         raise FormatError(f"unsupported NPQ1 version {version} (this reader knows 1)", path)
     if k < 1:
         raise FormatError("NPQ1 header has K = 0 codebooks", path)
-    end = _NPQ1_FIXED.size + 4 * k + 1
+    end = NPQ1_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ1 with K={k}")
-    vocab = struct.unpack_from(f"<{k}I", buf, _NPQ1_FIXED.size)
+    key = _cache_key(buf, NPQ1_FIXED.size, end)
+    hit = _cached(key, t, size, path)
+    if hit is not None:
+        return hit  # type: ignore[return-value]  # the key starts with b"NPQ1"
+    vocab = struct.unpack_from(f"<{k}I", buf, NPQ1_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
         raise FormatError(f"unknown dtype_code {dtype_code} (expected 0, 1 or 2)", path)
@@ -328,13 +172,14 @@ def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
         vocab_sizes=vocab,
         dtype_code=dtype_code,
     )
+    _remember(key, header)
     _check_size(header, size, path)
     return header
 
 
 def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
-    _need(buf, _NPQ2_FIXED.size, path, "NPQ2")
-    _, version, mode, k_mid, k_side, rate, br, t = _NPQ2_FIXED.unpack_from(buf)
+    _need(buf, NPQ2_FIXED.size, path, "NPQ2")
+    _, version, mode, k_mid, k_side, rate, br, t = NPQ2_FIXED.unpack_from(buf)
     if version != 1:
         raise FormatError(f"unsupported NPQ2 version {version} (this reader knows 1)", path)
     if mode != 1:
@@ -342,9 +187,13 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
     k = k_mid + k_side
     if k_mid < 1:
         raise FormatError("NPQ2 header has k_mid = 0 codebooks", path)
-    end = _NPQ2_FIXED.size + 4 * k + 1
+    end = NPQ2_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ2 with K={k}")
-    vocab = struct.unpack_from(f"<{k}I", buf, _NPQ2_FIXED.size)
+    key = _cache_key(buf, NPQ2_FIXED.size, end)
+    hit = _cached(key, t, size, path)
+    if hit is not None:
+        return hit  # type: ignore[return-value]  # the key starts with b"NPQ2"
+    vocab = struct.unpack_from(f"<{k}I", buf, NPQ2_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
         raise FormatError(f"unknown dtype_code {dtype_code} (expected 0, 1 or 2)", path)
@@ -359,6 +208,7 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
         k_mid=k_mid,
         k_side=k_side,
     )
+    _remember(key, header)
     _check_size(header, size, path)
     return header
 
@@ -440,7 +290,7 @@ def _read_head(fh: Any, size: int, path: Path) -> tuple[NpqHeader, int]:
 
 def _open(path: Path) -> Any:
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb", buffering=0)
     except IsADirectoryError:
         raise FormatError("is a directory, not an .npq file", path) from None
     except FileNotFoundError:
@@ -470,7 +320,7 @@ def read_header(path: str | os.PathLike[str]) -> NpqHeader:
     FormatError
         If the file is missing, unreadable or not a valid NPQ file.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open(p) as fh:
         header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
     return header
@@ -501,20 +351,39 @@ def read(
         If the file is not a valid NPQ file. Token values are not range-checked
         here; see :func:`check_tokens`.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open(p) as fh:
         header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
         shape = (header.seq_len, header.n_codebooks)
         if mmap:
             if header.payload_size == 0:
                 return np.zeros(shape, dtype=header.dtype), header
-            tokens = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
-            return tokens, header
+            mapped = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
+            return mapped, header
+        tokens = np.empty(shape, dtype=header.dtype)
         fh.seek(header.header_size)
-        flat = np.fromfile(fh, dtype=header.dtype, count=shape[0] * shape[1])
-    if flat.size != shape[0] * shape[1]:  # the file changed under us
+        got = _read_into(fh, tokens)
+    if got != tokens.nbytes:  # the file changed under us
         raise FormatError("payload shorter than the header says (file changed while reading?)", p)
-    return flat.reshape(shape), header
+    return tokens, header
+
+
+def _read_into(fh: Any, out: np.ndarray[Any, np.dtype[Any]]) -> int:
+    """Fill the C-contiguous ``out`` from ``fh``; return the number of bytes read.
+
+    Cheaper than ``np.fromfile(fh)`` on a Python file object, which duplicates the
+    file descriptor and reopens it as a C stream on every call.
+    """
+    if out.nbytes == 0:
+        return 0  # memoryview cannot cast a shape with a 0 in it
+    view = out.data.cast("B")
+    filled = 0
+    while filled < len(view):
+        n = fh.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def check_tokens(
@@ -544,8 +413,8 @@ def check_tokens(
 def write(
     path: str | os.PathLike[str],
     tokens: np.ndarray[Any, np.dtype[Any]],
-    header: Npq1Header | Npq2Header,
-) -> Npq1Header | Npq2Header:
+    header: _WritableHeader,
+) -> _WritableHeader:
     """Write tokens ``[T, K]`` to an ``.npq`` file, atomically.
 
     Parameters

@@ -184,7 +184,7 @@ def encode_file(
                 batch_size=opts.batch_size,
                 on_chunk=tick,
             )
-        npq.write(dst, tokens, header)
+        npq.write(dst, tokens, header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
         status = "encoded"
     return EncodedFile(
         path=str(src),
