@@ -1,0 +1,314 @@
+"""``dataset build``: token files (+ sidecars) -> a Hugging Face ``DatasetDict`` on disk.
+
+Follows ``specs/encodec-dataset-workflow.md`` (step 4) and keeps its ``audio``
+column and ``tokens/<split>/...`` layout, but by default embeds the codes and
+conditioning in the rows so the dataset is self-contained (uploadable).
+
+Rows are streamed: each is read, appended to a small Arrow batch, and written
+to a per-split staging file, so memory does not grow with the corpus. The
+dataset is assembled in ``OUT.incomplete`` and swapped in only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+from datasets import Dataset, DatasetDict
+import datasets.utils as hf_progress
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiotok.errors import AudiotokError, UsageError
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.services import _dataset_scan as scan
+from audiotok.services._common import FileFailure
+from audiotok.services._dataset_rows import Row, esf_files, features_for, read_row, rows_to_batch
+from audiotok.services._dataset_swap import Staging
+from audiotok.services.dataset_verify import verify_dataset
+
+__all__ = ["BuildResult", "Materialize", "build_dataset"]
+
+log = logging.getLogger(__name__)
+
+Materialize = Literal["link", "copy", "none"]
+_STAGING = ".staging"
+
+
+class BuildResult(BaseModel):
+    """What ``dataset build`` did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    out_dir: str = Field(description="The dataset folder.")
+    kind: scan.Kind = Field(description="'esf' (.ecdc + sidecars) or 'npq'.")
+    embedded: bool = Field(description="Whether codes (and conditioning) are stored in the rows.")
+    materialize: Materialize = Field(description="How token files were placed under tokens/.")
+    splits: dict[str, int] = Field(description="Rows per split.")
+    n_files: int = Field(description="Token files found (after --max-files).")
+    n_frames: int | None = Field(description="Frames in all rows (embedded layouts only).")
+    failures: list[FileFailure] = Field(description="Files left out, and why.")
+    written: bool = Field(description="Whether OUT_DIR now holds the new dataset.")
+    replaced: bool = Field(description="Whether an older dataset at OUT_DIR was replaced.")
+    verified: bool | None = Field(description="True when --verify re-read every row; None without it.")
+    elapsed_s: float = Field(description="Wall time, seconds.")
+
+
+def _check_options(
+    *,
+    split_map: Mapping[str, str] | None,
+    valid_fraction: float | None,
+    embed: bool,
+    materialize: Materialize,
+    max_files: int | None,
+    tokens_subdir: str,
+) -> None:
+    if valid_fraction is not None and not 0.0 < valid_fraction < 1.0:
+        raise UsageError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
+    if valid_fraction is not None and split_map:
+        raise UsageError("--valid-fraction and --split-map cannot be combined")
+    if not embed and materialize == "none":
+        raise UsageError("--no-embed stores only paths: use --materialize link or copy")
+    if max_files is not None and max_files < 1:
+        raise UsageError(f"--max-files must be at least 1, got {max_files}")
+    sub = Path(tokens_subdir)
+    if sub.is_absolute() or not sub.parts or ".." in sub.parts or sub.parts[0] == _STAGING:
+        raise UsageError(f"--tokens-subdir must be a plain relative folder, got {tokens_subdir!r}")
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence ``datasets``' own progress bars (audiotok reports progress itself)."""
+    was_disabled = hf_progress.are_progress_bars_disabled()
+    hf_progress.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            hf_progress.enable_progress_bars()
+
+
+class _Materializer:
+    """Places source files under ``tokens/<split>/`` as relative symlinks or copies."""
+
+    def __init__(self, mode: Materialize, staging: str, final: str) -> None:
+        self.mode, self.staging, self.final = mode, staging, final
+        self._made: set[str] = set()
+
+    def place(self, src: str, audio_rel: str) -> None:
+        """Link or copy ``src`` to ``<dataset>/audio_rel``."""
+        if self.mode == "none":
+            return
+        dst = os.path.join(self.staging, audio_rel)
+        folder = os.path.dirname(dst)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+        if self.mode == "copy":
+            shutil.copyfile(src, dst)
+            return
+        # Relative to where the link will live after the swap (a sibling folder).
+        final_folder = os.path.join(self.final, os.path.dirname(audio_rel))
+        os.symlink(os.path.relpath(src, final_folder), dst)
+
+
+def _sidecar_rel(kind: scan.Kind, src: str, audio: str) -> list[tuple[str, str]]:
+    """``(source, dataset-relative destination)`` of the token file and its sidecars."""
+    if kind == "npq":
+        return [(src, audio)]
+    return list(zip(esf_files(src), esf_files(audio), strict=True))
+
+
+def build_dataset(
+    tokens_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    suffix: str | None = None,
+    split: str = "train",
+    split_map: Mapping[str, str] | None = None,
+    valid_fraction: float | None = None,
+    valid_split: str = "valid",
+    seed: int = 0,
+    recursive: bool = False,
+    tokens_subdir: str = "tokens",
+    materialize: Materialize | None = None,
+    embed: bool = True,
+    verify: bool = False,
+    max_files: int | None = None,
+    skip_bad: bool = False,
+    batch_rows: int = 256,
+    on_progress: ProgressFn | None = None,
+) -> BuildResult:
+    """Build a ``DatasetDict`` in ``out_dir`` from the token files under ``tokens_dir``.
+
+    Parameters
+    ----------
+    tokens_dir : str or os.PathLike
+        Folder of ``NAME.ecdc`` files with their ``NAME.cond.npy`` /
+        ``NAME.cond.json`` sidecars (ESF), or of ``.npq`` files.
+    out_dir : str or os.PathLike
+        The dataset folder. An existing dataset there is replaced only once the
+        new one is complete; any other non-empty folder is refused.
+    suffix : {".ecdc", ".npq"}, optional
+        Token file suffix; detected when only one kind is present.
+    split : str
+        Split name when neither ``split_map`` nor ``valid_fraction`` is given
+        (and the training split's name with ``valid_fraction``).
+    split_map : mapping of str to str, optional
+        Split name -> folder inside ``tokens_dir``.
+    valid_fraction : float, optional
+        Fraction of files sent to ``valid_split``, chosen by a hash of
+        ``seed`` and the file's relative path (deterministic).
+    recursive : bool
+        Scan subfolders.
+    tokens_subdir : str
+        Folder of the dataset the ``audio`` column points into.
+    materialize : {"link", "copy", "none"}, optional
+        How token files (and sidecars) are placed under ``tokens_subdir``.
+        Default: ``"none"`` when embedding, ``"link"`` (relative symlinks) without.
+    embed : bool
+        Store ``codes``/``cond`` and metadata columns in the rows; ``False``
+        keeps the spec's path-only layout (``audio`` only).
+    verify : bool
+        Reopen the finished dataset and compare every row with its source
+        files, token for token, before swapping it in.
+    max_files : int, optional
+        Use only the first ``max_files`` files (sorted by path).
+    skip_bad : bool
+        Write the dataset without the files that failed. By default any
+        failure leaves ``out_dir`` untouched.
+    batch_rows : int
+        Rows per Arrow record batch (memory bound of the build).
+    on_progress : callable, optional
+        Receives ``ProgressEvent("files", ...)``.
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    InputError
+        If ``tokens_dir`` (or a split folder) is missing or holds no token files.
+    UsageError
+        If options contradict each other, a split folder escapes ``tokens_dir``,
+        ``out_dir`` and ``tokens_dir`` nest, or ``out_dir`` is not a dataset.
+    """
+    start = time.perf_counter()
+    mode: Materialize = materialize or ("none" if embed else "link")
+    _check_options(
+        split_map=split_map,
+        valid_fraction=valid_fraction,
+        embed=embed,
+        materialize=mode,
+        max_files=max_files,
+        tokens_subdir=tokens_subdir,
+    )
+    tokens_path, out_path = Path(tokens_dir), Path(out_dir)
+    roots = scan.split_roots(tokens_path, split, split_map)
+    staging = Staging(out_path)
+    for real_root in roots.values():
+        if scan.inside(staging.final, real_root) or scan.inside(real_root, staging.final):
+            raise UsageError(f"OUT_DIR and TOKENS_DIR {tokens_path} must not contain each other", out_path)
+    suffix = suffix or scan.detect_suffix(roots, recursive)
+    if suffix not in scan.SUFFIXES:
+        raise UsageError(f"--suffix must be .ecdc or .npq, got {suffix!r}")
+    kind = scan.SUFFIXES[suffix]
+    split_names = list(roots)
+    if valid_fraction is not None:
+        split_names.append(scan.check_split_name(valid_split))
+        if valid_split == split:
+            raise UsageError("the validation split needs a name other than --split")
+
+    failures: list[FileFailure] = []
+    sources: list[scan.SourceFile] = []
+    for found in scan.scan(roots, suffix, recursive=recursive):
+        if isinstance(found, tuple):
+            failures.append(FileFailure(path=found[0], error=found[1]))
+        else:
+            sources.append(found)
+    sources = sources[:max_files] if max_files else sources
+    if not sources:
+        raise AudiotokError(f"no {suffix} files to build from", tokens_path)
+
+    features = features_for(kind, embed=embed)
+    schema = features.arrow_schema
+    workdir = staging.create()
+    try:
+        stage = os.path.join(workdir, _STAGING)
+        os.makedirs(stage)
+        writers = {n: pa.ipc.new_stream(os.path.join(stage, f"{n}.arrow"), schema) for n in split_names}
+        pending: dict[str, list[Row]] = {n: [] for n in split_names}
+        counts = dict.fromkeys(split_names, 0)
+        n_frames = 0
+        placer = _Materializer(mode, workdir, staging.final)
+        emit(on_progress, ProgressEvent("files", total=len(sources)))
+        for src in sources:
+            name = src.split
+            if valid_fraction is not None and scan.assign_valid(src.relative, valid_fraction, seed):
+                name = valid_split
+            audio = f"{Path(tokens_subdir).as_posix()}/{name}/{src.relative}"
+            try:
+                row = read_row(kind, src.path, audio, embed=embed)
+                for file_src, file_rel in _sidecar_rel(kind, src.path, audio):
+                    placer.place(file_src, file_rel)
+            except AudiotokError as exc:
+                failures.append(FileFailure(path=src.path, error=exc.reason))
+            except OSError as exc:
+                failures.append(FileFailure(path=src.path, error=exc.strerror or str(exc)))
+            else:
+                n_frames += row.get("n_frames", 0)
+                counts[name] += 1
+                pending[name].append(row)
+                if len(pending[name]) >= batch_rows:
+                    writers[name].write_batch(rows_to_batch(pending[name], schema))
+                    pending[name] = []
+            emit(on_progress, ProgressEvent("files", advance=1, item=src.path))
+        for name, writer in writers.items():
+            if pending[name]:
+                writer.write_batch(rows_to_batch(pending[name], schema))
+            writer.close()
+        del pending
+
+        def result(*, written: bool, replaced: bool = False, verified: bool | None = None) -> BuildResult:
+            return BuildResult(
+                out_dir=str(out_path),
+                kind=kind,
+                embedded=embed,
+                materialize=mode,
+                splits=counts,
+                n_files=len(sources),
+                n_frames=n_frames if embed else None,
+                failures=failures,
+                written=written,
+                replaced=replaced,
+                verified=verified,
+                elapsed_s=time.perf_counter() - start,
+            )
+
+        if failures and not skip_bad:
+            staging.discard()
+            return result(written=False)
+        parts = {n: Dataset.from_file(os.path.join(stage, f"{n}.arrow")) for n in split_names}
+        with _quiet_datasets():
+            DatasetDict(parts).save_to_disk(workdir)
+        del parts
+        shutil.rmtree(stage)
+        if verify:
+            verify_failures = verify_dataset(workdir, kind, roots, tokens_subdir, embed=embed)
+            if verify_failures:
+                failures.extend(verify_failures)
+                staging.discard()
+                return result(written=False, verified=False)
+        replaced = staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
+    log.info("built %s: %s", staging.final, counts)
+    return result(written=True, replaced=replaced, verified=True if verify else None)
