@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,9 @@ def shared_audio() -> Path:
     if not (SHARED_AUDIO / "speech_music_24k_mono.wav").is_file():
         pytest.skip(f"real audio not found at {SHARED_AUDIO}")
     return SHARED_AUDIO
+
+
+# Hugging Face `datasets` must never reach the network or write under ~/.cache in tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(tempfile.gettempdir(), "audiotok-tests-hf-cache"))
