@@ -30,8 +30,12 @@ MaterializeOpt = Annotated[
 @dataset_app.command("build")
 def build(
     tokens_dir: Annotated[Path, typer.Argument(help="Folder of .ecdc (+ sidecars) or .npq files.")],
-    out_dir: Annotated[Path, typer.Argument(help="Dataset folder (replaced only when the build is complete).")],
-    suffix: Annotated[str | None, typer.Option(help="Token files: .ecdc or .npq (default: detected).")] = None,
+    out_dir: Annotated[
+        Path, typer.Argument(help="Dataset folder (replaced only when the build is complete).")
+    ],
+    suffix: Annotated[
+        str | None, typer.Option(help="Token files: .ecdc or .npq (default: detected).")
+    ] = None,
     split: Annotated[str, typer.Option(help="Split name for all files.")] = "train",
     split_map: Annotated[str | None, typer.Option(help="Splits from folders: train=dirA,valid=dirB.")] = None,
     valid_fraction: Annotated[

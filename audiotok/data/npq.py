@@ -22,7 +22,9 @@ BOS = -1
 """Token value of the begin-of-sequence row in training inputs (never stored in files)."""
 
 
-def codebook_columns(n_codebooks: int, k: int | None, k_mid: int | None = None, k_side: int | None = None) -> list[int]:
+def codebook_columns(
+    n_codebooks: int, k: int | None, k_mid: int | None = None, k_side: int | None = None
+) -> list[int]:
     """Columns of a ``[T, K]`` token matrix to keep when using ``k`` codebooks.
 
     Mono files keep the first ``k`` codebooks; NPQ2 Mid/Side files

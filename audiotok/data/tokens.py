@@ -89,7 +89,9 @@ class TokenDataset(Dataset[dict[str, Any]]):
         return item
 
 
-def load_token_dataset(path: str | os.PathLike[str], split: str = "train", *, k: int | None = None) -> TokenDataset:
+def load_token_dataset(
+    path: str | os.PathLike[str], split: str = "train", *, k: int | None = None
+) -> TokenDataset:
     """Open one split of a dataset built by ``audiotok dataset build``.
 
     Parameters

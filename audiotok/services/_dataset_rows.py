@@ -110,7 +110,8 @@ def _read_esf(path: str) -> Row:
     cond, cmeta = esf.read_sidecar(npy_path, json_path)
     if cond.shape[0] != codes.shape[0]:
         raise FormatError(
-            f"sidecar has T={cond.shape[0]} frames but the codes have T={codes.shape[0]} (ESF requires equal T)",
+            f"sidecar has T={cond.shape[0]} frames but the codes have T={codes.shape[0]} "
+            "(ESF requires equal T)",
             path,
         )
     return {
@@ -175,7 +176,7 @@ def read_row(kind: Kind, path: str, audio: str, *, embed: bool) -> Row:
 
 
 def _list2d(arrays: Sequence[np.ndarray[Any, Any]], dtype: np.dtype[Any]) -> pa.Array:
-    """``list<list<dtype>>`` Arrow array from 2-D numpy arrays ``[T_i, C_i]``, without Python loops per value."""
+    """``list<list<dtype>>`` Arrow array from 2-D arrays ``[T_i, C_i]``, with no Python loop per value."""
     n_rows = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
     widths = np.repeat(np.fromiter((a.shape[1] for a in arrays), np.int64, len(arrays)), n_rows)
     outer = np.zeros(len(arrays) + 1, dtype=np.int32)

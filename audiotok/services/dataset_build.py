@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
+import datasets.utils as hf_progress
 import pyarrow as pa
 from datasets import Dataset, DatasetDict
-import datasets.utils as hf_progress
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok.errors import AudiotokError, UsageError
