@@ -11,25 +11,23 @@ dataset is assembled in ``OUT.incomplete`` and swapped in only when complete.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-import datasets.utils as hf_progress
-import pyarrow as pa
-from datasets import Dataset, DatasetDict
+from datasets import load_from_disk
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import _dataset_scan as scan
 from audiotok.services._common import FileFailure
-from audiotok.services._dataset_rows import Row, esf_files, features_for, read_row, rows_to_batch
+from audiotok.services._dataset_arrow import SplitWriter, write_dataset_dict_json
+from audiotok.services._dataset_rows import esf_files, features_for, read_row
 from audiotok.services._dataset_swap import Staging
 from audiotok.services.dataset_verify import verify_dataset
 
@@ -38,7 +36,6 @@ __all__ = ["BuildResult", "Materialize", "build_dataset"]
 log = logging.getLogger(__name__)
 
 Materialize = Literal["link", "copy", "none"]
-_STAGING = ".staging"
 
 
 class BuildResult(BaseModel):
@@ -78,20 +75,19 @@ def _check_options(
     if max_files is not None and max_files < 1:
         raise UsageError(f"--max-files must be at least 1, got {max_files}")
     sub = Path(tokens_subdir)
-    if sub.is_absolute() or not sub.parts or ".." in sub.parts or sub.parts[0] == _STAGING:
+    if sub.is_absolute() or not sub.parts or ".." in sub.parts:
         raise UsageError(f"--tokens-subdir must be a plain relative folder, got {tokens_subdir!r}")
 
 
-@contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Silence ``datasets``' own progress bars (audiotok reports progress itself)."""
-    was_disabled = hf_progress.are_progress_bars_disabled()
-    hf_progress.disable_progress_bars()
+def _check_loadable(dataset_dir: str, rows: Mapping[str, int]) -> None:
+    """Open the written folder with ``datasets.load_from_disk`` and check the row counts."""
     try:
-        yield
-    finally:
-        if not was_disabled:
-            hf_progress.enable_progress_bars()
+        dsd = load_from_disk(dataset_dir)
+        got = {name: len(ds) for name, ds in dsd.items()}
+    except Exception as exc:  # any failure here means the layout is not what datasets reads
+        raise AudiotokError(f"datasets cannot open the written dataset: {exc}", dataset_dir) from exc
+    if got != dict(rows):
+        raise AudiotokError(f"datasets reads rows {got}, {dict(rows)} were written", dataset_dir)
 
 
 class _Materializer:
@@ -237,17 +233,17 @@ def build_dataset(
     if not sources:
         raise AudiotokError(f"no {suffix} files to build from", tokens_path)
 
+    if Path(tokens_subdir).parts[0] in split_names:
+        raise UsageError(f"--tokens-subdir {tokens_subdir!r} collides with a split folder of the dataset")
+
     features = features_for(kind, embed=embed)
-    schema = features.arrow_schema
     workdir = staging.create()
     try:
-        stage = os.path.join(workdir, _STAGING)
-        os.makedirs(stage)
-        writers = {n: pa.ipc.new_stream(os.path.join(stage, f"{n}.arrow"), schema) for n in split_names}
-        pending: dict[str, list[Row]] = {n: [] for n in split_names}
-        counts = dict.fromkeys(split_names, 0)
-        n_frames = 0
+        writers = {
+            n: SplitWriter(os.path.join(workdir, n), features, batch_rows=batch_rows) for n in split_names
+        }
         placer = _Materializer(mode, workdir, staging.final)
+        n_frames = 0
         emit(on_progress, ProgressEvent("files", total=len(sources)))
         for src in sources:
             name = src.split
@@ -264,17 +260,8 @@ def build_dataset(
                 failures.append(FileFailure(path=src.path, error=exc.strerror or str(exc)))
             else:
                 n_frames += row.get("n_frames", 0)
-                counts[name] += 1
-                pending[name].append(row)
-                if len(pending[name]) >= batch_rows:
-                    writers[name].write_batch(rows_to_batch(pending[name], schema))
-                    pending[name] = []
+                writers[name].add(row)
             emit(on_progress, ProgressEvent("files", advance=1, item=src.path))
-        for name, writer in writers.items():
-            if pending[name]:
-                writer.write_batch(rows_to_batch(pending[name], schema))
-            writer.close()
-        del pending
 
         def result(*, written: bool, replaced: bool = False, verified: bool | None = None) -> BuildResult:
             return BuildResult(
@@ -282,7 +269,7 @@ def build_dataset(
                 kind=kind,
                 embedded=embed,
                 materialize=mode,
-                splits=counts,
+                splits={n: w.rows for n, w in writers.items()},
                 n_files=len(sources),
                 n_frames=n_frames if embed else None,
                 failures=failures,
@@ -293,13 +280,14 @@ def build_dataset(
             )
 
         if failures and not skip_bad:
+            for w in writers.values():
+                w.abort()
             staging.discard()
             return result(written=False)
-        parts = {n: Dataset.from_file(os.path.join(stage, f"{n}.arrow")) for n in split_names}
-        with _quiet_datasets():
-            DatasetDict(parts).save_to_disk(workdir)
-        del parts
-        shutil.rmtree(stage)
+        for w in writers.values():
+            w.close()
+        write_dataset_dict_json(workdir, split_names)
+        _check_loadable(workdir, {n: w.rows for n, w in writers.items()})
         if verify:
             verify_failures = verify_dataset(workdir, kind, roots, tokens_subdir, embed=embed)
             if verify_failures:
@@ -308,7 +296,9 @@ def build_dataset(
                 return result(written=False, verified=False)
         replaced = staging.commit()
     except BaseException:
+        for w in locals().get("writers", {}).values():
+            w.abort()
         staging.discard()
         raise
-    log.info("built %s: %s", staging.final, counts)
+    log.info("built %s: %s", staging.final, {n: w.rows for n, w in writers.items()})
     return result(written=True, replaced=replaced, verified=True if verify else None)
