@@ -89,10 +89,8 @@ def seed_build(tokens_dir: Path, output_dir: Path, suffix: str, split: str = "tr
             continue
         rel = Path(tokens_subdir) / split / src.relative_to(tokens_dir)
         dst = output_dir / rel
-        for s, d in [
-            (src, dst),
-            *zip(sidecars, [dst.with_suffix(".cond.npy"), dst.with_suffix(".cond.json")]),
-        ]:
+        dst_sidecars = [dst.with_suffix(".cond.npy"), dst.with_suffix(".cond.json")][: len(sidecars)]
+        for s, d in [(src, dst), *zip(sidecars, dst_sidecars, strict=True)]:
             d.parent.mkdir(parents=True, exist_ok=True)
             if d.exists() or d.is_symlink():
                 d.unlink()
