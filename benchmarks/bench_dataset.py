@@ -117,9 +117,9 @@ def _child(tool: str, tokens_dir: str, out_dir: str, suffix: str) -> None:
         rows = seed_build(Path(tokens_dir), Path(out_dir), suffix)
     else:
         embed = tool == "audiotok-embed"
-        result = build_dataset(
-            tokens_dir, out_dir, recursive=True, embed=embed, materialize="link", verify=not embed
-        )
+        # audiotok-paths: the spec's layout, like for like (relative symlinks, existence check).
+        # audiotok-embed: audiotok's default (codes in the rows, no links needed).
+        result = build_dataset(tokens_dir, out_dir, recursive=True, embed=embed, verify=not embed)
         rows = sum(result.splits.values())
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

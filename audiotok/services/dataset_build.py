@@ -96,6 +96,7 @@ class _Materializer:
     def __init__(self, mode: Materialize, staging: str, final: str) -> None:
         self.mode, self.staging, self.final = mode, staging, final
         self._made: set[str] = set()
+        self._link_dirs: dict[tuple[str, str], str] = {}
 
     def place(self, src: str, audio_rel: str) -> None:
         """Link or copy ``src`` to ``<dataset>/audio_rel``."""
@@ -109,9 +110,13 @@ class _Materializer:
         if self.mode == "copy":
             shutil.copyfile(src, dst)
             return
-        # Relative to where the link will live after the swap (a sibling folder).
-        final_folder = os.path.join(self.final, os.path.dirname(audio_rel))
-        os.symlink(os.path.relpath(src, final_folder), dst)
+        # Relative to where the link will live after the swap (a sibling folder);
+        # computed once per (source folder, dataset folder) pair.
+        key = (os.path.dirname(src), os.path.dirname(audio_rel))
+        rel_dir = self._link_dirs.get(key)
+        if rel_dir is None:
+            rel_dir = self._link_dirs[key] = os.path.relpath(key[0], os.path.join(self.final, key[1]))
+        os.symlink(os.path.join(rel_dir, os.path.basename(src)), dst)
 
 
 def _sidecar_rel(kind: scan.Kind, src: str, audio: str) -> list[tuple[str, str]]:

@@ -60,22 +60,23 @@ def verify_dataset(
     """
     failures: list[FileFailure] = []
     dsd = load_from_disk(dataset_dir)
-    prefix_root = tokens_subdir.rstrip("/")
+    arrays = ["codes", "cond"] if kind == "esf" else ["codes"]
     for split, ds in dsd.items():
         root = roots.get(split) or next(iter(roots.values()))
-        prefix = f"{prefix_root}/{split}/"
-        if embed:  # arrays as numpy, the other columns as Python values (None stays None)
-            ds = ds.with_format(
-                "numpy", columns=["codes", "cond"] if kind == "esf" else ["codes"], output_all_columns=True
-            )
-        for stored in ds:
+        prefix = f"{tokens_subdir.rstrip('/')}/{split}/"
+        # Paths only: read just the audio column. Embedded: arrays as numpy,
+        # the other columns as Python values (None stays None).
+        rows = (
+            ({"audio": a} for a in ds.data.column("audio").to_pylist())
+            if not embed
+            else ds.with_format("numpy", columns=arrays, output_all_columns=True)
+        )
+        for stored in rows:
             audio = str(stored["audio"])
             src = os.path.join(root, audio.removeprefix(prefix))
-            placed = [os.path.join(dataset_dir, audio)]
-            if kind == "esf":
-                placed = [os.path.join(dataset_dir, p) for p in esf_files(audio)]
-            missing = [p for p in placed if os.path.lexists(p) and not os.path.exists(p)]
-            if missing or (not embed and not all(os.path.exists(p) for p in placed)):
+            placed = [os.path.join(dataset_dir, p) for p in (esf_files(audio) if kind == "esf" else [audio])]
+            # Without embedding the files must be there; with it, only placed files must resolve.
+            if any(not os.path.exists(p) and (not embed or os.path.lexists(p)) for p in placed):
                 failures.append(FileFailure(path=src, error=f"{audio}: file in the dataset does not resolve"))
                 continue
             if not embed:
