@@ -22,6 +22,7 @@ __all__ = [
     "SourceFile",
     "assign_valid",
     "check_split_name",
+    "count",
     "detect_suffix",
     "inside",
     "parse_split_map",
@@ -151,6 +152,15 @@ def detect_suffix(roots: Mapping[str, str], recursive: bool) -> str:
     if len(found) > 1:
         raise UsageError("both .ecdc and .npq files found; choose one with --suffix")
     return found.pop()
+
+
+def count(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> int:
+    """Number of ``*suffix`` files :func:`scan` will yield (refused ones included)."""
+    return sum(
+        sum(1 for e in files if e.name.endswith(suffix))
+        for top in roots.values()
+        for _, files in _walk(top, recursive)
+    )
 
 
 def scan(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> Iterator[SourceFile | tuple[str, str]]:

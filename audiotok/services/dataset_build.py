@@ -227,15 +227,11 @@ def build_dataset(
         if valid_split == split:
             raise UsageError("the validation split needs a name other than --split")
 
-    failures: list[FileFailure] = []
-    sources: list[scan.SourceFile] = []
-    for found in scan.scan(roots, suffix, recursive=recursive):
-        if isinstance(found, tuple):
-            failures.append(FileFailure(path=found[0], error=found[1]))
-        else:
-            sources.append(found)
-    sources = sources[:max_files] if max_files else sources
-    if not sources:
+    # Files are streamed from the folder scan (never listed in memory); a first,
+    # cheap pass only counts them for the progress total.
+    total = scan.count(roots, suffix, recursive=recursive)
+    total = min(total, max_files) if max_files else total
+    if not total:
         raise AudiotokError(f"no {suffix} files to build from", tokens_path)
 
     if Path(tokens_subdir).parts[0] in split_names:
@@ -248,9 +244,16 @@ def build_dataset(
             n: SplitWriter(os.path.join(workdir, n), features, batch_rows=batch_rows) for n in split_names
         }
         placer = _Materializer(mode, workdir, staging.final)
-        n_frames = 0
-        emit(on_progress, ProgressEvent("files", total=len(sources)))
-        for src in sources:
+        n_frames = n_files = 0
+        failures: list[FileFailure] = []
+        emit(on_progress, ProgressEvent("files", total=total))
+        for src in scan.scan(roots, suffix, recursive=recursive):
+            if n_files == total:
+                break
+            n_files += 1
+            if isinstance(src, tuple):  # refused: a symlink out of TOKENS_DIR
+                failures.append(FileFailure(path=src[0], error=src[1]))
+                continue
             name = src.split
             if valid_fraction is not None and scan.assign_valid(src.relative, valid_fraction, seed):
                 name = valid_split
@@ -275,7 +278,7 @@ def build_dataset(
                 embedded=embed,
                 materialize=mode,
                 splits={n: w.rows for n, w in writers.items()},
-                n_files=len(sources),
+                n_files=n_files,
                 n_frames=n_frames if embed else None,
                 failures=failures,
                 written=written,
