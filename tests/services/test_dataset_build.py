@@ -230,3 +230,28 @@ def test_verify_reports_a_source_that_changed(tree: Path, tmp_path: Path) -> Non
     npq.write(victim, (tokens.astype(np.int64) + 1) % 1024, header)  # type: ignore[arg-type]
     failures = verify_dataset(str(out), "npq", {"train": str(tree.resolve())}, "tokens", embed=True)
     assert [(Path(f.path).name, "codes" in f.error) for f in failures] == [(victim.name, True)]
+
+
+def test_verify_reports_a_dangling_link(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    build_dataset(tree, out, recursive=True, embed=False)
+    victim = sorted(tree.rglob("*.npq"))[-1]
+    victim.unlink()
+    failures = verify_dataset(str(out), "npq", {"train": str(tree.resolve())}, "tokens", embed=False)
+    assert [Path(f.path).name for f in failures] == [victim.name]
+    assert "does not resolve" in failures[0].error
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tokens_subdir": "train"}, "collides"),
+        ({"tokens_subdir": "../up"}, "plain relative"),
+        ({"valid_fraction": 1.5}, "between 0 and 1"),
+        ({"valid_fraction": 0.1, "split_map": {"train": "d0"}}, "cannot be combined"),
+        ({"max_files": 0}, "at least 1"),
+    ],
+)
+def test_option_errors(tree: Path, tmp_path: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        build_dataset(tree, tmp_path / "ds", recursive=True, **kwargs)
