@@ -34,7 +34,7 @@ import math
 import os
 import struct
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -270,6 +270,7 @@ class NpqLegacyHeader(_HeaderBase):
 
 NpqHeader = Npq1Header | Npq2Header | NpqLegacyHeader
 """Any header :func:`read_header` can return."""
+_WritableHeader = TypeVar("_WritableHeader", Npq1Header, Npq2Header)
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -544,8 +545,8 @@ def check_tokens(
 def write(
     path: str | os.PathLike[str],
     tokens: np.ndarray[Any, np.dtype[Any]],
-    header: Npq1Header | Npq2Header,
-) -> Npq1Header | Npq2Header:
+    header: _WritableHeader,
+) -> _WritableHeader:
     """Write tokens ``[T, K]`` to an ``.npq`` file, atomically.
 
     Parameters

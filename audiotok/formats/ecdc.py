@@ -1,0 +1,337 @@
+"""EnCodec codes files (``NAME.ecdc``) as used by ESF v1 (``specs/esf-format.md``).
+
+audiotok writes a small ``torch.save`` checkpoint (a zip) holding a dict::
+
+    audio_codes      int64 [1, Cb, T]   RVQ codes, Cb codebooks, T frames
+    audio_scales     list               per-segment scales (``[None]`` for 24 kHz)
+    audio_length     int                samples of the encoded audio
+    sample_rate      int                model sample rate in Hz
+    fps              float              frame rate (75 for EnCodec)
+    bandwidth        float              target bandwidth in kbps
+    model            str                ``"encodec_24khz"`` / ``"encodec_48khz"``
+    audiotok_version str
+
+Readers accept ``audio_codes`` of shape ``[1, Cb, T]``, ``[Cb, T]`` or
+``[1, 1, Cb, T]`` and return time-major codes ``[T, Cb]``; every key but
+``audio_codes`` is optional. Files are loaded only with
+``torch.load(..., weights_only=True, map_location="cpu")``, whose unpickler
+admits tensors and plain containers and never imports or calls anything a
+file names: a hostile ``.ecdc`` is a :class:`~audiotok.errors.FormatError`,
+never code execution.
+
+The official EnCodec command line writes a different, binary ``.ecdc``
+(magic ``b'ECDC'``, a JSON header, then bit-packed or entropy-coded codes).
+It is recognised by its magic. The codes of a 24 kHz file written without the
+entropy-coding language model (``encodec.compress.compress(..., use_lm=False)``)
+are read; every other variant is reported by name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import struct
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audiotok import __version__
+from audiotok._fsio import atomic_write
+from audiotok.errors import FormatError
+
+__all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
+
+ENCODEC_FPS = 75.0
+"""Frame rate of EnCodec codes (24 kHz / hop 320, 48 kHz / hop 640)."""
+OFFICIAL_MAGIC = b"ECDC"
+"""Magic of the official EnCodec binary ``.ecdc`` stream (``encodec.binary``)."""
+_OFFICIAL_HEADER = struct.Struct("!4sBI")
+_OFFICIAL_RATES = {"encodec_24khz": 24_000, "encodec_48khz": 48_000}
+_MAX_BYTES = 1 << 31  # codes only; a 2 GiB codes file is ~100 days of audio
+
+
+class EcdcMeta(BaseModel):
+    """What an ``.ecdc`` file says about its codes.
+
+    ``n_codebooks`` and ``n_frames`` always come from the codes tensor itself.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_codebooks: int = Field(ge=1, description="Cb, the number of RVQ codebooks.")
+    n_frames: int = Field(ge=0, description="T, the number of frames (authoritative for sidecars).")
+    sample_rate: int | None = Field(default=None, gt=0, description="Model sample rate in Hz.")
+    fps: float = Field(
+        default=ENCODEC_FPS, gt=0, allow_inf_nan=False, description="Frame rate in frames per second."
+    )
+    bandwidth: float | None = Field(default=None, gt=0, description="Target bandwidth in kbps.")
+    model: str | None = Field(default=None, description="Codec model name, e.g. 'encodec_24khz'.")
+    audio_length: int | None = Field(
+        default=None, ge=0, description="Samples of the encoded audio, at sample_rate."
+    )
+    audiotok_version: str | None = Field(default=None, description="audiotok version that wrote the file.")
+
+    @property
+    def duration_s(self) -> float:
+        """Duration covered by the codes in seconds (``n_frames / fps``)."""
+        return self.n_frames / self.fps
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _canonical(codes: Any, path: Path) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """``audio_codes`` of shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T] -> int64 [T, Cb]."""
+    if not isinstance(codes, torch.Tensor):
+        raise FormatError(f"audio_codes is a {type(codes).__name__}, not a tensor", path)
+    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        raise FormatError(f"audio_codes has dtype {codes.dtype}, expected an integer tensor", path)
+    shape = tuple(codes.shape)
+    if codes.ndim == 4 and shape[:2] == (1, 1):
+        codes = codes[0, 0]
+    elif codes.ndim == 3 and shape[0] == 1:
+        codes = codes[0]
+    elif codes.ndim != 2:
+        raise FormatError(
+            f"audio_codes has shape {list(shape)}; expected [1, Cb, T], [Cb, T] or [1, 1, Cb, T]", path
+        )
+    if codes.shape[0] < 1:
+        raise FormatError(f"audio_codes has shape {list(shape)} with no codebooks", path)
+    out: np.ndarray[Any, np.dtype[np.int64]] = codes.to(torch.int64).T.contiguous().numpy()
+    if out.size and int(out.min()) < 0:
+        raise FormatError(f"audio_codes holds a negative code ({int(out.min())})", path)
+    return out
+
+
+def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = obj.get(key)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if value is None or isinstance(value, bool) or not isinstance(value, kind):
+        return None
+    return value
+
+
+def _meta_from(obj: dict[str, Any], n_frames: int, n_codebooks: int, path: Path) -> EcdcMeta:
+    fps = _optional(obj, "fps", (int, float))
+    try:
+        return EcdcMeta(
+            n_codebooks=n_codebooks,
+            n_frames=n_frames,
+            sample_rate=_optional(obj, "sample_rate", int),
+            fps=ENCODEC_FPS if fps is None else float(fps),
+            bandwidth=_optional(obj, "bandwidth", (int, float)),
+            model=_optional(obj, "model", str),
+            audio_length=_optional(obj, "audio_length", int),
+            audiotok_version=_optional(obj, "audiotok_version", str),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise FormatError(f"bad {field}: {err['msg']}", path) from None
+
+
+def _head(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise FormatError("is a directory, not an .ecdc file", path)
+        if size > _MAX_BYTES:
+            raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
+        if size == 0:
+            raise FormatError("empty file", path)
+        with path.open("rb") as fh:
+            return fh.read(8)
+    except FileNotFoundError:
+        raise FormatError("no such file", path) from None
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
+
+
+def _torch_dict(path: Path) -> dict[str, Any]:
+    """``torch.load`` with the weights-only unpickler; every failure is a FormatError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes
+            obj = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "nsupported" in ln]
+        why = lines[0][:200] if lines else "rejected by the weights-only unpickler"
+        raise FormatError(f"refused: not a plain codes checkpoint ({why})", path) from None
+    except Exception as exc:  # torch raises many types for corrupt files; all mean "not readable"
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise FormatError(f"not a readable torch checkpoint ({why})", path) from None
+    if not isinstance(obj, dict):
+        raise FormatError(f"holds a {type(obj).__name__}, expected a dict with 'audio_codes'", path)
+    if "audio_codes" not in obj:
+        raise FormatError("no 'audio_codes' key", path)
+    return obj
+
+
+def _official_header(data: bytes, path: Path) -> tuple[dict[str, Any], int]:
+    if len(data) < _OFFICIAL_HEADER.size:
+        raise FormatError("official EnCodec binary .ecdc with a truncated header", path)
+    _, version, meta_size = _OFFICIAL_HEADER.unpack_from(data)
+    if version != 0:
+        raise FormatError(f"official EnCodec binary .ecdc of unsupported version {version}", path)
+    end = _OFFICIAL_HEADER.size + meta_size
+    try:
+        meta = json.loads(data[_OFFICIAL_HEADER.size : end].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FormatError("official EnCodec binary .ecdc with a corrupt JSON header", path) from None
+    if not isinstance(meta, dict) or end > len(data):
+        raise FormatError("official EnCodec binary .ecdc with a corrupt JSON header", path)
+    return meta, end
+
+
+def _read_official(path: Path) -> tuple[np.ndarray[Any, np.dtype[np.int64]], EcdcMeta]:
+    """Codes of an official EnCodec binary ``.ecdc`` (24 kHz, bit-packed, no LM)."""
+    data = path.read_bytes()
+    meta, offset = _official_header(data, path)
+    model, length, n_q, use_lm = meta.get("m"), meta.get("al"), meta.get("nc"), meta.get("lm")
+    what = f"official EnCodec binary .ecdc (model {model!r}"
+    if model not in _OFFICIAL_RATES or not isinstance(length, int) or not isinstance(n_q, int):
+        raise FormatError(f"{what}) with an unknown model or bad header {meta}", path)
+    if use_lm:
+        raise FormatError(
+            f"{what}, entropy-coded with the EnCodec language model): its codes need the LM "
+            "weights; decompress it with `encodec` and re-encode with `audiotok esf encode`",
+            path,
+        )
+    if model != "encodec_24khz":
+        raise FormatError(
+            f"{what}): overlapping 1 s segments cannot be read as one [T, Cb] code stream; "
+            "decompress it with `encodec` and re-encode with `audiotok esf encode`",
+            path,
+        )
+    if n_q < 1 or length < 0:
+        raise FormatError(f"{what}) with bad header {meta}", path)
+    sample_rate = _OFFICIAL_RATES[model]
+    n_frames = math.ceil(length / sample_rate * ENCODEC_FPS)
+    bits = 10  # 1024 bins per codebook
+    need = math.ceil(n_frames * n_q * bits / 8)
+    payload = np.frombuffer(data, dtype=np.uint8, offset=offset)
+    if payload.size < need:
+        raise FormatError(f"{what}) truncated: {payload.size} payload bytes, expected {need}", path)
+    flat = np.unpackbits(payload[:need], bitorder="little")[: n_frames * n_q * bits]
+    values = flat.reshape(-1, bits).astype(np.int64) @ (1 << np.arange(bits, dtype=np.int64))
+    codes = values.reshape(n_frames, n_q)  # written frame by frame, codebooks inner
+    return np.ascontiguousarray(codes), EcdcMeta(
+        n_codebooks=n_q,
+        n_frames=n_frames,
+        sample_rate=sample_rate,
+        fps=ENCODEC_FPS,
+        bandwidth=n_q * bits * ENCODEC_FPS / 1000.0,
+        model=model,
+        audio_length=length,
+    )
+
+
+def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int64]], EcdcMeta]:
+    """Read an ``.ecdc`` file without executing pickle.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An audiotok / ESF ``.ecdc`` (torch checkpoint) or an official EnCodec
+        binary ``.ecdc`` (24 kHz, written without the language model).
+
+    Returns
+    -------
+    codes : ndarray[T, Cb] int64
+        Time-major RVQ codes: T frames at ``meta.fps``, Cb codebooks.
+    meta : EcdcMeta
+
+    Raises
+    ------
+    FormatError
+        If the file is missing, not an ``.ecdc`` file, refers to anything but
+        tensors and plain containers, or its codes have an unexpected shape or
+        dtype. Official EnCodec binary files that cannot be read say so.
+    """
+    p = Path(path)
+    if _head(p)[:4] == OFFICIAL_MAGIC:
+        return _read_official(p)
+    obj = _torch_dict(p)
+    codes = _canonical(obj["audio_codes"], p)
+    return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
+
+
+def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
+    """Read only what an ``.ecdc`` file says about its codes (shape, rates, model).
+
+    Raises
+    ------
+    FormatError
+        As :func:`read`.
+    """
+    return read(path)[1]
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def write(
+    path: str | os.PathLike[str],
+    codes: np.ndarray[Any, Any],
+    meta: EcdcMeta,
+    *,
+    scales: list[Any] | None = None,
+) -> EcdcMeta:
+    """Write codes to an ``.ecdc`` file atomically (ESF v1 torch checkpoint).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; its folder is created.
+    codes : ndarray[T, Cb] of integers
+        Time-major RVQ codes; stored as int64 ``audio_codes [1, Cb, T]``.
+    meta : EcdcMeta
+        Rates and model; ``n_codebooks`` / ``n_frames`` are taken from ``codes``
+        and ``audiotok_version`` is filled in when ``None``.
+    scales : list, optional
+        ``audio_scales`` (one entry per encoded segment; ``None`` entries for
+        models without input normalisation). Default ``[None]``.
+
+    Returns
+    -------
+    EcdcMeta
+        The metadata as written.
+
+    Raises
+    ------
+    FormatError
+        If ``codes`` is not a 2-D array of non-negative integers.
+    """
+    p = Path(path)
+    arr = np.asarray(codes)
+    if arr.ndim != 2 or arr.shape[1] < 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise FormatError(f"codes must be an integer array [T, Cb]; got {arr.dtype} {list(arr.shape)}", p)
+    if arr.size and int(arr.min()) < 0:
+        raise FormatError("codes must be non-negative", p)
+    out = meta.model_copy(
+        update={
+            "n_frames": int(arr.shape[0]),
+            "n_codebooks": int(arr.shape[1]),
+            "audiotok_version": meta.audiotok_version or __version__,
+        }
+    )
+    payload = {
+        "audio_codes": torch.from_numpy(np.ascontiguousarray(arr.T, dtype=np.int64))[None],
+        "audio_scales": [None] if scales is None else list(scales),
+        "audio_length": out.audio_length,
+        "sample_rate": out.sample_rate,
+        "fps": out.fps,
+        "bandwidth": out.bandwidth,
+        "model": out.model,
+        "audiotok_version": out.audiotok_version,
+    }
+    with atomic_write(p) as fh:
+        torch.save(payload, fh)
+    return out

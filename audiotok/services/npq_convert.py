@@ -1,0 +1,138 @@
+"""Convert DAC CLI ``.dac`` files to ``.npq``, token for token, without executing pickle."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiotok.errors import AudiotokError, InputError
+from audiotok.formats import dacfile, npq
+from audiotok.paths import expand_inputs, mirror_path
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.services._common import FileFailure
+
+__all__ = ["ConvertResult", "convert_dac_file", "convert_paths"]
+
+
+class ConvertResult(BaseModel):
+    """One converted (or skipped) file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    src: str
+    dst: str
+    n_frames: int = Field(description="T, frames.")
+    n_codebooks: int = Field(description="K, codebooks.")
+    skipped: bool = Field(default=False, description="The output existed and was valid.")
+
+
+def convert_dac_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    token_rate: float,
+    vocab_size: int = 1024,
+    channel: int | None = None,
+) -> npq.Npq1Header:
+    """Write the codes of a DAC CLI ``.dac`` file as an NPQ1 file.
+
+    Parameters
+    ----------
+    src : path
+        ``.dac`` file from ``python -m dac encode`` (codes ``uint16[C, K, T]``).
+    dst : path
+        ``.npq`` destination, written atomically.
+    token_rate : float
+        Frame rate of the model that made the codes, in fps (``sample_rate / hop``;
+        the ``.dac`` file stores only the source audio's rate).
+    vocab_size : int
+        Codebook size (1024 for every released DAC model).
+    channel : int, optional
+        Which channel to take from a multi-channel file. DAC encodes channels
+        separately (left/right, not Mid/Side), so a stereo ``.dac`` file cannot
+        become NPQ2 without re-encoding.
+
+    Returns
+    -------
+    Npq1Header
+        Tokens ``[T, K]`` equal ``codes[channel].T``.
+
+    Raises
+    ------
+    FormatError
+        If ``src`` is not a valid ``.dac`` file.
+    InputError
+        If a multi-channel file is given without ``channel``, or ``channel`` is
+        out of range.
+    """
+    codes, meta = dacfile.read(src)
+    if channel is None:
+        if meta.channels != 1:
+            raise InputError(
+                f"holds {meta.channels} separately encoded channels (L/R, not Mid/Side); "
+                "pick one with --channel N, or re-encode the audio with `audiotok npq encode`",
+                src,
+            )
+        channel = 0
+    if not 0 <= channel < meta.channels:
+        raise InputError(f"--channel {channel} out of range: file has {meta.channels} channel(s)", src)
+    tokens = np.ascontiguousarray(codes[channel].T)
+    header = npq.Npq1Header(
+        token_rate=token_rate,
+        orig_bitrate_kbps=0.0,
+        seq_len=tokens.shape[0],
+        vocab_sizes=(vocab_size,) * tokens.shape[1],
+    )
+    return npq.write(dst, tokens, header)
+
+
+def convert_paths(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    outdir: Path | None,
+    token_rate: float,
+    vocab_size: int = 1024,
+    channel: int | None = None,
+    recursive: bool = False,
+    overwrite: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Iterator[ConvertResult | FileFailure]:
+    """Convert every ``.dac`` file named by ``inputs``; outputs mirror the input tree under ``outdir``.
+
+    Existing valid outputs are skipped unless ``overwrite``. A bad file yields a
+    :class:`FileFailure` and the batch goes on.
+    """
+    files, unmatched = expand_inputs(inputs, suffixes=(".dac",), recursive=recursive)
+    for miss in unmatched:
+        yield FileFailure(path=miss.arg, error=miss.reason)
+    emit(on_progress, ProgressEvent("files", total=len(files)))
+    for item in files:
+        dst = mirror_path(item, outdir, ".npq")
+        try:
+            if not overwrite and dst.exists():
+                try:
+                    old = npq.read_header(dst)
+                    yield ConvertResult(
+                        src=str(item.path),
+                        dst=str(dst),
+                        n_frames=old.seq_len,
+                        n_codebooks=old.n_codebooks,
+                        skipped=True,
+                    )
+                    continue
+                except AudiotokError:
+                    pass  # invalid leftover: convert again
+            header = convert_dac_file(
+                item.path, dst, token_rate=token_rate, vocab_size=vocab_size, channel=channel
+            )
+            yield ConvertResult(
+                src=str(item.path), dst=str(dst), n_frames=header.seq_len, n_codebooks=header.n_codebooks
+            )
+        except AudiotokError as exc:
+            yield FileFailure(path=str(item.path), error=exc.reason)
+        finally:
+            emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))

@@ -1,0 +1,71 @@
+"""`.dac` -> `.npq` conversion is token-exact and isolates bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from dac.model.base import DACFile
+
+from audiotok.errors import InputError
+from audiotok.formats import npq
+from audiotok.services._common import FileFailure
+from audiotok.services.npq_convert import ConvertResult, convert_dac_file, convert_paths
+
+RATE_44K = 44100 / 512
+
+
+def _dac(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0) -> torch.Tensor:
+    codes = torch.randint(0, 1024, (channels, k, t), generator=torch.Generator().manual_seed(seed))
+    DACFile(
+        codes=codes,
+        chunk_length=t,
+        original_length=44100,
+        input_db=torch.tensor([-18.0]),
+        channels=channels,
+        sample_rate=44100,
+        padding=True,
+        dac_version="1.0.0",
+    ).save(path)
+    return codes
+
+
+def test_mono_file_is_token_exact(tmp_path: Path) -> None:
+    codes = _dac(tmp_path / "a.dac")
+    header = convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq", token_rate=RATE_44K)
+    tokens, read_header = npq.read(tmp_path / "a.npq")
+    np.testing.assert_array_equal(tokens, codes[0].numpy().T)
+    assert read_header == header
+    assert header.token_rate == 86.1328125 and header.vocab_sizes == (1024,) * 9
+
+
+def test_stereo_needs_a_channel(tmp_path: Path) -> None:
+    codes = _dac(tmp_path / "s.dac", channels=2)
+    with pytest.raises(InputError, match="L/R, not Mid/Side"):
+        convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", token_rate=RATE_44K)
+    assert not (tmp_path / "s.npq").exists()
+    convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", token_rate=RATE_44K, channel=1)
+    tokens, _ = npq.read(tmp_path / "s.npq")
+    np.testing.assert_array_equal(tokens, codes[1].numpy().T)
+    with pytest.raises(InputError, match="out of range"):
+        convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", token_rate=RATE_44K, channel=2)
+
+
+def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "x").mkdir(parents=True)
+    (src / "y").mkdir()
+    _dac(src / "x" / "take1.dac", seed=1)
+    _dac(src / "y" / "take1.dac", seed=2)
+    (src / "y" / "broken.dac").write_bytes(b"not numpy")
+    out = tmp_path / "out"
+    results = list(convert_paths([src], outdir=out, token_rate=RATE_44K, recursive=True))
+    ok = [r for r in results if isinstance(r, ConvertResult)]
+    bad = [r for r in results if isinstance(r, FileFailure)]
+    assert sorted(Path(r.dst).relative_to(out).as_posix() for r in ok) == ["x/take1.npq", "y/take1.npq"]
+    assert len(bad) == 1 and bad[0].path.endswith("broken.dac")
+    assert not npq.read(out / "x" / "take1.npq")[0].tolist() == npq.read(out / "y" / "take1.npq")[0].tolist()
+    again = list(convert_paths([src], outdir=out, token_rate=RATE_44K, recursive=True))
+    assert [r.skipped for r in again if isinstance(r, ConvertResult)] == [True, True]
