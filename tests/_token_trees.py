@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiotok.formats import npq
+from audiotok.formats import ecdc, esf, npq
 
 FPS_DAC = 44100 / 512
 
@@ -37,8 +37,6 @@ def make_esf_tree(root: Path, n: int = 5, *, cb: int = 8, d: int = 2, seed: int 
 
     Written with the format layer's own writers (``formats.ecdc``/``formats.esf``).
     """
-    from audiotok.formats import ecdc, esf
-
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(n):
@@ -53,7 +51,6 @@ def make_esf_tree(root: Path, n: int = 5, *, cb: int = 8, d: int = 2, seed: int 
             bandwidth=6.0,
             model="encodec_24khz",
             audio_length=t * 320,
-            audiotok_version="0.1.0",
         )
         ecdc.write(path, rng.integers(0, 1024, (t, cb)), meta)
         npy, js = esf.sidecar_paths(path)

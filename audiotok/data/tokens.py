@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from audiotok.data.npq import codebook_columns
 from audiotok.errors import InputError
-from audiotok.formats import npq
+from audiotok.formats import ecdc, esf, npq
 
 __all__ = ["TokenDataset", "load_token_dataset"]
 
@@ -69,8 +69,6 @@ class TokenDataset(Dataset[dict[str, Any]]):
                 header.n_codebooks, self.k, getattr(header, "k_mid", None), getattr(header, "k_side", None)
             )
             return {"codes": torch.from_numpy(np.asarray(tokens[:, cols], dtype=np.int64))}
-        from audiotok.formats import ecdc, esf  # TEMP: top-level once issue-4 is merged
-
         codes, _ = ecdc.read(path)
         npy, js = esf.sidecar_paths(path)
         cond, meta = esf.read_sidecar(npy, js)

@@ -15,12 +15,7 @@ import pyarrow as pa
 from datasets import Features, List, Value
 
 from audiotok.errors import FormatError
-from audiotok.formats import npq
-
-try:  # TEMP until issue-4 is merged
-    from audiotok.formats import ecdc, esf
-except ImportError:  # pragma: no cover
-    ecdc = esf = None  # type: ignore[assignment]
+from audiotok.formats import ecdc, esf, npq
 from audiotok.services._dataset_scan import Kind
 
 __all__ = [

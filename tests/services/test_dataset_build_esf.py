@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 from audiotok.data import load_token_dataset, pad_collate
+from audiotok.formats import ecdc, esf
 from audiotok.services.dataset_build import build_dataset
 from audiotok.services.dataset_inspect import inspect_dataset
 from tests._token_trees import make_esf_tree
-
-ecdc = pytest.importorskip("audiotok.formats.ecdc")
-esf = pytest.importorskip("audiotok.formats.esf")
 
 
 @pytest.fixture
