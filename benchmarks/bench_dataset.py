@@ -103,7 +103,7 @@ def seed_build(tokens_dir: Path, output_dir: Path, suffix: str, split: str = "tr
 
 
 # -- one measured build, in a child process ------------------------------------------------------
-def _child(tool: str, tokens_dir: str, out_dir: str, suffix: str) -> None:
+def _child(tool: str, tokens_dir: str, out_dir: str, suffix: str, workers: str) -> None:
     import resource
 
     import datasets
@@ -119,7 +119,9 @@ def _child(tool: str, tokens_dir: str, out_dir: str, suffix: str) -> None:
         embed = tool == "audiotok-embed"
         # audiotok-paths: the spec's layout, like for like (relative symlinks, existence check).
         # audiotok-embed: audiotok's default (codes in the rows, no links needed).
-        result = build_dataset(tokens_dir, out_dir, recursive=True, embed=embed, verify=not embed)
+        result = build_dataset(
+            tokens_dir, out_dir, recursive=True, embed=embed, verify=not embed, workers=int(workers)
+        )
         rows = sum(result.splits.values())
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -130,11 +132,11 @@ def _child(tool: str, tokens_dir: str, out_dir: str, suffix: str) -> None:
     )
 
 
-def measure(tool: str, tokens_dir: Path, out_dir: Path, suffix: str) -> dict[str, float]:
+def measure(tool: str, tokens_dir: Path, out_dir: Path, suffix: str, workers: int) -> dict[str, float]:
     """Run one build of ``tool`` in a fresh interpreter and return its numbers."""
     shutil.rmtree(out_dir, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = [sys.executable, __file__, "--child", tool, str(tokens_dir), str(out_dir), suffix]
+    cmd = [sys.executable, __file__, "--child", tool, str(tokens_dir), str(out_dir), suffix, str(workers)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -144,7 +146,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--kind", choices=["esf", "npq"], default="esf")
     ap.add_argument("--repeat", type=int, default=3, help="Builds per tool and size; the fastest counts.")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1, help="audiotok's --workers (reader processes).")
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         _child(*args.child)

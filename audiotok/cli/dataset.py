@@ -51,6 +51,7 @@ def build(
     verify: Annotated[bool, typer.Option(help="Re-read every row and compare it with its source.")] = False,
     max_files: Annotated[int | None, typer.Option(help="Use only the first N files.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Write the dataset without the files that failed.")] = False,
+    workers: Annotated[int, typer.Option(help="Processes reading token files.", min=1)] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Package token files (and ESF sidecars) as a Hugging Face DatasetDict."""
@@ -60,7 +61,7 @@ def build(
             split_map=parse_split_map(split_map) if split_map else None,
             valid_fraction=valid_fraction, seed=seed, recursive=recursive, tokens_subdir=tokens_subdir,
             materialize=_materialize(materialize), embed=embed, verify=verify, max_files=max_files,
-            skip_bad=skip_bad, on_progress=on_progress,
+            skip_bad=skip_bad, workers=workers, on_progress=on_progress,
         )  # fmt: skip
     for failure in result.failures:
         err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)

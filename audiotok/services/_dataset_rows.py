@@ -6,15 +6,18 @@ build shares one schema and rows can be streamed to disk in small batches.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from datasets import Features, List, Value
 
-from audiotok.errors import FormatError
+from audiotok.errors import AudiotokError, FormatError
 from audiotok.formats import ecdc, esf, npq
 from audiotok.services._dataset_scan import Kind
 
@@ -25,6 +28,7 @@ __all__ = [
     "esf_files",
     "features_for",
     "read_row",
+    "read_rows",
     "rows_to_batch",
 ]
 
@@ -82,9 +86,13 @@ def features_for(kind: Kind, *, embed: bool) -> Features:
 
 
 def esf_files(codes_path: str) -> tuple[str, str, str]:
-    """``NAME.ecdc`` and its co-located sidecars ``NAME.cond.npy``, ``NAME.cond.json``."""
-    npy, js = esf.sidecar_paths(codes_path)
-    return codes_path, os.fspath(npy), os.fspath(js)
+    """``NAME.ecdc`` and its co-located sidecars ``NAME.cond.npy``, ``NAME.cond.json``.
+
+    The names :func:`audiotok.formats.esf.sidecar_paths` gives, computed on
+    strings (this runs several times per file of a build).
+    """
+    base = os.path.splitext(codes_path)[0]
+    return codes_path, base + ".cond.npy", base + ".cond.json"
 
 
 def _as_codes(codes: np.ndarray[Any, Any], path: str) -> np.ndarray[Any, Any]:
@@ -168,6 +176,45 @@ def read_row(kind: Kind, path: str, audio: str, *, embed: bool) -> Row:
     row = _read_esf(path) if kind == "esf" else _read_npq(path)
     row["audio"] = audio
     return row
+
+
+Job = tuple[str, str, str]
+"""``(token file, audio column value, split)`` of one row to read."""
+
+
+def _read_job(job: Job, kind: Kind, embed: bool) -> Row | str:
+    """The row for ``job``, or the one-line reason it cannot be read."""
+    try:
+        return read_row(kind, job[0], job[1], embed=embed)
+    except AudiotokError as exc:
+        return exc.reason
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def read_rows(
+    kind: Kind, jobs: Iterable[Job], *, embed: bool, workers: int = 1, window: int = 512
+) -> Iterator[tuple[Job, Row | str]]:
+    """Read the rows of ``jobs`` in order, in ``workers`` processes when > 1.
+
+    With workers, ``jobs`` is consumed ``window`` at a time, so memory stays
+    bounded by one window of rows whatever the corpus size.
+
+    Yields
+    ------
+    (job, row or reason)
+        The row (see :func:`read_row`) or the reason the file failed.
+    """
+    if workers <= 1:
+        for job in jobs:
+            yield job, _read_job(job, kind, embed)
+        return
+    read = functools.partial(_read_job, kind=kind, embed=embed)
+    it = iter(jobs)
+    with multiprocessing.Pool(workers) as pool:
+        while chunk := list(itertools.islice(it, window)):
+            results = pool.map(read, chunk, chunksize=max(1, len(chunk) // (4 * workers)))
+            yield from zip(chunk, results, strict=True)
 
 
 def _list2d(arrays: Sequence[np.ndarray[Any, Any]], dtype: np.dtype[Any]) -> pa.Array:

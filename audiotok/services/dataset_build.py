@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +27,7 @@ from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import _dataset_scan as scan
 from audiotok.services._common import FileFailure
 from audiotok.services._dataset_arrow import SplitWriter, write_dataset_dict_json
-from audiotok.services._dataset_rows import esf_files, features_for, read_row
+from audiotok.services._dataset_rows import Job, esf_files, features_for, read_rows
 from audiotok.services._dataset_swap import Staging
 from audiotok.services.dataset_verify import verify_dataset
 
@@ -65,6 +65,7 @@ def _check_options(
     materialize: Materialize,
     max_files: int | None,
     tokens_subdir: str,
+    workers: int,
 ) -> None:
     if valid_fraction is not None and not 0.0 < valid_fraction < 1.0:
         raise UsageError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
@@ -72,6 +73,8 @@ def _check_options(
         raise UsageError("--valid-fraction and --split-map cannot be combined")
     if not embed and materialize == "none":
         raise UsageError("--no-embed stores only paths: use --materialize link or copy")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     if max_files is not None and max_files < 1:
         raise UsageError(f"--max-files must be at least 1, got {max_files}")
     sub = Path(tokens_subdir)
@@ -143,6 +146,7 @@ def build_dataset(
     verify: bool = False,
     max_files: int | None = None,
     skip_bad: bool = False,
+    workers: int = 1,
     batch_rows: int = 256,
     on_progress: ProgressFn | None = None,
 ) -> BuildResult:
@@ -184,6 +188,8 @@ def build_dataset(
     skip_bad : bool
         Write the dataset without the files that failed. By default any
         failure leaves ``out_dir`` untouched.
+    workers : int
+        Processes reading token files (rows keep their order).
     batch_rows : int
         Rows per Arrow record batch (memory bound of the build).
     on_progress : callable, optional
@@ -210,6 +216,7 @@ def build_dataset(
         materialize=mode,
         max_files=max_files,
         tokens_subdir=tokens_subdir,
+        workers=workers,
     )
     tokens_path, out_path = Path(tokens_dir), Path(out_dir)
     roots = scan.split_roots(tokens_path, split, split_map)
@@ -246,30 +253,36 @@ def build_dataset(
         placer = _Materializer(mode, workdir, staging.final)
         n_frames = n_files = 0
         failures: list[FileFailure] = []
+
+        def jobs() -> Iterator[Job]:
+            nonlocal n_files
+            for src in scan.scan(roots, suffix, recursive=recursive):
+                if n_files == total:
+                    return
+                n_files += 1
+                if isinstance(src, tuple):  # refused: a symlink out of TOKENS_DIR
+                    failures.append(FileFailure(path=src[0], error=src[1]))
+                    continue
+                name = src.split
+                if valid_fraction is not None and scan.assign_valid(src.relative, valid_fraction, seed):
+                    name = valid_split
+                yield src.path, f"{Path(tokens_subdir).as_posix()}/{name}/{src.relative}", name
+
         emit(on_progress, ProgressEvent("files", total=total))
-        for src in scan.scan(roots, suffix, recursive=recursive):
-            if n_files == total:
-                break
-            n_files += 1
-            if isinstance(src, tuple):  # refused: a symlink out of TOKENS_DIR
-                failures.append(FileFailure(path=src[0], error=src[1]))
-                continue
-            name = src.split
-            if valid_fraction is not None and scan.assign_valid(src.relative, valid_fraction, seed):
-                name = valid_split
-            audio = f"{Path(tokens_subdir).as_posix()}/{name}/{src.relative}"
+        for (path, audio, name), row in read_rows(kind, jobs(), embed=embed, workers=workers):
             try:
-                row = read_row(kind, src.path, audio, embed=embed)
-                for file_src, file_rel in _sidecar_rel(kind, src.path, audio):
+                if isinstance(row, str):
+                    raise AudiotokError(row)
+                for file_src, file_rel in _sidecar_rel(kind, path, audio):
                     placer.place(file_src, file_rel)
             except AudiotokError as exc:
-                failures.append(FileFailure(path=src.path, error=exc.reason))
+                failures.append(FileFailure(path=path, error=exc.reason))
             except OSError as exc:
-                failures.append(FileFailure(path=src.path, error=exc.strerror or str(exc)))
+                failures.append(FileFailure(path=path, error=exc.strerror or str(exc)))
             else:
                 n_frames += row.get("n_frames", 0)
                 writers[name].add(row)
-            emit(on_progress, ProgressEvent("files", advance=1, item=src.path))
+            emit(on_progress, ProgressEvent("files", advance=1, item=path))
 
         def result(*, written: bool, replaced: bool = False, verified: bool | None = None) -> BuildResult:
             return BuildResult(

@@ -36,7 +36,7 @@ def test_build_passes_options_to_the_service(monkeypatch: pytest.MonkeyPatch, tm
     res = runner.invoke(
         app,
         ["dataset", "build", "toks", "ds", "--split-map", "train=a,valid=b", "--no-embed",
-         "--materialize", "copy", "--verify", "--max-files", "5", "-r"],
+         "--materialize", "copy", "--verify", "--max-files", "5", "-r", "--workers", "2"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "train: 2" in res.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import npq
-from audiotok.services import dataset_build
+from audiotok.services import _dataset_rows
 from audiotok.services.dataset_build import build_dataset
 from audiotok.services.dataset_verify import verify_dataset
 from tests._token_trees import make_npq_tree
@@ -123,7 +123,7 @@ def test_interrupted_build_leaves_the_old_dataset_intact(
     out = tmp_path / "ds"
     build_dataset(tree, out, recursive=True, materialize="link")
     before = _tree_listing(out)
-    real_read = dataset_build.read_row
+    real_read = _dataset_rows.read_row
     calls = []
 
     def dying_read(*args: object, **kwargs: object) -> object:
@@ -132,7 +132,7 @@ def test_interrupted_build_leaves_the_old_dataset_intact(
             raise KeyboardInterrupt
         return real_read(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dataset_build, "read_row", dying_read)
+    monkeypatch.setattr(_dataset_rows, "read_row", dying_read)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(tree, out, recursive=True, materialize="copy")
     assert _tree_listing(out) == before
@@ -255,3 +255,14 @@ def test_verify_reports_a_dangling_link(tree: Path, tmp_path: Path) -> None:
 def test_option_errors(tree: Path, tmp_path: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(UsageError, match=match):
         build_dataset(tree, tmp_path / "ds", recursive=True, **kwargs)
+
+
+def test_worker_processes_give_the_same_dataset(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    make_npq_tree(root, 12, folders=3)
+    (root / "d0" / "broken.npq").write_bytes(b"NPQ1garbage")
+    one = build_dataset(root, tmp_path / "one", recursive=True, skip_bad=True)
+    two = build_dataset(root, tmp_path / "two", recursive=True, skip_bad=True, workers=2)
+    assert one.failures == two.failures and one.splits == two.splits == {"train": 12}
+    rows = lambda out: [(r["audio"], r["codes"]) for r in _rows(out)]  # noqa: E731
+    assert rows(tmp_path / "one") == rows(tmp_path / "two")

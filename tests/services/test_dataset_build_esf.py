@@ -73,3 +73,12 @@ def test_loader_and_inspect_on_esf(tree: Path, tmp_path: Path) -> None:
     batch = pad_collate([ds[i] for i in range(len(ds))])
     assert batch["codes"].shape[2] == 8 and batch["cond"].shape[2] == 2
     assert batch["cond_names"][0] == ["f0", "f1"]
+
+
+@pytest.mark.parametrize(
+    "path", ["a/x.ecdc", "x.y.ecdc", "/abs/dir.v2/take 1.ecdc", "tokens/train/s0/t.ecdc"]
+)
+def test_sidecar_names_agree_with_the_format_layer(path: str) -> None:
+    from audiotok.services._dataset_rows import esf_files
+
+    assert esf_files(path)[1:] == tuple(str(p) for p in esf.sidecar_paths(path))
