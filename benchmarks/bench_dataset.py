@@ -116,11 +116,16 @@ def _child(tool: str, tokens_dir: str, out_dir: str, suffix: str, workers: str) 
     if tool == "seed":
         rows = seed_build(Path(tokens_dir), Path(out_dir), suffix)
     else:
-        embed = tool == "audiotok-embed"
+        embed = tool.startswith("audiotok-embed")
         # audiotok-paths: the spec's layout, like for like (relative symlinks, existence check).
         # audiotok-embed: audiotok's default (codes in the rows, no links needed).
         result = build_dataset(
-            tokens_dir, out_dir, recursive=True, embed=embed, verify=not embed, workers=int(workers)
+            tokens_dir,
+            out_dir,
+            recursive=True,
+            embed=embed,
+            verify=not embed,
+            workers=int(workers) if tool.endswith("-workers") else 1,
         )
         rows = sum(result.splits.values())
     wall = time.perf_counter() - start
@@ -146,7 +151,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--kind", choices=["esf", "npq"], default="esf")
     ap.add_argument("--repeat", type=int, default=3, help="Builds per tool and size; the fastest counts.")
-    ap.add_argument("--workers", type=int, default=1, help="audiotok's --workers (reader processes).")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="Also time audiotok-embed with this many reader processes."
+    )
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -154,6 +161,8 @@ def main() -> None:
         return
     suffix = ".ecdc" if args.kind == "esf" else ".npq"
     tools = ["seed", "audiotok-paths", "audiotok-embed"]
+    if args.workers > 1:
+        tools.append("audiotok-embed-workers")
     with tempfile.TemporaryDirectory(prefix="bench_dataset_") as tmp:
         results: dict[int, dict[str, dict[str, float]]] = {}
         for n in args.sizes:
