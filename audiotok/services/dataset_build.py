@@ -4,9 +4,10 @@ Follows ``specs/encodec-dataset-workflow.md`` (step 4) and keeps its ``audio``
 column and ``tokens/<split>/...`` layout, but by default embeds the codes and
 conditioning in the rows so the dataset is self-contained (uploadable).
 
-Rows are streamed: each is read, appended to a small Arrow batch, and written
-to a per-split staging file, so memory does not grow with the corpus. The
-dataset is assembled in ``OUT.incomplete`` and swapped in only when complete.
+Rows are streamed: files come from a folder scan, each row is read, appended
+to a small Arrow batch and written straight into its split's shards, so memory
+does not grow with the corpus. The dataset is assembled in ``OUT.incomplete``
+and swapped in only when complete.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Literal
 from datasets import load_from_disk
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiotok.errors import AudiotokError, UsageError
+from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import _dataset_scan as scan
 from audiotok.services._common import FileFailure
@@ -224,6 +225,8 @@ def build_dataset(
     for real_root in roots.values():
         if scan.inside(staging.final, real_root) or scan.inside(real_root, staging.final):
             raise UsageError(f"OUT_DIR and TOKENS_DIR {tokens_path} must not contain each other", out_path)
+    if suffix and not suffix.startswith("."):
+        suffix = "." + suffix
     suffix = suffix or scan.detect_suffix(roots, recursive)
     if suffix not in scan.SUFFIXES:
         raise UsageError(f"--suffix must be .ecdc or .npq, got {suffix!r}")
@@ -239,7 +242,7 @@ def build_dataset(
     total = scan.count(roots, suffix, recursive=recursive)
     total = min(total, max_files) if max_files else total
     if not total:
-        raise AudiotokError(f"no {suffix} files to build from", tokens_path)
+        raise InputError(f"no {suffix} files to build from", tokens_path)
 
     if Path(tokens_subdir).parts[0] in split_names:
         raise UsageError(f"--tokens-subdir {tokens_subdir!r} collides with a split folder of the dataset")
