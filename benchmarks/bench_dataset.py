@@ -173,7 +173,8 @@ def main() -> None:
             results[n] = {}
             for tool in tools:
                 runs = [
-                    measure(tool, tree, Path(tmp) / f"out_{tool}_{n}", suffix) for _ in range(args.repeat)
+                    measure(tool, tree, Path(tmp) / f"out_{tool}_{n}", suffix, args.workers)
+                    for _ in range(args.repeat)
                 ]
                 best = min(runs, key=lambda r: r["wall_s"])
                 best["rss_growth_mb"] = max(r["rss_growth_mb"] for r in runs)
