@@ -2,6 +2,58 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._options import JsonOpt, RecursiveOpt
+from audiotok.errors import UsageError
+from audiotok.services import normalize as normalize_service
+from audiotok.services._common import FileFailure
+
 audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", no_args_is_help=True)
+
+
+@audio_app.command("normalize")
+def normalize(
+    src: Annotated[str, typer.Argument(help="Audio file, folder or quoted glob.")],
+    out: Annotated[Path, typer.Argument(help="Output folder (input tree mirrored, .wav PCM16).")],
+    target_rms: Annotated[float, typer.Option("--target-rms", help="Peak windowed RMS (linear).")] = 0.1,
+    window_ms: Annotated[float, typer.Option("--window-ms", help="RMS window, 75 % overlap.")] = 250.0,
+    sample_rate: Annotated[int, typer.Option("--sample-rate", help="Output Hz (0: keep).")] = 24000,
+    keep_channels: Annotated[bool, typer.Option("--keep-channels", help="Do not mix to mono.")] = False,
+    clip: Annotated[
+        str, typer.Option("--clip", help="Peaks > 1.0: 'scale' the gain down, or 'clip'.")
+    ] = "scale",
+    recursive: RecursiveOpt = False,
+    extensions: Annotated[str, typer.Option("--extensions", help="Audio suffixes.")] = "wav,flac,ogg,mp3",
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalise loudness (peak 250 ms windowed RMS), resample, mix to mono."""
+    if clip not in ("scale", "clip"):
+        raise UsageError(f"--clip must be scale or clip, not {clip}")
+    exts = tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
+    failed = 0
+    with progress("Normalizing", enabled=not as_json) as on_progress:
+        for r in normalize_service.normalize_paths(
+            [src], out, recursive=recursive, suffixes=exts, target_rms=target_rms, window_ms=window_ms,
+            sample_rate=sample_rate or None, keep_channels=keep_channels, clip=clip,  # type: ignore[arg-type]
+            on_progress=on_progress,
+        ):  # fmt: skip
+            if isinstance(r, FileFailure):
+                failed += 1
+                err_console.print(
+                    f"error: {r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True
+                )
+            if as_json:
+                typer.echo(r.model_dump_json())
+            elif not isinstance(r, FileFailure):
+                note = f", peak {r.peak_after:.2f} > 1: {'gain lowered' if clip == 'scale' else 'clipped'}"
+                console.print(
+                    f"{r.src} -> {r.dst} ({r.gain_db:+.1f} dB{note if r.limited else ''})",
+                    markup=False, highlight=False,
+                )  # fmt: skip
+    if failed:
+        raise typer.Exit(1)

@@ -28,14 +28,17 @@ are read; every other variant is reported by name.
 
 from __future__ import annotations
 
+import collections
+import io
 import json
 import math
 import os
 import pickle
 import struct
 import warnings
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -86,23 +89,25 @@ class EcdcMeta(BaseModel):
 # -- reading ------------------------------------------------------------------------------
 
 
+def _cb_t(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
+    """``(Cb, T)`` of a stored ``audio_codes`` shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T]."""
+    if len(shape) == 2 or (len(shape) == 3 and shape[0] == 1) or (len(shape) == 4 and shape[:2] == (1, 1)):
+        if shape[-2] >= 1:
+            return shape[-2], shape[-1]
+        raise FormatError(f"audio_codes has shape {list(shape)} with no codebooks", path)
+    raise FormatError(
+        f"audio_codes has shape {list(shape)}; expected [1, Cb, T], [Cb, T] or [1, 1, Cb, T]", path
+    )
+
+
 def _canonical(codes: Any, path: Path) -> np.ndarray[Any, np.dtype[np.int64]]:
     """``audio_codes`` of shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T] -> int64 [T, Cb]."""
     if not isinstance(codes, torch.Tensor):
         raise FormatError(f"audio_codes is a {type(codes).__name__}, not a tensor", path)
     if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
         raise FormatError(f"audio_codes has dtype {codes.dtype}, expected an integer tensor", path)
-    shape = tuple(codes.shape)
-    if codes.ndim == 4 and shape[:2] == (1, 1):
-        codes = codes[0, 0]
-    elif codes.ndim == 3 and shape[0] == 1:
-        codes = codes[0]
-    elif codes.ndim != 2:
-        raise FormatError(
-            f"audio_codes has shape {list(shape)}; expected [1, Cb, T], [Cb, T] or [1, 1, Cb, T]", path
-        )
-    if codes.shape[0] < 1:
-        raise FormatError(f"audio_codes has shape {list(shape)} with no codebooks", path)
+    n_cb, _ = _cb_t(tuple(codes.shape), path)
+    codes = codes.reshape(n_cb, -1)
     out: np.ndarray[Any, np.dtype[np.int64]] = codes.to(torch.int64).T.contiguous().numpy()
     if out.size and int(out.min()) < 0:
         raise FormatError(f"audio_codes holds a negative code ({int(out.min())})", path)
@@ -139,17 +144,17 @@ def _meta_from(obj: dict[str, Any], n_frames: int, n_codebooks: int, path: Path)
 
 def _head(path: Path) -> bytes:
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise FormatError("is a directory, not an .ecdc file", path)
-        if size > _MAX_BYTES:
-            raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
-        if size == 0:
-            raise FormatError("empty file", path)
         with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise FormatError("empty file", path)
+            if size > _MAX_BYTES:
+                raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
             return fh.read(8)
     except FileNotFoundError:
         raise FormatError("no such file", path) from None
+    except IsADirectoryError:
+        raise FormatError("is a directory, not an .ecdc file", path) from None
     except OSError as exc:
         raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
 
@@ -266,12 +271,103 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int6
 def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
     """Read only what an ``.ecdc`` file says about its codes (shape, rates, model).
 
+    For audiotok's own files this parses only the checkpoint's ``data.pkl``
+    with :class:`_ShapeUnpickler` (an allowlist of three harmless names; the
+    codes themselves are not read) and checks that the codes record is
+    complete; anything unusual falls back to :func:`read`.
+
     Raises
     ------
     FormatError
         As :func:`read`.
     """
-    return read(path)[1]
+    p = Path(path)
+    head = _head(p)
+    if head[:4] == OFFICIAL_MAGIC:
+        return _read_official(p)[1]
+    fast = _fast_meta(p) if head[:4] == b"PK\x03\x04" else None
+    return fast if fast is not None else read(p)[1]
+
+
+class _StorageRef(NamedTuple):
+    type_name: str
+    key: str
+    numel: int
+
+
+class _TensorStub(NamedTuple):
+    storage: _StorageRef
+    offset: int
+    shape: tuple[int, ...]
+
+
+def _rebuild_stub(storage: Any, offset: Any, size: Any, *_: Any) -> _TensorStub:
+    if not isinstance(storage, _StorageRef) or not isinstance(offset, int) or not isinstance(size, tuple):
+        raise pickle.UnpicklingError("unexpected tensor record")
+    return _TensorStub(storage, offset, tuple(int(v) for v in size))
+
+
+class _StorageType(str):
+    """Stands in for ``torch.LongStorage`` etc.: only its name is kept."""
+
+
+_INT_STORAGES = {"LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "ByteStorage": 1, "CharStorage": 1}
+
+
+class _ShapeUnpickler(pickle.Unpickler):
+    """Reads a torch checkpoint's ``data.pkl`` into stubs: never imports or calls what a file names."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_stub
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" and name in _INT_STORAGES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"not on the fast path: {module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if (
+            isinstance(pid, tuple)
+            and len(pid) == 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+            and isinstance(pid[4], int)
+        ):
+            return _StorageRef(str(pid[1]), pid[2], pid[4])
+        raise pickle.UnpicklingError("unexpected persistent id")
+
+
+def _fast_meta(path: Path) -> EcdcMeta | None:
+    """Metadata from ``data.pkl`` alone; ``None`` when the file needs the full reader."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            pkl = next((n for n in names if n.endswith("/data.pkl")), None)
+            if pkl is None:
+                return None
+            prefix = pkl[: -len("data.pkl")]
+            info = zf.getinfo(pkl)
+            if info.file_size > 1 << 20:
+                return None
+            obj = _ShapeUnpickler(io.BytesIO(zf.read(pkl))).load()
+            if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
+                return None
+            if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
+                return None
+            stub: _TensorStub = obj["audio_codes"]
+            n_cb, n_t = _cb_t(stub.shape, path)
+            need = (stub.offset + math.prod(stub.shape)) * _INT_STORAGES[stub.storage.type_name]
+            data = zf.getinfo(f"{prefix}data/{stub.storage.key}")
+            if (
+                stub.storage.numel * _INT_STORAGES[stub.storage.type_name] != data.file_size
+                or data.file_size < need
+            ):
+                return None
+    except (zipfile.BadZipFile, KeyError, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+        return None
+    return _meta_from(obj, n_t, n_cb, path)
 
 
 # -- writing ------------------------------------------------------------------------------

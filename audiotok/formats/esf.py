@@ -391,8 +391,8 @@ def write_sidecar(
     dtype : float16 or float32
         On-disk dtype of the matrix.
     norm : "auto", "empty", Norm or mapping
-        ``"auto"`` computes per-column statistics from ``cond`` (as float64,
-        before the cast); ``"empty"`` writes empty lists.
+        ``"auto"`` computes per-column statistics of ``cond`` as stored (after
+        the cast to ``dtype``, computed in float64); ``"empty"`` writes empty lists.
     extra : mapping, optional
         More JSON keys (``units``, ``docs`` or anything else).
 
@@ -415,7 +415,7 @@ def write_sidecar(
     if arr.ndim != 2:
         raise FormatError(f"conditioning must be [T, D]; got shape {list(arr.shape)}", npy)
     if norm == "auto":
-        norm_model = compute_norm(arr)
+        norm_model = compute_norm(arr.astype(np_dtype))  # stats of the values as stored
     elif norm == "empty":
         norm_model = Norm()
     elif isinstance(norm, Norm):

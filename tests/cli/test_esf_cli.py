@@ -1,0 +1,83 @@
+"""CLI: audiotok esf encode/init/add/audit/inspect and audio normalize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from audiotok.cli import esf as esf_cli
+from audiotok.cli.app import app
+from audiotok.formats import esf
+from audiotok.services.esf_encode import EncodeResult
+from tests.services.test_esf_sidecars import make_codes
+
+runner = CliRunner()
+
+
+def test_encode_uses_service_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from audiotok.services._common import FileFailure
+
+    seen: dict[str, object] = {}
+
+    def fake(inputs: list[str], **kw: object) -> object:
+        seen.update(kw, inputs=inputs)
+        yield EncodeResult(src="a.wav", dst="out/a.ecdc", status="encoded", n_frames=75, n_codebooks=8)
+        yield FileFailure(path="b.wav", error="cannot decode audio")
+
+    monkeypatch.setattr(esf_cli.esf_encode, "encode_paths", fake)
+    res = runner.invoke(
+        app, ["esf", "encode", "in", str(tmp_path / "out"), "--bandwidth", "3", "--device", "cpu"]
+    )
+    assert res.exit_code == 1
+    assert "encoded  a.wav -> out/a.ecdc" in res.stdout and "error: b.wav: cannot decode audio" in res.stderr
+    assert seen["inputs"] == ["in"] and seen["outdir"] == tmp_path / "out"
+    assert seen["load"].bandwidth == 3.0  # type: ignore[attr-defined]
+
+
+def test_sidecar_pipeline(tmp_path: Path) -> None:
+    make_codes(tmp_path / "pitch60_a.ecdc", 10)
+    root = str(tmp_path)
+    assert runner.invoke(app, ["esf", "init", "--audio-root", root]).exit_code == 0
+    args = ["esf", "add", "--audio-root", root, "-p", "const", "--const", "scene=7", "-p", "lin"]
+    args += ["--lin", "pos=0:1", "-p", "from_filename", "--filename-regex", r"(?P<name>pitch)(?P<value>\d+)"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        app, ["esf", "audit", "--audio-root", root, "--require", "pos,scene", "--verify-ranges"]
+    )
+    assert res.exit_code == 0 and "1 files: 1 ok" in res.stdout
+    res = runner.invoke(app, ["esf", "audit", "--audio-root", root, "--require", "volume", "--json"])
+    assert res.exit_code == 1 and '"missing_features"' in res.stdout
+    res = runner.invoke(
+        app, ["esf", "audit", "--audio-root", root, "--require", "volume", "--fail-on", "none"]
+    )
+    assert res.exit_code == 0
+    res = runner.invoke(app, ["esf", "inspect", str(tmp_path / "pitch60_a.ecdc")])
+    assert res.exit_code == 0 and "scene" in res.stdout and "pitch" in res.stdout
+    cond, _ = esf.read_sidecar(tmp_path / "pitch60_a.cond.npy", tmp_path / "pitch60_a.cond.json")
+    np.testing.assert_allclose(cond[:, 2], 60)
+
+
+def test_add_list_producers_and_errors(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["esf", "add", "--audio-root", str(tmp_path), "--list-producers"])
+    assert res.exit_code == 0 and "from_filename" in res.stdout
+    res = runner.invoke(
+        app, ["esf", "add", "--audio-root", str(tmp_path), "--mode", "sideways", "-p", "const"]
+    )
+    assert res.exit_code != 0
+    make_codes(tmp_path / "x.ecdc", 5)
+    res = runner.invoke(app, ["esf", "add", "--audio-root", str(tmp_path), "-p", "const", "--const", "a=1"])
+    assert res.exit_code == 1 and "--create-missing" in res.stderr
+
+
+def test_normalize_cli(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", (0.01 * np.sin(np.arange(24000) / 5)).astype(np.float32), 24000)
+    res = runner.invoke(app, ["audio", "normalize", str(tmp_path / "a.wav"), str(tmp_path / "out")])
+    assert res.exit_code == 0 and (tmp_path / "out" / "a.wav").is_file()
+    res = runner.invoke(app, ["audio", "normalize", str(tmp_path / "missing.wav"), str(tmp_path / "out")])
+    assert res.exit_code == 1 and "no such file" in res.stderr
