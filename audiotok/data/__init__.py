@@ -5,4 +5,11 @@ from audiotok.data.esf import EsfDataset
 from audiotok.data.npq import NpqWindowDataset
 from audiotok.data.tokens import TokenDataset, load_token_dataset
 
-__all__ = ["EsfDataset", "NpqWindowDataset", "PadCollate", "TokenDataset", "load_token_dataset", "pad_collate"]
+__all__ = [
+    "EsfDataset",
+    "NpqWindowDataset",
+    "PadCollate",
+    "TokenDataset",
+    "load_token_dataset",
+    "pad_collate",
+]
