@@ -13,11 +13,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from audiotok.errors import OutputError
+
 
 def _temp_beside(path: Path) -> tuple[int, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     return fd, Path(tmp)
+
+
+def _output_error(exc: OSError, path: Path) -> OutputError:
+    return OutputError(f"cannot write: {exc.strerror or exc}", path)
 
 
 @contextlib.contextmanager
@@ -28,16 +34,21 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     as it was.
     """
     dest = Path(path)
-    fd, tmp = _temp_beside(dest)
+    try:
+        fd, tmp = _temp_beside(dest)
+    except OSError as exc:
+        raise _output_error(exc, dest) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _output_error(exc, dest) from None
         raise
 
 
@@ -52,8 +63,10 @@ def atomic_write_group(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list
     dests = [Path(p) for p in paths]
     temps: list[Path] = []
     handles: list[IO[bytes]] = []
+    current = dests[0] if dests else Path(".")
     try:
         for dest in dests:
+            current = dest
             fd, tmp = _temp_beside(dest)
             temps.append(tmp)
             handles.append(os.fdopen(fd, "wb"))
@@ -63,13 +76,16 @@ def atomic_write_group(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list
             os.fsync(fh.fileno())
             fh.close()
         for tmp, dest in zip(temps, dests, strict=True):
+            current = dest
             os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         for fh in handles:
             fh.close()
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _output_error(exc, current) from None
         raise
 
 

@@ -53,6 +53,12 @@ class ModelError(AudiotokError):
     kind = "model error"
 
 
+class OutputError(AudiotokError):
+    """An output file or folder cannot be written (permissions, disk full, ...)."""
+
+    kind = "output error"
+
+
 class UsageError(AudiotokError):
     """Options that contradict each other or are out of range."""
 

@@ -101,10 +101,23 @@ def expand_inputs(
     keep = None if suffixes is None else tuple(s.lower() for s in suffixes)
     files: list[InputFile] = []
     unmatched: list[Unmatched] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
+    real_dirs: dict[str, str] = {}
 
-    def add(path: Path, root: Path) -> None:
-        key = path.resolve()
+    def add(path: Path, root: Path, is_link: bool | None = None) -> None:
+        # De-duplicate on the resolved path. Resolving every file costs an lstat per
+        # path component; a file that is not a symlink resolves to its resolved
+        # folder plus its name, so each folder is resolved once.
+        if is_link is None:
+            is_link = path.is_symlink()
+        if is_link:
+            key = os.path.realpath(path)
+        else:
+            parent = os.fspath(path.parent)
+            real = real_dirs.get(parent)
+            if real is None:
+                real = real_dirs[parent] = os.path.realpath(parent)
+            key = os.path.join(real, path.name)
         if key not in seen:
             seen.add(key)
             files.append(InputFile(path, root))
@@ -113,29 +126,55 @@ def expand_inputs(
         arg = os.fspath(raw)
         path = Path(arg)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in path.glob(pattern) if p.is_file() and _matches(p, keep))
+            found = _scan_folder(path, recursive, keep)
             if not found:
                 hint = "" if recursive else " (use --recursive for subfolders)"
                 unmatched.append(Unmatched(arg, f"no matching files in folder{hint}"))
-            for p in found:
-                add(p, path)
+            for p, is_link in found:
+                add(p, path, is_link)
         elif path.is_file():
             add(path, path.parent)
         elif _GLOB_CHARS & set(arg):
             root = _glob_root(arg)
-            found = sorted(
-                Path(p)
-                for p in glob.glob(arg, recursive=True)
-                if Path(p).is_file() and _matches(Path(p), keep)
-            )
-            if not found:
+            hits = [Path(p) for p in glob.glob(arg, recursive=True)]
+            found_glob = sorted((p for p in hits if p.is_file() and _matches(p, keep)), key=_sort_key)
+            if not found_glob:
                 unmatched.append(Unmatched(arg, "glob matched no files"))
-            for p in found:
+            for p in found_glob:
                 add(p, root)
         else:
             unmatched.append(Unmatched(arg, "no such file or folder"))
     return files, unmatched
+
+
+def _sort_key(path: Path) -> tuple[str, ...]:
+    """Key that orders paths as ``sorted(paths)`` does, minus a Python ``__lt__`` per comparison."""
+    return path.parts if os.name != "nt" else tuple(os.path.normcase(part) for part in path.parts)
+
+
+def _scan_folder(folder: Path, recursive: bool, keep: Sequence[str] | None) -> list[tuple[Path, bool | None]]:
+    """Files in ``folder`` (and below with ``recursive``), sorted, with whether each is a symlink.
+
+    ``None`` where that is not known without another system call.
+    """
+    if recursive:
+        deep = [p for p in folder.glob("**/*") if p.is_file() and _matches(p, keep)]
+        deep.sort(key=_sort_key)
+        return [(p, None) for p in deep]
+    # One level: os.scandir tells file type and symlink from the directory entry,
+    # without a stat per file (what Path.glob("*") followed by is_file() costs).
+    try:
+        with os.scandir(folder) as entries:
+            found = [(e.name, e.is_symlink()) for e in entries if e.is_file()]
+    except PermissionError:  # as Path.glob: an unreadable folder has no matches
+        return []
+    found.sort(key=lambda item: os.path.normcase(item[0]))
+    out: list[tuple[Path, bool | None]] = []
+    for name, is_link in found:
+        p = folder / name
+        if _matches(p, keep):
+            out.append((p, is_link))
+    return out
 
 
 def mirror_path(item: InputFile, outdir: Path | None, suffix: str) -> Path:

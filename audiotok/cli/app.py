@@ -24,6 +24,7 @@ from audiotok.errors import (
     FormatError,
     InputError,
     ModelError,
+    OutputError,
     UsageError,
 )
 
@@ -46,6 +47,7 @@ EXIT_CODES: dict[type[AudiotokError], int] = {
     FormatError: 1,
     InputError: 1,
     ModelError: 1,
+    OutputError: 1,
     DeviceError: 1,
     AudiotokError: 1,
 }
@@ -111,6 +113,3 @@ def main() -> None:
             traceback.print_exc()
         err_console.print(format_error(exc), markup=False, highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))
-    except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False)
-        sys.exit(130)

@@ -62,6 +62,8 @@ DTYPE_CODES: dict[int, np.dtype[Any]] = {
     1: np.dtype("<u2"),
     2: np.dtype("<u4"),
 }
+#: dtype_code -> largest value the payload dtype holds (np.iinfo is slow in a hot path).
+_DTYPE_MAX: dict[int, int] = {code: int(np.iinfo(dt).max) for code, dt in DTYPE_CODES.items()}
 _U32_MAX = 2**32 - 1
 _U16_MAX = 2**16 - 1
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -77,8 +79,8 @@ _V0_K = struct.Struct("<4si")
 def smallest_dtype_code(vocab_sizes: tuple[int, ...] | list[int]) -> int:
     """Return the smallest ``dtype_code`` whose unsigned type holds ``0 .. max(vocab)-1``."""
     top = max(vocab_sizes) - 1
-    for code, dt in DTYPE_CODES.items():
-        if top <= np.iinfo(dt).max:
+    for code, limit in _DTYPE_MAX.items():
+        if top <= limit:
             return code
     raise ValueError(f"vocabulary of {top + 1} does not fit in uint32")
 
@@ -126,10 +128,19 @@ class _HeaderBase(BaseModel):
     def _float32(cls, value: float) -> float:
         return _as_f32(value)
 
+    @field_validator("token_rate")
+    @classmethod
+    def _positive_as_float32(cls, value: float) -> float:
+        # A tiny rate (< ~1.4e-45) passes gt=0 but rounds to 0.0 in float32; such a
+        # header would be written and then rejected by every reader.
+        if value <= 0:
+            raise ValueError("must be greater than 0 after rounding to float32")
+        return value
+
     @model_validator(mode="after")
     def _dtype_holds_vocab(self) -> Self:
         top = max(self.vocab_sizes) - 1
-        if top > np.iinfo(DTYPE_CODES[self.dtype_code]).max:
+        if top > _DTYPE_MAX[self.dtype_code]:
             raise ValueError(
                 f"dtype_code {self.dtype_code} ({DTYPE_CODES[self.dtype_code].name}) "
                 f"cannot hold vocabulary size {top + 1}"
@@ -286,6 +297,35 @@ def _validate(cls: type[_HeaderBase], path: Path, **fields: Any) -> Any:
         ) from None
 
 
+#: Validated NPQ1/NPQ2 headers by their header bytes minus T. A corpus encoded
+#: with one codec setting repeats a handful of headers, differing only in T,
+#: over thousands of files; a hit skips validation. Only valid headers are
+#: stored; the file size is still checked for every file.
+_HEADER_CACHE: dict[bytes, Npq1Header | Npq2Header] = {}
+_HEADER_CACHE_MAX = 1024
+
+
+def _cache_key(buf: bytes, fixed_size: int, end: int) -> bytes:
+    """Header bytes ``buf[:end]`` without T, the u32 that ends the fixed fields."""
+    return bytes(buf[: fixed_size - 4]) + bytes(buf[fixed_size:end])
+
+
+def _with_seq_len(header: Npq1Header | Npq2Header, seq_len: int) -> Npq1Header | Npq2Header:
+    """``header`` with another T.
+
+    No validator of the header models looks at T, and a u32 read from the file
+    is always a valid ``seq_len``, so copying is equivalent to validating anew
+    (and about three times cheaper).
+    """
+    return header if header.seq_len == seq_len else header.model_copy(update={"seq_len": seq_len})
+
+
+def _remember(key: bytes, header: Npq1Header | Npq2Header) -> None:
+    if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
+        _HEADER_CACHE.clear()
+    _HEADER_CACHE[key] = header
+
+
 class _TruncatedHeader(FormatError):
     """The bytes read so far end inside the header."""
 
@@ -316,6 +356,12 @@ def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
         raise FormatError("NPQ1 header has K = 0 codebooks", path)
     end = _NPQ1_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ1 with K={k}")
+    key = _cache_key(buf, _NPQ1_FIXED.size, end)
+    cached = _HEADER_CACHE.get(key)
+    if cached is not None:
+        hit = _with_seq_len(cached, t)
+        _check_size(hit, size, path)
+        return hit  # type: ignore[return-value]  # the key starts with b"NPQ1"
     vocab = struct.unpack_from(f"<{k}I", buf, _NPQ1_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
@@ -329,6 +375,7 @@ def _parse_v1(buf: bytes, size: int, path: Path) -> Npq1Header:
         vocab_sizes=vocab,
         dtype_code=dtype_code,
     )
+    _remember(key, header)
     _check_size(header, size, path)
     return header
 
@@ -345,6 +392,12 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
         raise FormatError("NPQ2 header has k_mid = 0 codebooks", path)
     end = _NPQ2_FIXED.size + 4 * k + 1
     _need(buf, end, path, f"NPQ2 with K={k}")
+    key = _cache_key(buf, _NPQ2_FIXED.size, end)
+    cached = _HEADER_CACHE.get(key)
+    if cached is not None:
+        hit = _with_seq_len(cached, t)
+        _check_size(hit, size, path)
+        return hit  # type: ignore[return-value]  # the key starts with b"NPQ2"
     vocab = struct.unpack_from(f"<{k}I", buf, _NPQ2_FIXED.size)
     dtype_code = buf[end - 1]
     if dtype_code not in DTYPE_CODES:
@@ -360,6 +413,7 @@ def _parse_v2(buf: bytes, size: int, path: Path) -> Npq2Header:
         k_mid=k_mid,
         k_side=k_side,
     )
+    _remember(key, header)
     _check_size(header, size, path)
     return header
 
@@ -441,7 +495,7 @@ def _read_head(fh: Any, size: int, path: Path) -> tuple[NpqHeader, int]:
 
 def _open(path: Path) -> Any:
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb", buffering=0)
     except IsADirectoryError:
         raise FormatError("is a directory, not an .npq file", path) from None
     except FileNotFoundError:
@@ -471,7 +525,7 @@ def read_header(path: str | os.PathLike[str]) -> NpqHeader:
     FormatError
         If the file is missing, unreadable or not a valid NPQ file.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open(p) as fh:
         header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
     return header
@@ -502,20 +556,39 @@ def read(
         If the file is not a valid NPQ file. Token values are not range-checked
         here; see :func:`check_tokens`.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open(p) as fh:
         header, _ = _read_head(fh, os.fstat(fh.fileno()).st_size, p)
         shape = (header.seq_len, header.n_codebooks)
         if mmap:
             if header.payload_size == 0:
                 return np.zeros(shape, dtype=header.dtype), header
-            tokens = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
-            return tokens, header
+            mapped = np.memmap(fh, dtype=header.dtype, mode="r", offset=header.header_size, shape=shape)
+            return mapped, header
+        tokens = np.empty(shape, dtype=header.dtype)
         fh.seek(header.header_size)
-        flat = np.fromfile(fh, dtype=header.dtype, count=shape[0] * shape[1])
-    if flat.size != shape[0] * shape[1]:  # the file changed under us
+        got = _read_into(fh, tokens)
+    if got != tokens.nbytes:  # the file changed under us
         raise FormatError("payload shorter than the header says (file changed while reading?)", p)
-    return flat.reshape(shape), header
+    return tokens, header
+
+
+def _read_into(fh: Any, out: np.ndarray[Any, np.dtype[Any]]) -> int:
+    """Fill the C-contiguous ``out`` from ``fh``; return the number of bytes read.
+
+    Cheaper than ``np.fromfile(fh)`` on a Python file object, which duplicates the
+    file descriptor and reopens it as a C stream on every call.
+    """
+    if out.nbytes == 0:
+        return 0  # memoryview cannot cast a shape with a 0 in it
+    view = out.data.cast("B")
+    filled = 0
+    while filled < len(view):
+        n = fh.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def check_tokens(

@@ -20,6 +20,9 @@ from audiotok.services._common import FileFailure
 
 __all__ = ["NpqFileInfo", "inspect_file", "inspect_paths"]
 
+#: dtype_code -> numpy name ("uint16"); ``np.dtype.name`` is slow per call.
+_DTYPE_NAMES = {code: dt.name for code, dt in npq.DTYPE_CODES.items()}
+
 
 class NpqFileInfo(BaseModel):
     """What ``npq inspect`` reports for one file (one JSON object per file)."""
@@ -62,27 +65,39 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqFi
         If the file is not a valid NPQ file (or, with ``verify``, holds a token
         outside its codebook's vocabulary).
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     if verify:
         tokens, header = npq.read(p, mmap=True)
         npq.check_tokens(tokens, header.vocab_sizes, p)
         del tokens
     else:
         header = npq.read_header(p)
+    # isinstance, not getattr(header, "k_mid", None): a missing attribute on a
+    # pydantic model is slow, and this runs once per file.
+    version: int | None = None
+    layout: str | None = None
+    k_mid: int | None = None
+    k_side: int | None = None
+    if isinstance(header, npq.NpqLegacyHeader):
+        layout = header.layout
+    else:
+        version = header.version
+    if isinstance(header, npq.Npq2Header):
+        k_mid, k_side = header.k_mid, header.k_side
     return NpqFileInfo(
         path=str(p),
         format=header.format,
-        version=getattr(header, "version", None),
-        layout=getattr(header, "layout", None),
+        version=version,
+        layout=layout,
         mode=header.mode,
         n_codebooks=header.n_codebooks,
-        k_mid=getattr(header, "k_mid", None),
-        k_side=getattr(header, "k_side", None),
+        k_mid=k_mid,
+        k_side=k_side,
         token_rate=header.token_rate,
         seq_len=header.seq_len,
         duration_s=header.duration_s,
         vocab_sizes=list(header.vocab_sizes),
-        dtype=header.dtype.name,
+        dtype=_DTYPE_NAMES[header.dtype_code],
         bytes=header.file_size,
         orig_bitrate_kbps=header.orig_bitrate_kbps,
         verified=True if verify else None,
