@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,3 +67,9 @@ def write_npq() -> WriteNpq:
         return path
 
     return _write
+
+
+# Hugging Face `datasets` must never reach the network or write under ~/.cache in tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(tempfile.gettempdir(), "audiotok-tests-hf-cache"))

@@ -2,8 +2,106 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
+from rich.table import Table
+
+from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._options import JsonOpt, RecursiveOpt
+from audiotok.services import dataset_build, dataset_inspect
+from audiotok.services._dataset_scan import parse_split_map
 
 dataset_app = typer.Typer(
     help="Build Hugging Face datasets from token files and sidecars.", no_args_is_help=True
 )
+
+MaterializeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--materialize",
+        help="Place token files under --tokens-subdir: link (relative symlinks), copy or none. "
+        "Default: none when embedding, link with --no-embed.",
+    ),
+]
+
+
+@dataset_app.command("build")
+def build(
+    tokens_dir: Annotated[Path, typer.Argument(help="Folder of .ecdc (+ sidecars) or .npq files.")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="Dataset folder (replaced only when the build is complete).")
+    ],
+    suffix: Annotated[
+        str | None, typer.Option(help="Token files: .ecdc or .npq (default: detected).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split name for all files.")] = "train",
+    split_map: Annotated[str | None, typer.Option(help="Splits from folders: train=dirA,valid=dirB.")] = None,
+    valid_fraction: Annotated[
+        float | None, typer.Option(help="Send this fraction of files (by path hash) to the 'valid' split.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --valid-fraction hash.")] = 0,
+    recursive: RecursiveOpt = False,
+    tokens_subdir: Annotated[str, typer.Option(help="Folder the 'audio' paths point into.")] = "tokens",
+    materialize: MaterializeOpt = None,
+    embed: Annotated[
+        bool, typer.Option("--embed/--no-embed", help="Store codes and conditioning in the rows.")
+    ] = True,
+    verify: Annotated[bool, typer.Option(help="Re-read every row and compare it with its source.")] = False,
+    max_files: Annotated[int | None, typer.Option(help="Use only the first N files.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Write the dataset without the files that failed.")] = False,
+    workers: Annotated[int, typer.Option(help="Processes reading token files.", min=1)] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Package token files (and ESF sidecars) as a Hugging Face DatasetDict."""
+    with progress("Building", enabled=not as_json) as on_progress:
+        result = dataset_build.build_dataset(
+            tokens_dir, out_dir, suffix=suffix, split=split,
+            split_map=parse_split_map(split_map) if split_map else None,
+            valid_fraction=valid_fraction, seed=seed, recursive=recursive, tokens_subdir=tokens_subdir,
+            materialize=_materialize(materialize), embed=embed, verify=verify, max_files=max_files,
+            skip_bad=skip_bad, workers=workers, on_progress=on_progress,
+        )  # fmt: skip
+    for failure in result.failures:
+        err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)
+    if as_json:
+        typer.echo(result.model_dump_json())
+    elif result.written:
+        rows = ", ".join(f"{name}: {n}" for name, n in result.splits.items())
+        console.print(f"[green]✓[/] {result.out_dir} ({result.kind}, {rows}; {result.elapsed_s:.1f} s)")
+    else:
+        err_console.print(f"{result.out_dir} left unchanged ({len(result.failures)} failed; see --skip-bad)")
+    if result.failures:
+        raise typer.Exit(1)
+
+
+def _materialize(value: str | None) -> Literal["link", "copy", "none"] | None:
+    if value is None or value in ("link", "copy", "none"):
+        return value  # type: ignore[return-value]
+    raise typer.BadParameter(f"must be link, copy or none, not {value!r}", param_hint="--materialize")
+
+
+@dataset_app.command("inspect")
+def inspect(
+    out_dir: Annotated[Path, typer.Argument(help="A dataset folder built by 'dataset build'.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show splits, rows, columns, total frames and hours, distinct K and D."""
+    summary = dataset_inspect.inspect_dataset(out_dir)
+    if as_json:
+        typer.echo(summary.model_dump_json())
+        return
+    table = Table("split", "rows", "layout", "kind", "frames", "hours", "K", "D")
+    for s in summary.splits:
+        table.add_row(
+            s.name, str(s.rows), s.layout, s.kind or "-",
+            "-" if s.total_frames is None else str(s.total_frames),
+            "-" if s.hours is None else f"{s.hours:.3f}",
+            ",".join(map(str, s.codebooks)) or "-", ",".join(map(str, s.cond_dims)) or "-",
+        )  # fmt: skip
+    console.print(table)
+    for columns in dict.fromkeys(", ".join(s.columns) for s in summary.splits):
+        console.print(f"columns: {columns}", highlight=False)
+    total = "" if summary.hours is None else f", {summary.total_frames} frames, {summary.hours:.3f} h"
+    console.print(f"{summary.path}: {summary.rows} rows{total}")

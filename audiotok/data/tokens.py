@@ -1,0 +1,120 @@
+"""Torch ``Dataset`` over a dataset built by ``audiotok dataset build``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset as HFDataset
+from datasets import DatasetDict, load_from_disk
+from torch.utils.data import Dataset
+
+from audiotok.data.npq import codebook_columns
+from audiotok.errors import InputError
+from audiotok.formats import ecdc, esf, npq
+
+__all__ = ["TokenDataset", "load_token_dataset"]
+
+
+class TokenDataset(Dataset[dict[str, Any]]):
+    """Rows of one split as tensors.
+
+    Each item is a dict:
+
+    - ``codes`` : LongTensor[T, K], codebook indices (first ``k`` codebooks if given);
+    - ``cond`` : FloatTensor[T, D], ESF conditioning (ESF datasets only);
+    - ``cond_names`` : list of str, its column names (ESF only);
+    - ``audio`` : str, the token file's path relative to the dataset folder.
+
+    Embedded datasets are read from their ``codes``/``cond`` columns;
+    path-only datasets (``--no-embed``) read the token files the ``audio``
+    column points to, relative to ``root``.
+    """
+
+    def __init__(self, rows: HFDataset, root: str | os.PathLike[str], *, k: int | None = None) -> None:
+        self.root = Path(root)
+        self.k = k
+        self.embedded = "codes" in rows.column_names
+        self.kind = "esf" if "cond" in rows.column_names else "npq"
+        if self.embedded:
+            arrays = [c for c in ("codes", "cond") if c in rows.column_names]
+            rows = rows.with_format("numpy", columns=arrays, output_all_columns=True)
+        elif len(rows):
+            self.kind = "esf" if str(rows[0]["audio"]).endswith(".ecdc") else "npq"
+        self.rows = rows
+
+    def __len__(self) -> int:
+        """Rows in the split."""
+        return len(self.rows)
+
+    def _embedded(self, row: dict[str, Any]) -> dict[str, Any]:
+        t, width = int(row["n_frames"]), int(row["n_codebooks"])
+        codes = np.asarray(row["codes"], dtype=np.int64).reshape(t, width)
+        cols = codebook_columns(width, self.k, row.get("k_mid"), row.get("k_side"))
+        item: dict[str, Any] = {"codes": torch.from_numpy(np.ascontiguousarray(codes[:, cols]))}
+        if self.kind == "esf":
+            names = list(row["cond_names"])
+            cond = np.asarray(row["cond"], dtype=np.float32).reshape(t, len(names))
+            item |= {"cond": torch.from_numpy(cond), "cond_names": names}
+        return item
+
+    def _from_files(self, audio: str) -> dict[str, Any]:
+        path = self.root / audio
+        if self.kind == "npq":
+            tokens, header = npq.read(path)
+            cols = codebook_columns(
+                header.n_codebooks, self.k, getattr(header, "k_mid", None), getattr(header, "k_side", None)
+            )
+            return {"codes": torch.from_numpy(np.asarray(tokens[:, cols], dtype=np.int64))}
+        codes, _ = ecdc.read(path)
+        npy, js = esf.sidecar_paths(path)
+        cond, meta = esf.read_sidecar(npy, js)
+        cols = codebook_columns(codes.shape[1], self.k)
+        return {
+            "codes": torch.from_numpy(np.ascontiguousarray(codes[:, cols], dtype=np.int64)),
+            "cond": torch.from_numpy(np.asarray(cond, dtype=np.float32)),
+            "cond_names": list(meta.names),
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Row ``index`` as tensors (see the class docstring)."""
+        row = self.rows[index]
+        item = self._embedded(row) if self.embedded else self._from_files(str(row["audio"]))
+        item["audio"] = str(row["audio"])
+        return item
+
+
+def load_token_dataset(
+    path: str | os.PathLike[str], split: str = "train", *, k: int | None = None
+) -> TokenDataset:
+    """Open one split of a dataset built by ``audiotok dataset build``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset folder (``DatasetDict.save_to_disk`` layout).
+    split : str
+        Which split.
+    k : int, optional
+        Use only the first ``k`` codebooks (NPQ2: of Mid and of Side).
+
+    Returns
+    -------
+    TokenDataset
+        A torch ``Dataset``; batch it with :class:`~audiotok.data.collate.PadCollate`.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is not a saved ``DatasetDict`` or has no such split.
+    """
+    if not os.path.isfile(os.path.join(path, "dataset_dict.json")):
+        raise InputError("not a dataset folder (no dataset_dict.json)", path)
+    dsd = load_from_disk(os.fspath(path))
+    if not isinstance(dsd, DatasetDict) or split not in dsd:
+        have = ", ".join(dsd) if isinstance(dsd, DatasetDict) else "none"
+        raise InputError(f"no split {split!r} (splits: {have})", path)
+    return TokenDataset(dsd[split], path, k=k)

@@ -1,0 +1,130 @@
+"""Streaming rows straight into the folder layout ``datasets.load_from_disk`` reads.
+
+``DatasetDict.save_to_disk`` needs a ``Dataset`` first, which means writing the
+rows once to a cache file and then copying them while memory-mapping that file
+(its pages count against the process's RSS). Instead each split is written
+once, batch by batch, into its final shards, in the layout ``save_to_disk``
+produces (datasets 2.x-5.x)::
+
+    OUT/dataset_dict.json              {"splits": [...]}
+    OUT/<split>/data-00000-of-0000N.arrow   Arrow IPC streams, schema = features.arrow_schema
+    OUT/<split>/dataset_info.json      DatasetInfo.write_to_directory
+    OUT/<split>/state.json             data files, fingerprint, format
+
+The build then opens the result with ``load_from_disk`` as a check, so a
+change of layout in a future ``datasets`` fails loudly instead of silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+from datasets import DatasetInfo, Features
+
+from audiotok.services._dataset_rows import Row, rows_to_batch
+
+__all__ = ["SplitWriter", "write_dataset_dict_json"]
+
+MAX_SHARD_BYTES = 500 * 2**20
+"""Start a new shard after this many bytes (``save_to_disk``'s default)."""
+
+
+class SplitWriter:
+    """Write one split's rows to ``split_dir`` in record batches of ``batch_rows``.
+
+    Memory is bounded by one batch; rows go to disk as soon as a batch is full.
+    """
+
+    def __init__(
+        self,
+        split_dir: str,
+        features: Features,
+        *,
+        batch_rows: int = 256,
+        max_shard_bytes: int = MAX_SHARD_BYTES,
+    ) -> None:
+        self.split_dir = split_dir
+        self.features = features
+        self.schema = features.arrow_schema
+        self.batch_rows = batch_rows
+        self.max_shard_bytes = max_shard_bytes
+        self.rows = 0
+        self._pending: list[Row] = []
+        self._shards: list[str] = []
+        self._sink: pa.NativeFile | None = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._hash = hashlib.sha1(str(self.schema).encode())
+        os.makedirs(split_dir, exist_ok=True)
+
+    def add(self, row: Row) -> None:
+        """Queue ``row``; write the batch when it is full."""
+        self._pending.append(row)
+        if len(self._pending) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch = rows_to_batch(self._pending, self.schema)
+        self._pending = []
+        if self._writer is None or (self._sink is not None and self._sink.tell() >= self.max_shard_bytes):
+            self._close_shard()
+            path = os.path.join(self.split_dir, f".shard-{len(self._shards):05d}.arrow")
+            self._shards.append(path)
+            self._sink = pa.OSFile(path, "wb")
+            self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+        for column in ("audio", "n_frames"):
+            if column in batch.schema.names:
+                self._hash.update(batch.column(column).to_string().encode())
+
+    def _close_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
+        self._writer = self._sink = None
+
+    def close(self) -> int:
+        """Finish the shards, write ``dataset_info.json`` and ``state.json``; return the row count."""
+        self._flush()
+        self._close_shard()
+        if not self._shards:  # an empty split still gets one (empty) shard
+            path = os.path.join(self.split_dir, ".shard-00000.arrow")
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, self.schema):
+                pass
+            self._shards.append(path)
+        n = len(self._shards)
+        names = [f"data-{i:05d}-of-{n:05d}.arrow" for i in range(n)]
+        for tmp, name in zip(self._shards, names, strict=True):
+            os.replace(tmp, os.path.join(self.split_dir, name))
+        DatasetInfo(features=self.features).write_to_directory(self.split_dir, pretty_print=True)
+        state: dict[str, Any] = {
+            "_data_files": [{"filename": name} for name in names],
+            "_fingerprint": self._hash.hexdigest()[:16],
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": None,
+        }
+        with open(os.path.join(self.split_dir, "state.json"), "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=2, sort_keys=True)
+        return self.rows
+
+    def abort(self) -> None:
+        """Close open files without finishing (the staging folder is discarded)."""
+        self._pending = []
+        self._close_shard()
+
+
+def write_dataset_dict_json(dataset_dir: str, splits: Sequence[str]) -> None:
+    """Write ``dataset_dict.json`` listing ``splits``, as ``DatasetDict.save_to_disk`` does."""
+    with open(os.path.join(dataset_dir, "dataset_dict.json"), "w", encoding="utf-8") as fh:
+        json.dump({"splits": list(splits)}, fh)

@@ -1,0 +1,48 @@
+"""load_token_dataset over built NPQ datasets (embedded and path-only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader
+
+from audiotok.data import load_token_dataset, pad_collate
+from audiotok.errors import InputError
+from audiotok.formats import npq
+from audiotok.services.dataset_build import build_dataset
+from tests._token_trees import make_npq_tree
+
+
+@pytest.mark.parametrize("embed", [True, False])
+def test_items_match_source_files(tmp_path: Path, embed: bool) -> None:
+    files = make_npq_tree(tmp_path / "tree", 4, k=4)
+    build_dataset(tmp_path / "tree", tmp_path / "ds", recursive=True, embed=embed)
+    ds = load_token_dataset(tmp_path / "ds", "train")
+    assert len(ds) == 4 and ds.embedded is embed and ds.kind == "npq"
+    by_name = {p.name: p for p in files}
+    for i in range(len(ds)):
+        item = ds[i]
+        tokens, _ = npq.read(by_name[item["audio"].rsplit("/", 1)[-1]])
+        np.testing.assert_array_equal(item["codes"].numpy(), tokens)
+    batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=pad_collate)))
+    assert batch["codes"].shape[:1] == (4,) and batch["codes"].shape[2] == 4
+    assert batch["mask"].sum(1).tolist() == batch["lengths"].tolist()
+
+
+def test_k_slices_codebooks(tmp_path: Path) -> None:
+    make_npq_tree(tmp_path / "tree", 2, k=3, stereo=True)
+    build_dataset(tmp_path / "tree", tmp_path / "ds", recursive=True)
+    full, sliced = load_token_dataset(tmp_path / "ds"), load_token_dataset(tmp_path / "ds", k=1)
+    assert sliced[0]["codes"].shape[1] == 2
+    np.testing.assert_array_equal(sliced[0]["codes"].numpy(), full[0]["codes"].numpy()[:, [0, 3]])
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a dataset"):
+        load_token_dataset(tmp_path)
+    make_npq_tree(tmp_path / "tree", 2)
+    build_dataset(tmp_path / "tree", tmp_path / "ds", recursive=True)
+    with pytest.raises(InputError, match="no split 'test'"):
+        load_token_dataset(tmp_path / "ds", "test")
