@@ -12,8 +12,9 @@ from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
 from audiotok.device import select_device, set_threads
 from audiotok.services import npq as npq_service
-from audiotok.services import npq_decode, npq_encode
+from audiotok.services import npq_convert, npq_decode, npq_encode
 from audiotok.services._common import FileFailure
+from audiotok.services.npq_convert import ConvertResult
 from audiotok.services.npq_decode import DecodedFile
 from audiotok.services.npq_encode import EncodedFile, EncodeOptions, EncodeSummary
 
@@ -215,4 +216,45 @@ def decode(
             on_progress=on_progress,
         )
     if failures:
+        raise typer.Exit(1)
+
+
+@npq_app.command("convert")
+def convert(
+    inputs: InputsArg,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Output folder (mirrored).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="DAC model that made the codes; default: from the number of codebooks."),
+    ] = None,
+    channel: Annotated[
+        int | None, typer.Option("--channel", help="Channel to take from a multi-channel .dac file.", min=0)
+    ] = None,
+    recursive: RecursiveOpt = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Convert again if the output exists.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert DAC CLI .dac files to NPQ1, token for token (never executes their pickle)."""
+    failed = 0
+    with progress("Converting", enabled=not as_json) as on_progress:
+        for result in npq_convert.convert_paths(
+            inputs,
+            outdir=outdir,
+            model=model,
+            channel=channel,
+            recursive=recursive,
+            overwrite=overwrite,
+            on_progress=on_progress,
+        ):
+            if isinstance(result, FileFailure):
+                failed += 1
+                report_failure(result)
+            if as_json:
+                typer.echo(result.model_dump_json())
+            elif isinstance(result, ConvertResult):
+                verb = "skipped (exists)" if result.skipped else f"T={result.n_frames} K={result.n_codebooks}"
+                console.print(f"{result.dst}: {verb}", markup=False, highlight=False)
+    if failed:
         raise typer.Exit(1)

@@ -9,13 +9,30 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiotok.errors import AudiotokError, InputError
+from audiotok.codecs.dac import MODELS, ModelSpec, resolve_spec
+from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import dacfile, npq
 from audiotok.paths import expand_inputs, mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services._common import FileFailure
 
-__all__ = ["ConvertResult", "convert_dac_file", "convert_paths"]
+__all__ = ["ConvertResult", "convert_dac_file", "convert_paths", "model_for_codebooks"]
+
+
+def model_for_codebooks(n_codebooks: int, path: str | os.PathLike[str] | None = None) -> ModelSpec:
+    """The known DAC model with exactly ``n_codebooks`` codebooks (each has a different K).
+
+    Raises
+    ------
+    InputError
+        If no known model has that K (codes cut with ``n_quantizers``): pass ``--model``.
+    """
+    for spec in MODELS.values():
+        if spec.n_codebooks == n_codebooks:
+            return spec
+    raise InputError(
+        f"no known DAC model has {n_codebooks} codebooks (cut with n_quantizers?); pass --model", path
+    )
 
 
 class ConvertResult(BaseModel):
@@ -34,8 +51,7 @@ def convert_dac_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    token_rate: float,
-    vocab_size: int = 1024,
+    model: ModelSpec | None = None,
     channel: int | None = None,
 ) -> npq.Npq1Header:
     """Write the codes of a DAC CLI ``.dac`` file as an NPQ1 file.
@@ -46,11 +62,11 @@ def convert_dac_file(
         ``.dac`` file from ``python -m dac encode`` (codes ``uint16[C, K, T]``).
     dst : path
         ``.npq`` destination, written atomically.
-    token_rate : float
-        Frame rate of the model that made the codes, in fps (``sample_rate / hop``;
-        the ``.dac`` file stores only the source audio's rate).
-    vocab_size : int
-        Codebook size (1024 for every released DAC model).
+    model : ModelSpec, optional
+        The model that made the codes: its frame rate (``sample_rate / hop``,
+        fps) and codebook size go into the header, since the ``.dac`` file
+        stores only the source audio's rate. ``None``: the known model with the
+        file's number of codebooks (:func:`model_for_codebooks`).
     channel : int, optional
         Which channel to take from a multi-channel file. DAC encodes channels
         separately (left/right, not Mid/Side), so a stereo ``.dac`` file cannot
@@ -66,10 +82,13 @@ def convert_dac_file(
     FormatError
         If ``src`` is not a valid ``.dac`` file.
     InputError
-        If a multi-channel file is given without ``channel``, or ``channel`` is
-        out of range.
+        If a multi-channel file is given without ``channel``, ``channel`` is
+        out of range, or the file has more codebooks than ``model``.
     """
     codes, meta = dacfile.read(src)
+    spec = model or model_for_codebooks(meta.n_codebooks, src)
+    if meta.n_codebooks > spec.n_codebooks:
+        raise InputError(f"{meta.n_codebooks} codebooks, but model {spec.name} has {spec.n_codebooks}", src)
     if channel is None:
         if meta.channels != 1:
             raise InputError(
@@ -82,10 +101,10 @@ def convert_dac_file(
         raise InputError(f"--channel {channel} out of range: file has {meta.channels} channel(s)", src)
     tokens = np.ascontiguousarray(codes[channel].T)
     header = npq.Npq1Header(
-        token_rate=token_rate,
+        token_rate=spec.token_rate,
         orig_bitrate_kbps=0.0,
         seq_len=tokens.shape[0],
-        vocab_sizes=(vocab_size,) * tokens.shape[1],
+        vocab_sizes=(spec.codebook_size,) * tokens.shape[1],
     )
     return npq.write(dst, tokens, header)
 
@@ -94,8 +113,7 @@ def convert_paths(
     inputs: Iterable[str | os.PathLike[str]],
     *,
     outdir: Path | None,
-    token_rate: float,
-    vocab_size: int = 1024,
+    model: str | None = None,
     channel: int | None = None,
     recursive: bool = False,
     overwrite: bool = False,
@@ -103,9 +121,21 @@ def convert_paths(
 ) -> Iterator[ConvertResult | FileFailure]:
     """Convert every ``.dac`` file named by ``inputs``; outputs mirror the input tree under ``outdir``.
 
-    Existing valid outputs are skipped unless ``overwrite``. A bad file yields a
+    ``model`` is a name of :data:`~audiotok.codecs.dac.MODELS`, or ``None`` to
+    infer each file's model from its number of codebooks. Existing valid
+    outputs are skipped unless ``overwrite``. A bad file yields a
     :class:`FileFailure` and the batch goes on.
+
+    Raises
+    ------
+    UsageError
+        If ``model`` is not a known model name.
     """
+    spec = None
+    if model is not None:
+        spec = resolve_spec(model)
+        if spec is None:
+            raise UsageError(f"unknown DAC model {model!r}; known: {', '.join(MODELS)}")
     files, unmatched = expand_inputs(inputs, suffixes=(".dac",), recursive=recursive)
     for miss in unmatched:
         yield FileFailure(path=miss.arg, error=miss.reason)
@@ -126,9 +156,7 @@ def convert_paths(
                     continue
                 except AudiotokError:
                     pass  # invalid leftover: convert again
-            header = convert_dac_file(
-                item.path, dst, token_rate=token_rate, vocab_size=vocab_size, channel=channel
-            )
+            header = convert_dac_file(item.path, dst, model=spec, channel=channel)
             yield ConvertResult(
                 src=str(item.path), dst=str(dst), n_frames=header.seq_len, n_codebooks=header.n_codebooks
             )

@@ -9,12 +9,11 @@ import pytest
 import torch
 from dac.model.base import DACFile
 
-from audiotok.errors import InputError
+from audiotok.codecs.dac import MODELS
+from audiotok.errors import InputError, UsageError
 from audiotok.formats import npq
 from audiotok.services._common import FileFailure
-from audiotok.services.npq_convert import ConvertResult, convert_dac_file, convert_paths
-
-RATE_44K = 44100 / 512
+from audiotok.services.npq_convert import ConvertResult, convert_dac_file, convert_paths, model_for_codebooks
 
 
 def _dac(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0) -> torch.Tensor:
@@ -34,7 +33,7 @@ def _dac(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0) 
 
 def test_mono_file_is_token_exact(tmp_path: Path) -> None:
     codes = _dac(tmp_path / "a.dac")
-    header = convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq", token_rate=RATE_44K)
+    header = convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq")
     tokens, read_header = npq.read(tmp_path / "a.npq")
     np.testing.assert_array_equal(tokens, codes[0].numpy().T)
     assert read_header == header
@@ -44,13 +43,13 @@ def test_mono_file_is_token_exact(tmp_path: Path) -> None:
 def test_stereo_needs_a_channel(tmp_path: Path) -> None:
     codes = _dac(tmp_path / "s.dac", channels=2)
     with pytest.raises(InputError, match="L/R, not Mid/Side"):
-        convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", token_rate=RATE_44K)
+        convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq")
     assert not (tmp_path / "s.npq").exists()
-    convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", token_rate=RATE_44K, channel=1)
+    convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", channel=1)
     tokens, _ = npq.read(tmp_path / "s.npq")
     np.testing.assert_array_equal(tokens, codes[1].numpy().T)
     with pytest.raises(InputError, match="out of range"):
-        convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", token_rate=RATE_44K, channel=2)
+        convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", channel=2)
 
 
 def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> None:
@@ -61,11 +60,28 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
     _dac(src / "y" / "take1.dac", seed=2)
     (src / "y" / "broken.dac").write_bytes(b"not numpy")
     out = tmp_path / "out"
-    results = list(convert_paths([src], outdir=out, token_rate=RATE_44K, recursive=True))
+    results = list(convert_paths([src], outdir=out, recursive=True))
     ok = [r for r in results if isinstance(r, ConvertResult)]
     bad = [r for r in results if isinstance(r, FileFailure)]
     assert sorted(Path(r.dst).relative_to(out).as_posix() for r in ok) == ["x/take1.npq", "y/take1.npq"]
     assert len(bad) == 1 and bad[0].path.endswith("broken.dac")
     assert not npq.read(out / "x" / "take1.npq")[0].tolist() == npq.read(out / "y" / "take1.npq")[0].tolist()
-    again = list(convert_paths([src], outdir=out, token_rate=RATE_44K, recursive=True))
+    again = list(convert_paths([src], outdir=out, recursive=True))
     assert [r.skipped for r in again if isinstance(r, ConvertResult)] == [True, True]
+
+
+def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
+    assert model_for_codebooks(9).name == "44khz"
+    assert model_for_codebooks(12).name == "16khz"
+    _dac(tmp_path / "k32.dac", k=32)
+    header = convert_dac_file(tmp_path / "k32.dac", tmp_path / "k32.npq")
+    assert header.token_rate == 75.0 and header.n_codebooks == 32
+    _dac(tmp_path / "k4.dac", k=4)  # cut with n_quantizers: K says nothing
+    with pytest.raises(InputError, match="pass --model"):
+        convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq")
+    header = convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq", model=MODELS["16khz"])
+    assert header.token_rate == 50.0 and header.n_codebooks == 4
+    with pytest.raises(InputError, match="model 16khz has 12"):
+        convert_dac_file(tmp_path / "k32.dac", tmp_path / "x.npq", model=MODELS["16khz"])
+    with pytest.raises(UsageError, match="unknown DAC model"):
+        list(convert_paths([tmp_path], outdir=None, model="8khz"))
