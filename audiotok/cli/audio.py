@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
 from audiotok.errors import UsageError
-from audiotok.services import normalize as normalize_service
 from audiotok.services._common import FileFailure
+
+# torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
+if TYPE_CHECKING:
+    from audiotok.services import normalize as normalize_service
+else:
+    normalize_service = lazy_import("audiotok.services.normalize")
+
 
 audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", no_args_is_help=True)
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
-from audiotok.services import dataset_build, dataset_inspect
 from audiotok.services._dataset_scan import parse_split_map
+
+# torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
+if TYPE_CHECKING:
+    from audiotok.services import dataset_build, dataset_inspect
+else:
+    dataset_build = lazy_import("audiotok.services.dataset_build")
+    dataset_inspect = lazy_import("audiotok.services.dataset_inspect")
+
 
 dataset_app = typer.Typer(
     help="Build Hugging Face datasets from token files and sidecars.", no_args_is_help=True

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
-from audiotok.device import select_device
 from audiotok.errors import UsageError
 from audiotok.formats.esf import sidecar_paths
-from audiotok.services import esf_audit, esf_encode, esf_inspect, esf_sidecars, producers
 from audiotok.services._common import FileFailure
+
+# torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
+if TYPE_CHECKING:
+    from audiotok import device as device_lib
+    from audiotok.services import esf_audit, esf_encode, esf_inspect, esf_sidecars, producers
+else:
+    device_lib = lazy_import("audiotok.device")
+    esf_audit = lazy_import("audiotok.services.esf_audit")
+    esf_encode = lazy_import("audiotok.services.esf_encode")
+    esf_inspect = lazy_import("audiotok.services.esf_inspect")
+    esf_sidecars = lazy_import("audiotok.services.esf_sidecars")
+    producers = lazy_import("audiotok.services.producers")
+
 
 esf_app = typer.Typer(
     help="EnCodec codes (.ecdc) with frame-aligned conditioning sidecars (ESF v1, 75 fps).",
@@ -82,7 +94,9 @@ def encode(
             console.print(f"{len(report.missing)} missing, {len(report.orphans)} orphans")
         raise typer.Exit(1 if report.missing else 0)
 
-    load = esf_encode.ModelLoader(codec, path=model, device=select_device(device), bandwidth=bandwidth)
+    load = esf_encode.ModelLoader(
+        codec, path=model, device=device_lib.select_device(device), bandwidth=bandwidth
+    )
     written: list[str] = []
     counts = {"encoded": 0, "skipped": 0, "planned": 0, "failed": 0}
     with progress("Encoding", enabled=not as_json) as on_progress:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from audiotok.cli._console import console
+from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt
-from audiotok.services import models as models_service
+
+# torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
+if TYPE_CHECKING:
+    from audiotok.services import models as models_service
+else:
+    models_service = lazy_import("audiotok.services.models")
+
 
 models_app = typer.Typer(
     help="Codec weights: list known models, fetch them into the cache.", no_args_is_help=True

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
-from audiotok.device import select_device, set_threads
 from audiotok.services import npq as npq_service
-from audiotok.services import npq_convert, npq_decode, npq_encode
 from audiotok.services._common import FileFailure
-from audiotok.services.npq_convert import ConvertResult
-from audiotok.services.npq_decode import DecodedFile
-from audiotok.services.npq_encode import EncodedFile, EncodeOptions, EncodeSummary
+
+# torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
+if TYPE_CHECKING:
+    from audiotok import device as device_lib
+    from audiotok.services import npq_convert, npq_decode, npq_encode
+    from audiotok.services.npq_decode import DecodedFile
+    from audiotok.services.npq_encode import EncodedFile, EncodeSummary
+else:
+    device_lib = lazy_import("audiotok.device")
+    npq_convert = lazy_import("audiotok.services.npq_convert")
+    npq_decode = lazy_import("audiotok.services.npq_decode")
+    npq_encode = lazy_import("audiotok.services.npq_encode")
+
 
 npq_app = typer.Typer(help="DAC RVQ token files (.npq): encode, decode, inspect.", no_args_is_help=True)
 
@@ -132,8 +141,8 @@ def encode(
     as_json: JsonOpt = False,
 ) -> None:
     """Encode audio to DAC tokens: stereo → NPQ2 Mid/Side, mono or --mono → NPQ1."""
-    set_threads(threads)
-    opts = EncodeOptions(
+    device_lib.set_threads(threads)
+    opts = npq_encode.EncodeOptions(
         mono=mono,
         codebooks=codebooks,
         mid_codebooks=mid_codebooks,
@@ -147,7 +156,7 @@ def encode(
             inputs,
             outdir=outdir,
             model=model,
-            device=select_device(device),
+            device=device_lib.select_device(device),
             opts=opts,
             recursive=recursive,
             shard=(shard_index, shard_count),
@@ -168,7 +177,7 @@ def _render_result(result: EncodedFile | FileFailure, *, as_json: bool, dry_run:
         report_failure(result)
     if as_json:
         typer.echo(result.model_dump_json())
-    elif dry_run and isinstance(result, EncodedFile):
+    elif dry_run and isinstance(result, npq_encode.EncodedFile):
         console.print(f"{result.status}: {result.path} → {result.output}", markup=False, highlight=False)
 
 
@@ -189,14 +198,14 @@ def decode(
     as_json: JsonOpt = False,
 ) -> None:
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
-    set_threads(threads)
+    device_lib.set_threads(threads)
 
     def render(result: DecodedFile | FileFailure) -> None:
         if isinstance(result, FileFailure):
             report_failure(result)
         if as_json:
             typer.echo(result.model_dump_json())
-        elif isinstance(result, DecodedFile):
+        elif isinstance(result, npq_decode.DecodedFile):
             console.print(
                 f"{result.output}: {result.channels} ch, {result.sample_rate} Hz, {result.duration_s:.2f} s",
                 markup=False,
@@ -209,7 +218,7 @@ def decode(
             out=out,
             outdir=outdir,
             model=model,
-            device=select_device(device),
+            device=device_lib.select_device(device),
             sample_rate=sample_rate,
             recursive=recursive,
             on_result=render,
@@ -253,7 +262,7 @@ def convert(
                 report_failure(result)
             if as_json:
                 typer.echo(result.model_dump_json())
-            elif isinstance(result, ConvertResult):
+            elif isinstance(result, npq_convert.ConvertResult):
                 verb = "skipped (exists)" if result.skipped else f"T={result.n_frames} K={result.n_codebooks}"
                 console.print(f"{result.dst}: {verb}", markup=False, highlight=False)
     if failed:

@@ -266,3 +266,14 @@ def test_main_keyboard_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 130
+
+
+def test_start_up_does_not_import_codecs_or_datasets() -> None:
+    """`audiotok --help`, `npq inspect` and friends must not pay for torch/datasets imports."""
+    code = (
+        "import sys, audiotok.cli.app\n"
+        "heavy = sorted(m for m in ('torch', 'dac', 'encodec', 'datasets', 'pyarrow') if m in sys.modules)\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
