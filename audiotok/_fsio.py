@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -17,9 +17,21 @@ from audiotok.errors import OutputError
 
 
 def _temp_beside(path: Path) -> tuple[int, Path]:
+    """Create ``.NAME.<random>.tmp`` beside ``path``.
+
+    Unlike :func:`tempfile.mkstemp` (always mode 0600), the file gets the
+    permissions of any new file (0666 less the umask), so the finished output
+    is as readable as a plain ``open(path, "wb")`` would have made it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    return fd, Path(tmp)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover
 
 
 def _output_error(exc: OSError, path: Path) -> OutputError:

@@ -57,3 +57,12 @@ def test_parent_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(OutputError, match="cannot write"):
         write_bytes_atomic(tmp_path / "file" / "child.bin", b"x")
+
+
+def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
