@@ -130,8 +130,13 @@ def encode(
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     chunk_seconds: Annotated[
-        float, typer.Option("--chunk-seconds", help="Audio per encoder chunk (s).", min=0.01)
-    ] = 10.0,
+        float,
+        typer.Option(
+            "--chunk-seconds",
+            help="Audio per encoder chunk (s); bounds memory, never changes the tokens.",
+            min=0.01,
+        ),
+    ] = 4.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Chunks per encoder call.", min=1)] = 1,
     recursive: RecursiveOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
