@@ -28,8 +28,6 @@ are read; every other variant is reported by name.
 
 from __future__ import annotations
 
-import collections
-import io
 import json
 import math
 import os
@@ -37,7 +35,7 @@ import pickle
 import struct
 import warnings
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audiotok import __version__
 from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
+from audiotok.formats._ecdc_fast import peek
 
 __all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
 
@@ -271,9 +270,9 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
     """Read only what an ``.ecdc`` file says about its codes (shape, rates, model).
 
     For audiotok's own files this parses only the checkpoint's ``data.pkl``
-    with :class:`_ShapeUnpickler` (an allowlist of three harmless names; the
-    codes themselves are not read) and checks that the codes record is
-    complete; anything unusual falls back to :func:`read`.
+    (:func:`audiotok.formats._ecdc_fast.peek`: an allowlist of three harmless
+    names; the codes themselves are not read) and checks that the codes
+    record is complete; anything unusual falls back to :func:`read`.
 
     Raises
     ------
@@ -281,140 +280,14 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
         As :func:`read`.
     """
     p = Path(path)
-    fast = _fast_meta(p)
-    if fast is not None:
-        return fast
+    peeked = peek(p)
+    if peeked is not None:
+        obj, shape = peeked
+        n_cb, n_t = _cb_t(shape, p)
+        return _meta_from(obj, n_t, n_cb, p)
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)[1]
     return read(p)[1]
-
-
-class _StorageRef(NamedTuple):
-    type_name: str
-    key: str
-    numel: int
-
-
-class _TensorStub(NamedTuple):
-    storage: _StorageRef
-    offset: int
-    shape: tuple[int, ...]
-
-
-def _rebuild_stub(storage: Any, offset: Any, size: Any, *_: Any) -> _TensorStub:
-    if not isinstance(storage, _StorageRef) or not isinstance(offset, int) or not isinstance(size, tuple):
-        raise pickle.UnpicklingError("unexpected tensor record")
-    return _TensorStub(storage, offset, tuple(int(v) for v in size))
-
-
-class _StorageType(str):
-    """Stands in for ``torch.LongStorage`` etc.: only its name is kept."""
-
-
-_INT_STORAGES = {"LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "ByteStorage": 1, "CharStorage": 1}
-
-
-class _ShapeUnpickler(pickle.Unpickler):
-    """Reads a torch checkpoint's ``data.pkl`` into stubs: never imports or calls what a file names."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_stub
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        if module == "torch" and name in _INT_STORAGES:
-            return _StorageType(name)
-        raise pickle.UnpicklingError(f"not on the fast path: {module}.{name}")
-
-    def persistent_load(self, pid: Any) -> Any:
-        if (
-            isinstance(pid, tuple)
-            and len(pid) == 5
-            and pid[0] == "storage"
-            and isinstance(pid[1], _StorageType)
-            and isinstance(pid[2], str)
-            and isinstance(pid[4], int)
-        ):
-            return _StorageRef(str(pid[1]), pid[2], pid[4])
-        raise pickle.UnpicklingError("unexpected persistent id")
-
-
-_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record, 22 bytes
-_CDIR = struct.Struct("<4s6H3L5H2L")  # central directory file header, 46 bytes
-_LOCAL = struct.Struct("<4s5H3L2H")  # local file header, 30 bytes
-
-
-def _stored_entries(fd: int, size: int) -> dict[str, tuple[int, int]] | None:
-    """``name -> (local header offset, size)`` of an uncompressed zip, from its last 4 KiB; else ``None``."""
-    tail_len = min(size, 4096)
-    base = size - tail_len
-    tail = os.pread(fd, tail_len, base)
-    if len(tail) < _EOCD.size:
-        return None
-    sig, _, _, _, count, cd_size, cd_offset, comment = _EOCD.unpack_from(tail, len(tail) - _EOCD.size)
-    if sig != b"PK\x05\x06" or comment or cd_offset < base or cd_offset + cd_size > size:
-        return None
-    entries: dict[str, tuple[int, int]] = {}
-    pos = cd_offset - base
-    for _ in range(count):
-        if pos + _CDIR.size > len(tail):
-            return None
-        f = _CDIR.unpack_from(tail, pos)
-        if f[0] != b"PK\x01\x02" or f[4] != 0 or f[8] != f[9]:  # signature, stored, sizes agree
-            return None
-        name_len, extra_len, comment_len = f[10], f[11], f[12]
-        name = tail[pos + _CDIR.size : pos + _CDIR.size + name_len].decode("utf-8", "replace")
-        entries[name] = (f[16], f[9])
-        pos += _CDIR.size + name_len + extra_len + comment_len
-    return entries
-
-
-def _entry_bytes(fd: int, local: int, length: int, size: int) -> bytes | None:
-    head = os.pread(fd, _LOCAL.size, local)
-    if len(head) < _LOCAL.size:
-        return None
-    lf = _LOCAL.unpack_from(head)
-    start = local + _LOCAL.size + lf[9] + lf[10]
-    if lf[0] != b"PK\x03\x04" or start + length > size:
-        return None
-    return os.pread(fd, length, start)
-
-
-def _fast_meta(path: Path) -> EcdcMeta | None:
-    """Metadata from ``data.pkl`` alone; ``None`` when the file needs the full reader.
-
-    Parses the (uncompressed) zip's central directory directly and reads only
-    ``data.pkl``; the codes record is checked for its size, not read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            entries = _stored_entries(fd, size)
-            pkl = None if entries is None else next((n for n in entries if n.endswith("/data.pkl")), None)
-            if entries is None or pkl is None or entries[pkl][1] > 1 << 20:
-                return None
-            raw = _entry_bytes(fd, *entries[pkl], size)
-        finally:
-            os.close(fd)
-        if raw is None:
-            return None
-        obj = _ShapeUnpickler(io.BytesIO(raw)).load()
-        if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
-            return None
-        if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
-            return None
-        stub: _TensorStub = obj["audio_codes"]
-        n_cb, n_t = _cb_t(stub.shape, path)
-        width = _INT_STORAGES[stub.storage.type_name]
-        record = entries.get(f"{pkl[: -len('data.pkl')]}data/{stub.storage.key}")
-        if record is None or record[1] != stub.storage.numel * width:
-            return None
-        if record[1] < (stub.offset + math.prod(stub.shape)) * width:
-            return None
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError):
-        return None
-    return _meta_from(obj, n_t, n_cb, path)
 
 
 # -- writing ------------------------------------------------------------------------------
