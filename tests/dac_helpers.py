@@ -30,6 +30,19 @@ def save_dac(path: Path, seed: int = 0, **kwargs: object) -> Path:
     return path
 
 
+def save_dac_file(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0) -> np.ndarray:
+    """Write a DAC CLI ``.dac`` file (``DACFile.save``) with random codes; return them ``[C, K, T]``."""
+    import torch
+    from dac.model.base import DACFile
+
+    codes = torch.randint(0, 1024, (channels, k, t), generator=torch.Generator().manual_seed(seed))
+    DACFile(
+        codes=codes, chunk_length=t, original_length=44100, input_db=torch.tensor([-18.0]),
+        channels=channels, sample_rate=48000, padding=True, dac_version="1.0.0",
+    ).save(path)  # fmt: skip
+    return codes.numpy()
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny 44.1 kHz DAC checkpoint (encoder_dim=4, decoder_dim=64, 9 codebooks)."""

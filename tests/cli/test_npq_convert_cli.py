@@ -5,30 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-from dac.model.base import DACFile
 from typer.testing import CliRunner
 
 from audiotok.cli.app import app
 from audiotok.formats import npq
-
-
-def _dac(path: Path, channels: int = 1) -> None:
-    DACFile(
-        codes=torch.randint(0, 1024, (channels, 9, 20)),
-        chunk_length=20,
-        original_length=10240,
-        input_db=torch.tensor([-18.0]),
-        channels=channels,
-        sample_rate=44100,
-        padding=True,
-        dac_version="1.0.0",
-    ).save(path)
+from tests.dac_helpers import save_dac_file
 
 
 def test_convert_json_and_a_bad_file(tmp_path: Path) -> None:
-    _dac(tmp_path / "good.dac")
-    _dac(tmp_path / "stereo.dac", channels=2)
+    save_dac_file(tmp_path / "good.dac", t=20)
+    save_dac_file(tmp_path / "stereo.dac", channels=2, t=20)
     result = CliRunner().invoke(app, ["npq", "convert", str(tmp_path), "-o", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -39,7 +25,7 @@ def test_convert_json_and_a_bad_file(tmp_path: Path) -> None:
 
 
 def test_convert_one_channel(tmp_path: Path) -> None:
-    _dac(tmp_path / "stereo.dac", channels=2)
+    save_dac_file(tmp_path / "stereo.dac", channels=2, t=20)
     result = CliRunner().invoke(app, ["npq", "convert", str(tmp_path / "stereo.dac"), "--channel", "0"])
     assert result.exit_code == 0, result.output
     assert "T=20 K=9" in result.stdout

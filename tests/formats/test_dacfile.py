@@ -7,34 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from dac.model.base import DACFile
 
 from audiotok.errors import FormatError
 from audiotok.formats import dacfile
-
-
-def _save_dac(path: Path, codes: torch.Tensor, channels: int) -> Path:
-    f = DACFile(
-        codes=codes,
-        chunk_length=codes.shape[-1],
-        original_length=44100,
-        input_db=torch.tensor([-20.0]),
-        channels=channels,
-        sample_rate=48000,
-        padding=True,
-        dac_version="1.0.0",
-    )
-    return Path(f.save(path))
+from tests.dac_helpers import save_dac_file
 
 
 @pytest.mark.parametrize("channels", [1, 2])
 def test_reads_files_written_by_dac(tmp_path: Path, channels: int) -> None:
-    codes = torch.randint(0, 1024, (channels, 9, 37))
-    path = _save_dac(tmp_path / "clip.dac", codes, channels)
-    got, meta = dacfile.read(path)
+    codes = save_dac_file(tmp_path / "clip.dac", channels, t=37)
+    got, meta = dacfile.read(tmp_path / "clip.dac")
     assert got.dtype == np.uint16
-    np.testing.assert_array_equal(got, codes.numpy())
+    np.testing.assert_array_equal(got, codes)
     assert (meta.channels, meta.n_codebooks, meta.n_frames) == (channels, 9, 37)
     assert meta.sample_rate == 48000 and meta.original_length == 44100 and meta.padding
 

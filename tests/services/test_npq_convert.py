@@ -6,48 +6,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from dac.model.base import DACFile
 
 from audiotok.codecs.dac import MODELS
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import npq
 from audiotok.services._common import FileFailure
 from audiotok.services.npq_convert import ConvertResult, convert_dac_file, convert_paths, model_for_codebooks
-
-
-def _dac(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0) -> torch.Tensor:
-    codes = torch.randint(0, 1024, (channels, k, t), generator=torch.Generator().manual_seed(seed))
-    DACFile(
-        codes=codes,
-        chunk_length=t,
-        original_length=44100,
-        input_db=torch.tensor([-18.0]),
-        channels=channels,
-        sample_rate=44100,
-        padding=True,
-        dac_version="1.0.0",
-    ).save(path)
-    return codes
+from tests.dac_helpers import save_dac_file
 
 
 def test_mono_file_is_token_exact(tmp_path: Path) -> None:
-    codes = _dac(tmp_path / "a.dac")
+    codes = save_dac_file(tmp_path / "a.dac")
     header = convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq")
     tokens, read_header = npq.read(tmp_path / "a.npq")
-    np.testing.assert_array_equal(tokens, codes[0].numpy().T)
+    np.testing.assert_array_equal(tokens, codes[0].T)
     assert read_header == header
     assert header.token_rate == 86.1328125 and header.vocab_sizes == (1024,) * 9
 
 
 def test_stereo_needs_a_channel(tmp_path: Path) -> None:
-    codes = _dac(tmp_path / "s.dac", channels=2)
+    codes = save_dac_file(tmp_path / "s.dac", channels=2)
     with pytest.raises(InputError, match="L/R, not Mid/Side"):
         convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq")
     assert not (tmp_path / "s.npq").exists()
     convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", channel=1)
     tokens, _ = npq.read(tmp_path / "s.npq")
-    np.testing.assert_array_equal(tokens, codes[1].numpy().T)
+    np.testing.assert_array_equal(tokens, codes[1].T)
     with pytest.raises(InputError, match="out of range"):
         convert_dac_file(tmp_path / "s.dac", tmp_path / "s.npq", channel=2)
 
@@ -56,8 +40,8 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
     src = tmp_path / "src"
     (src / "x").mkdir(parents=True)
     (src / "y").mkdir()
-    _dac(src / "x" / "take1.dac", seed=1)
-    _dac(src / "y" / "take1.dac", seed=2)
+    save_dac_file(src / "x" / "take1.dac", seed=1)
+    save_dac_file(src / "y" / "take1.dac", seed=2)
     (src / "y" / "broken.dac").write_bytes(b"not numpy")
     out = tmp_path / "out"
     results = list(convert_paths([src], outdir=out, recursive=True))
@@ -73,10 +57,10 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
 def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
     assert model_for_codebooks(9).name == "44khz"
     assert model_for_codebooks(12).name == "16khz"
-    _dac(tmp_path / "k32.dac", k=32)
+    save_dac_file(tmp_path / "k32.dac", k=32)
     header = convert_dac_file(tmp_path / "k32.dac", tmp_path / "k32.npq")
     assert header.token_rate == 75.0 and header.n_codebooks == 32
-    _dac(tmp_path / "k4.dac", k=4)  # cut with n_quantizers: K says nothing
+    save_dac_file(tmp_path / "k4.dac", k=4)  # cut with n_quantizers: K says nothing
     with pytest.raises(InputError, match="pass --model"):
         convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq")
     header = convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq", model=MODELS["16khz"])
