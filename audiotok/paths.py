@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,15 +152,44 @@ def _sort_key(path: Path) -> tuple[str, ...]:
     return path.parts if os.name != "nt" else tuple(os.path.normcase(part) for part in path.parts)
 
 
+def _walk_files(folder: Path) -> Iterator[tuple[Path, bool]]:
+    """Files below ``folder`` with whether each is a symlink, as ``folder.glob("**/*")`` finds them.
+
+    Like pathlib's ``**``, symlinked folders are listed but not descended into,
+    and unreadable folders are skipped. ``os.scandir`` gives each entry's type
+    from the directory itself, so no file costs a ``stat``.
+    """
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                entries = list(it)
+        except (PermissionError, FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                is_link = entry.is_symlink()
+                if entry.is_dir():
+                    if not is_link:
+                        stack.append(current / entry.name)
+                elif entry.is_file():
+                    yield current / entry.name, is_link
+            except OSError:
+                continue
+
+
 def _scan_folder(folder: Path, recursive: bool, keep: Sequence[str] | None) -> list[tuple[Path, bool | None]]:
     """Files in ``folder`` (and below with ``recursive``), sorted, with whether each is a symlink.
 
     ``None`` where that is not known without another system call.
     """
     if recursive:
-        deep = [p for p in folder.glob("**/*") if p.is_file() and _matches(p, keep)]
-        deep.sort(key=_sort_key)
-        return [(p, None) for p in deep]
+        deep: list[tuple[Path, bool | None]] = [
+            (p, link) for p, link in _walk_files(folder) if _matches(p, keep)
+        ]
+        deep.sort(key=lambda item: _sort_key(item[0]))
+        return deep
     # One level: os.scandir tells file type and symlink from the directory entry,
     # without a stat per file (what Path.glob("*") followed by is_file() costs).
     try:

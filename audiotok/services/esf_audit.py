@@ -137,15 +137,16 @@ def audit_file(codes: Path, sidecars: SidecarOptions, opts: AuditOptions) -> Aud
     except AudiotokError as exc:
         issues.append(AuditIssue(type="bad_ecdc", detail=exc.reason))
     npy, js = sidecars.pair(codes)
-    missing = [p.name for p in (npy, js) if not p.is_file()]
-    if missing:
-        issues.append(AuditIssue(type="missing_sidecar", detail=f"no {', '.join(missing)}"))
-        return AuditItem(path=str(codes), n_frames=n_frames, issues=issues)
     try:
         meta = esf.read_cond_meta(js)
         shape, dtype = esf.read_npy_header(npy)
     except AudiotokError as exc:
-        issues.append(AuditIssue(type="bad_sidecar", detail=str(exc)))
+        # Existence is checked only here, so a good triplet costs no extra stat calls.
+        missing = [p.name for p in (npy, js) if not p.is_file()]
+        if missing:
+            issues.append(AuditIssue(type="missing_sidecar", detail=f"no {', '.join(missing)}"))
+        else:
+            issues.append(AuditIssue(type="bad_sidecar", detail=str(exc)))
         return AuditItem(path=str(codes), n_frames=n_frames, issues=issues)
     issues += [AuditIssue(type=p.issue, detail=p.detail) for p in esf.check_sidecar(meta, shape, dtype)]
     if len(shape) != 2:

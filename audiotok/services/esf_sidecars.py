@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
 from audiotok.formats import ecdc, esf
-from audiotok.paths import in_shard
+from audiotok.paths import expand_inputs, in_shard
 from audiotok.services._common import FileFailure
 from audiotok.services.producers import Producer
 
@@ -101,7 +101,8 @@ def find_codes(opts: SidecarOptions) -> list[Path]:
     else:
         if not opts.audio_root.is_dir():
             raise InputError("--audio-root is not a folder", opts.audio_root)
-        files = sorted(p for p in opts.audio_root.rglob("*.ecdc") if p.is_file())
+        found, _ = expand_inputs([opts.audio_root], suffixes=(".ecdc",), recursive=True)
+        files = [item.path for item in found]
 
     def rel(p: Path) -> Path:
         try:
