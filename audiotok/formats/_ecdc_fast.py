@@ -17,7 +17,9 @@ import struct
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["peek"]
+import numpy as np
+
+__all__ = ["peek", "read_codes"]
 
 
 class _StorageRef(NamedTuple):
@@ -30,12 +32,18 @@ class _TensorStub(NamedTuple):
     storage: _StorageRef
     offset: int
     shape: tuple[int, ...]
+    stride: tuple[int, ...]
 
 
-def _rebuild_stub(storage: Any, offset: Any, size: Any, *_: Any) -> _TensorStub:
-    if not isinstance(storage, _StorageRef) or not isinstance(offset, int) or not isinstance(size, tuple):
+def _rebuild_stub(storage: Any, offset: Any, size: Any, stride: Any = (), *_: Any) -> _TensorStub:
+    if (
+        not isinstance(storage, _StorageRef)
+        or not isinstance(offset, int)
+        or not isinstance(size, tuple)
+        or not isinstance(stride, tuple)
+    ):
         raise pickle.UnpicklingError("unexpected tensor record")
-    return _TensorStub(storage, offset, tuple(int(v) for v in size))
+    return _TensorStub(storage, offset, tuple(int(v) for v in size), tuple(int(v) for v in stride))
 
 
 class _StorageType(str):
@@ -43,6 +51,13 @@ class _StorageType(str):
 
 
 _INT_STORAGES = {"LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "ByteStorage": 1, "CharStorage": 1}
+_DTYPES = {
+    "LongStorage": "<i8",
+    "IntStorage": "<i4",
+    "ShortStorage": "<i2",
+    "ByteStorage": "u1",
+    "CharStorage": "i1",
+}
 
 
 class _ShapeUnpickler(pickle.Unpickler):
@@ -111,6 +126,54 @@ def _entry_bytes(fd: int, local: int, length: int, size: int) -> bytes | None:
     return os.pread(fd, length, start)
 
 
+def _contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
+    expected, step = [], 1
+    for dim in reversed(shape):
+        expected.append(step)
+        step *= dim
+    return stride == tuple(reversed(expected))
+
+
+def _parse(path: Path, *, with_codes: bool) -> tuple[dict[str, Any], _TensorStub, bytes | None] | None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        entries = _stored_entries(fd, size)
+        pkl = None if entries is None else next((n for n in entries if n.endswith("/data.pkl")), None)
+        if entries is None or pkl is None or entries[pkl][1] > 1 << 20:
+            return None
+        raw = _entry_bytes(fd, *entries[pkl], size)
+        if raw is None:
+            return None
+        obj = _ShapeUnpickler(io.BytesIO(raw)).load()
+        if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
+            return None
+        if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
+            return None
+        stub: _TensorStub = obj["audio_codes"]
+        prefix = pkl[: -len("data.pkl")]
+        width = _INT_STORAGES[stub.storage.type_name]
+        record = entries.get(f"{prefix}data/{stub.storage.key}")
+        if record is None or record[1] != stub.storage.numel * width:
+            return None
+        if record[1] < (stub.offset + math.prod(stub.shape)) * width:
+            return None
+        if not with_codes:
+            return obj, stub, None
+        order = entries.get(f"{prefix}byteorder")
+        if order is None or _entry_bytes(fd, *order, size) != b"little":
+            return None
+        if not _contiguous(stub.shape, stub.stride):
+            return None
+        data = _entry_bytes(fd, *record, size)
+        return (obj, stub, data) if data is not None else None
+    finally:
+        os.close(fd)
+
+
+_ERRORS = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError)
+
+
 def peek(path: Path) -> tuple[dict[str, Any], tuple[int, ...]] | None:
     """The checkpoint dict (codes replaced by a stub) and the codes' shape, from ``data.pkl`` alone.
 
@@ -122,30 +185,27 @@ def peek(path: Path) -> tuple[dict[str, Any], tuple[int, ...]] | None:
     ``data.pkl``; the codes record is checked for its size, not read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            entries = _stored_entries(fd, size)
-            pkl = None if entries is None else next((n for n in entries if n.endswith("/data.pkl")), None)
-            if entries is None or pkl is None or entries[pkl][1] > 1 << 20:
-                return None
-            raw = _entry_bytes(fd, *entries[pkl], size)
-        finally:
-            os.close(fd)
-        if raw is None:
-            return None
-        obj = _ShapeUnpickler(io.BytesIO(raw)).load()
-        if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
-            return None
-        if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
-            return None
-        stub: _TensorStub = obj["audio_codes"]
-        width = _INT_STORAGES[stub.storage.type_name]
-        record = entries.get(f"{pkl[: -len('data.pkl')]}data/{stub.storage.key}")
-        if record is None or record[1] != stub.storage.numel * width:
-            return None
-        if record[1] < (stub.offset + math.prod(stub.shape)) * width:
-            return None
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError):
+        parsed = _parse(path, with_codes=False)
+    except _ERRORS:
         return None
-    return obj, stub.shape
+    return None if parsed is None else (parsed[0], parsed[1].shape)
+
+
+def read_codes(path: Path) -> tuple[dict[str, Any], np.ndarray[Any, np.dtype[Any]]] | None:
+    """As :func:`peek`, plus the codes array (stored dtype and shape) read straight from the zip.
+
+    Only for little-endian, C-contiguous integer tensors; ``None`` otherwise.
+    """
+    try:
+        parsed = _parse(path, with_codes=True)
+    except _ERRORS:
+        return None
+    if parsed is None:
+        return None
+    obj, stub, data = parsed
+    if data is None:
+        return None
+    dtype = np.dtype(_DTYPES[stub.storage.type_name])
+    count = math.prod(stub.shape)
+    codes = np.frombuffer(data, dtype=dtype, count=count, offset=stub.offset * dtype.itemsize)
+    return obj, codes.reshape(stub.shape)

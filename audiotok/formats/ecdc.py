@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audiotok import __version__
 from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
-from audiotok.formats._ecdc_fast import peek
+from audiotok.formats._ecdc_fast import peek, read_codes
 
 __all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
 
@@ -259,6 +259,11 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int6
         dtype. Official EnCodec binary files that cannot be read say so.
     """
     p = Path(path)
+    fast = read_codes(p)  # audiotok's own files: no torch.load, same result
+    if fast is not None:
+        obj, stored = fast
+        codes = _canonical(torch.from_numpy(stored.copy()), p)
+        return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)
     obj = _torch_dict(p)

@@ -204,3 +204,34 @@ def test_official_binary_truncated(tmp_path: Path) -> None:
 def test_zip_is_a_torch_zip(tmp_path: Path) -> None:
     ecdc.write(tmp_path / "x.ecdc", np.zeros((2, 8), dtype=np.int64), _meta())
     assert zipfile.is_zipfile(tmp_path / "x.ecdc")
+
+
+@pytest.mark.parametrize(
+    ("stored", "dtype"),
+    [((1, 3, 7), torch.int64), ((3, 7), torch.int32), ((1, 1, 3, 7), torch.int16), ((1, 3, 7), torch.uint8)],
+)
+def test_direct_zip_read_equals_torch_load(
+    tmp_path: Path, stored: tuple[int, ...], dtype: torch.dtype
+) -> None:
+    from audiotok.formats import _ecdc_fast
+
+    codes = torch.randint(0, 100, stored, dtype=torch.int64).to(dtype)
+    path = tmp_path / "x.ecdc"
+    torch.save({"audio_codes": codes, "audio_length": 2240, "fps": 75.0}, path)
+    fast = _ecdc_fast.read_codes(path)
+    assert fast is not None
+    np.testing.assert_array_equal(fast[1], codes.numpy())
+    got, meta = ecdc.read(path)
+    np.testing.assert_array_equal(got, codes.reshape(3, 7).T.to(torch.int64).numpy())
+    assert meta.n_frames == 7 and meta.n_codebooks == 3 and meta.audio_length == 2240
+
+
+def test_non_contiguous_codes_take_the_torch_path(tmp_path: Path) -> None:
+    from audiotok.formats import _ecdc_fast
+
+    base = torch.arange(21, dtype=torch.int64).reshape(7, 3)
+    path = tmp_path / "t.ecdc"
+    torch.save({"audio_codes": base.T}, path)  # [Cb=3, T=7], stored transposed
+    assert _ecdc_fast.read_codes(path) is None
+    got, _ = ecdc.read(path)
+    np.testing.assert_array_equal(got, base.numpy())
