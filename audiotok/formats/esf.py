@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from audiotok._fsio import atomic_write_group
 from audiotok.errors import FormatError
+from audiotok.formats.esf_models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
 
 __all__ = [
     "ESF_FPS",
@@ -56,65 +57,7 @@ __all__ = [
     "write_sidecar",
 ]
 
-ESF_FPS = 75.0
-"""The ESF frame rate (frames per second)."""
-SCHEMA_VERSIONS = (1, 2)
-"""``schema_version`` values this reader understands (v2 is converted on read)."""
 _MAX_JSON = 64 << 20
-_DTYPES = {"float16": np.float16, "float32": np.float32}
-
-
-class Norm(BaseModel):
-    """Per-clip statistics of each column; each list is empty or has length D."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    min: tuple[float | None, ...] = Field(default=(), description="Per-column minimum.")
-    max: tuple[float | None, ...] = Field(default=(), description="Per-column maximum.")
-    mean: tuple[float | None, ...] = Field(default=(), description="Per-column mean.")
-    std: tuple[float | None, ...] = Field(default=(), description="Per-column standard deviation.")
-
-    def lengths(self) -> tuple[int, int, int, int]:
-        """Lengths of ``min``, ``max``, ``mean``, ``std``."""
-        return len(self.min), len(self.max), len(self.mean), len(self.std)
-
-
-class CondMeta(BaseModel):
-    """``NAME.cond.json``, schema v1 (v2 files are converted on read).
-
-    Unknown keys are allowed and kept (the spec lets writers add fields).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    schema_version: Literal[1] = Field(default=1, description="ESF sidecar schema version.")
-    fps: float = Field(default=ESF_FPS, gt=0, allow_inf_nan=False, description="Frame rate (fps).")
-    source_rate: float | None = Field(
-        default=None, description="Rate the features were computed at (frames per second)."
-    )
-    names: tuple[str, ...] = Field(default=(), description="Column names; length D.")
-    norm: Norm = Field(default_factory=Norm, description="Per-column statistics.")
-    units: dict[str, str] = Field(default_factory=dict, description="Units per column name (optional).")
-    docs: dict[str, str] = Field(default_factory=dict, description="Description per column name (optional).")
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The v1 JSON object (empty ``units``/``docs`` left out)."""
-        data = self.model_dump(mode="json")
-        for key in ("units", "docs"):
-            if not data.get(key):
-                data.pop(key, None)
-        if data.get("source_rate") is None:
-            data["source_rate"] = data["fps"]
-        return data
-
-
-class SidecarProblem(BaseModel):
-    """One structural problem of a sidecar pair (an ``esf audit`` issue type)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    issue: str = Field(description="Issue type, e.g. 'names_length_mismatch'.")
-    detail: str = Field(description="One-line explanation.")
 
 
 # -- paths --------------------------------------------------------------------------------
@@ -427,7 +370,7 @@ def write_sidecar(
     """
     npy = Path(npy_path)
     arr = np.asarray(cond)
-    np_dtype = np.dtype(_DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+    np_dtype = np.dtype(DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
     if np_dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
         raise FormatError(f"sidecar dtype must be float16 or float32, not {np_dtype}", npy)
     if arr.ndim != 2:
