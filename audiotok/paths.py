@@ -152,7 +152,7 @@ def _sort_key(path: Path) -> tuple[str, ...]:
     return path.parts if os.name != "nt" else tuple(os.path.normcase(part) for part in path.parts)
 
 
-def _walk_files(folder: Path) -> Iterator[tuple[Path, bool]]:
+def _walk_files(folder: Path, keep: Sequence[str] | None) -> Iterator[tuple[Path, bool]]:
     """Files below ``folder`` with whether each is a symlink, as ``folder.glob("**/*")`` finds them.
 
     Like pathlib's ``**``, symlinked folders are listed but not descended into,
@@ -173,7 +173,7 @@ def _walk_files(folder: Path) -> Iterator[tuple[Path, bool]]:
                 if entry.is_dir():
                     if not is_link:
                         stack.append(current / entry.name)
-                elif entry.is_file():
+                elif (keep is None or os.path.splitext(entry.name)[1].lower() in keep) and entry.is_file():
                     yield current / entry.name, is_link
             except OSError:
                 continue
@@ -185,9 +185,7 @@ def _scan_folder(folder: Path, recursive: bool, keep: Sequence[str] | None) -> l
     ``None`` where that is not known without another system call.
     """
     if recursive:
-        deep: list[tuple[Path, bool | None]] = [
-            (p, link) for p, link in _walk_files(folder) if _matches(p, keep)
-        ]
+        deep: list[tuple[Path, bool | None]] = list(_walk_files(folder, keep))
         deep.sort(key=lambda item: _sort_key(item[0]))
         return deep
     # One level: os.scandir tells file type and symlink from the directory entry,

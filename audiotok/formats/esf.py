@@ -82,15 +82,16 @@ def sidecar_paths(
         If ``cond_root`` is given and ``codes_path`` is not under ``audio_root``.
     """
     codes = Path(codes_path)
-    base = codes.with_suffix("")
-    if cond_root is not None:
-        if audio_root is None:
-            raise FormatError("cond_root needs audio_root to mirror paths from", codes)
-        try:
-            rel = base.relative_to(Path(audio_root))
-        except ValueError:
-            raise FormatError(f"not under the audio root {audio_root}", codes) from None
-        base = Path(cond_root) / rel
+    if cond_root is None:  # the common case, in string form: audits call this per file
+        stem = os.path.splitext(os.fspath(codes))[0]
+        return Path(f"{stem}{suffix}.npy"), Path(f"{stem}{suffix}.json")
+    if audio_root is None:
+        raise FormatError("cond_root needs audio_root to mirror paths from", codes)
+    try:
+        rel = codes.with_suffix("").relative_to(Path(audio_root))
+    except ValueError:
+        raise FormatError(f"not under the audio root {audio_root}", codes) from None
+    base = Path(cond_root) / rel
     return base.parent / f"{base.name}{suffix}.npy", base.parent / f"{base.name}{suffix}.json"
 
 
