@@ -33,12 +33,12 @@ import math
 import os
 import pickle
 import struct
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audiotok import __version__
@@ -99,22 +99,35 @@ def _cb_t(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
 
 
 def _canonical(codes: Any, path: Path) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """``audio_codes`` of shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T] -> int64 [T, Cb]."""
-    if not isinstance(codes, torch.Tensor):
+    """``audio_codes`` of shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T] -> int64 [T, Cb].
+
+    ``codes`` is a numpy array (audiotok's own files, read without torch) or a
+    tensor from ``torch.load`` (other checkpoints).
+    """
+    if _is_tensor(codes):
+        if codes.is_floating_point() or codes.is_complex() or str(codes.dtype) == "torch.bool":
+            raise FormatError(f"audio_codes has dtype {codes.dtype}, expected an integer tensor", path)
+        codes = codes.numpy(force=True)
+    if not isinstance(codes, np.ndarray):
         raise FormatError(f"audio_codes is a {type(codes).__name__}, not a tensor", path)
-    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+    if not np.issubdtype(codes.dtype, np.integer):
         raise FormatError(f"audio_codes has dtype {codes.dtype}, expected an integer tensor", path)
     n_cb, _ = _cb_t(tuple(codes.shape), path)
-    codes = codes.reshape(n_cb, -1)
-    out: np.ndarray[Any, np.dtype[np.int64]] = codes.to(torch.int64).T.contiguous().numpy()
+    out = np.array(codes.reshape(n_cb, -1).T, dtype=np.int64, order="C")  # a writable copy
     if out.size and int(out.min()) < 0:
         raise FormatError(f"audio_codes holds a negative code ({int(out.min())})", path)
     return out
 
 
+def _is_tensor(value: Any) -> bool:
+    """Whether ``value`` is a ``torch.Tensor`` (without importing torch: only torch.load makes them)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
 def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    value = obj.get(key)
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
+    value: Any = obj.get(key)
+    if _is_tensor(value) and value.numel() == 1:
         value = value.item()
     if value is None or isinstance(value, bool) or not isinstance(value, kind):
         return None
@@ -159,6 +172,8 @@ def _head(path: Path) -> bytes:
 
 def _torch_dict(path: Path) -> dict[str, Any]:
     """``torch.load`` with the weights-only unpickler; every failure is a FormatError."""
+    import torch  # only for checkpoints the header-only reader does not handle
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol notes
@@ -262,7 +277,7 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int6
     fast = read_codes(p)  # audiotok's own files: no torch.load, same result
     if fast is not None:
         obj, stored = fast
-        codes = _canonical(torch.from_numpy(stored.copy()), p)
+        codes = _canonical(stored, p)
         return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)
@@ -330,6 +345,8 @@ def write(
     FormatError
         If ``codes`` is not a 2-D array of non-negative integers.
     """
+    import torch  # torch.save writes the checkpoint; readers need no torch
+
     p = Path(path)
     arr = np.asarray(codes)
     if arr.ndim != 2 or arr.shape[1] < 1 or not np.issubdtype(arr.dtype, np.integer):

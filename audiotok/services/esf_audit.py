@@ -12,6 +12,7 @@ import collections
 import csv
 import io
 import multiprocessing
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -187,9 +188,9 @@ _WORKER: tuple[SidecarOptions, AuditOptions] | None = None
 
 def _init_worker(sidecars: SidecarOptions, opts: AuditOptions) -> None:
     global _WORKER
-    import torch
-
-    torch.set_num_threads(1)
+    torch = sys.modules.get("torch")  # only header parsing here: never import torch for it
+    if torch is not None:
+        torch.set_num_threads(1)
     _WORKER = (sidecars, opts)
 
 

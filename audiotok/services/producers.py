@@ -49,7 +49,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import torch
 
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import ecdc
@@ -198,6 +197,8 @@ class _FromAudio:
         self.models.clear()
 
     def __call__(self, path: Path, n: int, options: Mapping[str, str]) -> dict[str, np.ndarray[Any, Any]]:
+        import torch  # from_audio decodes audio; the other producers need no torch
+
         from audiotok import audio
         from audiotok.codecs import encodec as codec
 
