@@ -30,7 +30,9 @@ def save_dac(path: Path, seed: int = 0, **kwargs: object) -> Path:
     return path
 
 
-def save_dac_file(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0) -> np.ndarray:
+def save_dac_file(
+    path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0, sample_rate: int = 48000
+) -> np.ndarray:
     """Write a DAC CLI ``.dac`` file (``DACFile.save``) with random codes; return them ``[C, K, T]``."""
     import torch
     from dac.model.base import DACFile
@@ -38,7 +40,7 @@ def save_dac_file(path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: 
     codes = torch.randint(0, 1024, (channels, k, t), generator=torch.Generator().manual_seed(seed))
     DACFile(
         codes=codes, chunk_length=t, original_length=44100, input_db=torch.tensor([-18.0]),
-        channels=channels, sample_rate=48000, padding=True, dac_version="1.0.0",
+        channels=channels, sample_rate=sample_rate, padding=True, dac_version="1.0.0",
     ).save(path)  # fmt: skip
     return codes.numpy()
 

@@ -16,22 +16,49 @@ from audiotok.paths import expand_inputs, mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services._common import FileFailure
 
-__all__ = ["ConvertResult", "convert_dac_file", "convert_paths", "model_for_codebooks"]
+__all__ = ["ConvertResult", "convert_dac_file", "convert_paths", "model_for_dac_file"]
 
 
-def model_for_codebooks(n_codebooks: int, path: str | os.PathLike[str] | None = None) -> ModelSpec:
-    """The known DAC model with exactly ``n_codebooks`` codebooks (each has a different K).
+def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] | None = None) -> ModelSpec:
+    """The DAC model that wrote a ``.dac`` file, from its metadata.
+
+    A ``.dac`` file stores the *source* audio's sample rate, its number of
+    codebooks K (often fewer than the model has: ``--n_quantizers``) and no
+    model name. The rules, in order:
+
+    1. the model whose sample rate equals the file's ``sample_rate`` (Hz) and
+       that has at least K codebooks (44.1 kHz: ``44khz`` for K <= 9, else
+       ``44khz-16kbps``): the source was at the model's rate;
+    2. otherwise (the source was resampled, e.g. 48 kHz audio), the one model
+       whose full number of codebooks is K.
 
     Raises
     ------
     InputError
-        If no known model has that K (codes cut with ``n_quantizers``): pass ``--model``.
+        If neither rule names a model (a sample rate no DAC model has and a K
+        cut with ``n_quantizers``), or K exceeds every model at that rate:
+        pass ``--model``.
     """
-    for spec in MODELS.values():
-        if spec.n_codebooks == n_codebooks:
+    k, rate = meta.n_codebooks, meta.sample_rate
+    at_rate = sorted((s for s in MODELS.values() if s.sample_rate == rate), key=lambda s: s.n_codebooks)
+    for spec in at_rate:
+        if k <= spec.n_codebooks:
             return spec
+    if at_rate:
+        most = at_rate[-1]
+        raise InputError(
+            f"{k} codebooks, but the {rate} Hz DAC models have at most {most.n_codebooks} ({most.name}); "
+            "pass --model",
+            path,
+        )
+    full = [s for s in MODELS.values() if s.n_codebooks == k]
+    if len(full) == 1:
+        return full[0]
+    rates = ", ".join(sorted({str(s.sample_rate) for s in MODELS.values()}, key=int))
     raise InputError(
-        f"no known DAC model has {n_codebooks} codebooks (cut with n_quantizers?); pass --model", path
+        f"cannot tell the DAC model: sample rate {rate} Hz is none of the models' ({rates} Hz) "
+        f"and no model has exactly {k} codebooks; pass --model",
+        path,
     )
 
 
@@ -83,10 +110,11 @@ def convert_dac_file(
         If ``src`` is not a valid ``.dac`` file.
     InputError
         If a multi-channel file is given without ``channel``, ``channel`` is
-        out of range, or the file has more codebooks than ``model``.
+        out of range, the file has more codebooks than ``model``, or no model
+        can be inferred (see :func:`model_for_dac_file`).
     """
     codes, meta = dacfile.read(src)
-    spec = model or model_for_codebooks(meta.n_codebooks, src)
+    spec = model or model_for_dac_file(meta, src)
     if meta.n_codebooks > spec.n_codebooks:
         raise InputError(f"{meta.n_codebooks} codebooks, but model {spec.name} has {spec.n_codebooks}", src)
     if channel is None:
@@ -122,7 +150,7 @@ def convert_paths(
     """Convert every ``.dac`` file named by ``inputs``; outputs mirror the input tree under ``outdir``.
 
     ``model`` is a name of :data:`~audiotok.codecs.dac.MODELS`, or ``None`` to
-    infer each file's model from its number of codebooks. Existing valid
+    infer each file's model from its metadata (:func:`model_for_dac_file`). Existing valid
     outputs are skipped unless ``overwrite``. A bad file yields a
     :class:`FileFailure` and the batch goes on.
 

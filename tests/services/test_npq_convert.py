@@ -9,9 +9,9 @@ import pytest
 
 from audiotok.codecs.dac import MODELS
 from audiotok.errors import InputError, UsageError
-from audiotok.formats import npq
+from audiotok.formats import dacfile, npq
 from audiotok.services._common import FileFailure
-from audiotok.services.npq_convert import ConvertResult, convert_dac_file, convert_paths, model_for_codebooks
+from audiotok.services.npq_convert import ConvertResult, convert_dac_file, convert_paths, model_for_dac_file
 from tests.dac_helpers import save_dac_file
 
 
@@ -54,18 +54,43 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
     assert [r.skipped for r in again if isinstance(r, ConvertResult)] == [True, True]
 
 
+@pytest.mark.parametrize("k", [1, 4, 9])
+def test_cut_files_at_the_models_rate_convert(tmp_path: Path, k: int) -> None:
+    """descript-audio-codec 1.0.0 with --n_quantizers K on 44.1 kHz audio: the model comes from the rate."""
+    codes = save_dac_file(tmp_path / "a.dac", k=k, sample_rate=44100, seed=k)
+    header = convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq")
+    tokens, _ = npq.read(tmp_path / "a.npq")
+    np.testing.assert_array_equal(tokens, codes[0].T)
+    assert header.n_codebooks == k and header.vocab_sizes == (1024,) * k
+    assert header.token_rate == 44100 / 512
+
+
+@pytest.mark.parametrize(
+    ("rate", "k", "name"),
+    [(24000, 8, "24khz"), (16000, 12, "16khz"), (16000, 9, "16khz"), (44100, 12, "44khz-16kbps")],
+)
+def test_model_from_rate_then_codebooks(tmp_path: Path, rate: int, k: int, name: str) -> None:
+    save_dac_file(tmp_path / "a.dac", k=k, sample_rate=rate)
+    meta = dacfile.read(tmp_path / "a.dac")[1]
+    spec = model_for_dac_file(meta)
+    assert spec.name == name
+    assert convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq").token_rate == spec.token_rate
+
+
 def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
-    assert model_for_codebooks(9).name == "44khz"
-    assert model_for_codebooks(12).name == "16khz"
-    save_dac_file(tmp_path / "k32.dac", k=32)
+    save_dac_file(tmp_path / "k32.dac", k=32)  # 48 kHz source: a full K still names the model
     header = convert_dac_file(tmp_path / "k32.dac", tmp_path / "k32.npq")
     assert header.token_rate == 75.0 and header.n_codebooks == 32
-    save_dac_file(tmp_path / "k4.dac", k=4)  # cut with n_quantizers: K says nothing
-    with pytest.raises(InputError, match="pass --model"):
+    save_dac_file(tmp_path / "k4.dac", k=4)  # 48 kHz source, cut with n_quantizers: nothing says
+    with pytest.raises(InputError, match=r"sample rate 48000 Hz is none of the models.*pass --model"):
         convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq")
+    assert not (tmp_path / "k4.npq").exists()
     header = convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq", model=MODELS["16khz"])
     assert header.token_rate == 50.0 and header.n_codebooks == 4
     with pytest.raises(InputError, match="model 16khz has 12"):
         convert_dac_file(tmp_path / "k32.dac", tmp_path / "x.npq", model=MODELS["16khz"])
+    save_dac_file(tmp_path / "k20.dac", k=20, sample_rate=44100)
+    with pytest.raises(InputError, match="44100 Hz DAC models have at most 18"):
+        convert_dac_file(tmp_path / "k20.dac", tmp_path / "k20.npq")
     with pytest.raises(UsageError, match="unknown DAC model"):
         list(convert_paths([tmp_path], outdir=None, model="8khz"))
