@@ -239,7 +239,9 @@ def convert(
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Output folder (mirrored).")] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", help="DAC model that made the codes; default: from the file's sample rate and codebooks."),
+        typer.Option(
+            "--model", help="DAC model that made the codes; default: from the file's sample rate and K."
+        ),
     ] = None,
     channel: Annotated[
         int | None, typer.Option("--channel", help="Channel to take from a multi-channel .dac file.", min=0)
