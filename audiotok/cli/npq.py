@@ -103,12 +103,14 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
 
 
 def _render_summary(summary: EncodeSummary) -> None:
+    mono = f"{summary.files_mono} mono → NPQ1; " if summary.files_mono else ""
     console.print(
-        f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; "
+        f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; {mono}"
         f"{summary.audio_hours:.3f} h of audio in {summary.wall_s:.1f} s "
         f"({summary.real_time_factor:.2f}x real time); model {summary.model}"
         + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else ""),
         highlight=False,
+        soft_wrap=True,
     )
     if summary.failures:
         console.print(f"{summary.files_failed} failed:", style="red")
