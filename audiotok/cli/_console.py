@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
+from typing import IO, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
@@ -11,7 +13,37 @@ from rich.text import Text
 
 from audiotok.progress import ProgressEvent, ProgressFn
 
-console = Console()
+
+class _Stdout:
+    """Whatever ``sys.stdout`` is at the moment of each write.
+
+    A plain ``Console()`` looks through rich's own stdout redirection and
+    writes straight to the terminal, over a progress row drawn on stderr.
+    Through this stand-in, results printed while a row is live on the same
+    terminal go above the row (see :func:`progress`); otherwise, and when
+    stdout is a file or a pipe, they go to stdout as always.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+    # no __getattr__ delegation: rich would find sys.stdout's ``rich_proxied_file`` through it
+
+
+console = Console(file=cast(IO[str], _Stdout()))
 """stdout: results (tables, JSON Lines)."""
 err_console = Console(stderr=True)
 """stderr: errors, warnings, progress."""
@@ -28,6 +60,10 @@ def quiet_progress(quiet: bool) -> Iterator[None]:
         yield
     finally:
         _quiet = saved
+
+
+def _stdout_is_terminal() -> bool:
+    return console.is_terminal
 
 
 def _clock(seconds: float, *, hours: bool = False) -> str:
@@ -136,7 +172,14 @@ def progress(
     if not enabled or _quiet or not target.is_terminal:
         yield lambda event: None
         return
-    bars = Progress(*progress_columns(), console=target, transient=True, get_time=get_time)
+    # results printed meanwhile go above the row when stdout is this terminal too, else to stdout
+    bars = Progress(
+        *progress_columns(),
+        console=target,
+        transient=True,
+        get_time=get_time,
+        redirect_stdout=_stdout_is_terminal(),
+    )
     row = _Row(bars, description)
     with bars:
         yield row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,3 +128,28 @@ def test_encode_command_shows_progress_on_a_terminal_but_not_with_quiet(
     for flags in (["-q", "npq", "encode", "x"], ["npq", "encode", "x", "--json"]):
         assert runner.invoke(app, flags).exit_code == 0
     assert err.getvalue() == ""
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stdout_is_a_terminal", [True, False])
+def test_results_printed_meanwhile_go_above_the_row_or_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, terminal: tuple[Console, io.StringIO], stdout_is_a_terminal: bool
+) -> None:
+    err_console, err = terminal
+    stdout = _Tty() if stdout_is_a_terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    with progress("Decoding", console=err_console) as on_progress:
+        _drive(on_progress)
+        _console.console.print("wav/a.wav: 1 ch", markup=False)
+    if stdout_is_a_terminal:  # the same terminal: the line is drawn above the row, not over it
+        assert stdout.getvalue() == ""
+        assert "wav/a.wav: 1 ch\n" in ANSI.sub("", err.getvalue())
+    else:  # a file or a pipe: stdout as always
+        assert stdout.getvalue() == "wav/a.wav: 1 ch\n"
+        assert "wav/a.wav" not in err.getvalue()
