@@ -66,12 +66,25 @@ class UsageError(AudiotokError):
 
 
 class AudiotokWarning(UserWarning):
-    """Base class of audiotok's own warnings (device fallback, mono in stereo mode, ...)."""
+    """Base class of audiotok's own warnings (device fallback, ...).
+
+    Like :class:`AudiotokError`, its ``str()`` is one line: ``PATH: reason``
+    when it is about a file, else the reason. The CLI prints
+    ``warning: <that line>`` on stderr.
+
+    Parameters
+    ----------
+    reason : str
+        What happened, without the file name.
+    path : str or os.PathLike, optional
+        The file the warning is about; prefixed to the message.
+    """
+
+    def __init__(self, reason: str, path: str | PathLike[str] | None = None) -> None:
+        self.reason = " ".join(str(reason).split())  # always one line
+        self.path = None if path is None else str(path)
+        super().__init__(self.reason if self.path is None else f"{self.path}: {self.reason}")
 
 
 class DeviceFallbackWarning(AudiotokWarning):
     """An explicitly requested device is unavailable; audiotok runs on the CPU instead."""
-
-
-class ChannelWarning(AudiotokWarning):
-    """The audio's channels do not fit the requested mode (e.g. mono input in stereo mode)."""

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 
 from audiotok import __version__
-from audiotok.cli._console import err_console
+from audiotok.cli._console import err_console, quiet_progress
+from audiotok.cli._diagnostics import diagnostics
 from audiotok.cli.audio import audio_app
 from audiotok.cli.dataset import dataset_app
 from audiotok.cli.esf import esf_app
@@ -72,21 +71,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
-    """Send logging (and warnings) to stderr at the level the flags ask for."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    handler = RichHandler(console=err_console, show_time=False, show_path=False, markup=False)
-    root = logging.getLogger("audiotok")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-    logging.captureWarnings(True)
-    warn_logger = logging.getLogger("py.warnings")
-    warn_logger.handlers[:] = [handler]
-    warn_logger.setLevel(level)
-    warn_logger.propagate = False
-
-
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -95,12 +79,20 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
     verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Also show info messages and other packages' warnings (-vv: debug messages).",
+        ),
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
 ) -> None:
     """Turn audio corpora into neural-codec token datasets."""
-    setup_logging(verbose, quiet)
+    # for this command only: one-line warnings and log records, third-party noise only with -v
+    ctx.with_resource(diagnostics(verbose, quiet))
+    ctx.with_resource(quiet_progress(quiet))
     ctx.obj = {"quiet": quiet}
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
 from audiotok.errors import UsageError
@@ -23,7 +24,23 @@ else:
 audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", no_args_is_help=True)
 
 
-@audio_app.command("normalize")
+@audio_app.command(
+    "normalize",
+    epilog=examples(
+        (
+            "A folder to 24 kHz mono PCM16, mirrored under norm/",
+            "audiotok audio normalize music norm --recursive",
+        ),
+        (
+            "Keep the sample rate and the channels",
+            "audiotok audio normalize music norm -r --sample-rate 0 --keep-channels",
+        ),
+        (
+            "Quieter target, hard-limit the peaks",
+            "audiotok audio normalize take.wav norm --target-rms 0.05 --clip clip",
+        ),
+    ),
+)
 def normalize(
     src: Annotated[str, typer.Argument(help="Audio file, folder or quoted glob.")],
     out: Annotated[Path, typer.Argument(help="Output folder (input tree mirrored, .wav PCM16).")],

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
 from audiotok.services._dataset_scan import parse_split_map
@@ -35,7 +36,27 @@ MaterializeOpt = Annotated[
 ]
 
 
-@dataset_app.command("build")
+@dataset_app.command(
+    "build",
+    epilog=examples(
+        (
+            "ESF codes + sidecars, every row re-read and compared",
+            "audiotok dataset build ecdc hf_ds --recursive --verify",
+        ),
+        (
+            "NPQ files, 5 % of them (by path hash) in a 'valid' split",
+            "audiotok dataset build npq_out hf_npq -r --valid-fraction 0.05 --seed 0",
+        ),
+        (
+            "Splits from folders inside TOKENS_DIR",
+            "audiotok dataset build npq_out hf_npq -r --split-map train=train,valid=dev",
+        ),
+        (
+            "Paths only, token files copied under tokens/",
+            "audiotok dataset build ecdc hf_ds -r --no-embed --materialize copy",
+        ),
+    ),
+)
 def build(
     tokens_dir: Annotated[Path, typer.Argument(help="Folder of .ecdc (+ sidecars) or .npq files.")],
     out_dir: Annotated[
@@ -90,7 +111,13 @@ def _materialize(value: str | None) -> Literal["link", "copy", "none"] | None:
     raise typer.BadParameter(f"must be link, copy or none, not {value!r}", param_hint="--materialize")
 
 
-@dataset_app.command("inspect")
+@dataset_app.command(
+    "inspect",
+    epilog=examples(
+        ("Splits, rows, frames, hours, K and D", "audiotok dataset inspect hf_ds"),
+        ("JSON for scripts", "audiotok dataset inspect hf_ds --json"),
+    ),
+)
 def inspect(
     out_dir: Annotated[Path, typer.Argument(help="A dataset folder built by 'dataset build'.")],
     as_json: JsonOpt = False,

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
 from audiotok.errors import UsageError
@@ -50,7 +51,23 @@ def _suffixes(extensions: str) -> tuple[str, ...]:
     return tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
 
 
-@esf_app.command("encode")
+@esf_app.command(
+    "encode",
+    epilog=examples(
+        (
+            "Normalised audio to .ecdc codes, mirrored under ecdc/",
+            "audiotok esf encode norm ecdc --recursive",
+        ),
+        (
+            "12 kbps (16 codebooks), then re-read a sample of outputs",
+            "audiotok esf encode norm ecdc -r --bandwidth 12 --verify",
+        ),
+        (
+            "Which inputs still lack an output (and orphan outputs)",
+            "audiotok esf encode norm ecdc -r --list-missing",
+        ),
+    ),
+)
 def encode(
     src: Annotated[str, typer.Argument(help="Audio file, folder or quoted glob.")],
     out: Annotated[
@@ -174,7 +191,16 @@ def _report_sidecars(results: Iterable[esf_sidecars.SidecarResult | FileFailure]
         raise typer.Exit(1)
 
 
-@esf_app.command("init")
+@esf_app.command(
+    "init",
+    epilog=examples(
+        ("Empty sidecars beside every .ecdc file", "audiotok esf init --audio-root ecdc"),
+        (
+            "float32 sidecars in a mirrored folder of their own",
+            "audiotok esf init --audio-root ecdc --cond-root cond --dtype float32",
+        ),
+    ),
+)
 def init(
     audio_root: AudioRootOpt,
     cond_root: CondRootOpt = None,
@@ -210,7 +236,23 @@ def _show_producers(producers_dir: Path | None, name: str | None) -> None:
             console.print(f"{info.name} ({info.source})\n\n{info.doc}", markup=False, highlight=False)
 
 
-@esf_app.command("add")
+@esf_app.command(
+    "add",
+    epilog=examples(
+        (
+            "A constant and a linear ramp per file",
+            "audiotok esf add --audio-root ecdc -p const --const scene_id=7 -p lin --lin pos=0:1",
+        ),
+        (
+            "Per-frame loudness (rms_db) from the source audio",
+            "audiotok esf add --audio-root ecdc -p from_audio --audio-dir norm",
+        ),
+        (
+            "A plugin from your own folder, with an option",
+            "audiotok esf add --audio-root ecdc -p parity --producers-dir ./producers --opt scale=2",
+        ),
+    ),
+)
 def add(
     audio_root: AudioRootOpt,
     producer: Annotated[list[str], typer.Option("--producer", "-p", help="Producer name (repeatable).")] = [],  # noqa: B006
@@ -268,7 +310,20 @@ def _csv_list(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
-@esf_app.command("audit")
+@esf_app.command(
+    "audit",
+    epilog=examples(
+        ("Check every triplet, list the broken ones", "audiotok esf audit --audio-root ecdc"),
+        (
+            "Require features and check their ranges, 4 processes",
+            "audiotok esf audit --audio-root ecdc --require pos,scene_id --verify-ranges -j 4",
+        ),
+        (
+            "Every issue to a CSV, never failing",
+            "audiotok esf audit --audio-root ecdc --export-csv issues.csv --fail-on none",
+        ),
+    ),
+)
 def audit(
     audio_root: AudioRootOpt,
     require: Annotated[str | None, typer.Option("--require", help="Comma-separated feature names.")] = None,
@@ -336,7 +391,17 @@ def _render_audit(
     console.print(f"{summary.files} files: {summary.ok} ok, {summary.broken} with issues")
 
 
-@esf_app.command("inspect")
+@esf_app.command(
+    "inspect",
+    epilog=examples(
+        ("Codes and sidecar: names, shapes, per-column stats", "audiotok esf inspect ecdc/a/take1.ecdc"),
+        (
+            "Plot codes above the conditioning curves",
+            "audiotok esf inspect ecdc/a/take1.ecdc --plot item.png",
+        ),
+        ("JSON for scripts", "audiotok esf inspect ecdc/a/take1.ecdc --json"),
+    ),
+)
 def inspect(
     codes: Annotated[Path, typer.Argument(help="An .ecdc file.")],
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG: codes above the curves.")] = None,

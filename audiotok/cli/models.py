@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from audiotok.cli._console import console
+from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt
 
@@ -23,7 +24,13 @@ models_app = typer.Typer(
 )
 
 
-@models_app.command("list")
+@models_app.command(
+    "list",
+    epilog=examples(
+        ("Known models, cached or not, and where", "audiotok models list"),
+        ("JSON Lines for scripts", "audiotok models list --json"),
+    ),
+)
 def list_(as_json: JsonOpt = False) -> None:
     """Known DAC models: sample rate, hop length, codebooks, and whether (and where) each is cached."""
     infos = models_service.list_models()
@@ -46,7 +53,13 @@ def list_(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
-@models_app.command("fetch")
+@models_app.command(
+    "fetch",
+    epilog=examples(
+        ("Download the default 44.1 kHz model, print its sha256", "audiotok models fetch 44khz"),
+        ("The 24 kHz model, JSON for scripts", "audiotok models fetch 24khz --json"),
+    ),
+)
 def fetch(
     name: Annotated[str, typer.Argument(help="44khz, 24khz, 16khz or 44khz-16kbps.")],
     as_json: JsonOpt = False,

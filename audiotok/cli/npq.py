@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
 from audiotok.services import npq as npq_service
@@ -41,7 +42,14 @@ def report_failure(failure: FileFailure) -> None:
     )
 
 
-@npq_app.command("inspect")
+@npq_app.command(
+    "inspect",
+    epilog=examples(
+        ("One file's header", "audiotok npq inspect song.npq"),
+        ("A folder, recursively, checking every token's range", "audiotok npq inspect npq_out/ -r --verify"),
+        ("JSON Lines for scripts", 'audiotok npq inspect "npq_out/**/*.npq" --json'),
+    ),
+)
 def inspect(
     inputs: InputsArg,
     recursive: RecursiveOpt = False,
@@ -103,12 +111,14 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
 
 
 def _render_summary(summary: EncodeSummary) -> None:
+    mono = f"{summary.files_mono} mono → NPQ1; " if summary.files_mono else ""
     console.print(
-        f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; "
+        f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; {mono}"
         f"{summary.audio_hours:.3f} h of audio in {summary.wall_s:.1f} s "
         f"({summary.real_time_factor:.2f}x real time); model {summary.model}"
         + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else ""),
         highlight=False,
+        soft_wrap=True,
     )
     if summary.failures:
         console.print(f"{summary.files_failed} failed:", style="red")
@@ -116,7 +126,24 @@ def _render_summary(summary: EncodeSummary) -> None:
             console.print(f"  {failure.path}: {failure.error}", markup=False, highlight=False)
 
 
-@npq_app.command("encode")
+@npq_app.command(
+    "encode",
+    epilog=examples(
+        (
+            "The demo clip, written beside it (stereo → NPQ2 Mid/Side)",
+            "audiotok npq encode examples/demo_chords.flac",
+        ),
+        ("A folder, recursively, mirrored under npq_out/", "audiotok npq encode music/ -r -o npq_out"),
+        (
+            "Every file mixed to mono with 4 codebooks (NPQ1)",
+            'audiotok npq encode "music/**/*.mp3" -o npq_out --mono --codebooks 4',
+        ),
+        (
+            "Worker 3 of 16, JSON Lines for scripts",
+            "audiotok npq encode corpus/ -r -o npq_out --shard-index 3 --shard-count 16 --json",
+        ),
+    ),
+)
 def encode(
     inputs: InputsArg,
     outdir: Annotated[
@@ -186,7 +213,20 @@ def _render_result(result: EncodedFile | FileFailure, *, as_json: bool, dry_run:
         console.print(f"{result.status}: {result.path} → {result.output}", markup=False, highlight=False)
 
 
-@npq_app.command("decode")
+@npq_app.command(
+    "decode",
+    epilog=examples(
+        ("One file to one WAV", "audiotok npq decode song.npq --out song.wav"),
+        (
+            "Many files, mirrored under wav_out/, resampled",
+            'audiotok npq decode "npq_out/**/*.npq" -o wav_out --sample-rate 48000',
+        ),
+        (
+            "On the GPU with an explicit model",
+            "audiotok npq decode song.npq --out song.wav --model 44khz --device cuda",
+        ),
+    ),
+)
 def decode(
     inputs: InputsArg,
     out: Annotated[Path | None, typer.Option("--out", help="Output WAV (one input only).")] = None,
@@ -233,7 +273,17 @@ def decode(
         raise typer.Exit(1)
 
 
-@npq_app.command("convert")
+@npq_app.command(
+    "convert",
+    epilog=examples(
+        ("One DAC CLI file, written beside it", "audiotok npq convert song.dac"),
+        (
+            "A folder, recursively, mirrored under npq_out/",
+            "audiotok npq convert dac_out/ -r -o npq_out --model 44khz",
+        ),
+        ("The right channel of a stereo .dac file", "audiotok npq convert stereo.dac --channel 1"),
+    ),
+)
 def convert(
     inputs: InputsArg,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Output folder (mirrored).")] = None,

@@ -210,6 +210,7 @@ def encode_stream(
     chunk_s: float | None = 30.0,
     context_s: float = 1.0,
     batch_size: int = 1,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Encode ``n_samples`` of audio, read window by window, to codes.
 
@@ -230,6 +231,9 @@ def encode_stream(
         each chunk that are encoded with it and whose frames are dropped.
     batch_size : int
         Chunks of equal length run through the encoder together.
+    on_chunk : callable, optional
+        Called with the number of samples (at ``model.sample_rate``) each
+        finished batch of chunks covered; they add up to ``n_samples``.
 
     Returns
     -------
@@ -245,7 +249,10 @@ def encode_stream(
     chunk_frames = total if chunk_s is None else max(1, round(chunk_s * spec.fps))
     if total <= chunk_frames:
         x = read(0, n_samples).to(device=device, dtype=torch.float32)
-        return _encode_batch(model, x[None])[0, :, :total].T.contiguous().cpu()
+        codes = _encode_batch(model, x[None])[0, :, :total].T.contiguous().cpu()
+        if on_chunk is not None:
+            on_chunk(n_samples)
+        return codes
     chunk = chunk_frames * hop
     left = round(context_s * spec.fps) * hop
     right = 0 if spec.causal else left
@@ -267,6 +274,8 @@ def encode_stream(
         batch = torch.stack([read(a, b) for a, b, _, _ in group]).to(device=device, dtype=torch.float32)
         codes = _encode_batch(model, batch)
         out.extend(codes[j, :, drop : drop + keep].cpu() for j, (_, _, drop, keep) in enumerate(group))
+        if on_chunk is not None:
+            on_chunk(sum(min(keep * hop, n_samples - (a + drop * hop)) for a, _, drop, keep in group))
         i += len(group)
     return torch.cat(out, dim=-1).T.contiguous()
 

@@ -20,7 +20,7 @@ from audiotok.codecs import encodec as codec
 from audiotok.errors import AudiotokError, InputError
 from audiotok.formats import ecdc
 from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
-from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
 from audiotok.services._common import FileFailure
 
 __all__ = [
@@ -155,11 +155,13 @@ def encode_file(
     chunk_s: float = 30.0,
     context_s: float = 1.0,
     batch_size: int = 1,
+    on_progress: ProgressFn | None = None,
 ) -> ecdc.EcdcMeta:
     """Encode one audio file and write its ``.ecdc`` atomically.
 
     The file is decoded and resampled window by window, so memory stays
-    bounded by ``chunk_s`` whatever the file's length.
+    bounded by ``chunk_s`` whatever the file's length. ``on_progress`` gets
+    ``ProgressEvent("seconds", advance=...)`` per encoded batch of chunks.
 
     Returns
     -------
@@ -181,7 +183,12 @@ def encode_file(
         x = read_window(path, info, a, b, spec.sample_rate, spec.channels)
         return x if scale is None else x / scale
 
-    codes = codec.encode_stream(model, reader, n, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size)
+    def tick(samples: int) -> None:
+        emit(on_progress, ProgressEvent("seconds", advance=samples / spec.sample_rate, item=str(path)))
+
+    codes = codec.encode_stream(
+        model, reader, n, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size, on_chunk=tick
+    )
     meta = ecdc.EcdcMeta(
         n_codebooks=codes.shape[1],
         n_frames=codes.shape[0],
@@ -268,9 +275,11 @@ def encode_paths(
     )
     yield from failures
     emit(on_progress, ProgressEvent("files", total=len(pairs)))
+    seconds = PlannedTotal(on_progress, "seconds", [_duration_or_zero(item.path) for item, _ in pairs])
     model: EncodecModel | None = None
-    for item, dst in pairs:
+    for n, (item, dst) in enumerate(pairs):
         t0 = time.perf_counter()
+        encoded = False
         try:
             old = None if overwrite else _existing(dst)
             if old is not None:
@@ -280,13 +289,24 @@ def encode_paths(
             else:
                 model = model or load()
                 meta = encode_file(
-                    item.path, dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size
-                )
+                    item.path, dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size,
+                    on_progress=seconds.share(n),
+                )  # fmt: skip
+                encoded = True
                 yield _result(item, dst, "encoded", meta, time.perf_counter() - t0)
         except AudiotokError as exc:
             yield FileFailure(path=str(item.path), error=exc.reason)
         finally:
+            seconds.settle(n, done=encoded, item=str(item.path))
             emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+
+
+def _duration_or_zero(path: Path) -> float:
+    """Seconds of audio in ``path`` from its header; 0 when unreadable (encoding then reports why)."""
+    try:
+        return audio.probe(path).duration_s
+    except AudiotokError:
+        return 0.0
 
 
 def list_missing(

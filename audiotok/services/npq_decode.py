@@ -25,7 +25,7 @@ from audiotok.codecs.dac import MODELS, DacCodec, load_codec
 from audiotok.errors import AudiotokError, FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.paths import expand_inputs, mirror_path
-from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
 from audiotok.services._common import FileFailure
 from audiotok.services._dac_stream import decode_chunks
 
@@ -110,7 +110,10 @@ def decode_file(
 
     def pieces() -> Iterator[np.ndarray[Any, np.dtype[np.float32]]]:
         for piece in decode_chunks(tokens, codec, ks, chunk_frames=chunk_frames):
-            emit(on_progress, ProgressEvent("seconds", advance=piece.shape[1] / codec.sample_rate))
+            emit(
+                on_progress,
+                ProgressEvent("seconds", advance=piece.shape[1] / codec.sample_rate, item=str(src)),
+            )
             yield from_mid_side(piece) if channels == 2 else piece
 
     rate = sample_rate or codec.sample_rate
@@ -167,16 +170,19 @@ def decode_paths(
     codecs: dict[str, DacCodec] = {}
     if model is not None:
         codecs[model] = load_codec(model, device=device)
+    headers = [_header_or_none(item.path) for item in files]
     emit(on_progress, ProgressEvent("files", total=len(files)))
-    for item in files:
+    seconds = PlannedTotal(on_progress, "seconds", [0.0 if h is None else h.duration_s for h in headers])
+    for n, item in enumerate(files):
         result: DecodedFile | FileFailure
         try:
-            name = model or infer_model(npq.read_header(item.path), item.path)
+            header = headers[n] or npq.read_header(item.path)
+            name = model or infer_model(header, item.path)
             if name not in codecs:
                 codecs[name] = load_codec(name, device=device)
             dst = out or mirror_path(item, outdir, ".wav")
             result = decode_file(
-                item.path, dst, codecs[name], sample_rate=sample_rate, on_progress=on_progress
+                item.path, dst, codecs[name], sample_rate=sample_rate, on_progress=seconds.share(n)
             )
         except AudiotokError as exc:
             result = FileFailure(path=str(item.path), error=exc.reason)
@@ -186,5 +192,14 @@ def decode_paths(
             failures.append(result)
         if on_result:
             on_result(result)
+        seconds.settle(n, done=isinstance(result, DecodedFile), item=str(item.path))
         emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
     return failures
+
+
+def _header_or_none(path: Path) -> npq.NpqHeader | None:
+    """The file's header, or ``None`` when it is invalid (the decode loop then reports why)."""
+    try:
+        return npq.read_header(path)
+    except FormatError:
+        return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -24,10 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from audiotok.audio import AudioInfo, ChannelMode, probe
 from audiotok.audio_stream import FileSource, ResampledSource
 from audiotok.codecs.dac import DacCodec, ModelSpec, load_codec, resolve_spec
-from audiotok.errors import AudiotokError, ChannelWarning, FormatError, InputError, UsageError
+from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
 from audiotok.formats import npq
 from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
-from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
 from audiotok.services._common import FileFailure
 from audiotok.services._dac_stream import encode_source
 
@@ -85,6 +84,11 @@ class EncodeSummary(BaseModel):
     files_ok: int = Field(description="Files encoded (or planned, in a dry run).")
     files_skipped: int = Field(description="Files whose valid output already existed.")
     files_failed: int
+    files_mono: int = Field(
+        default=0,
+        description="Of files_ok and files_skipped: mono inputs written as NPQ1 in the default stereo "
+        "mode (expected, not a problem; --mono mixes every file to NPQ1).",
+    )
     audio_hours: float = Field(description="Hours of audio encoded in this run.")
     wall_s: float = Field(description="Wall time of the run, seconds.")
     real_time_factor: float = Field(description="Audio seconds encoded per wall second (higher is faster).")
@@ -94,10 +98,7 @@ class EncodeSummary(BaseModel):
 
 
 def _layout(info: AudioInfo, opts: EncodeOptions, path: Path) -> tuple[ChannelMode, tuple[int, ...]]:
-    if opts.mono:
-        return "mono", (opts.codebooks,)
-    if info.channels == 1:
-        warnings.warn(ChannelWarning(f"{path}: mono input, writing NPQ1 (mono)"), stacklevel=3)
+    if opts.mono or info.channels == 1:  # a mono input is NPQ1 too: counted in the summary (files_mono)
         return "mono", (opts.codebooks,)
     if info.channels == 2:
         return "mid-side", (opts.mid_codebooks, opts.side_codebooks)
@@ -142,14 +143,22 @@ def encode_file(
     opts: EncodeOptions,
     *,
     dry_run: bool = False,
+    info: AudioInfo | None = None,
     on_progress: ProgressFn | None = None,
 ) -> EncodedFile:
     """Encode one audio file to ``dst`` (skipped if a valid output exists and not ``overwrite``).
+
+    Mono input becomes NPQ1 whatever ``opts.mono`` says; stereo becomes NPQ2
+    unless ``opts.mono``.
 
     Parameters
     ----------
     codec : DacCodec or ModelSpec
         A loaded model; a :class:`ModelSpec` is enough for ``dry_run``.
+    info : AudioInfo, optional
+        ``src``'s :func:`~audiotok.audio.probe` result, if already read.
+    on_progress : callable, optional
+        Gets ``ProgressEvent("seconds", advance=...)`` per encoded chunk (audio seconds).
 
     Raises
     ------
@@ -162,7 +171,7 @@ def encode_file(
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
     sample_rate, hop, n_codebooks, vocab = _model_rates(codec)
-    info = probe(src)
+    info = info or probe(src)
     mode, ks = _layout(info, opts, src)
     if max(ks) > n_codebooks:
         raise UsageError(f"{max(ks)} codebooks asked for but the model has {n_codebooks}")
@@ -234,6 +243,14 @@ def plan_outputs(
     return pairs, failures
 
 
+def _probe_or_none(path: Path) -> AudioInfo | None:
+    """The file's header, or ``None`` when it cannot be read (:func:`encode_file` then reports why)."""
+    try:
+        return probe(path)
+    except InputError:
+        return None
+
+
 def _check_codebooks(opts: EncodeOptions, n_codebooks: int) -> None:
     for flag, k in (("--codebooks", opts.codebooks), ("--mid-codebooks", opts.mid_codebooks)):
         if k > n_codebooks:
@@ -277,32 +294,38 @@ def encode_paths(
     for failure in failures:
         if on_result:
             on_result(failure)
-    counts = {"ok": 0, "skipped": 0}
+    counts = {"ok": 0, "skipped": 0, "mono": 0}
     audio_s = 0.0
+    infos = [_probe_or_none(item.path) for item, _ in pairs]
     emit(on_progress, ProgressEvent("files", total=len(pairs)))
-    for item, dst in pairs:
+    seconds = PlannedTotal(on_progress, "seconds", [0.0 if i is None else i.duration_s for i in infos])
+    for n, (item, dst) in enumerate(pairs):
         result: EncodedFile | FileFailure
         try:
-            result = encode_file(item.path, dst, codec, opts, dry_run=dry_run, on_progress=on_progress)
+            result = encode_file(
+                item.path, dst, codec, opts, dry_run=dry_run, info=infos[n], on_progress=seconds.share(n)
+            )
         except AudiotokError as exc:
             result = FileFailure(path=str(item.path), error=exc.reason)
         except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # torch / disk: isolate the file
             result = FileFailure(path=str(item.path), error=" ".join(f"{type(exc).__name__}: {exc}".split()))
         if isinstance(result, FileFailure):
             failures.append(result)
-        elif result.status == "skipped":
-            counts["skipped"] += 1
         else:
-            counts["ok"] += 1
-            audio_s += result.duration_s
+            counts["skipped" if result.status == "skipped" else "ok"] += 1
+            counts["mono"] += int(not opts.mono and result.format == "NPQ1")
+            audio_s += result.duration_s if result.status != "skipped" else 0.0
         if on_result:
             on_result(result)
+        encoded = isinstance(result, EncodedFile) and result.status == "encoded"
+        seconds.settle(n, done=encoded, item=str(item.path))
         emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
     wall = time.perf_counter() - t0
     return EncodeSummary(
         files_ok=counts["ok"],
         files_skipped=counts["skipped"],
         files_failed=len(failures),
+        files_mono=counts["mono"],
         audio_hours=audio_s / 3600,
         wall_s=wall,
         real_time_factor=audio_s / wall if wall > 0 else 0.0,

@@ -15,24 +15,17 @@ def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Undo what running the app does to interpreter-wide state.
 
     ``Typer.__call__`` (used by ``main()``) installs its own ``sys.excepthook``.
-    The root callback's ``setup_logging`` replaces the handlers of the
-    ``audiotok`` and ``py.warnings`` loggers, stops them propagating (so
-    ``caplog`` would no longer see them) and turns on
-    ``logging.captureWarnings``; other test folders must not inherit that.
+    The root callback puts back the ``audiotok`` logger (and the warning
+    filters) itself when the command ends, as ``tests/cli/test_diagnostics.py``
+    checks; the logger is restored here too, so a failing test cannot leak it.
     """
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    saved = {
-        name: (list(lg.handlers), lg.level, lg.propagate)
-        for name in ("audiotok", "py.warnings")
-        for lg in [logging.getLogger(name)]
-    }
+    logger = logging.getLogger("audiotok")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
     yield
-    logging.captureWarnings(False)
-    for name, (handlers, level, propagate) in saved.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
-        lg.propagate = propagate
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture

@@ -70,6 +70,21 @@ def test_encode_passes_options_and_prints_summary(monkeypatch: pytest.MonkeyPatc
     assert "30.00x real time" in result.stdout
 
 
+def test_encode_counts_mono_inputs_in_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        npq_cli.npq_encode,
+        "encode_paths",
+        lambda inputs, **kwargs: _summary().model_copy(update={"files_ok": 3, "files_mono": 2}),
+    )
+    text = runner.invoke(app, ["npq", "encode", "x"])
+    assert text.exit_code == 0 and text.stderr == ""
+    assert text.stdout.startswith("3 ok, 0 skipped, 0 failed; 2 mono → NPQ1; 0.500 h of audio")
+    assert len(text.stdout.splitlines()) == 1  # one line, however narrow the terminal
+    assert json.loads(runner.invoke(app, ["npq", "encode", "x", "--json"]).stdout)["files_mono"] == 2
+    monkeypatch.setattr(npq_cli.npq_encode, "encode_paths", lambda inputs, **kwargs: _summary())
+    assert "mono" not in runner.invoke(app, ["npq", "encode", "x"]).stdout  # none: nothing said
+
+
 def test_encode_failure_exits_1_with_json(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake(inputs: list[str], on_result: Any, **kwargs: Any) -> EncodeSummary:
         on_result(FileFailure(path="bad.wav", error="cannot decode audio"))

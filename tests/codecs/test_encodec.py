@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,27 @@ def test_chunked_matches_whole_file(model24: torch.nn.Module) -> None:
     assert (chunked == whole).all(dim=1).float().mean() >= 0.95
     wav = codec.decode_codes(model24, whole, chunk_frames=60, context_frames=10)
     assert wav.shape == (1, x.shape[-1]) and torch.isfinite(wav).all()
+
+
+@pytest.mark.parametrize(("chunk_s", "batch_size"), [(None, 1), (1.0, 1), (0.4, 3)])
+def test_encode_stream_reports_every_sample_once(
+    model24: torch.nn.Module, chunk_s: float | None, batch_size: int
+) -> None:
+    n = 24000 * 2 + 77
+    x = torch.randn(1, n) * 0.1
+    chunks: list[int] = []
+    codec.encode_stream(
+        model24,
+        lambda a, b: x[:, a:b],
+        n,
+        chunk_s=chunk_s,
+        context_s=0.2,
+        batch_size=batch_size,
+        on_chunk=chunks.append,
+    )
+    assert sum(chunks) == n and all(c > 0 for c in chunks)
+    windows = 1 if chunk_s is None else math.ceil(n / (chunk_s * 24000))
+    assert len(chunks) == windows if batch_size == 1 else len(chunks) < windows  # one call per batch
 
 
 def test_48k_stereo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import torch
 from audiotok import audio
 from audiotok.codecs import encodec as codec
 from audiotok.formats import ecdc
+from audiotok.progress import ProgressEvent
 from audiotok.services import esf_encode
 from audiotok.services._common import FileFailure
 from tests._encodec import install
@@ -59,6 +60,29 @@ def test_batch_resume_dry_run_and_failures(tmp_path: Path, loader: esf_encode.Mo
     ]
     checks = list(esf_encode.verify_outputs([r.dst for r in ok], loader.model, samples=None))
     assert [c.ok for c in checks] == [True, True]
+
+
+def test_progress_seconds_total_is_known_up_front(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:
+    src = tmp_path / "in"
+    _wav(src / "a.wav", 0.5)
+    _wav(src / "b.wav", 2.5, sr=16000, seed=1)
+    _wav(src / "c.wav", 1.0, seed=2)
+    out = tmp_path / "out"
+    list(esf_encode.encode_paths([src / "c.wav"], outdir=out, load=loader))  # c is skipped below
+    events: list[ProgressEvent] = []
+    results = list(
+        esf_encode.encode_paths([src], outdir=out, load=loader, chunk_s=1.0, on_progress=events.append)
+    )
+    assert sorted(r.status for r in results if not isinstance(r, FileFailure)) == [
+        "encoded",
+        "encoded",
+        "skipped",
+    ]
+    seconds = [e for e in events if e.task == "seconds"]
+    assert seconds[0].total == pytest.approx(4.0) and seconds[0].advance == 0  # before any work
+    assert len([e for e in seconds if e.advance > 0]) >= 4  # per chunk (b has 3), not per file
+    assert seconds[-1].total == pytest.approx(3.0)  # c was skipped: off the total
+    assert sum(e.advance for e in seconds) == pytest.approx(3.0)
 
 
 def test_file_encode_matches_in_memory(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:

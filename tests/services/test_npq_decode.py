@@ -12,6 +12,7 @@ import torch
 from audiotok.codecs.dac import load_codec
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
+from audiotok.progress import ProgressEvent
 from audiotok.services.npq_decode import decode_file, decode_paths, infer_model
 
 
@@ -77,3 +78,18 @@ def test_mismatched_model_and_bad_options(dac_home: Path, tmp_path: Path) -> Non
     _npq(tmp_path / "c.npq", 5, (9,))
     with pytest.raises(UsageError, match="exactly one"):
         decode_paths([str(tmp_path / "*.npq")], out=tmp_path / "x.wav", model="44khz")
+
+
+def test_progress_seconds_total_is_known_up_front(dac_home: Path, tmp_path: Path) -> None:
+    _npq(tmp_path / "in" / "a.npq", 40, (9,))
+    _npq(tmp_path / "in" / "b.npq", 100, (9, 4))
+    (tmp_path / "in" / "bad.npq").write_bytes(b"NPQ1")
+    events: list[ProgressEvent] = []
+    failures = decode_paths([str(tmp_path / "in")], outdir=tmp_path / "out", on_progress=events.append)
+    assert len(failures) == 1
+    seconds = [e for e in events if e.task == "seconds"]
+    expected = 140 * 512 / 44100
+    assert seconds[0].total == pytest.approx(expected) and seconds[0].advance == 0  # before any work
+    assert sum(e.advance for e in seconds) == pytest.approx(expected)
+    assert [e.total for e in seconds if e.total is not None] == [pytest.approx(expected)]
+    assert {e.item for e in seconds[1:]} == {str(tmp_path / "in" / n) for n in ("a.npq", "b.npq")}

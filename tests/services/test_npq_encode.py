@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import torch
 
 from audiotok import audio
 from audiotok.codecs.dac import load_codec
-from audiotok.errors import ChannelWarning, UsageError
+from audiotok.errors import UsageError
 from audiotok.formats import npq
+from audiotok.progress import ProgressEvent
 from audiotok.services.npq import inspect_file
 from audiotok.services.npq_encode import EncodeOptions, encode_file, encode_paths
 from tests.dac_helpers import write_audio
@@ -43,13 +45,71 @@ def test_mono_input_and_mono_option_give_npq1(dac_home: Path, tmp_path: Path) ->
     mono = write_audio(tmp_path / "mono.wav", 0.5, channels=1)
     stereo = write_audio(tmp_path / "stereo.flac", 0.5)
     codec = load_codec("44khz")
-    with pytest.warns(ChannelWarning, match="mono input"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mono input is expected: no warning (counted in the summary)
         first = encode_file(mono, tmp_path / "a.npq", codec, EncodeOptions(codebooks=5))
     second = encode_file(stereo, tmp_path / "b.npq", codec, EncodeOptions(mono=True, codebooks=9))
     assert (first.format, first.n_codebooks, second.format, second.n_codebooks) == ("NPQ1", 5, "NPQ1", 9)
     tokens, _ = npq.read(tmp_path / "b.npq")
     mix = audio.load(stereo, sample_rate=44100, mode="mono")
     np.testing.assert_array_equal(tokens, codec.encode(mix[None], 9)[0].numpy().T)
+
+
+def test_mono_inputs_are_counted_in_the_summary_not_warned(dac_home: Path, tmp_path: Path) -> None:
+    write_audio(tmp_path / "in" / "m1.wav", 0.2, channels=1)
+    write_audio(tmp_path / "in" / "m2.wav", 0.2, channels=1, seed=1)
+    write_audio(tmp_path / "in" / "s.wav", 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out")
+        again = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out")  # skipped, still mono
+        mixed = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "mix", opts=EncodeOptions(mono=True))
+    assert (summary.files_ok, summary.files_mono) == (3, 2)
+    assert (again.files_skipped, again.files_mono) == (3, 2)
+    assert (mixed.files_ok, mixed.files_mono) == (3, 0)  # --mono asked for it: nothing to count
+    assert summary.model_dump()["files_mono"] == 2  # in the --json summary record
+
+
+def _seconds(events: list[ProgressEvent]) -> tuple[list[float], float]:
+    """The totals sent for ``seconds``, in order, and the sum of its advances."""
+    totals = [e.total for e in events if e.task == "seconds" and e.total is not None]
+    return totals, sum(e.advance for e in events if e.task == "seconds")
+
+
+def test_progress_seconds_total_is_known_up_front(dac_home: Path, tmp_path: Path) -> None:
+    write_audio(tmp_path / "in" / "a.wav", 0.5, sr=48000, channels=1)
+    write_audio(tmp_path / "in" / "b.flac", 1.25, sr=44100)
+    write_audio(tmp_path / "in" / "c.wav", 0.75, sr=16000)
+    events: list[ProgressEvent] = []
+    summary = encode_paths(
+        [str(tmp_path / "in")],
+        outdir=tmp_path / "out",
+        opts=EncodeOptions(chunk_seconds=0.25),
+        on_progress=events.append,
+    )
+    assert summary.files_ok == 3
+    seconds = [e for e in events if e.task == "seconds"]
+    assert seconds[0].total == pytest.approx(2.5) and seconds[0].advance == 0  # before any work
+    assert len([e for e in seconds if e.advance > 0]) > 3  # per chunk, not per file
+    assert all(e.item for e in seconds[1:])
+    totals, advanced = _seconds(events)
+    assert totals == [pytest.approx(2.5)] and advanced == pytest.approx(2.5)
+    files = [e for e in events if e.task == "files"]
+    assert files[0].total == 3 and sum(e.advance for e in files) == 3
+
+
+def test_progress_skipped_and_failed_files_leave_the_total(dac_home: Path, tmp_path: Path) -> None:
+    write_audio(tmp_path / "in" / "a.wav", 0.5)
+    write_audio(tmp_path / "in" / "b.wav", 1.0, seed=1)
+    write_audio(tmp_path / "in" / "c.wav", 0.25, channels=3)  # fails: 3 channels
+    (tmp_path / "in" / "d.wav").write_bytes(b"RIFF\x00\x00")  # fails: unreadable, duration unknown
+    encode_paths([str(tmp_path / "in" / "a.wav")], outdir=tmp_path / "out")
+    events: list[ProgressEvent] = []
+    summary = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out", on_progress=events.append)
+    assert (summary.files_ok, summary.files_skipped, summary.files_failed) == (1, 1, 2)
+    totals, advanced = _seconds(events)
+    assert totals[0] == pytest.approx(1.75)  # a + b + c; d cannot be probed
+    assert totals[-1] == pytest.approx(1.0) and advanced == pytest.approx(1.0)  # only b was encoded
 
 
 def test_chunked_equals_whole_file(dac_home: Path, tmp_path: Path) -> None:
