@@ -104,6 +104,9 @@ def find_codes(opts: SidecarOptions) -> list[Path]:
         found, _ = expand_inputs([opts.audio_root], suffixes=(".ecdc",), recursive=True)
         files = [item.path for item in found]
 
+    if (opts.shard_index, opts.shard_count) == (0, 1):  # no sharding: no relative path per file
+        return files
+
     def rel(p: Path) -> Path:
         try:
             return p.relative_to(opts.audio_root)
