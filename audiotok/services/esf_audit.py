@@ -11,11 +11,12 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import itertools
 import multiprocessing
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from audiotok.errors import FormatError
 from audiotok.formats import ecdc, esf, esf_check
 from audiotok.formats.esf_models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
-from audiotok.services.esf_sidecars import SidecarOptions, find_codes
+from audiotok.services.esf_sidecars import SidecarOptions, iter_codes
 
 __all__ = [
     "CSV_COLUMNS",
@@ -205,6 +206,28 @@ def _audit_chunk(paths: list[str]) -> list[Outcome]:
     return [_check(p, sidecars, opts) for p in paths]
 
 
+_MIN_POOL = 64
+"""Fewer files than this are audited in this process whatever ``jobs`` says."""
+_FIRST_CHUNK, _MAX_CHUNK = 16, 512
+
+
+def _chunks(paths: Iterator[str]) -> Iterator[list[str]]:
+    """Runs of consecutive paths: 16 first, doubling up to 512 (workers start early, then cheaply)."""
+    size = _FIRST_CHUNK
+    while chunk := list(itertools.islice(paths, size)):
+        yield chunk
+        size = min(2 * size, _MAX_CHUNK)
+
+
+def _in_order(
+    chunk: list[str], future: Future[list[Outcome]], on_progress: ProgressFn | None
+) -> Iterator[AuditItem]:
+    for codes, outcome in zip(chunk, future.result(), strict=True):
+        yield _item(codes, outcome)
+        if on_progress is not None:
+            on_progress(ProgressEvent("files", advance=1, item=codes))
+
+
 def audit_paths(
     sidecars: SidecarOptions,
     opts: AuditOptions,
@@ -217,30 +240,40 @@ def audit_paths(
     Parameters
     ----------
     jobs : int
-        Worker processes (1: in this process). Workers get the paths in
-        chunks and send back plain tuples; the items are made here.
+        Worker processes (1: in this process). With workers, the folder scan
+        feeds them as it goes (chunks of paths in, plain tuples back); the
+        total number of files is reported once the scan ends.
+
+    Raises
+    ------
+    InputError
+        If ``sidecars.audio_root`` is not a folder.
     """
-    files = [os.fspath(p) for p in find_codes(sidecars)]
-    emit(on_progress, ProgressEvent("files", total=len(files)))
-    if jobs <= 1 or len(files) < 64:
-        for codes in files:
+    paths = iter_codes(sidecars)
+    head = list(paths) if jobs <= 1 else list(itertools.islice(paths, _MIN_POOL))
+    if len(head) < _MIN_POOL or jobs <= 1:  # then ``head`` holds every file
+        emit(on_progress, ProgressEvent("files", total=len(head)))
+        for codes in head:
             yield _item(codes, _check(codes, sidecars, opts))
             if on_progress is not None:
                 on_progress(ProgressEvent("files", advance=1, item=codes))
         return
+    emit(on_progress, ProgressEvent("files"))
     methods = multiprocessing.get_all_start_methods()
     # fork starts workers in milliseconds; they only parse headers (no torch compute after the fork)
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    size = max(16, min(512, len(files) // (jobs * 8)))
-    chunks = [files[i : i + size] for i in range(0, len(files), size)]
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(sidecars, opts))
+    pending: collections.deque[tuple[list[str], Future[list[Outcome]]]] = collections.deque()
+    total = 0
     try:
-        futures = [pool.submit(_audit_chunk, chunk) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
-            for codes, outcome in zip(chunk, future.result(), strict=True):
-                yield _item(codes, outcome)
-                if on_progress is not None:
-                    on_progress(ProgressEvent("files", advance=1, item=codes))
+        for chunk in _chunks(itertools.chain(head, paths)):
+            pending.append((chunk, pool.submit(_audit_chunk, chunk)))
+            total += len(chunk)
+            while pending and pending[0][1].done():  # hand on what is ready while the scan goes on
+                yield from _in_order(*pending.popleft(), on_progress)
+        emit(on_progress, ProgressEvent("files", total=total))
+        while pending:
+            yield from _in_order(*pending.popleft(), on_progress)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

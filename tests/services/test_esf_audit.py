@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from audiotok.formats import ecdc, esf
+from audiotok.progress import ProgressEvent
 from audiotok.services import esf_audit
-from audiotok.services.esf_sidecars import SidecarOptions
+from audiotok.services.esf_sidecars import SidecarOptions, find_codes
 from tests.services.test_esf_sidecars import make_codes
 
 T = 12
@@ -70,7 +71,8 @@ def _corpus(root: Path) -> dict[str, str]:
 def test_every_issue_type_on_its_file(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _corpus(tmp_path)
     if jobs == 2:  # force the process pool even for a small corpus
-        monkeypatch.setattr(esf_audit, "find_codes", lambda o: sorted(tmp_path.glob("*.ecdc")) * 5)
+        files = sorted(str(p) for p in tmp_path.glob("*.ecdc")) * 5
+        monkeypatch.setattr(esf_audit, "iter_codes", lambda o: iter(files))
     opts = esf_audit.AuditOptions(require=("pos", "gain"), expect_dtype="float16", verify_ranges=True)
     items = list(esf_audit.audit_paths(SidecarOptions(audio_root=tmp_path), opts, jobs=jobs))
     got: dict[str, set[str]] = {}
@@ -224,3 +226,15 @@ def test_audit_runs_without_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == [str(len(expected) + 1), "False"]
+
+
+def test_workers_keep_the_scan_order_and_report_the_total(tmp_path: Path) -> None:
+    for i in range(70):
+        _good(tmp_path / f"d{i % 3}", f"c{i:02d}")
+    events: list[ProgressEvent] = []
+    sidecars = SidecarOptions(audio_root=tmp_path)
+    items = list(esf_audit.audit_paths(sidecars, esf_audit.AuditOptions(), jobs=2, on_progress=events.append))
+    assert [i.path for i in items] == [str(p) for p in find_codes(sidecars)]
+    assert all(i.ok and i.n_frames == T and i.n_features == 2 for i in items)
+    assert [e.total for e in events if e.total is not None] == [70]
+    assert [e.item for e in events if e.advance] == [i.path for i in items]
