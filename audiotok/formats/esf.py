@@ -206,6 +206,18 @@ def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
         ``schema_version``, or its fields have the wrong types.
     """
     raw = _read_small(json_path, _MAX_JSON, "sidecar JSON")
+    try:  # the usual v1 file, parsed and validated in one go by pydantic's JSON parser
+        meta = CondMeta.model_validate_json(raw)
+    except ValidationError:
+        return _meta_from_bytes(raw, json_path)  # v2, not JSON, bad fields: conversions, messages
+    stats = (meta.model_extra or {}).get("stats")
+    if isinstance(stats, dict) and "norm" not in meta.model_fields_set:  # unversioned legacy stats
+        return _meta_from_bytes(raw, json_path)
+    return meta
+
+
+def _meta_from_bytes(raw: bytes, json_path: str | os.PathLike[str]) -> CondMeta:
+    """The general path of :func:`read_cond_meta`: ``json.loads``, then :func:`_parse_meta`."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

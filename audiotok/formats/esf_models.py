@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["DTYPES", "ESF_FPS", "SCHEMA_VERSIONS", "CondMeta", "Norm", "SidecarProblem"]
 
@@ -55,6 +55,13 @@ class CondMeta(BaseModel):
     norm: Norm = Field(default_factory=Norm, description="Per-column statistics.")
     units: dict[str, str] = Field(default_factory=dict, description="Units per column name (optional).")
     docs: dict[str, str] = Field(default_factory=dict, description="Description per column name (optional).")
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic's Literal[1] would take true for 1
+            raise ValueError("schema_version must be a number, not true/false")
+        return value
 
     @property
     def fps_given(self) -> bool:
