@@ -238,3 +238,26 @@ def test_workers_keep_the_scan_order_and_report_the_total(tmp_path: Path) -> Non
     assert all(i.ok and i.n_frames == T and i.n_features == 2 for i in items)
     assert [e.total for e in events if e.total is not None] == [70]
     assert [e.item for e in events if e.advance] == [i.path for i in items]
+
+
+@pytest.mark.parametrize("path", ["a/x.ecdc", "x.y.ecdc", "/abs/dir.v2/take 1.ecdc", "noext"])
+@pytest.mark.parametrize("suffix", [".cond", ".c2"])
+def test_sidecar_names_agree_with_the_format_layer(path: str, suffix: str) -> None:
+    sidecars = SidecarOptions(audio_root=Path("/abs"), suffix=suffix)
+    assert esf_audit._pair(path, sidecars) == tuple(str(p) for p in esf.sidecar_paths(path, suffix=suffix))
+    mirrored = SidecarOptions(audio_root=Path("/abs"), cond_root=Path("/params"), suffix=suffix)
+    if path.startswith("/abs/"):
+        assert esf_audit._pair(path, mirrored) == tuple(str(p) for p in mirrored.pair(Path(path)))
+
+
+def test_manifest_entry_outside_a_mirrored_root_is_reported(tmp_path: Path) -> None:
+    root, params = tmp_path / "ecdc", tmp_path / "params"
+    outside = make_codes(tmp_path / "elsewhere" / "o.ecdc", T)
+    (tmp_path / "list.csv").write_text(f"path\n{outside}\n")
+    sidecars = SidecarOptions(audio_root=root, cond_root=params, manifest_csv=tmp_path / "list.csv")
+    [item] = esf_audit.audit_paths(sidecars, esf_audit.AuditOptions())
+    why = f"not under the audio root {root}"
+    assert [(i.type, i.detail) for i in item.issues] == [("missing_sidecar", why)]
+    assert list(esf_audit.csv_rows([item], sidecars)) == [
+        ("missing_sidecar", outside.as_posix(), "", why, str(outside))
+    ]
