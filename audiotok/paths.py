@@ -22,6 +22,7 @@ __all__ = [
     "Unmatched",
     "expand_inputs",
     "in_shard",
+    "iter_files",
     "mirror_path",
 ]
 
@@ -101,25 +102,10 @@ def expand_inputs(
     keep = None if suffixes is None else tuple(s.lower() for s in suffixes)
     files: list[InputFile] = []
     unmatched: list[Unmatched] = []
-    seen: set[str] = set()
-    real_dirs: dict[str, str] = {}
+    seen = _Seen()
 
     def add(path: Path, root: Path, is_link: bool | None = None) -> None:
-        # De-duplicate on the resolved path. Resolving every file costs an lstat per
-        # path component; a file that is not a symlink resolves to its resolved
-        # folder plus its name, so each folder is resolved once.
-        if is_link is None:
-            is_link = path.is_symlink()
-        if is_link:
-            key = os.path.realpath(path)
-        else:
-            parent = os.fspath(path.parent)
-            real = real_dirs.get(parent)
-            if real is None:
-                real = real_dirs[parent] = os.path.realpath(parent)
-            key = os.path.join(real, path.name)
-        if key not in seen:
-            seen.add(key)
+        if seen.first(os.fspath(path), is_link):
             files.append(InputFile(path, root))
 
     for raw in inputs:
@@ -152,31 +138,100 @@ def _sort_key(path: Path) -> tuple[str, ...]:
     return path.parts if os.name != "nt" else tuple(os.path.normcase(part) for part in path.parts)
 
 
-def _walk_files(folder: Path, keep: Sequence[str] | None) -> Iterator[tuple[Path, bool]]:
-    """Files below ``folder`` with whether each is a symlink, as ``folder.glob("**/*")`` finds them.
+class _Seen:
+    """Resolved paths met so far, to list a file reached twice (through symlinks) once.
 
-    Like pathlib's ``**``, symlinked folders are listed but not descended into,
-    and unreadable folders are skipped. ``os.scandir`` gives each entry's type
-    from the directory itself, so no file costs a ``stat``.
+    Resolving every file costs an lstat per path component; a file that is
+    not a symlink resolves to its resolved folder plus its name, so each
+    folder is resolved once.
     """
-    stack = [folder]
-    while stack:
-        current = stack.pop()
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.real_dirs: dict[str, str] = {}
+
+    def first(self, path: str, is_link: bool | None = None) -> bool:
+        """Whether ``path`` resolves to a file not met before (and remember it)."""
+        if is_link is None:
+            is_link = os.path.islink(path)
+        if is_link:
+            key = os.path.realpath(path)
+        else:
+            parent, name = os.path.split(path)
+            real = self.real_dirs.get(parent)
+            if real is None:
+                real = self.real_dirs[parent] = os.path.realpath(parent or ".")
+            key = os.path.join(real, name)
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+
+def _listing(folder: str, keep: Sequence[str] | None) -> Iterator[tuple[str, bool, bool]]:
+    """``(path, is_dir, is_link)`` of the matching files and the real subfolders of ``folder``, sorted.
+
+    ``os.scandir`` gives each entry's type from the directory itself, so no
+    file costs a ``stat``. Unreadable folders have no entries.
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except (PermissionError, FileNotFoundError, NotADirectoryError):
+        return iter(())
+    found: list[tuple[str, str, bool, bool]] = []
+    for entry in entries:
         try:
-            with os.scandir(current) as it:
-                entries = list(it)
-        except (PermissionError, FileNotFoundError, NotADirectoryError):
+            is_link = entry.is_symlink()
+            if entry.is_dir():
+                if not is_link:  # like pathlib's "**": symlinked folders are not descended into
+                    found.append((os.path.normcase(entry.name), entry.name, True, False))
+            elif (keep is None or os.path.splitext(entry.name)[1].lower() in keep) and entry.is_file():
+                found.append((os.path.normcase(entry.name), entry.name, False, is_link))
+        except OSError:
             continue
-        for entry in entries:
-            try:
-                is_link = entry.is_symlink()
-                if entry.is_dir():
-                    if not is_link:
-                        stack.append(current / entry.name)
-                elif (keep is None or os.path.splitext(entry.name)[1].lower() in keep) and entry.is_file():
-                    yield current / entry.name, is_link
-            except OSError:
-                continue
+    found.sort()
+    prefix = "" if folder == "." else os.path.join(folder, "")
+    return ((prefix + name, is_dir, is_link) for _, name, is_dir, is_link in found)
+
+
+def _walk_sorted(folder: str, keep: Sequence[str] | None) -> Iterator[tuple[str, bool]]:
+    """Files below ``folder`` with whether each is a symlink, lazily, in ``sorted(paths)`` order.
+
+    What ``Path(folder).glob("**/*")`` finds, as ``str(Path)`` spells it:
+    symlinked folders are listed but not descended into, unreadable folders
+    are skipped. Each folder is listed in name order and entered where its
+    name falls, which is the order of sorting every path by its parts.
+    """
+    stack = [_listing(os.fspath(Path(folder)), keep)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif item[1]:
+            stack.append(_listing(item[0], keep))
+        else:
+            yield item[0], item[2]
+
+
+def iter_files(folder: str | os.PathLike[str], suffixes: Sequence[str] | None) -> Iterator[str]:
+    """The files ``expand_inputs([folder], suffixes=suffixes, recursive=True)`` finds, lazily, as strings.
+
+    Same files, same order, same spelling (``str(item.path)``), found as the
+    walk goes: a caller can start on the first files before the scan ends.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        An existing folder, scanned recursively.
+    suffixes : sequence of str or None
+        Lower-case suffixes to keep; ``None`` keeps all.
+    """
+    keep = None if suffixes is None else tuple(s.lower() for s in suffixes)
+    seen = _Seen()
+    for path, is_link in _walk_sorted(os.fspath(folder), keep):
+        if seen.first(path, is_link):
+            yield path
 
 
 def _scan_folder(folder: Path, recursive: bool, keep: Sequence[str] | None) -> list[tuple[Path, bool | None]]:
@@ -185,9 +240,7 @@ def _scan_folder(folder: Path, recursive: bool, keep: Sequence[str] | None) -> l
     ``None`` where that is not known without another system call.
     """
     if recursive:
-        deep: list[tuple[Path, bool | None]] = list(_walk_files(folder, keep))
-        deep.sort(key=lambda item: _sort_key(item[0]))
-        return deep
+        return [(Path(path), is_link) for path, is_link in _walk_sorted(os.fspath(folder), keep)]
     # One level: os.scandir tells file type and symlink from the directory entry,
     # without a stat per file (what Path.glob("*") followed by is_file() costs).
     try:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiotok.paths import InputFile, Unmatched, _glob_root, _matches, expand_inputs
+from audiotok.paths import InputFile, Unmatched, _glob_root, _matches, expand_inputs, iter_files
 
 
 def reference_expand_inputs(
@@ -153,3 +153,16 @@ def test_unreadable_folder_has_no_matches(tmp_path: Path) -> None:
         assert got[1][0].reason.startswith("no matching files in folder")
     finally:
         locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("folder", [".", "sub", "./sub/", "sub/../sub", "other", "linked-dir", "empty", "A"])
+@pytest.mark.parametrize("suffixes", [(".npq",), (".NPQ", ".wav"), None])
+def test_iter_files_is_the_recursive_scan_lazily(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, folder: str, suffixes: tuple[str, ...] | None
+) -> None:
+    monkeypatch.chdir(tree)
+    folder = str(tree) if folder == "A" else folder  # "A": the absolute path
+    files, _ = reference_expand_inputs([folder], suffixes=suffixes, recursive=True)
+    it = iter_files(folder, suffixes)
+    assert iter(it) is it  # a generator: files come as the walk goes
+    assert list(it) == [str(f.path) for f in files]

@@ -333,7 +333,8 @@ def audit(
     range_tol: Annotated[float, typer.Option("--range-tol", help="Range check tolerance.")] = 1e-3,
     list_n: Annotated[str, typer.Option("--list", help="Broken files to list: N or all.")] = "20",
     export_csv: Annotated[
-        Path | None, typer.Option("--export-csv", help="Write every issue to a CSV.")
+        Path | None,
+        typer.Option("--export-csv", help="Write every issue to a CSV: type,rel_ecdc,rel_cond,detail,path."),
     ] = None,
     fail_on: Annotated[str, typer.Option("--fail-on", help="any, none, or issue types (comma).")] = "any",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
@@ -363,7 +364,7 @@ def audit(
         items = list(esf_audit.audit_paths(sidecars, opts, jobs=jobs, on_progress=on_progress))
     summary = esf_audit.summarize(items)
     if export_csv is not None:
-        esf_audit.export_csv(items, export_csv)
+        esf_audit.export_csv(items, export_csv, sidecars)
     if as_json:
         for item in items:
             typer.echo(item.model_dump_json())

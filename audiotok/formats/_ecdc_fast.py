@@ -14,7 +14,6 @@ import math
 import os
 import pickle
 import struct
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,13 +36,14 @@ class _TensorStub(NamedTuple):
 
 def _rebuild_stub(storage: Any, offset: Any, size: Any, stride: Any = (), *_: Any) -> _TensorStub:
     if (
-        not isinstance(storage, _StorageRef)
-        or not isinstance(offset, int)
-        or not isinstance(size, tuple)
-        or not isinstance(stride, tuple)
+        type(storage) is not _StorageRef
+        or type(offset) is not int
+        or type(size) is not tuple
+        or type(stride) is not tuple
+        or not all(type(v) is int for v in size + stride)
     ):
         raise pickle.UnpicklingError("unexpected tensor record")
-    return _TensorStub(storage, offset, tuple(int(v) for v in size), tuple(int(v) for v in stride))
+    return _TensorStub(storage, offset, size, stride)
 
 
 class _StorageType(str):
@@ -115,15 +115,20 @@ def _stored_entries(fd: int, size: int) -> dict[str, tuple[int, int]] | None:
     return entries
 
 
+_SLACK = 512  # read this much past a local header: its name and extra field usually fit (one pread)
+
+
 def _entry_bytes(fd: int, local: int, length: int, size: int) -> bytes | None:
-    head = os.pread(fd, _LOCAL.size, local)
-    if len(head) < _LOCAL.size:
+    block = os.pread(fd, _LOCAL.size + _SLACK + length, local)
+    if len(block) < _LOCAL.size:
         return None
-    lf = _LOCAL.unpack_from(head)
-    start = local + _LOCAL.size + lf[9] + lf[10]
-    if lf[0] != b"PK\x03\x04" or start + length > size:
+    lf = _LOCAL.unpack_from(block)
+    skip = _LOCAL.size + lf[9] + lf[10]
+    if lf[0] != b"PK\x03\x04" or local + skip + length > size:
         return None
-    return os.pread(fd, length, start)
+    if skip + length <= len(block):
+        return block[skip : skip + length]
+    return os.pread(fd, length, local + skip)
 
 
 def _contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
@@ -134,7 +139,10 @@ def _contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
     return stride == tuple(reversed(expected))
 
 
-def _parse(path: Path, *, with_codes: bool) -> tuple[dict[str, Any], _TensorStub, bytes | None] | None:
+_Parsed = tuple[dict[str, Any], _TensorStub, bytes | None]
+
+
+def _parse(path: str | os.PathLike[str], *, with_codes: bool) -> _Parsed | None:
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
@@ -145,11 +153,13 @@ def _parse(path: Path, *, with_codes: bool) -> tuple[dict[str, Any], _TensorStub
         raw = _entry_bytes(fd, *entries[pkl], size)
         if raw is None:
             return None
-        obj = _ShapeUnpickler(io.BytesIO(raw)).load()
-        if not isinstance(obj, dict) or not isinstance(obj.get("audio_codes"), _TensorStub):
+        # a buffered reader lets the C unpickler take the bytes in one go, not one read() per opcode
+        obj = _ShapeUnpickler(io.BufferedReader(io.BytesIO(raw))).load()
+        if not isinstance(obj, dict) or type(obj.get("audio_codes")) is not _TensorStub:
             return None
-        if any(isinstance(v, _TensorStub) for k, v in obj.items() if k != "audio_codes"):
-            return None
+        for key, value in obj.items():
+            if type(value) is _TensorStub and key != "audio_codes":
+                return None
         stub: _TensorStub = obj["audio_codes"]
         prefix = pkl[: -len("data.pkl")]
         width = _INT_STORAGES[stub.storage.type_name]
@@ -174,7 +184,7 @@ def _parse(path: Path, *, with_codes: bool) -> tuple[dict[str, Any], _TensorStub
 _ERRORS = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError)
 
 
-def peek(path: Path) -> tuple[dict[str, Any], tuple[int, ...]] | None:
+def peek(path: str | os.PathLike[str]) -> tuple[dict[str, Any], tuple[int, ...]] | None:
     """The checkpoint dict (codes replaced by a stub) and the codes' shape, from ``data.pkl`` alone.
 
     ``None`` when the file needs the full reader (not an uncompressed torch
@@ -191,7 +201,7 @@ def peek(path: Path) -> tuple[dict[str, Any], tuple[int, ...]] | None:
     return None if parsed is None else (parsed[0], parsed[1].shape)
 
 
-def read_codes(path: Path) -> tuple[dict[str, Any], np.ndarray[Any, np.dtype[Any]]] | None:
+def read_codes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray[Any, np.dtype[Any]]] | None:
     """As :func:`peek`, plus the codes array (stored dtype and shape) read straight from the zip.
 
     Only for little-endian, C-contiguous integer tensors; ``None`` otherwise.

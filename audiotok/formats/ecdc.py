@@ -35,6 +35,7 @@ import pickle
 import struct
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class EcdcMeta(BaseModel):
 # -- reading ------------------------------------------------------------------------------
 
 
-def _cb_t(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
+def _cb_t(shape: tuple[int, ...], path: str | os.PathLike[str]) -> tuple[int, int]:
     """``(Cb, T)`` of a stored ``audio_codes`` shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T]."""
     if len(shape) == 2 or (len(shape) == 3 and shape[0] == 1) or (len(shape) == 4 and shape[:2] == (1, 1)):
         if shape[-2] >= 1:
@@ -127,14 +128,20 @@ def _is_tensor(value: Any) -> bool:
 
 def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value: Any = obj.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, kind):  # the usual case: a plain value (checked first, it is per file of an audit)
+        return value
     if _is_tensor(value) and value.numel() == 1:
         value = value.item()
-    if value is None or isinstance(value, bool) or not isinstance(value, kind):
-        return None
-    return value
+        if not isinstance(value, bool) and isinstance(value, kind):
+            return value
+    return None
 
 
-def _meta_from(obj: dict[str, Any], n_frames: int, n_codebooks: int, path: Path) -> EcdcMeta:
+def _meta_from(
+    obj: dict[str, Any], n_frames: int, n_codebooks: int, path: str | os.PathLike[str]
+) -> EcdcMeta:
     fps = _optional(obj, "fps", (int, float))
     try:
         return EcdcMeta(
@@ -170,8 +177,24 @@ def _head(path: Path) -> bytes:
         raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
 
 
-def _torch_dict(path: Path) -> dict[str, Any]:
+def _loadable(path: Path, head: bytes) -> None:
+    """Refuse, without importing torch, a file ``torch.load`` cannot read: neither a zip nor a pickle.
+
+    ``torch.load`` reads a complete zip archive (``PK\\x03\\x04`` ... central
+    directory) or the older format, a pickle stream (``\\x80`` protocol 2+,
+    or ``L`` for protocols 0/1). Garbage and truncated zips fail here, so an
+    audit of a corpus with broken files never pays for importing torch.
+    """
+    if head[:4] == b"PK\x03\x04":
+        if not zipfile.is_zipfile(path):
+            raise FormatError("not a readable torch checkpoint (an incomplete zip archive)", path)
+    elif head[:1] not in (b"\x80", b"L"):
+        raise FormatError("not a readable torch checkpoint (neither a zip archive nor a pickle)", path)
+
+
+def _torch_dict(path: Path, head: bytes) -> dict[str, Any]:
     """``torch.load`` with the weights-only unpickler; every failure is a FormatError."""
+    _loadable(path, head)
     import torch  # only for checkpoints the header-only reader does not handle
 
     try:
@@ -279,9 +302,10 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int6
         obj, stored = fast
         codes = _canonical(stored, p)
         return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
-    if _head(p)[:4] == OFFICIAL_MAGIC:
+    head = _head(p)
+    if head[:4] == OFFICIAL_MAGIC:
         return _read_official(p)
-    obj = _torch_dict(p)
+    obj = _torch_dict(p, head)
     codes = _canonical(obj["audio_codes"], p)
     return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
 
@@ -299,12 +323,12 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
     FormatError
         As :func:`read`.
     """
-    p = Path(path)
-    peeked = peek(p)
+    peeked = peek(path)
     if peeked is not None:
         obj, shape = peeked
-        n_cb, n_t = _cb_t(shape, p)
-        return _meta_from(obj, n_t, n_cb, p)
+        n_cb, n_t = _cb_t(shape, path)
+        return _meta_from(obj, n_t, n_cb, path)
+    p = Path(path)
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)[1]
     return read(p)[1]

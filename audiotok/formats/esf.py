@@ -22,14 +22,15 @@ order). It is converted to the same :class:`CondMeta`; files are always
 written as v1. Unknown versions are refused.
 
 Structural checks (names vs D, norm lengths, duplicate names) are in
-:func:`check_sidecar`, shared by :func:`read_sidecar` and ``esf audit``.
+:func:`check_sidecar` (:mod:`audiotok.formats.esf_check`, re-exported here),
+shared by :func:`read_sidecar` and :func:`~audiotok.formats.esf_check.check_triplet`,
+the validator of ``esf audit`` and ``dataset build``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,7 +41,9 @@ from pydantic import ValidationError
 
 from audiotok._fsio import atomic_write_group
 from audiotok.errors import FormatError
+from audiotok.formats.esf_check import check_sidecar
 from audiotok.formats.esf_models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
+from audiotok.formats.esf_npy import read_cond_array, read_npy_header
 
 __all__ = [
     "ESF_FPS",
@@ -50,6 +53,7 @@ __all__ = [
     "SidecarProblem",
     "check_sidecar",
     "compute_norm",
+    "read_cond_array",
     "read_cond_meta",
     "read_npy_header",
     "read_sidecar",
@@ -98,7 +102,7 @@ def sidecar_paths(
 # -- reading ------------------------------------------------------------------------------
 
 
-def _from_v2(data: dict[str, Any], path: Path) -> dict[str, Any]:
+def _from_v2(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
     feats = data.get("features")
     if not isinstance(feats, dict):
         raise FormatError("schema_version 2 without a 'features' object", path)
@@ -117,7 +121,9 @@ def _from_v2(data: dict[str, Any], path: Path) -> dict[str, Any]:
             docs[name] = str(info["doc_string"])
     complete = all(v is not None for col in stats.values() for v in col)
     out = {k: v for k, v in data.items() if k not in ("features", "schema_version")}
-    fps = data.get("fps") or data.get("source_rate") or ESF_FPS
+    fps = data.get("fps")
+    if fps is None:  # the older tool's files without fps: its source_rate, else 75 (not "given")
+        fps = data.get("source_rate") or ESF_FPS
     out.update(
         schema_version=1,
         fps=fps,
@@ -130,7 +136,7 @@ def _from_v2(data: dict[str, Any], path: Path) -> dict[str, Any]:
     return out
 
 
-def _parse_meta(data: Any, path: Path) -> CondMeta:
+def _parse_meta(data: Any, path: str | os.PathLike[str]) -> CondMeta:
     if not isinstance(data, dict):
         raise FormatError("not a sidecar JSON object", path)
     version = data.get("schema_version", 1)
@@ -138,6 +144,7 @@ def _parse_meta(data: Any, path: Path) -> CondMeta:
         raise FormatError(
             f"unsupported schema_version {version!r} (this reader knows {list(SCHEMA_VERSIONS)})", path
         )
+    fps_given = data.get("fps") is not None if version == 2 else "fps" in data
     if version == 2:
         data = _from_v2(data, path)
     elif isinstance(data.get("stats"), dict) and "norm" not in data:  # unversioned legacy stats
@@ -148,128 +155,76 @@ def _parse_meta(data: Any, path: Path) -> CondMeta:
             "norm": {k: [stats.get(n, {}).get(k) for n in names] for k in ("min", "max", "mean", "std")},
         }
     try:
-        return CondMeta.model_validate({**data, "schema_version": 1})
+        meta = CondMeta.model_validate({**data, "schema_version": 1})
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise FormatError(f"bad sidecar JSON field {field or '(root)'}: {err['msg']}", path) from None
+    if not fps_given and meta.fps_given:  # v2 fps taken from source_rate: still absent from the file
+        meta = CondMeta.model_construct(_fields_set=meta.model_fields_set - {"fps"}, **dict(meta))
+    return meta
+
+
+def _read_small(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
+    """The bytes of a file of at most ``limit`` bytes (os-level reads: cheap for many small files)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise FormatError("no such file", path) from None
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise FormatError(f"{what} larger than {limit >> 20} MiB", path)
+        data = os.read(fd, size + 1)  # a regular file gives all of it in one call
+        if len(data) != size:  # short read, or the file changed: read on to the end
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+                if sum(map(len, chunks)) > limit:
+                    raise FormatError(f"{what} larger than {limit >> 20} MiB", path)
+            data = b"".join(chunks)
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
+    finally:
+        os.close(fd)
+    return data
 
 
 def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
     """Read ``NAME.cond.json`` (schema v1, or v2 converted to v1).
 
     Only the JSON is parsed; structural checks against the matrix are in
-    :func:`check_sidecar`.
+    :func:`check_sidecar`. A file without ``fps`` reads as 75 fps with
+    ``fps_given`` false.
 
     Raises
     ------
     FormatError
-        If the file is missing, not JSON, of an unknown ``schema_version``, or
-        its fields have the wrong types.
+        If the file is missing, not UTF-8 JSON, of an unknown
+        ``schema_version``, or its fields have the wrong types.
     """
-    p = Path(json_path)
+    raw = _read_small(json_path, _MAX_JSON, "sidecar JSON")
+    try:  # the usual v1 file, parsed and validated in one go by pydantic's JSON parser
+        meta = CondMeta.model_validate_json(raw)
+    except ValidationError:
+        return _meta_from_bytes(raw, json_path)  # v2, not JSON, bad fields: conversions, messages
+    stats = (meta.model_extra or {}).get("stats")
+    if isinstance(stats, dict) and "norm" not in meta.model_fields_set:  # unversioned legacy stats
+        return _meta_from_bytes(raw, json_path)
+    return meta
+
+
+def _meta_from_bytes(raw: bytes, json_path: str | os.PathLike[str]) -> CondMeta:
+    """The general path of :func:`read_cond_meta`: ``json.loads``, then :func:`_parse_meta`."""
     try:
-        with p.open("rb") as fh:
-            if os.fstat(fh.fileno()).st_size > _MAX_JSON:
-                raise FormatError("sidecar JSON larger than 64 MiB", p)
-            text = fh.read().decode("utf-8")
-    except FileNotFoundError:
-        raise FormatError("no such file", p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"cannot read: {exc}", p) from None
-    try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"cannot read: {exc}", json_path) from None
     except json.JSONDecodeError as exc:
-        raise FormatError(f"not JSON ({exc.msg} at line {exc.lineno})", p) from None
-    return _parse_meta(data, p)
-
-
-_NPY_HEADER = re.compile(
-    r"\{'descr': '([<>|=][a-zA-Z]\d{1,2})', 'fortran_order': (True|False), 'shape': \(((?:\d+, ?)*\d*)\), \}"
-)
-
-
-def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    """Shape and dtype of an ``.npy`` file from its header alone (no data read).
-
-    The usual header (as numpy writes it) is matched by a regular expression;
-    anything else goes through numpy's own header parser.
-
-    Raises
-    ------
-    FormatError
-        If the file is missing or not an ``.npy`` file.
-    """
-    p = Path(npy_path)
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(256)
-            if head[:8] == b"\x93NUMPY\x01\x00" and len(head) >= 10:
-                hlen = int.from_bytes(head[8:10], "little")
-                m = _NPY_HEADER.match(head[10 : 10 + hlen].decode("latin1"))
-                if m is not None:
-                    shape = tuple(int(v) for v in m.group(3).replace(" ", "").split(",") if v)
-                    return shape, np.dtype(m.group(1))
-            fh.seek(0)
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-    except FileNotFoundError:
-        raise FormatError("no such file", p) from None
-    except (OSError, ValueError, SyntaxError, TypeError) as exc:
-        raise FormatError(f"not an .npy file ({exc})", p) from None
-    return tuple(shape), dtype
-
-
-def check_sidecar(
-    meta: CondMeta, shape: tuple[int, ...], dtype: np.dtype[Any] | None = None
-) -> list[SidecarProblem]:
-    """Structural problems of a sidecar pair (empty list when it passes ESF validation 1, 2, 5).
-
-    Parameters
-    ----------
-    meta : CondMeta
-    shape : tuple of int
-        Shape of the ``.cond.npy`` matrix, expected ``(T, D)``.
-    dtype : numpy dtype, optional
-        Its dtype; must be float16 or float32 when given.
-
-    Returns
-    -------
-    list of SidecarProblem
-        Issue types ``bad_shape``, ``dtype_mismatch`` (not a float16/32),
-        ``names_length_mismatch``, ``duplicate_names``, ``norm_length_mismatch``.
-    """
-    problems: list[SidecarProblem] = []
-    if len(shape) != 2:
-        return [
-            SidecarProblem(issue="bad_shape", detail=f".cond.npy has shape {list(shape)}, expected [T, D]")
-        ]
-    if dtype is not None and dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
-        problems.append(
-            SidecarProblem(issue="dtype_mismatch", detail=f".cond.npy dtype {dtype}, expected float16/32")
-        )
-    d = shape[1]
-    if len(meta.names) != d:
-        problems.append(
-            SidecarProblem(
-                issue="names_length_mismatch", detail=f"{len(meta.names)} names for D = {d} columns"
-            )
-        )
-    dupes = sorted({n for n in meta.names if meta.names.count(n) > 1})
-    if dupes:
-        problems.append(SidecarProblem(issue="duplicate_names", detail=f"duplicate names {dupes}"))
-    lengths = meta.norm.lengths()
-    if not (set(lengths) <= {0} or set(lengths) == {d}):
-        problems.append(
-            SidecarProblem(
-                issue="norm_length_mismatch",
-                detail=f"norm min/max/mean/std lengths {list(lengths)}, expected all 0 or all {d}",
-            )
-        )
-    return problems
+        raise FormatError(f"not JSON ({exc.msg} at line {exc.lineno})", json_path) from None
+    return _parse_meta(data, json_path)
 
 
 def read_sidecar(
@@ -289,19 +244,11 @@ def read_sidecar(
         If either file is missing or unreadable, the ``.npy`` holds objects
         (pickle is never loaded), or :func:`check_sidecar` finds a problem.
     """
-    npy = Path(npy_path)
     meta = read_cond_meta(json_path)
-    try:
-        cond = np.load(npy, allow_pickle=False)
-    except FileNotFoundError:
-        raise FormatError("no such file", npy) from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise FormatError(f"not a readable .npy array ({str(exc).splitlines()[0][:200]})", npy) from None
-    if not isinstance(cond, np.ndarray):
-        raise FormatError("not a single .npy array", npy)
+    cond = read_cond_array(npy_path)
     problems = check_sidecar(meta, cond.shape, cond.dtype)
     if problems:
-        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", npy)
+        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", npy_path)
     return cond, meta
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["DTYPES", "ESF_FPS", "SCHEMA_VERSIONS", "CondMeta", "Norm", "SidecarProblem"]
 
@@ -39,6 +39,9 @@ class CondMeta(BaseModel):
     """``NAME.cond.json``, schema v1 (v2 files are converted on read).
 
     Unknown keys are allowed and kept (the spec lets writers add fields).
+    A file without ``fps`` reads as 75 (the ESF rate), so readers of older
+    files keep working; :attr:`fps_given` tells such a file apart from one
+    that says 75, for ``esf audit`` and ``dataset build`` to report it.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -52,6 +55,18 @@ class CondMeta(BaseModel):
     norm: Norm = Field(default_factory=Norm, description="Per-column statistics.")
     units: dict[str, str] = Field(default_factory=dict, description="Units per column name (optional).")
     docs: dict[str, str] = Field(default_factory=dict, description="Description per column name (optional).")
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic's Literal[1] would take true for 1
+            raise ValueError("schema_version must be a number, not true/false")
+        return value
+
+    @property
+    def fps_given(self) -> bool:
+        """Whether the file set ``fps`` itself (``False``: ``fps`` is the default, 75)."""
+        return "fps" in self.model_fields_set
 
     def to_json_dict(self) -> dict[str, Any]:
         """The v1 JSON object (empty ``units``/``docs`` left out)."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 from datasets import Features, List, Value
 
 from audiotok.errors import AudiotokError, FormatError
-from audiotok.formats import ecdc, esf, npq
+from audiotok.formats import ecdc, esf, esf_check, npq
 from audiotok.services._dataset_scan import Kind
 
 __all__ = [
@@ -105,18 +105,30 @@ def _as_codes(codes: np.ndarray[Any, Any], path: str) -> np.ndarray[Any, Any]:
 
 
 def _read_esf(path: str) -> Row:
+    """The row of one triplet, after the ESF rules of ``esf audit`` (:func:`esf_check.check_triplet`)."""
     codes_path, npy_path, json_path = esf_files(path)
-    codes, meta = ecdc.read(codes_path)
-    if not os.path.exists(npy_path) or not os.path.exists(json_path):
-        missing = npy_path if not os.path.exists(npy_path) else json_path
-        raise FormatError(f"missing sidecar {os.path.basename(missing)}", path)
-    cond, cmeta = esf.read_sidecar(npy_path, json_path)
-    if cond.shape[0] != codes.shape[0]:
-        raise FormatError(
-            f"sidecar has T={cond.shape[0]} frames but the codes have T={codes.shape[0]} "
-            "(ESF requires equal T)",
-            path,
-        )
+    codes = cond = None
+    meta: ecdc.EcdcMeta | FormatError
+    cmeta: esf.CondMeta | FormatError
+    header: esf_check.NpyHeader | FormatError
+    try:
+        codes, meta = ecdc.read(codes_path)
+    except FormatError as exc:
+        meta = exc
+    try:
+        cmeta = esf.read_cond_meta(json_path)
+    except FormatError as exc:
+        cmeta = exc
+    try:
+        cond = esf.read_cond_array(npy_path)
+        header = (cond.shape, cond.dtype)
+    except FormatError as exc:
+        header = exc
+    problems = esf_check.check_triplet(meta, cmeta, header, sidecars=(npy_path, json_path))
+    if problems:
+        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", path)
+    if codes is None or cond is None or isinstance(meta, FormatError) or isinstance(cmeta, FormatError):
+        raise RuntimeError(f"{path}: a read failed but check_triplet found no problem")  # pragma: no cover
     return {
         "codes": _as_codes(codes, path),
         "n_frames": int(codes.shape[0]),

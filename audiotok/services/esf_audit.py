@@ -11,22 +11,26 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import itertools
 import multiprocessing
+import os
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok._fsio import write_bytes_atomic
-from audiotok.errors import AudiotokError
-from audiotok.formats import ecdc, esf
+from audiotok.errors import FormatError
+from audiotok.formats import ecdc, esf, esf_check
+from audiotok.formats.esf_models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
-from audiotok.services.esf_sidecars import SidecarOptions, find_codes
+from audiotok.services.esf_sidecars import SidecarOptions, iter_codes
 
 __all__ = [
+    "CSV_COLUMNS",
     "ISSUE_TYPES",
     "AuditIssue",
     "AuditItem",
@@ -34,6 +38,7 @@ __all__ = [
     "AuditSummary",
     "audit_file",
     "audit_paths",
+    "csv_rows",
     "export_csv",
     "failing",
     "summarize",
@@ -106,81 +111,81 @@ class AuditSummary(BaseModel):
     issues: dict[str, int] = Field(description="Files per issue type.")
 
 
-def _ranges(npy: Path, meta: esf.CondMeta, tol: float, out: list[AuditIssue]) -> None:
-    cond = np.load(npy, allow_pickle=False, mmap_mode="r").astype(np.float64)
-    if cond.shape[0] == 0 or not meta.norm.min:
-        return
-    lo, hi = np.nanmin(cond, axis=0), np.nanmax(cond, axis=0)
-    for i, name in enumerate(meta.names):
-        nmin, nmax = meta.norm.min[i], meta.norm.max[i]
-        if nmin is not None and lo[i] < nmin - tol:
-            out.append(
-                AuditIssue(
-                    type="range_below_min", detail=f"{name}: data min {lo[i]:.6g} < norm.min {nmin:.6g}"
-                )
-            )
-        if nmax is not None and hi[i] > nmax + tol:
-            out.append(
-                AuditIssue(
-                    type="range_above_max", detail=f"{name}: data max {hi[i]:.6g} > norm.max {nmax:.6g}"
-                )
-            )
+Outcome = tuple[int | None, int | None, tuple[tuple[str, str], ...]]
+"""What a worker sends back per file: ``(n_frames, n_features, ((type, detail), ...))``."""
+
+
+def _pair(codes: str, sidecars: SidecarOptions) -> tuple[str, str]:
+    """The sidecar paths of ``codes`` as strings (what ``sidecars.pair`` gives, without Path objects)."""
+    if sidecars.cond_root is None:  # the rule of esf.sidecar_paths, on strings: this runs per file
+        stem = os.path.splitext(codes)[0]
+        return f"{stem}{sidecars.suffix}.npy", f"{stem}{sidecars.suffix}.json"
+    npy, js = sidecars.pair(Path(codes))
+    return str(npy), str(js)
+
+
+def _ranges(npy: str, meta: esf.CondMeta, tol: float) -> list[SidecarProblem]:
+    try:
+        cond = np.load(npy, allow_pickle=False, mmap_mode="r")
+        return esf_check.check_ranges(cond, meta, tol)
+    except (OSError, ValueError) as exc:
+        return [SidecarProblem(issue="bad_sidecar", detail=f"{npy}: cannot read data ({exc})")]
+
+
+def _check(codes: str, sidecars: SidecarOptions, opts: AuditOptions) -> Outcome:
+    """Read the headers of one triplet and apply the ESF rules (:func:`esf_check.check_triplet`)."""
+    try:
+        npy, js = _pair(codes, sidecars)
+    except FormatError as exc:  # --cond-root with a manifest path outside --audio-root
+        return None, None, (("missing_sidecar", exc.reason),)
+    codes_meta: ecdc.EcdcMeta | FormatError
+    meta: esf.CondMeta | FormatError
+    header: esf_check.NpyHeader | FormatError
+    try:
+        codes_meta = ecdc.read_meta(codes)
+    except FormatError as exc:
+        codes_meta = exc
+    try:
+        meta = esf.read_cond_meta(js)
+    except FormatError as exc:
+        meta = exc
+    try:
+        header = esf.read_npy_header(npy)
+    except FormatError as exc:
+        header = exc
+    problems = esf_check.check_triplet(
+        codes_meta, meta, header, sidecars=(npy, js),
+        expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require,
+    )  # fmt: skip
+    n_frames = None if isinstance(codes_meta, FormatError) else codes_meta.n_frames
+    n_features = None
+    if not isinstance(meta, FormatError) and not isinstance(header, FormatError) and len(header[0]) == 2:
+        n_features = header[0][1]
+        if opts.verify_ranges and not esf_check.STRUCTURAL & {p.issue for p in problems}:
+            problems += _ranges(npy, meta, opts.range_tol)
+    return n_frames, n_features, tuple((p.issue, p.detail) for p in problems)
+
+
+def _item(path: str, outcome: Outcome) -> AuditItem:
+    n_frames, n_features, issues = outcome
+    return AuditItem(
+        path=path,
+        n_frames=n_frames,
+        n_features=n_features,
+        issues=[AuditIssue(type=t, detail=d) for t, d in issues],
+    )
 
 
 def audit_file(codes: Path, sidecars: SidecarOptions, opts: AuditOptions) -> AuditItem:
-    """Check one triplet; every problem becomes an :class:`AuditIssue` (never raises for bad files)."""
-    issues: list[AuditIssue] = []
-    n_frames: int | None = None
-    codes_fps: float | None = None
-    try:
-        meta_c = ecdc.read_meta(codes)
-        n_frames, codes_fps = meta_c.n_frames, meta_c.fps
-    except AudiotokError as exc:
-        issues.append(AuditIssue(type="bad_ecdc", detail=exc.reason))
-    npy, js = sidecars.pair(codes)
-    try:
-        meta = esf.read_cond_meta(js)
-        shape, dtype = esf.read_npy_header(npy)
-    except AudiotokError as exc:
-        # Existence is checked only here, so a good triplet costs no extra stat calls.
-        missing = [p.name for p in (npy, js) if not p.is_file()]
-        if missing:
-            issues.append(AuditIssue(type="missing_sidecar", detail=f"no {', '.join(missing)}"))
-        else:
-            issues.append(AuditIssue(type="bad_sidecar", detail=str(exc)))
-        return AuditItem(path=str(codes), n_frames=n_frames, issues=issues)
-    issues += [AuditIssue(type=p.issue, detail=p.detail) for p in esf.check_sidecar(meta, shape, dtype)]
-    if len(shape) != 2:
-        return AuditItem(path=str(codes), n_frames=n_frames, issues=issues)
-    if n_frames is not None and shape[0] != n_frames:
-        issues.append(
-            AuditIssue(type="frame_mismatch", detail=f"sidecar T = {shape[0]}, codes T = {n_frames}")
-        )
-    if opts.expect_dtype is not None and np.dtype(opts.expect_dtype) != dtype:
-        issues.append(
-            AuditIssue(type="dtype_mismatch", detail=f"dtype {dtype}, expected {opts.expect_dtype}")
-        )
-    want_fps = opts.expect_fps if opts.expect_fps is not None else codes_fps
-    if want_fps is not None and abs(meta.fps - want_fps) > 1e-6:
-        issues.append(AuditIssue(type="fps_mismatch", detail=f"JSON fps {meta.fps:g}, expected {want_fps:g}"))
-    absent = [n for n in opts.require if n not in meta.names]
-    if absent:
-        issues.append(AuditIssue(type="missing_features", detail=f"missing {absent}"))
-    if len(meta.norm.min) == len(meta.norm.max):
-        inverted = [
-            n
-            for n, lo, hi in zip(meta.names, meta.norm.min, meta.norm.max, strict=False)
-            if lo is not None and hi is not None and lo > hi
-        ]
-        if inverted:
-            issues.append(AuditIssue(type="norm_inverted", detail=f"norm.min > norm.max for {inverted}"))
-    structural = {"names_length_mismatch", "norm_length_mismatch", "dtype_mismatch", "bad_shape"}
-    if opts.verify_ranges and not structural & {i.type for i in issues}:
-        try:
-            _ranges(npy, meta, opts.range_tol, issues)
-        except (OSError, ValueError) as exc:
-            issues.append(AuditIssue(type="bad_sidecar", detail=f"{npy}: cannot read data ({exc})"))
-    return AuditItem(path=str(codes), n_frames=n_frames, n_features=shape[1], issues=issues)
+    """Check one triplet; every problem becomes an :class:`AuditIssue` (never raises for bad files).
+
+    Only headers are read: the ``.ecdc`` ``data.pkl``, the ``.npy`` header
+    and the JSON (the matrix too with ``opts.verify_ranges``). The rules are
+    :func:`audiotok.formats.esf_check.check_triplet`'s, which ``dataset build``
+    applies as well.
+    """
+    path = os.fspath(codes)
+    return _item(path, _check(path, sidecars, opts))
 
 
 _WORKER: tuple[SidecarOptions, AuditOptions] | None = None
@@ -194,10 +199,33 @@ def _init_worker(sidecars: SidecarOptions, opts: AuditOptions) -> None:
     _WORKER = (sidecars, opts)
 
 
-def _audit_in_worker(codes: Path) -> AuditItem:
+def _audit_chunk(paths: list[str]) -> list[Outcome]:
     if _WORKER is None:  # pragma: no cover - set by the pool initializer
         raise RuntimeError("worker not initialised")
-    return audit_file(codes, *_WORKER)
+    sidecars, opts = _WORKER
+    return [_check(p, sidecars, opts) for p in paths]
+
+
+_MIN_POOL = 64
+"""Fewer files than this are audited in this process whatever ``jobs`` says."""
+_FIRST_CHUNK, _MAX_CHUNK = 16, 512
+
+
+def _chunks(paths: Iterator[str]) -> Iterator[list[str]]:
+    """Runs of consecutive paths: 16 first, doubling up to 512 (workers start early, then cheaply)."""
+    size = _FIRST_CHUNK
+    while chunk := list(itertools.islice(paths, size)):
+        yield chunk
+        size = min(2 * size, _MAX_CHUNK)
+
+
+def _in_order(
+    chunk: list[str], future: Future[list[Outcome]], on_progress: ProgressFn | None
+) -> Iterator[AuditItem]:
+    for codes, outcome in zip(chunk, future.result(), strict=True):
+        yield _item(codes, outcome)
+        if on_progress is not None:
+            on_progress(ProgressEvent("files", advance=1, item=codes))
 
 
 def audit_paths(
@@ -212,25 +240,42 @@ def audit_paths(
     Parameters
     ----------
     jobs : int
-        Worker processes (1: in this process).
+        Worker processes (1: in this process). With workers, the folder scan
+        feeds them as it goes (chunks of paths in, plain tuples back); the
+        total number of files is reported once the scan ends.
+
+    Raises
+    ------
+    InputError
+        If ``sidecars.audio_root`` is not a folder.
     """
-    files = find_codes(sidecars)
-    emit(on_progress, ProgressEvent("files", total=len(files)))
-    if jobs <= 1 or len(files) < 64:
-        for codes in files:
-            yield audit_file(codes, sidecars, opts)
-            emit(on_progress, ProgressEvent("files", advance=1, item=str(codes)))
+    paths = iter_codes(sidecars)
+    head = list(paths) if jobs <= 1 else list(itertools.islice(paths, _MIN_POOL))
+    if len(head) < _MIN_POOL or jobs <= 1:  # then ``head`` holds every file
+        emit(on_progress, ProgressEvent("files", total=len(head)))
+        for codes in head:
+            yield _item(codes, _check(codes, sidecars, opts))
+            if on_progress is not None:
+                on_progress(ProgressEvent("files", advance=1, item=codes))
         return
+    emit(on_progress, ProgressEvent("files"))
     methods = multiprocessing.get_all_start_methods()
     # fork starts workers in milliseconds; they only parse headers (no torch compute after the fork)
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    chunk = max(16, min(512, len(files) // (jobs * 8)))
-    with ProcessPoolExecutor(
-        jobs, mp_context=ctx, initializer=_init_worker, initargs=(sidecars, opts)
-    ) as pool:
-        for item in pool.map(_audit_in_worker, files, chunksize=chunk):
-            yield item
-            emit(on_progress, ProgressEvent("files", advance=1, item=item.path))
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(sidecars, opts))
+    pending: collections.deque[tuple[list[str], Future[list[Outcome]]]] = collections.deque()
+    total = 0
+    try:
+        for chunk in _chunks(itertools.chain(head, paths)):
+            pending.append((chunk, pool.submit(_audit_chunk, chunk)))
+            total += len(chunk)
+            while pending and pending[0][1].done():  # hand on what is ready while the scan goes on
+                yield from _in_order(*pending.popleft(), on_progress)
+        emit(on_progress, ProgressEvent("files", total=total))
+        while pending:
+            yield from _in_order(*pending.popleft(), on_progress)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def summarize(items: Sequence[AuditItem]) -> AuditSummary:
@@ -247,14 +292,59 @@ def summarize(items: Sequence[AuditItem]) -> AuditSummary:
     )
 
 
-def export_csv(items: Sequence[AuditItem], path: Path) -> None:
-    """Write one CSV row per issue (``path, issue, detail``) atomically."""
+CSV_COLUMNS: tuple[str, ...] = ("type", "rel_ecdc", "rel_cond", "detail", "path")
+"""``--export-csv`` columns: the older ``sidecar_audit.py``'s four, then the absolute ``.ecdc`` path."""
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:  # a manifest entry outside the root
+        return Path(path).as_posix()
+
+
+def csv_rows(items: Sequence[AuditItem], sidecars: SidecarOptions) -> Iterator[tuple[str, ...]]:
+    """One row per issue, in :data:`CSV_COLUMNS` order.
+
+    ``rel_ecdc`` is the ``.ecdc`` path relative to ``sidecars.audio_root``;
+    ``rel_cond`` the ``.cond.npy`` path relative to ``sidecars.cond_root``, or,
+    for sidecars beside their codes, to the ``.ecdc`` file's folder (its file
+    name), as the older tool wrote it. Paths use ``/``.
+    """
+    for item in items:
+        if not item.issues:
+            continue
+        rel_ecdc = _relative(item.path, sidecars.audio_root)
+        try:
+            npy, _ = _pair(item.path, sidecars)
+        except FormatError:  # not under the audio root: its mirrored sidecar has no path
+            rel_cond = ""
+        else:
+            if sidecars.cond_root is None:
+                rel_cond = os.path.basename(npy)
+            else:
+                rel_cond = _relative(npy, sidecars.cond_root)
+        absolute = os.path.abspath(item.path)
+        for issue in item.issues:
+            yield issue.type, rel_ecdc, rel_cond, issue.detail, absolute
+
+
+def export_csv(items: Sequence[AuditItem], path: Path, sidecars: SidecarOptions) -> None:
+    """Write every issue to a CSV file atomically (:data:`CSV_COLUMNS`, see :func:`csv_rows`).
+
+    The first four columns are those of the older ``sidecar_audit.py
+    --export-csv`` (``type,rel_ecdc,rel_cond,detail``), so scripts reading
+    its files read these too.
+
+    Raises
+    ------
+    OutputError
+        If the file cannot be written.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["path", "issue", "detail"])
-    for item in items:
-        for issue in item.issues:
-            writer.writerow([item.path, issue.type, issue.detail])
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_rows(items, sidecars))
     write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
 
 

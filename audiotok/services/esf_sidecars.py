@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
 from audiotok.formats import ecdc, esf
-from audiotok.paths import expand_inputs, in_shard
+from audiotok.paths import in_shard, iter_files
 from audiotok.services._common import FileFailure
 from audiotok.services.producers import Producer
 
@@ -28,6 +28,7 @@ __all__ = [
     "add_paths",
     "find_codes",
     "init_paths",
+    "iter_codes",
     "merge_columns",
     "write_sidecar_features",
 ]
@@ -88,6 +89,33 @@ def _manifest(path: Path, root: Path) -> list[Path]:
     return out
 
 
+def iter_codes(opts: SidecarOptions) -> Iterator[str]:
+    """The ``.ecdc`` files to work on, as path strings, lazily: manifest or recursive scan, then this shard.
+
+    The files of :func:`find_codes`, in its order, found as the scan goes.
+
+    Raises
+    ------
+    InputError
+        If ``audio_root`` is not a folder (when iteration starts).
+    """
+    files: Iterable[str]
+    if opts.manifest_csv is not None:
+        files = [os.fspath(p) for p in _manifest(opts.manifest_csv, opts.audio_root)]
+    else:
+        if not opts.audio_root.is_dir():
+            raise InputError("--audio-root is not a folder", opts.audio_root)
+        files = iter_files(opts.audio_root, (".ecdc",))
+    if (opts.shard_index, opts.shard_count) == (0, 1):  # no sharding: no relative path per file
+        yield from files
+        return
+    for path in files:
+        p = Path(path)
+        rel = p.relative_to(opts.audio_root) if p.is_relative_to(opts.audio_root) else p
+        if in_shard(rel, opts.shard_index, opts.shard_count):
+            yield path
+
+
 def find_codes(opts: SidecarOptions) -> list[Path]:
     """The ``.ecdc`` files to work on: manifest or recursive scan, then this shard.
 
@@ -96,21 +124,7 @@ def find_codes(opts: SidecarOptions) -> list[Path]:
     InputError
         If ``audio_root`` is not a folder.
     """
-    if opts.manifest_csv is not None:
-        files = _manifest(opts.manifest_csv, opts.audio_root)
-    else:
-        if not opts.audio_root.is_dir():
-            raise InputError("--audio-root is not a folder", opts.audio_root)
-        found, _ = expand_inputs([opts.audio_root], suffixes=(".ecdc",), recursive=True)
-        files = [item.path for item in found]
-
-    def rel(p: Path) -> Path:
-        try:
-            return p.relative_to(opts.audio_root)
-        except ValueError:
-            return p
-
-    return [p for p in files if in_shard(rel(p), opts.shard_index, opts.shard_count)]
+    return [Path(p) for p in iter_codes(opts)]
 
 
 def _init_one(codes: Path, opts: SidecarOptions) -> SidecarResult | FileFailure:

@@ -51,10 +51,13 @@ def test_sidecar_pipeline(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "1 files: 1 ok" in res.stdout
     res = runner.invoke(app, ["esf", "audit", "--audio-root", root, "--require", "volume", "--json"])
     assert res.exit_code == 1 and '"missing_features"' in res.stdout
-    res = runner.invoke(
-        app, ["esf", "audit", "--audio-root", root, "--require", "volume", "--fail-on", "none"]
-    )
+    csv_path = tmp_path / "report" / "issues.csv"
+    args = ["esf", "audit", "--audio-root", root, "--require", "volume", "--fail-on", "none"]
+    res = runner.invoke(app, [*args, "--export-csv", str(csv_path)])
     assert res.exit_code == 0
+    header, row = csv_path.read_text().splitlines()
+    assert header == "type,rel_ecdc,rel_cond,detail,path"
+    assert row.startswith("missing_features,pitch60_a.ecdc,pitch60_a.cond.npy,")
     res = runner.invoke(app, ["esf", "inspect", str(tmp_path / "pitch60_a.ecdc")])
     assert res.exit_code == 0 and "scene" in res.stdout and "pitch" in res.stdout
     cond, _ = esf.read_sidecar(tmp_path / "pitch60_a.cond.npy", tmp_path / "pitch60_a.cond.json")

@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +236,43 @@ def test_non_contiguous_codes_take_the_torch_path(tmp_path: Path) -> None:
     assert _ecdc_fast.read_codes(path) is None
     got, _ = ecdc.read(path)
     np.testing.assert_array_equal(got, base.numpy())
+
+
+def _truncated_ecdc(tmp_path: Path) -> bytes:
+    ecdc.write(tmp_path / "whole.ecdc", np.zeros((5, 8), dtype=np.int64), _meta())
+    return (tmp_path / "whole.ecdc").read_bytes()[:-200]
+
+
+@pytest.mark.parametrize(
+    "make", [lambda tmp: b"garbage bytes", lambda tmp: b"PK\x03\x04broken zip", _truncated_ecdc]
+)
+def test_refused_before_torch_only_what_torch_load_refuses(
+    tmp_path: Path, make: Callable[[Path], bytes]
+) -> None:
+    path = tmp_path / "g.ecdc"
+    path.write_bytes(make(tmp_path))
+    with pytest.raises(Exception):  # noqa: B017 - torch raises several types; any means "unreadable"
+        torch.load(path, weights_only=True, map_location="cpu")
+    with pytest.raises(FormatError, match="not a readable torch checkpoint"):
+        ecdc.read(path)
+
+
+def test_older_torch_format_is_still_read(tmp_path: Path) -> None:
+    codes = torch.randint(0, 1024, (1, 8, 9), dtype=torch.int64)
+    path = tmp_path / "old.ecdc"  # torch's pre-zip format: a pickle stream (protocol 2)
+    torch.save({"audio_codes": codes}, path, _use_new_zipfile_serialization=False)
+    got, meta = ecdc.read(path)
+    np.testing.assert_array_equal(got, codes[0].T.numpy())
+    assert ecdc.read_meta(path) == meta and meta.n_frames == 9
+
+
+def test_entry_read_with_a_second_pread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audiotok.formats import _ecdc_fast
+
+    path = tmp_path / "x.ecdc"
+    ecdc.write(path, np.arange(40, dtype=np.int64).reshape(5, 8), _meta())
+    expected = _ecdc_fast.read_codes(path)
+    monkeypatch.setattr(_ecdc_fast, "_SLACK", 0)  # the local header's name and extra field need a second read
+    got = _ecdc_fast.read_codes(path)
+    assert expected is not None and got is not None and got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])

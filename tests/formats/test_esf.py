@@ -181,3 +181,59 @@ def test_nan_columns_and_frozen(tmp_path: Path) -> None:
     assert meta.norm.min == (None,)
     with pytest.raises(ValidationError):
         meta.fps = 50  # type: ignore[misc]
+
+
+_DOCS = [
+    '{"schema_version": 1, "fps": 75, "source_rate": 75, "names": ["a", "b"],'
+    ' "norm": {"min": [0, 1], "max": [1, 2], "mean": [0.5, 1.5], "std": [0.1, 0.2]}}',
+    '{"names": ["a"], "norm": {"min": [NaN], "max": [Infinity], "mean": [null], "std": [1e400]}}',
+    '{"schema_version": 1.0, "fps": "75", "source_rate": null}',
+    '{"schema_version": true}',
+    '{"schema_version": "1"}',
+    '{"schema_version": 2, "fps": 75, "features": {"a": {"min": 0}}}',
+    '{"names": ["a"], "stats": {"a": {"min": 0, "max": 1, "mean": 0.5, "std": 0.1}}}',
+    '{"names": ["a"], "stats": {"a": {}}, "norm": {}}',
+    '{"stats": "not a dict"}',
+    '{"fps": true}',
+    '{"fps": 0}',
+    '{"fps": NaN}',
+    '{"names": "abc"}',
+    '{"names": [1]}',
+    '{"names": ["x"], "names": ["y"]}',
+    '{"units": {"a": "s"}, "docs": {"a": "d"}, "more": {"n": [1, 2.5, "\\u00e9", null]},'
+    ' "big": 12345678901234567890123}',
+    '{"units": {"a": 1}}',
+    '{"norm": {"min": [1], "other": 3}}',
+    '{"a": "\\ud800"}',
+    '{"a": 0.1, "b": 2.2250738585072011e-308, "c": 1e-400, "d": -0}',
+    "[1]",
+    "null",
+    "{} x",
+    "\ufeff{}",
+    "",
+]
+
+
+@pytest.mark.parametrize("doc", _DOCS)
+def test_fast_json_path_gives_what_the_general_path_gives(tmp_path: Path, doc: str) -> None:
+    js = tmp_path / "x.cond.json"
+    js.write_text(doc, encoding="utf-8")
+    try:
+        general: esf.CondMeta | str = esf._meta_from_bytes(js.read_bytes(), js)
+    except FormatError as exc:
+        general = exc.reason
+    try:
+        got: esf.CondMeta | str = esf.read_cond_meta(js)
+    except FormatError as exc:
+        got = exc.reason
+    assert repr(got) == repr(general)  # repr: NaN equals NaN here; extra keys included
+    assert type(got) is type(general)
+    if isinstance(got, esf.CondMeta) and isinstance(general, esf.CondMeta):
+        assert got.fps_given == general.fps_given
+
+
+def test_plain_v1_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    js = tmp_path / "x.cond.json"
+    js.write_text(_DOCS[0])
+    monkeypatch.setattr(esf, "_parse_meta", lambda *a: pytest.fail("general path taken"))
+    assert esf.read_cond_meta(js).names == ("a", "b")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def test_frame_mismatch_and_missing_sidecar_are_per_file_failures(tree: Path, tm
     assert not result.written
     errors = {Path(f.path).name: f.error for f in result.failures}
     assert set(errors) == {files[0].name, files[1].name}
-    assert "T=" in errors[files[0].name]
+    t = codes.shape[0]
+    assert errors[files[0].name] == f"frame_mismatch: sidecar T = {t + 1}, codes T = {t}"
+    assert errors[files[1].name] == f"missing_sidecar: no {files[1].stem}.cond.json"
     assert build_dataset(tree, tmp_path / "ds", recursive=True, skip_bad=True).splits == {"train": 3}
 
 
@@ -82,3 +85,87 @@ def test_sidecar_names_agree_with_the_format_layer(path: str) -> None:
     from audiotok.services._dataset_rows import esf_files
 
     assert esf_files(path)[1:] == tuple(str(p) for p in esf.sidecar_paths(path))
+
+
+def _break(codes: Path, kind: str) -> None:
+    """Give the triplet of ``codes`` one problem (``kind``), as found in real corpora."""
+    npy, js = esf.sidecar_paths(codes)
+    data = json.loads(js.read_text())
+    if kind == "frame_mismatch":
+        np.save(npy, np.zeros((ecdc.read_meta(codes).n_frames + 1, 2), np.float16))
+        data["norm"] = {}
+    elif kind == "missing_sidecar":
+        os.remove(js)
+        return
+    elif kind == "names_length_mismatch":
+        data["names"] = data["names"][:1]
+    elif kind == "fps_mismatch":
+        data["fps"] = 50
+    elif kind == "fps_missing":
+        del data["fps"]
+    elif kind == "norm_inverted":
+        data["norm"]["min"], data["norm"]["max"] = data["norm"]["max"], data["norm"]["min"]
+    elif kind == "bad_ecdc":
+        codes.write_bytes(codes.read_bytes()[:100])
+    elif kind == "pickled_npy":
+        np.save(npy, np.full((3, 2), None, dtype=object), allow_pickle=True)
+    elif kind == "truncated_npy":
+        npy.write_bytes(npy.read_bytes()[:-2])
+    js.write_text(json.dumps(data))
+
+
+_KINDS = {  # what _break makes -> the first issue the audit names
+    "frame_mismatch": "frame_mismatch",
+    "missing_sidecar": "missing_sidecar",
+    "names_length_mismatch": "names_length_mismatch",
+    "fps_mismatch": "fps_mismatch",
+    "bad_ecdc": "bad_ecdc",
+    "fps_missing": "fps_mismatch",
+    "norm_inverted": "norm_inverted",
+    "pickled_npy": "bad_sidecar",
+    "truncated_npy": "bad_sidecar",
+}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_build_skips_exactly_what_the_audit_reports(tmp_path: Path, jobs: int) -> None:
+    from audiotok.services import esf_audit
+    from audiotok.services.esf_sidecars import SidecarOptions
+
+    root = tmp_path / "corpus"
+    files = make_esf_tree(root, 40, cb=8, d=2)
+    broken = {str(files[i]): kind for i, kind in enumerate(list(_KINDS) * 3)}  # 3 of each kind
+    for path, kind in broken.items():
+        _break(Path(path), kind)
+    opts = SidecarOptions(audio_root=root)
+    audited = {item.path: item for item in esf_audit.audit_paths(opts, esf_audit.AuditOptions(), jobs=jobs)}
+    assert {p: i.issues[0].type for p, i in audited.items() if i.issues} == {
+        p: _KINDS[k] for p, k in broken.items()
+    }
+    result = build_dataset(root, tmp_path / "ds", recursive=True, skip_bad=True, workers=jobs)
+    failed = {f.path: f.error for f in result.failures}
+    assert set(failed) == {p for p, i in audited.items() if not i.ok}
+    for path, reason in failed.items():
+        first = audited[path].issues[0]
+        assert reason.partition(": ")[0] == first.type
+        if first.type not in ("bad_ecdc", "bad_sidecar"):  # read by the same readers: the same words
+            assert reason == f"{first.type}: {first.detail}"
+    assert result.splits == {"train": len(files) - len(broken)}
+    for row in datasets.load_from_disk(str(tmp_path / "ds"))["train"]:
+        src = root / row["audio"].removeprefix("tokens/train/")
+        assert str(src) not in broken
+        assert row["fps"] == json.loads(esf.sidecar_paths(src)[1].read_text())["fps"] == 75.0
+
+
+def test_build_checks_fps_against_the_codes_fps(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    meta = ecdc.EcdcMeta(n_codebooks=4, n_frames=0, fps=50.0, model="encodec_24khz")
+    for name, json_fps in (("fifty", 50.0), ("wrong", 75.0)):
+        ecdc.write(root / f"{name}.ecdc", np.zeros((6, 4), np.int64), meta)
+        esf.write_sidecar(*esf.sidecar_paths(root / f"{name}.ecdc"), np.zeros((6, 1)), ["x"], fps=json_fps)
+    result = build_dataset(root, tmp_path / "ds", recursive=True, skip_bad=True)
+    assert [(Path(f.path).name, f.error) for f in result.failures] == [
+        ("wrong.ecdc", "fps_mismatch: JSON fps 75, expected 50")
+    ]
+    [row] = datasets.load_from_disk(str(tmp_path / "ds"))["train"]
+    assert (row["audio"], row["fps"]) == ("tokens/train/fifty.ecdc", 50.0)
