@@ -28,7 +28,7 @@ from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import _dataset_scan as scan
 from audiotok.services._common import FileFailure
 from audiotok.services._dataset_arrow import SplitWriter, write_dataset_dict_json
-from audiotok.services._dataset_rows import Job, esf_files, features_for, read_rows
+from audiotok.services._dataset_rows import CODES_DTYPES, Job, esf_files, features_for, read_rows
 from audiotok.services._dataset_swap import Staging
 from audiotok.services.dataset_verify import verify_dataset
 
@@ -247,7 +247,9 @@ def build_dataset(
     if Path(tokens_subdir).parts[0] in split_names:
         raise UsageError(f"--tokens-subdir {tokens_subdir!r} collides with a split folder of the dataset")
 
-    features = features_for(kind, embed=embed)
+    # Codes start as uint16; the first row that needs uint32 widens every split (see features_for).
+    width = CODES_DTYPES[0]
+    features = features_for(kind, embed=embed, codes_dtype=width)
     workdir = staging.create()
     try:
         writers = {
@@ -284,6 +286,11 @@ def build_dataset(
                 failures.append(FileFailure(path=path, error=exc.strerror or str(exc)))
             else:
                 n_frames += row.get("n_frames", 0)
+                if embed and row["codes"].dtype.itemsize > width.itemsize:
+                    width = row["codes"].dtype
+                    features = features_for(kind, embed=embed, codes_dtype=width)
+                    for w in writers.values():
+                        w.widen(features)
                 writers[name].add(row)
             emit(on_progress, ProgressEvent("files", advance=1, item=path))
 

@@ -14,6 +14,7 @@ from audiotok.errors import InputError, UsageError
 from audiotok.formats import npq
 from audiotok.services import _dataset_rows
 from audiotok.services.dataset_build import build_dataset
+from audiotok.services.dataset_inspect import inspect_dataset
 from audiotok.services.dataset_verify import verify_dataset
 from tests._token_trees import make_npq_tree
 
@@ -266,3 +267,64 @@ def test_worker_processes_give_the_same_dataset(tmp_path: Path) -> None:
     assert one.failures == two.failures and one.splits == two.splits == {"train": 12}
     rows = lambda out: [(r["audio"], r["codes"]) for r in _rows(out)]  # noqa: E731
     assert rows(tmp_path / "one") == rows(tmp_path / "two")
+
+
+def _write_npq(path: Path, tokens: np.ndarray, vocab: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    k = tokens.shape[1]
+    npq.write(
+        path, tokens, npq.Npq1Header(token_rate=86.1328125, seq_len=len(tokens), vocab_sizes=(vocab,) * k)
+    )
+
+
+def test_vocab_above_uint16_gets_a_uint32_codes_column(tmp_path: Path) -> None:
+    tokens = np.array([[0, 99_999], [65_536, 1], [99_999, 70_000]], dtype=np.int64)
+    _write_npq(tmp_path / "wide" / "big.npq", tokens, 100_000)
+    assert npq.read_header(tmp_path / "wide" / "big.npq").dtype == np.uint32
+    result = build_dataset(tmp_path / "wide", tmp_path / "ds", verify=True)
+    assert result.written and result.verified and not result.failures
+    ds = datasets.load_from_disk(str(tmp_path / "ds"))["train"]
+    assert ds.features["codes"] == datasets.List(datasets.Value("uint32"))
+    row = ds.with_format("numpy")[0]
+    np.testing.assert_array_equal(row["codes"].reshape(row["n_frames"], row["n_codebooks"]), tokens)
+    assert inspect_dataset(tmp_path / "ds").splits[0].codes_dtype == "uint32"
+
+
+def test_vocab_65536_stays_uint16(tmp_path: Path) -> None:
+    _write_npq(tmp_path / "t" / "a.npq", np.array([[65_535, 0]]), 65_536)
+    build_dataset(tmp_path / "t", tmp_path / "ds")
+    ds = datasets.load_from_disk(str(tmp_path / "ds"))["train"]
+    assert ds.features["codes"] == datasets.List(datasets.Value("uint16"))
+    assert ds[0]["codes"] == [65_535, 0]
+
+
+def test_a_wide_file_after_narrow_ones_widens_every_split(tmp_path: Path) -> None:
+    narrow = make_npq_tree(tmp_path / "t", 8, k=2, folders=1)
+    wide = np.array([[99_999, 3]] * 5)
+    _write_npq(tmp_path / "t" / "d0" / "zz_wide.npq", wide, 100_000)  # sorted last: rows are written first
+    out = tmp_path / "ds"
+    result = build_dataset(tmp_path / "t", out, recursive=True, valid_fraction=0.3, batch_rows=2, verify=True)
+    assert result.written and result.verified and sum(result.splits.values()) == 9
+    dsd = datasets.load_from_disk(str(out))
+    assert {str(ds.features["codes"].feature.dtype) for ds in dsd.values()} == {"uint32"}
+    expected = {p.name: npq.read(p)[0] for p in narrow} | {"zz_wide.npq": wide}
+    seen = set()
+    for ds in dsd.values():
+        for row in ds.with_format("numpy"):
+            name = str(row["audio"]).rsplit("/", 1)[-1]
+            codes = row["codes"].reshape(row["n_frames"], row["n_codebooks"])
+            np.testing.assert_array_equal(codes, expected[name])
+            seen.add(name)
+    assert seen == set(expected)
+
+
+def test_tokens_outside_a_uint16_vocabulary_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t" / "bad.npq"
+    path.parent.mkdir()
+    header = npq.Npq1Header(token_rate=86.1328125, seq_len=1, vocab_sizes=(1024,), dtype_code=2)
+    path.write_bytes(header.to_bytes() + np.array([70_000], "<u4").tobytes())  # valid header, bad token
+    result = build_dataset(tmp_path / "t", tmp_path / "ds")
+    assert not result.written
+    assert [f.error for f in result.failures] == [
+        "token 70000 is outside the vocabulary (vocab_sizes at most 1024)"
+    ]
