@@ -223,6 +223,44 @@ def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], 
     return tuple(shape), dtype
 
 
+_NPY_READ_WHOLE = 64 << 20
+
+
+def _npy_from_buffer(buf: bytearray) -> np.ndarray[Any, Any] | None:
+    """The array of a whole ``.npy`` file in ``buf``, viewed in place; ``None`` unless the usual header.
+
+    The usual header (version 1.0, C order, a plain dtype: as numpy writes
+    it) is matched by :data:`_NPY_HEADER`; anything else is left to ``np.load``.
+    """
+    if buf[:8] != b"\x93NUMPY\x01\x00" or len(buf) < 10:
+        return None
+    end = 10 + int.from_bytes(buf[8:10], "little")
+    m = _NPY_HEADER.match(buf[10:end].decode("latin1"))
+    if m is None or m.group(2) != "False":
+        return None
+    dtype = np.dtype(m.group(1))
+    shape = tuple(int(v) for v in m.group(3).replace(" ", "").split(",") if v)
+    count = 1
+    for n in shape:
+        count *= n
+    if dtype.hasobject or len(buf) - end != count * dtype.itemsize:
+        return None  # np.load says why
+    return np.frombuffer(buf, dtype=dtype, count=count, offset=end).reshape(shape)
+
+
+def _load_npy(npy: Path) -> np.ndarray[Any, Any]:
+    """``np.load(npy, allow_pickle=False)``, reading small files in one call and parsing their header here."""
+    with npy.open("rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size <= _NPY_READ_WHOLE:
+            buf = bytearray(size)
+            if fh.readinto(buf) == size:
+                arr = _npy_from_buffer(buf)
+                if arr is not None:
+                    return arr
+    return np.load(npy, allow_pickle=False)  # type: ignore[no-any-return]
+
+
 def check_sidecar(
     meta: CondMeta, shape: tuple[int, ...], dtype: np.dtype[Any] | None = None
 ) -> list[SidecarProblem]:
@@ -292,7 +330,7 @@ def read_sidecar(
     npy = Path(npy_path)
     meta = read_cond_meta(json_path)
     try:
-        cond = np.load(npy, allow_pickle=False)
+        cond = _load_npy(npy)
     except FileNotFoundError:
         raise FormatError("no such file", npy) from None
     except (OSError, ValueError, EOFError) as exc:

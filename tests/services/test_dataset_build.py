@@ -33,8 +33,8 @@ def _rows(out: Path, split: str = "train") -> list[dict]:
 def _tree_listing(root: Path) -> list[tuple[str, str]]:
     """Every path under ``root`` with its link target or content hash (arrow state files excluded)."""
     listing = []
-    for dirpath, _, files in os.walk(root):
-        for name in sorted(files):
+    for dirpath, dirs, files in os.walk(root):
+        for name in sorted(files) + sorted(d for d in dirs if (Path(dirpath) / d).is_symlink()):
             p = Path(dirpath) / name
             if name == "state.json":
                 continue
@@ -75,11 +75,67 @@ def test_materialize_modes_place_every_file(tree: Path, tmp_path: Path, mode: st
     for row in _rows(out):
         placed = out / row["audio"]
         source = tree / row["audio"].removeprefix("tokens/train/")
-        assert placed.is_symlink() is (mode == "link")
-        if mode == "link":
-            assert not os.path.isabs(os.readlink(placed))
+        link = _link_of(placed, out)
+        assert (link is not None) is (mode == "link")
+        if link is not None:
+            assert not os.path.isabs(os.readlink(link))
             assert placed.resolve() == source.resolve()
         assert placed.read_bytes() == source.read_bytes()
+
+
+def _link_of(placed: Path, dataset: Path) -> Path | None:
+    """The symlink ``placed`` resolves through inside ``dataset``: the file itself or a folder above it."""
+    for p in (placed, *placed.parents):
+        if p == dataset:
+            return None
+        if p.is_symlink():
+            return p
+    return None
+
+
+def test_a_folder_of_only_token_files_is_linked_whole(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    build_dataset(tree, out, recursive=True, embed=False, verify=True)
+    for folder in ("d0", "d1"):
+        link = out / "tokens" / "train" / folder
+        assert link.is_symlink() and os.readlink(link) == os.path.relpath(tree / folder, link.parent)
+    assert sorted(p.name for p in (out / "tokens" / "train" / "d0").iterdir()) == sorted(
+        p.name for p in (tree / "d0").iterdir()
+    )
+
+
+def _placed_files(out: Path) -> list[str]:
+    """Token files reachable under ``out/tokens``, and whether each folder is one link."""
+    return sorted(
+        f"{p.relative_to(out).as_posix()}{' (link)' if p.is_symlink() else ''}"
+        for p in (out / "tokens").rglob("*")
+        if p.is_symlink() or p.is_file()
+    )
+
+
+def test_folders_that_are_not_exactly_the_rows_get_one_link_per_file(tree: Path, tmp_path: Path) -> None:
+    (tree / "d0" / "notes.txt").write_text("not a token file")
+    (tree / "d1" / "broken.npq").write_bytes(b"NPQ1garbage")
+    result = build_dataset(tree, tmp_path / "ds", recursive=True, materialize="link", skip_bad=True)
+    assert [Path(f.path).name for f in result.failures] == ["broken.npq"]
+    placed = _placed_files(tmp_path / "ds")
+    # Neither the extra file nor the file left out is reachable; every row's file is, by its own link.
+    assert placed == sorted(
+        f"{a} (link)" for a in datasets.load_from_disk(str(tmp_path / "ds"))["train"]["audio"]
+    )
+    assert len(placed) == 6
+
+
+def test_folders_split_by_valid_fraction_or_max_files_get_one_link_per_file(tmp_path: Path) -> None:
+    make_npq_tree(tmp_path / "t", 12, folders=2)
+    out = tmp_path / "ds"
+    build_dataset(tmp_path / "t", out, recursive=True, embed=False, valid_fraction=0.5, seed=1)
+    dsd = datasets.load_from_disk(str(out))
+    assert _placed_files(out) == sorted(f"{a} (link)" for ds in dsd.values() for a in ds["audio"])
+    build_dataset(tmp_path / "t", out, recursive=True, embed=False, max_files=8)
+    assert _placed_files(out) == ["tokens/train/d0 (link)"] + [
+        f"tokens/train/d1/clip{i:03d}.npq (link)" for i in (1, 3)
+    ]
 
 
 def test_links_stay_valid_when_tree_and_dataset_move_together(tree: Path, tmp_path: Path) -> None:

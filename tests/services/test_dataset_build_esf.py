@@ -47,12 +47,25 @@ def test_link_mode_links_the_whole_triplet(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     build_dataset(tree, out, recursive=True, embed=False, verify=True)
     audio = datasets.load_from_disk(str(out))["train"][0]["audio"]
+    folder = out / audio.rsplit("/", 1)[0]  # only triplets in it: one link for the folder
+    assert folder.is_symlink() and not os.path.isabs(os.readlink(folder))
     for name in (audio, audio.replace(".ecdc", ".cond.npy"), audio.replace(".ecdc", ".cond.json")):
-        assert (out / name).is_symlink() and not os.path.isabs(os.readlink(out / name))
-        assert (out / name).exists()
+        assert (out / name).is_file()
     ds = load_token_dataset(out)  # path-only layout: read through the links
     item = ds[0]
     assert item["codes"].shape[1] == 8 and item["cond"].shape == (item["codes"].shape[0], 2)
+
+
+def test_a_folder_with_a_missing_sidecar_links_each_complete_triplet(tree: Path, tmp_path: Path) -> None:
+    victim = sorted(tree.rglob("*.ecdc"))[0]
+    os.remove(esf.sidecar_paths(victim)[0])
+    out = tmp_path / "ds"
+    result = build_dataset(tree, out, recursive=True, embed=False, skip_bad=True, verify=True)
+    assert [Path(f.path).name for f in result.failures] == [victim.name]
+    assert (out / "tokens/train/s1").is_symlink() and not (out / "tokens/train/s0").is_symlink()
+    kept = sorted(p.name for p in (out / "tokens/train/s0").iterdir())
+    assert all((out / "tokens/train/s0" / n).is_symlink() for n in kept)
+    assert kept == sorted(p.name for p in (tree / "s0").iterdir() if not p.name.startswith(victim.stem))
 
 
 def test_frame_mismatch_and_missing_sidecar_are_per_file_failures(tree: Path, tmp_path: Path) -> None:
