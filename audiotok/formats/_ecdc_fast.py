@@ -17,7 +17,6 @@ import os
 import pickle
 import struct
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -157,7 +156,7 @@ def _contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
 
 
 def _parse(
-    path: Path, *, with_codes: bool
+    path: str | os.PathLike[str], *, with_codes: bool
 ) -> tuple[dict[str, Any], _TensorStub, bytes | memoryview | None] | None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -218,7 +217,7 @@ def _parse_entries(
 _ERRORS = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError)
 
 
-def peek(path: Path) -> tuple[dict[str, Any], tuple[int, ...]] | None:
+def peek(path: str | os.PathLike[str]) -> tuple[dict[str, Any], tuple[int, ...]] | None:
     """The checkpoint dict (codes replaced by a stub) and the codes' shape, from ``data.pkl`` alone.
 
     ``None`` when the file needs the full reader (not an uncompressed torch
@@ -235,7 +234,7 @@ def peek(path: Path) -> tuple[dict[str, Any], tuple[int, ...]] | None:
     return None if parsed is None else (parsed[0], parsed[1].shape)
 
 
-def read_codes(path: Path) -> tuple[dict[str, Any], np.ndarray[Any, np.dtype[Any]]] | None:
+def read_codes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray[Any, np.dtype[Any]]] | None:
     """As :func:`peek`, plus the codes array (stored dtype and shape) read straight from the zip.
 
     Only for little-endian, C-contiguous integer tensors; ``None`` otherwise.

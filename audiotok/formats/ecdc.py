@@ -87,7 +87,7 @@ class EcdcMeta(BaseModel):
 # -- reading ------------------------------------------------------------------------------
 
 
-def _cb_t(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
+def _cb_t(shape: tuple[int, ...], path: str | os.PathLike[str]) -> tuple[int, int]:
     """``(Cb, T)`` of a stored ``audio_codes`` shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T]."""
     if len(shape) == 2 or (len(shape) == 3 and shape[0] == 1) or (len(shape) == 4 and shape[:2] == (1, 1)):
         if shape[-2] >= 1:
@@ -98,7 +98,7 @@ def _cb_t(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
     )
 
 
-def _canonical(codes: Any, path: Path) -> np.ndarray[Any, np.dtype[np.int64]]:
+def _canonical(codes: Any, path: str | os.PathLike[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
     """``audio_codes`` of shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T] -> int64 [T, Cb].
 
     ``codes`` is a numpy array (audiotok's own files, read without torch) or a
@@ -134,7 +134,9 @@ def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> A
     return value
 
 
-def _meta_from(obj: dict[str, Any], n_frames: int, n_codebooks: int, path: Path) -> EcdcMeta:
+def _meta_from(
+    obj: dict[str, Any], n_frames: int, n_codebooks: int, path: str | os.PathLike[str]
+) -> EcdcMeta:
     fps = _optional(obj, "fps", (int, float))
     try:
         return EcdcMeta(
@@ -273,12 +275,12 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int6
         tensors and plain containers, or its codes have an unexpected shape or
         dtype. Official EnCodec binary files that cannot be read say so.
     """
-    p = Path(path)
-    fast = read_codes(p)  # audiotok's own files: no torch.load, same result
+    fast = read_codes(path)  # audiotok's own files: no torch.load, same result
     if fast is not None:
         obj, stored = fast
-        codes = _canonical(stored, p)
-        return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
+        codes = _canonical(stored, path)
+        return codes, _meta_from(obj, codes.shape[0], codes.shape[1], path)
+    p = Path(path)
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)
     obj = _torch_dict(p)

@@ -98,7 +98,7 @@ def sidecar_paths(
 # -- reading ------------------------------------------------------------------------------
 
 
-def _from_v2(data: dict[str, Any], path: Path) -> dict[str, Any]:
+def _from_v2(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
     feats = data.get("features")
     if not isinstance(feats, dict):
         raise FormatError("schema_version 2 without a 'features' object", path)
@@ -130,7 +130,7 @@ def _from_v2(data: dict[str, Any], path: Path) -> dict[str, Any]:
     return out
 
 
-def _parse_meta(data: Any, path: Path) -> CondMeta:
+def _parse_meta(data: Any, path: str | os.PathLike[str]) -> CondMeta:
     if not isinstance(data, dict):
         raise FormatError("not a sidecar JSON object", path)
     version = data.get("schema_version", 1)
@@ -167,9 +167,9 @@ def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
         If the file is missing, not JSON, of an unknown ``schema_version``, or
         its fields have the wrong types.
     """
-    p = Path(json_path)
+    p = json_path  # a Path only for messages: this runs once per file of a dataset build
     try:
-        with p.open("rb") as fh:
+        with open(p, "rb", buffering=0) as fh:
             if os.fstat(fh.fileno()).st_size > _MAX_JSON:
                 raise FormatError("sidecar JSON larger than 64 MiB", p)
             text = fh.read().decode("utf-8")
@@ -248,9 +248,9 @@ def _npy_from_buffer(buf: bytearray) -> np.ndarray[Any, Any] | None:
     return np.frombuffer(buf, dtype=dtype, count=count, offset=end).reshape(shape)
 
 
-def _load_npy(npy: Path) -> np.ndarray[Any, Any]:
+def _load_npy(npy: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
     """``np.load(npy, allow_pickle=False)``, reading small files in one call and parsing their header here."""
-    with npy.open("rb", buffering=0) as fh:
+    with open(npy, "rb", buffering=0) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size <= _NPY_READ_WHOLE:
             buf = bytearray(size)
@@ -327,7 +327,7 @@ def read_sidecar(
         If either file is missing or unreadable, the ``.npy`` holds objects
         (pickle is never loaded), or :func:`check_sidecar` finds a problem.
     """
-    npy = Path(npy_path)
+    npy = npy_path
     meta = read_cond_meta(json_path)
     try:
         cond = _load_npy(npy)

@@ -162,10 +162,13 @@ def _npq_codes(tokens: np.ndarray[Any, Any], vocab_sizes: Sequence[int], path: s
 def _read_esf(path: str) -> Row:
     codes_path, npy_path, json_path = esf_files(path)
     codes, meta = ecdc.read(codes_path)
-    if not os.path.exists(npy_path) or not os.path.exists(json_path):
-        missing = npy_path if not os.path.exists(npy_path) else json_path
-        raise FormatError(f"missing sidecar {os.path.basename(missing)}", path)
-    cond, cmeta = esf.read_sidecar(npy_path, json_path)
+    try:
+        cond, cmeta = esf.read_sidecar(npy_path, json_path)
+    except FormatError:  # name a missing sidecar as such (checked only on failure: no stat per file)
+        for sidecar in (npy_path, json_path):
+            if not os.path.exists(sidecar):
+                raise FormatError(f"missing sidecar {os.path.basename(sidecar)}", path) from None
+        raise
     if cond.shape[0] != codes.shape[0]:
         raise FormatError(
             f"sidecar has T={cond.shape[0]} frames but the codes have T={codes.shape[0]} "

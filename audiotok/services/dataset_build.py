@@ -263,7 +263,7 @@ def build_dataset(
                 if len(files) < len(folder.files):  # --max-files ends inside this folder
                     folder = dataclasses.replace(folder, files=files)
                 batch = _folder_jobs(folder, roots[folder.split], prefix, valid, failures)
-                if batch and _whole(folder, batch, kind):
+                if mode == "link" and batch and _whole(folder, batch, kind):
                     placer.whole_folder(folder.path, os.path.dirname(batch[0][1]))
                 yield from batch
                 if n_files == total:

@@ -209,5 +209,5 @@ def test_truncated_npy_is_a_format_error(tmp_path: Path) -> None:
     npy, js = esf.sidecar_paths(tmp_path / "x.ecdc")
     esf.write_sidecar(npy, js, np.ones((8, 2)), ["a", "b"])
     npy.write_bytes(npy.read_bytes()[:-3])
-    with pytest.raises(FormatError, match="not a readable .npy array"):
+    with pytest.raises(FormatError, match=r"not a readable \.npy array"):
         esf.read_sidecar(npy, js)
