@@ -167,12 +167,19 @@ def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
         If the file is missing, not JSON, of an unknown ``schema_version``, or
         its fields have the wrong types.
     """
-    p = json_path  # a Path only for messages: this runs once per file of a dataset build
+    p = json_path  # no Path object: this runs once per file of a dataset build
     try:
-        with open(p, "rb", buffering=0) as fh:
-            if os.fstat(fh.fileno()).st_size > _MAX_JSON:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size > _MAX_JSON:
                 raise FormatError("sidecar JSON larger than 64 MiB", p)
-            text = fh.read().decode("utf-8")
+            raw = os.read(fd, size)  # one read for the usual (small) file
+            while chunk := os.read(fd, 1 << 16):
+                raw += chunk
+        finally:
+            os.close(fd)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise FormatError("no such file", p) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -250,14 +257,17 @@ def _npy_from_buffer(buf: bytearray) -> np.ndarray[Any, Any] | None:
 
 def _load_npy(npy: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
     """``np.load(npy, allow_pickle=False)``, reading small files in one call and parsing their header here."""
-    with open(npy, "rb", buffering=0) as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size <= _NPY_READ_WHOLE:
-            buf = bytearray(size)
-            if fh.readinto(buf) == size:
-                arr = _npy_from_buffer(buf)
-                if arr is not None:
-                    return arr
+    fd = os.open(npy, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        buf = bytearray(size) if size <= _NPY_READ_WHOLE else None
+        got = os.readv(fd, [buf]) if buf is not None and size else 0
+    finally:
+        os.close(fd)
+    if buf is not None and got == size:
+        arr = _npy_from_buffer(buf)
+        if arr is not None:
+            return arr
     return np.load(npy, allow_pickle=False)  # type: ignore[no-any-return]
 
 

@@ -172,6 +172,8 @@ def build_dataset(
     materialize : {"link", "copy", "none"}, optional
         How token files (and sidecars) are placed under ``tokens_subdir``.
         Default: ``"none"`` when embedding, ``"link"`` (relative symlinks) without.
+        With ``"link"``, a source folder holding exactly its rows' files is one
+        folder symlink (see :mod:`audiotok.services._dataset_place`).
     embed : bool
         Store ``codes``/``cond`` and metadata columns in the rows; ``False``
         keeps the spec's path-only layout (``audio`` only).
@@ -193,6 +195,8 @@ def build_dataset(
     Returns
     -------
     BuildResult
+        The ``codes`` column is uint16, or uint32 for every split when a file
+        needs it (see :func:`~audiotok.services._dataset_rows.features_for`).
 
     Raises
     ------
@@ -288,7 +292,8 @@ def build_dataset(
                     for w in writers.values():
                         w.widen(features)
                 writers[name].add(row)
-            emit(on_progress, ProgressEvent("files", advance=1, item=path))
+            if on_progress is not None:
+                on_progress(ProgressEvent("files", advance=1, item=path))
 
         def result(*, written: bool, replaced: bool = False, verified: bool | None = None) -> BuildResult:
             return BuildResult(
