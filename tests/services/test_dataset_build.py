@@ -166,11 +166,13 @@ def test_no_embed_without_files_is_refused(tree: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["none", "link", "copy"])
 def test_rebuild_is_idempotent(tree: Path, tmp_path: Path, mode: str) -> None:
     out = tmp_path / "ds"
+    sources = _tree_listing(tree)
     build_dataset(tree, out, recursive=True, materialize=mode)  # type: ignore[arg-type]
     first = _tree_listing(out)
     again = build_dataset(tree, out, recursive=True, materialize=mode)  # type: ignore[arg-type]
     assert again.replaced
     assert _tree_listing(out) == first
+    assert _tree_listing(tree) == sources  # removing the old dataset removed links, not what they point to
     assert not (tmp_path / "ds.incomplete").exists() and not (tmp_path / "ds.old").exists()
 
 
