@@ -20,7 +20,6 @@ __all__ = [
     "SUFFIXES",
     "Folder",
     "Kind",
-    "SourceFile",
     "assign_valid",
     "check_split_name",
     "count",
@@ -28,7 +27,6 @@ __all__ = [
     "folders",
     "inside",
     "parse_split_map",
-    "scan",
     "split_roots",
 ]
 
@@ -36,25 +34,6 @@ Kind = Literal["esf", "npq"]
 #: Token-file suffix -> dataset kind.
 SUFFIXES: dict[str, Kind] = {".ecdc": "esf", ".npq": "npq"}
 _SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One token file found under a split's folder.
-
-    Attributes
-    ----------
-    path : str
-        Absolute path of the file, below the real (symlink-free) input root.
-    relative : str
-        POSIX path relative to the split's folder (``"a/take1.ecdc"``).
-    split : str
-        The split the file goes to.
-    """
-
-    path: str
-    relative: str
-    split: str
 
 
 @dataclass(frozen=True)
@@ -213,23 +192,6 @@ def folders(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> Iterat
             plain = all(e.is_file(follow_symlinks=False) for e in entries)
             names = frozenset(e.name for e in entries)
             yield Folder(split=split, path=path, relative=rel, files=files, names=names, plain=plain)
-
-
-def scan(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> Iterator[SourceFile | tuple[str, str]]:
-    """Yield every ``*suffix`` file under each split root, sorted by path.
-
-    A file that is a symlink resolving outside ``roots`` is yielded as
-    ``(path, reason)`` instead, so the caller can report it.
-    """
-    for folder in folders(roots, suffix, recursive=recursive):
-        top = roots[folder.split]
-        prefix = folder.relative + "/" if folder.relative else ""
-        for entry in folder.files:
-            path = entry.path
-            if entry.is_symlink() and not inside(os.path.realpath(path), top):
-                yield path, "symlink resolves outside TOKENS_DIR; refusing it"
-                continue
-            yield SourceFile(path=path, relative=prefix + entry.name, split=folder.split)
 
 
 def assign_valid(relative: str, fraction: float, seed: int) -> bool:
