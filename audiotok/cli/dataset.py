@@ -122,15 +122,15 @@ def inspect(
     out_dir: Annotated[Path, typer.Argument(help="A dataset folder built by 'dataset build'.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show splits, rows, columns, total frames and hours, distinct K and D."""
+    """Show splits, rows, columns, codes dtype, total frames and hours, distinct K and D."""
     summary = dataset_inspect.inspect_dataset(out_dir)
     if as_json:
         typer.echo(summary.model_dump_json())
         return
-    table = Table("split", "rows", "layout", "kind", "frames", "hours", "K", "D")
+    table = Table("split", "rows", "layout", "kind", "codes", "frames", "hours", "K", "D")
     for s in summary.splits:
         table.add_row(
-            s.name, str(s.rows), s.layout, s.kind or "-",
+            s.name, str(s.rows), s.layout, s.kind or "-", s.codes_dtype or "-",
             "-" if s.total_frames is None else str(s.total_frames),
             "-" if s.hours is None else f"{s.hours:.3f}",
             ",".join(map(str, s.codebooks)) or "-", ",".join(map(str, s.cond_dims)) or "-",

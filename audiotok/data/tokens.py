@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from datasets import Dataset as HFDataset
 from datasets import DatasetDict, load_from_disk
@@ -15,6 +16,7 @@ from torch.utils.data import Dataset
 from audiotok.data.npq import codebook_columns
 from audiotok.errors import InputError
 from audiotok.formats import ecdc, esf, npq
+from audiotok.formats import token_table as table
 
 __all__ = ["TokenDataset", "load_token_dataset"]
 
@@ -29,36 +31,53 @@ class TokenDataset(Dataset[dict[str, Any]]):
     - ``cond_names`` : list of str, its column names (ESF only);
     - ``audio`` : str, the token file's path relative to the dataset folder.
 
-    Embedded datasets are read from their ``codes``/``cond`` columns;
-    path-only datasets (``--no-embed``) read the token files the ``audio``
-    column points to, relative to ``root``.
+    Embedded datasets are read from their flat ``codes``/``cond`` columns
+    (:mod:`audiotok.formats.token_table`): each item views the memory-mapped
+    Arrow buffers and copies once into its tensors, with no Python list per
+    row. Path-only datasets (``--no-embed``) read the token files the
+    ``audio`` column points to, relative to ``root``.
+
+    Parameters
+    ----------
+    rows : datasets.Dataset
+        One split of a dataset built by ``audiotok dataset build`` (shuffled,
+        selected or filtered datasets work too).
+    root : str or os.PathLike
+        The dataset folder (for path-only datasets).
+    k : int, optional
+        Use only the first ``k`` codebooks (NPQ2: of Mid and of Side).
     """
 
     def __init__(self, rows: HFDataset, root: str | os.PathLike[str], *, k: int | None = None) -> None:
         self.root = Path(root)
         self.k = k
+        self.rows = rows
         self.embedded = "codes" in rows.column_names
         self.kind = "esf" if "cond" in rows.column_names else "npq"
-        if self.embedded:
-            arrays = [c for c in ("codes", "cond") if c in rows.column_names]
-            rows = rows.with_format("numpy", columns=arrays, output_all_columns=True)
-        elif len(rows):
-            self.kind = "esf" if str(rows[0]["audio"]).endswith(".ecdc") else "npq"
-        self.rows = rows
+        self._arrow = rows.with_format("arrow")  # one-row pyarrow Tables: no per-value decoding
+        if not self.embedded and len(rows):
+            self.kind = "esf" if table.scalar(self._arrow[0], "audio").endswith(".ecdc") else "npq"
+        self._stereo = "k_mid" in rows.column_names
 
     def __len__(self) -> int:
         """Rows in the split."""
         return len(self.rows)
 
-    def _embedded(self, row: dict[str, Any]) -> dict[str, Any]:
-        t, width = int(row["n_frames"]), int(row["n_codebooks"])
-        codes = np.asarray(row["codes"], dtype=np.int64).reshape(t, width)
-        cols = codebook_columns(width, self.k, row.get("k_mid"), row.get("k_side"))
-        item: dict[str, Any] = {"codes": torch.from_numpy(np.ascontiguousarray(codes[:, cols]))}
+    def _embedded(self, row: pa.Table) -> dict[str, Any]:
+        codes = table.row_codes(row)
+        width = codes.shape[1]
+        k_mid = table.scalar(row, "k_mid") if self._stereo else None
+        if self.k is None and k_mid is None:
+            picked = codes
+        else:
+            k_side = table.scalar(row, "k_side") if self._stereo else None
+            cols = codebook_columns(width, self.k, k_mid, k_side)
+            picked = codes[:, : len(cols)] if cols == list(range(len(cols))) else codes[:, cols]
+        item: dict[str, Any] = {"codes": torch.from_numpy(picked.astype(np.int64))}
         if self.kind == "esf":
-            names = list(row["cond_names"])
-            cond = np.asarray(row["cond"], dtype=np.float32).reshape(t, len(names))
-            item |= {"cond": torch.from_numpy(cond), "cond_names": names}
+            names = table.cond_names(row)
+            cond = table.row_cond(row, names=names)
+            item |= {"cond": torch.from_numpy(cond.copy()), "cond_names": names}
         return item
 
     def _from_files(self, audio: str) -> dict[str, Any]:
@@ -81,9 +100,10 @@ class TokenDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Row ``index`` as tensors (see the class docstring)."""
-        row = self.rows[index]
-        item = self._embedded(row) if self.embedded else self._from_files(str(row["audio"]))
-        item["audio"] = str(row["audio"])
+        row = self._arrow[index]
+        audio = table.scalar(row, "audio")
+        item = self._embedded(row) if self.embedded else self._from_files(audio)
+        item["audio"] = audio
         return item
 
 

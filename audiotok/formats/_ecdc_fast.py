@@ -1,9 +1,11 @@
 """Header-only reading of ``.ecdc`` codes files (``torch.save`` zips), for audits of many files.
 
-Reads the zip's central directory and ``data.pkl`` only, with an unpickler
-that turns tensor records into stubs and refuses every other class: it never
-imports or calls anything a file names, and never reads the codes payload.
-Anything unusual returns ``None`` and the caller uses the full reader.
+:func:`peek` reads the zip's central directory and ``data.pkl`` only, with an
+unpickler that turns tensor records into stubs and refuses every other class:
+it never imports or calls anything a file names, and never reads the codes
+payload. :func:`read_codes` parses the same way from the whole file, read in
+one call (up to 64 MiB; larger files are read record by record). Anything
+unusual returns ``None`` and the caller uses the full reader.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import os
 import pickle
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -90,11 +93,18 @@ _CDIR = struct.Struct("<4s6H3L5H2L")  # central directory file header, 46 bytes
 _LOCAL = struct.Struct("<4s5H3L2H")  # local file header, 30 bytes
 
 
-def _stored_entries(fd: int, size: int) -> dict[str, tuple[int, int]] | None:
+ReadAt = Callable[[int, int], "bytes | memoryview"]
+"""``read_at(offset, length)``: bytes of the file (fewer at its end)."""
+
+_SLURP_MAX = 64 << 20
+"""Files up to this size are read whole, in one call, when their codes are wanted."""
+
+
+def _stored_entries(read_at: ReadAt, size: int) -> dict[str, tuple[int, int]] | None:
     """``name -> (local header offset, size)`` of an uncompressed zip, from its last 4 KiB; else ``None``."""
     tail_len = min(size, 4096)
     base = size - tail_len
-    tail = os.pread(fd, tail_len, base)
+    tail = read_at(base, tail_len)
     if len(tail) < _EOCD.size:
         return None
     sig, _, _, _, count, cd_size, cd_offset, comment = _EOCD.unpack_from(tail, len(tail) - _EOCD.size)
@@ -109,17 +119,17 @@ def _stored_entries(fd: int, size: int) -> dict[str, tuple[int, int]] | None:
         if f[0] != b"PK\x01\x02" or f[4] != 0 or f[8] != f[9]:  # signature, stored, sizes agree
             return None
         name_len, extra_len, comment_len = f[10], f[11], f[12]
-        name = tail[pos + _CDIR.size : pos + _CDIR.size + name_len].decode("utf-8", "replace")
+        name = bytes(tail[pos + _CDIR.size : pos + _CDIR.size + name_len]).decode("utf-8", "replace")
         entries[name] = (f[16], f[9])
         pos += _CDIR.size + name_len + extra_len + comment_len
     return entries
 
 
-_SLACK = 512  # read this much past a local header: its name and extra field usually fit (one pread)
+_SLACK = 512  # read this much past a local header: its name and extra field usually fit (one read)
 
 
-def _entry_bytes(fd: int, local: int, length: int, size: int) -> bytes | None:
-    block = os.pread(fd, _LOCAL.size + _SLACK + length, local)
+def _entry_bytes(read_at: ReadAt, local: int, length: int, size: int) -> bytes | memoryview | None:
+    block = read_at(local, _LOCAL.size + _SLACK + length)
     if len(block) < _LOCAL.size:
         return None
     lf = _LOCAL.unpack_from(block)
@@ -128,7 +138,19 @@ def _entry_bytes(fd: int, local: int, length: int, size: int) -> bytes | None:
         return None
     if skip + length <= len(block):
         return block[skip : skip + length]
-    return os.pread(fd, length, local + skip)
+    data = read_at(local + skip, length)
+    return data if len(data) == length else None
+
+
+def _read_whole(fd: int, size: int) -> bytes | None:
+    """The file's ``size`` bytes (``None`` if fewer come: the file changed)."""
+    data = os.read(fd, size)
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
 
 
 def _contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
@@ -139,46 +161,65 @@ def _contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
     return stride == tuple(reversed(expected))
 
 
-_Parsed = tuple[dict[str, Any], _TensorStub, bytes | None]
-
-
-def _parse(path: str | os.PathLike[str], *, with_codes: bool) -> _Parsed | None:
+def _parse(
+    path: str | os.PathLike[str], *, with_codes: bool
+) -> tuple[dict[str, Any], _TensorStub, bytes | memoryview | None] | None:
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        entries = _stored_entries(fd, size)
-        pkl = None if entries is None else next((n for n in entries if n.endswith("/data.pkl")), None)
-        if entries is None or pkl is None or entries[pkl][1] > 1 << 20:
-            return None
-        raw = _entry_bytes(fd, *entries[pkl], size)
-        if raw is None:
-            return None
-        # a buffered reader lets the C unpickler take the bytes in one go, not one read() per opcode
-        obj = _ShapeUnpickler(io.BufferedReader(io.BytesIO(raw))).load()
-        if not isinstance(obj, dict) or type(obj.get("audio_codes")) is not _TensorStub:
-            return None
-        for key, value in obj.items():
-            if type(value) is _TensorStub and key != "audio_codes":
+        read_at: ReadAt
+        if with_codes and size <= _SLURP_MAX:  # the codes are most of the file: one read
+            whole = _read_whole(fd, size)
+            if whole is None:
                 return None
-        stub: _TensorStub = obj["audio_codes"]
-        prefix = pkl[: -len("data.pkl")]
-        width = _INT_STORAGES[stub.storage.type_name]
-        record = entries.get(f"{prefix}data/{stub.storage.key}")
-        if record is None or record[1] != stub.storage.numel * width:
-            return None
-        if record[1] < (stub.offset + math.prod(stub.shape)) * width:
-            return None
-        if not with_codes:
-            return obj, stub, None
-        order = entries.get(f"{prefix}byteorder")
-        if order is None or _entry_bytes(fd, *order, size) != b"little":
-            return None
-        if not _contiguous(stub.shape, stub.stride):
-            return None
-        data = _entry_bytes(fd, *record, size)
-        return (obj, stub, data) if data is not None else None
+            view = memoryview(whole)
+
+            def read_at(offset: int, length: int) -> memoryview:
+                return view[offset : offset + length]
+        else:
+
+            def read_at(offset: int, length: int) -> bytes:
+                return os.pread(fd, length, offset)
+
+        return _parse_entries(read_at, size, with_codes=with_codes)
     finally:
         os.close(fd)
+
+
+def _parse_entries(
+    read_at: ReadAt, size: int, *, with_codes: bool
+) -> tuple[dict[str, Any], _TensorStub, bytes | memoryview | None] | None:
+    entries = _stored_entries(read_at, size)
+    pkl = None if entries is None else next((n for n in entries if n.endswith("/data.pkl")), None)
+    if entries is None or pkl is None or entries[pkl][1] > 1 << 20:
+        return None
+    raw = _entry_bytes(read_at, *entries[pkl], size)
+    if raw is None:
+        return None
+    # a buffered reader lets the C unpickler take the bytes in one go, not one read() per opcode
+    obj = _ShapeUnpickler(io.BufferedReader(io.BytesIO(raw))).load()
+    if not isinstance(obj, dict) or type(obj.get("audio_codes")) is not _TensorStub:
+        return None
+    for key, value in obj.items():
+        if type(value) is _TensorStub and key != "audio_codes":
+            return None
+    stub: _TensorStub = obj["audio_codes"]
+    prefix = pkl[: -len("data.pkl")]
+    width = _INT_STORAGES[stub.storage.type_name]
+    record = entries.get(f"{prefix}data/{stub.storage.key}")
+    if record is None or record[1] != stub.storage.numel * width:
+        return None
+    if record[1] < (stub.offset + math.prod(stub.shape)) * width:
+        return None
+    if not with_codes:
+        return obj, stub, None
+    order = entries.get(f"{prefix}byteorder")
+    if order is None or _entry_bytes(read_at, *order, size) != b"little":
+        return None
+    if not _contiguous(stub.shape, stub.stride):
+        return None
+    data = _entry_bytes(read_at, *record, size)
+    return (obj, stub, data) if data is not None else None
 
 
 _ERRORS = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, IndexError)

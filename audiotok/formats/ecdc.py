@@ -99,7 +99,7 @@ def _cb_t(shape: tuple[int, ...], path: str | os.PathLike[str]) -> tuple[int, in
     )
 
 
-def _canonical(codes: Any, path: Path) -> np.ndarray[Any, np.dtype[np.int64]]:
+def _canonical(codes: Any, path: str | os.PathLike[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
     """``audio_codes`` of shape [1, Cb, T], [Cb, T] or [1, 1, Cb, T] -> int64 [T, Cb].
 
     ``codes`` is a numpy array (audiotok's own files, read without torch) or a
@@ -296,12 +296,12 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.int6
         tensors and plain containers, or its codes have an unexpected shape or
         dtype. Official EnCodec binary files that cannot be read say so.
     """
-    p = Path(path)
-    fast = read_codes(p)  # audiotok's own files: no torch.load, same result
+    fast = read_codes(path)  # audiotok's own files: no torch.load, same result
     if fast is not None:
         obj, stored = fast
-        codes = _canonical(stored, p)
-        return codes, _meta_from(obj, codes.shape[0], codes.shape[1], p)
+        codes = _canonical(stored, path)
+        return codes, _meta_from(obj, codes.shape[0], codes.shape[1], path)
+    p = Path(path)
     head = _head(p)
     if head[:4] == OFFICIAL_MAGIC:
         return _read_official(p)

@@ -86,8 +86,34 @@ def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], 
     return shape, dtype
 
 
+_READ_WHOLE = 64 << 20
+"""``.npy`` files up to this size are read in one call and viewed in place."""
+
+
+def _from_buffer(buf: bytearray) -> np.ndarray[Any, Any] | None:
+    """The array of a whole ``.npy`` file in ``buf``, viewed in place; ``None`` unless the usual header.
+
+    The usual header (version 1.0, C order, a plain dtype: as numpy writes it)
+    is matched by :data:`_NPY_HEADER`; anything else is left to ``np.load``.
+    """
+    if buf[:8] != b"\x93NUMPY\x01\x00" or len(buf) < 10:
+        return None
+    end = 10 + int.from_bytes(buf[8:10], "little")
+    m = _NPY_HEADER.match(buf[10:end].decode("latin1"))
+    if m is None or m.group(2) != "False":
+        return None
+    dtype = np.dtype(m.group(1))
+    shape = tuple(int(v) for v in m.group(3).replace(" ", "").split(",") if v)
+    if dtype.hasobject or len(buf) - end != math.prod(shape) * dtype.itemsize:
+        return None  # np.load says why
+    return np.frombuffer(buf, dtype=dtype, count=math.prod(shape), offset=end).reshape(shape)
+
+
 def read_cond_array(npy_path: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
     """Load ``NAME.cond.npy`` (pickle refused), unchecked against its JSON.
+
+    Small files with the usual header are read in one call and parsed here;
+    anything else goes through ``np.load(..., allow_pickle=False)``.
 
     Returns
     -------
@@ -100,6 +126,17 @@ def read_cond_array(npy_path: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
         If the file is missing, not a single ``.npy`` array, or holds objects.
     """
     try:
+        fd = os.open(npy_path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            buf = bytearray(size) if size <= _READ_WHOLE else None
+            got = os.readv(fd, [buf]) if buf is not None and size else 0
+        finally:
+            os.close(fd)
+        if buf is not None and got == size:
+            arr = _from_buffer(buf)
+            if arr is not None:
+                return arr
         cond = np.load(npy_path, allow_pickle=False)
     except FileNotFoundError:
         raise FormatError("no such file", npy_path) from None

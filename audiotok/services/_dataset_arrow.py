@@ -26,18 +26,21 @@ from typing import Any
 import pyarrow as pa
 from datasets import DatasetInfo, Features
 
-from audiotok.services._dataset_rows import Row, rows_to_batch
+from audiotok.services._dataset_rows import Row, row_values, rows_to_batch
 
 __all__ = ["SplitWriter", "write_dataset_dict_json"]
 
 MAX_SHARD_BYTES = 500 * 2**20
 """Start a new shard after this many bytes (``save_to_disk``'s default)."""
+MAX_BATCH_VALUES = 2**24
+"""Write a batch early once its rows hold this many codes + cond values (memory bound: ~64 MiB)."""
 
 
 class SplitWriter:
     """Write one split's rows to ``split_dir`` in record batches of ``batch_rows``.
 
-    Memory is bounded by one batch; rows go to disk as soon as a batch is full.
+    Memory is bounded by one batch; rows go to disk as soon as a batch holds
+    ``batch_rows`` rows or :data:`MAX_BATCH_VALUES` values.
     """
 
     def __init__(
@@ -55,23 +58,42 @@ class SplitWriter:
         self.max_shard_bytes = max_shard_bytes
         self.rows = 0
         self._pending: list[Row] = []
+        self._pending_values = 0
         self._shards: list[str] = []
         self._sink: pa.NativeFile | None = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
-        self._hash = hashlib.sha1(str(self.schema).encode())
+        self._hash = hashlib.sha1()
         os.makedirs(split_dir, exist_ok=True)
 
     def add(self, row: Row) -> None:
         """Queue ``row``; write the batch when it is full."""
         self._pending.append(row)
-        if len(self._pending) >= self.batch_rows:
+        self._pending_values += row_values(row)
+        if len(self._pending) >= self.batch_rows or self._pending_values >= MAX_BATCH_VALUES:
             self._flush()
+
+    def widen(self, features: Features) -> None:
+        """Switch to ``features`` (a wider ``codes`` column), casting the shards written so far.
+
+        Rare (a build's first file that needs uint32 codes after others that
+        did not); each shard is rewritten batch by batch, so memory stays bounded.
+        """
+        self._close_shard()
+        schema = features.arrow_schema
+        for path in self._shards:
+            tmp = path + ".widen"
+            with pa.memory_map(path) as src, pa.OSFile(tmp, "wb") as sink:
+                with pa.ipc.new_stream(sink, schema) as writer:
+                    for batch in pa.ipc.open_stream(src):
+                        writer.write_batch(batch.cast(schema))
+            os.replace(tmp, path)
+        self.features, self.schema = features, schema  # the next batch starts a new shard
 
     def _flush(self) -> None:
         if not self._pending:
             return
         batch = rows_to_batch(self._pending, self.schema)
-        self._pending = []
+        self._pending, self._pending_values = [], 0
         if self._writer is None or (self._sink is not None and self._sink.tell() >= self.max_shard_bytes):
             self._close_shard()
             path = os.path.join(self.split_dir, f".shard-{len(self._shards):05d}.arrow")
@@ -82,7 +104,9 @@ class SplitWriter:
         self.rows += batch.num_rows
         for column in ("audio", "n_frames"):
             if column in batch.schema.names:
-                self._hash.update(batch.column(column).to_string().encode())
+                for buf in batch.column(column).buffers():
+                    if buf is not None:
+                        self._hash.update(buf)
 
     def _close_shard(self) -> None:
         if self._writer is not None:
@@ -107,7 +131,7 @@ class SplitWriter:
         DatasetInfo(features=self.features).write_to_directory(self.split_dir, pretty_print=True)
         state: dict[str, Any] = {
             "_data_files": [{"filename": name} for name in names],
-            "_fingerprint": self._hash.hexdigest()[:16],
+            "_fingerprint": hashlib.sha1(str(self.schema).encode() + self._hash.digest()).hexdigest()[:16],
             "_format_columns": None,
             "_format_kwargs": {},
             "_format_type": None,

@@ -1,7 +1,8 @@
 """Dataset rows: reading one token file (+ sidecars) into a row, and rows into Arrow.
 
-The column layout (``features``) is fixed per dataset kind, so every split of a
-build shares one schema and rows can be streamed to disk in small batches.
+The column layout (``features``) is fixed per dataset kind and codes width, so
+every split of a build shares one schema and rows can be streamed to disk in
+small batches. Matrices are stored flat (see :mod:`audiotok.formats.token_table`).
 """
 
 from __future__ import annotations
@@ -22,52 +23,83 @@ from audiotok.formats import ecdc, esf, esf_check, npq
 from audiotok.services._dataset_scan import Kind
 
 __all__ = [
-    "CODES_DTYPE",
+    "CODES_DTYPES",
     "COND_DTYPE",
+    "MAX_ROW_VALUES",
     "Row",
     "esf_files",
     "features_for",
     "read_row",
     "read_rows",
+    "row_values",
     "rows_to_batch",
 ]
 
 Row = dict[str, Any]
-CODES_DTYPE = np.dtype("uint16")
-"""Storage dtype of the ``codes`` column (every codec in audiotok has vocabularies <= 65536)."""
+CODES_DTYPES = (np.dtype("uint16"), np.dtype("uint32"))
+"""Storage dtypes of the ``codes`` column, narrowest first (see :func:`features_for`)."""
 COND_DTYPE = np.dtype("float32")
 """Storage dtype of the ``cond`` column (float16 sidecars widen exactly)."""
+MAX_ROW_VALUES = 2**31 - 1
+"""Most values one ``codes`` or ``cond`` cell can hold (Arrow ``list`` offsets are int32)."""
 
-_LIST2D = ("codes", "cond")
+_FLAT = ("codes", "cond")
+_U16_MAX = int(np.iinfo(np.uint16).max)
+_U32_MAX = int(np.iinfo(np.uint32).max)
 
 
-def _codes_feature() -> List:
-    return List(List(Value("uint16")))
-
-
-def features_for(kind: Kind, *, embed: bool) -> Features:
+def features_for(kind: Kind, *, embed: bool, codes_dtype: Any = "uint16") -> Features:
     """The columns of a dataset of ``kind``.
 
     Every layout has ``audio``: the token file's path relative to the dataset
     folder (``tokens/<split>/<relative path>``), the column of
-    ``specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``
-    (``uint16 [T, K]``), ``n_frames``, ``n_codebooks`` and ``fps``; ESF adds
-    ``cond`` (``float32 [T, D]``), ``cond_names`` and the codec provenance,
-    NPQ adds ``format``, ``k_mid``, ``k_side``, ``vocab_sizes`` and
-    ``orig_bitrate_kbps``.
+    ``specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``,
+    ``n_frames``, ``n_codebooks`` and ``fps``; ESF adds ``cond``,
+    ``cond_names`` and the codec provenance (``model``, ``bandwidth``,
+    ``sample_rate``, ``audio_length``), NPQ adds ``format``, ``k_mid``,
+    ``k_side``, ``vocab_sizes`` and ``orig_bitrate_kbps``.
+
+    ``codes`` and ``cond`` are flat lists of the matrix in row-major order,
+    read without Python lists (one Arrow buffer that numpy views in place)::
+
+        codes : list<codes_dtype>  T * K values, [T, K] = (n_frames, n_codebooks)
+        cond  : list<float32>      T * D values, [T, D] = (n_frames, len(cond_names))
+
+        row = ds.with_format("numpy")[i]
+        codes = row["codes"].reshape(row["n_frames"], row["n_codebooks"])   # LongTensor-ready [T, K]
+        cond = row["cond"].reshape(row["n_frames"], len(row["cond_names"]))
+
+    NPQ2 codes columns are Mid codebooks then Side codebooks (``k_mid``, ``k_side``).
+
+    Parameters
+    ----------
+    kind : {"esf", "npq"}
+    embed : bool
+        Without it only ``audio`` (the spec's path-only layout).
+    codes_dtype : {"uint16", "uint32"}
+        Width of ``codes``: uint16 unless a file of the build needs more (an
+        NPQ vocabulary above 65,536, or an ESF code above 65,535); one width
+        for every split of a dataset.
+
+    Returns
+    -------
+    datasets.Features
     """
     cols: dict[str, Any] = {"audio": Value("string")}
     if not embed:
         return Features(cols)
+    dtype = np.dtype(codes_dtype)
+    if dtype not in CODES_DTYPES:
+        raise ValueError(f"codes_dtype must be uint16 or uint32, not {dtype}")
     cols |= {
-        "codes": _codes_feature(),
+        "codes": List(Value(dtype.name)),
         "n_frames": Value("int64"),
         "n_codebooks": Value("int32"),
         "fps": Value("float64"),
     }
     if kind == "esf":
         cols |= {
-            "cond": List(List(Value("float32"))),
+            "cond": List(Value("float32")),
             "cond_names": List(Value("string")),
             "model": Value("string"),
             "bandwidth": Value("float64"),
@@ -95,13 +127,36 @@ def esf_files(codes_path: str) -> tuple[str, str, str]:
     return codes_path, base + ".cond.npy", base + ".cond.json"
 
 
-def _as_codes(codes: np.ndarray[Any, Any], path: str) -> np.ndarray[Any, Any]:
-    if codes.size:
-        low, high = int(codes.min()), int(codes.max())
-        if low < 0 or high > np.iinfo(CODES_DTYPE).max:
-            bad = low if low < 0 else high
-            raise FormatError(f"token {bad} does not fit the dataset's uint16 codes column", path)
-    return np.ascontiguousarray(codes, dtype=CODES_DTYPE)
+def _check_size(values: np.ndarray[Any, Any], what: str, path: str) -> None:
+    if values.size > MAX_ROW_VALUES:
+        raise FormatError(f"{what} holds {values.size} values; one dataset row holds at most 2**31 - 1", path)
+
+
+def _esf_codes(codes: np.ndarray[Any, Any], path: str) -> np.ndarray[Any, Any]:
+    """ESF codes (non-negative int64 ``[T, K]``) in the narrowest column width that holds them.
+
+    ``.ecdc`` files carry no vocabulary size, so the width follows the values:
+    uint16 when every code is at most 65,535 (EnCodec: < 1024), else uint32.
+    """
+    _check_size(codes, "codes", path)
+    high = int(codes.max()) if codes.size else 0
+    if high <= _U16_MAX:
+        return codes.astype(np.uint16)
+    if high > _U32_MAX:
+        raise FormatError(f"code {high} does not fit the dataset's uint32 codes column", path)
+    return codes.astype(np.uint32)
+
+
+def _npq_codes(tokens: np.ndarray[Any, Any], vocab_sizes: Sequence[int], path: str) -> np.ndarray[Any, Any]:
+    """NPQ tokens in the column width their vocabulary needs (uint16 up to 65,536 symbols, else uint32)."""
+    _check_size(tokens, "codes", path)
+    dtype = CODES_DTYPES[0] if max(vocab_sizes) <= _U16_MAX + 1 else CODES_DTYPES[1]
+    if tokens.dtype.itemsize > dtype.itemsize and tokens.size:
+        high = int(tokens.max())
+        if high > _U16_MAX:  # only uint32 payloads get here; the vocabulary fits uint16
+            vocab = max(vocab_sizes)
+            raise FormatError(f"token {high} is outside the vocabulary (vocab_sizes at most {vocab})", path)
+    return tokens.astype(dtype, copy=False)
 
 
 def _read_esf(path: str) -> Row:
@@ -129,12 +184,13 @@ def _read_esf(path: str) -> Row:
         raise FormatError(f"{problems[0].issue}: {problems[0].detail}", path)
     if codes is None or cond is None or isinstance(meta, FormatError) or isinstance(cmeta, FormatError):
         raise RuntimeError(f"{path}: a read failed but check_triplet found no problem")  # pragma: no cover
+    _check_size(cond, "the sidecar", path)
     return {
-        "codes": _as_codes(codes, path),
+        "codes": _esf_codes(codes, path),
         "n_frames": int(codes.shape[0]),
         "n_codebooks": int(codes.shape[1]),
         "fps": float(meta.fps),
-        "cond": np.ascontiguousarray(cond, dtype=COND_DTYPE),
+        "cond": cond.astype(COND_DTYPE, copy=False),
         "cond_names": list(cmeta.names),
         "model": meta.model,
         "bandwidth": meta.bandwidth,
@@ -146,7 +202,7 @@ def _read_esf(path: str) -> Row:
 def _read_npq(path: str) -> Row:
     tokens, header = npq.read(path)
     return {
-        "codes": _as_codes(tokens, path),
+        "codes": _npq_codes(tokens, header.vocab_sizes, path),
         "n_frames": header.seq_len,
         "n_codebooks": header.n_codebooks,
         "fps": header.token_rate,
@@ -177,7 +233,8 @@ def read_row(kind: Kind, path: str, audio: str, *, embed: bool) -> Row:
     ------
     FormatError
         If the file or a sidecar is invalid or missing, the sidecar's frame
-        count differs from the codes' (ESF), or a token does not fit uint16.
+        count differs from the codes' (ESF), or a code does not fit the codes column
+        (uint32; for NPQ, its vocabulary).
     """
     if not embed:
         if kind == "esf":
@@ -229,27 +286,40 @@ def read_rows(
             yield from zip(chunk, results, strict=True)
 
 
-def _list2d(arrays: Sequence[np.ndarray[Any, Any]], dtype: np.dtype[Any]) -> pa.Array:
-    """``list<list<dtype>>`` Arrow array from 2-D arrays ``[T_i, C_i]``, with no Python loop per value."""
-    n_rows = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
-    widths = np.repeat(np.fromiter((a.shape[1] for a in arrays), np.int64, len(arrays)), n_rows)
-    outer = np.zeros(len(arrays) + 1, dtype=np.int32)
-    np.cumsum(n_rows, out=outer[1:])
-    inner = np.zeros(len(widths) + 1, dtype=np.int32)
-    np.cumsum(widths, out=inner[1:])
-    flat = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else np.zeros(0, dtype)
-    values = pa.array(flat.astype(dtype, copy=False))
-    return pa.ListArray.from_arrays(pa.array(outer), pa.ListArray.from_arrays(pa.array(inner), values))
+def row_values(row: Row) -> int:
+    """Values ``row`` adds to the flat columns (``codes`` and ``cond``): the memory it holds."""
+    return sum(row[name].size for name in _FLAT if name in row)
+
+
+def _flat_list(arrays: Sequence[np.ndarray[Any, Any]], dtype: np.dtype[Any]) -> pa.Array:
+    """``list<dtype>`` Arrow array of each array's values, flat and row-major (no Python loop per value)."""
+    sizes = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    if offsets[-1] > MAX_ROW_VALUES:
+        raise ValueError(f"{offsets[-1]} values do not fit one Arrow list array; write smaller batches")
+    flat = (
+        np.concatenate([a.reshape(-1) for a in arrays], dtype=dtype, casting="safe")
+        if arrays
+        else np.zeros(0, dtype)
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat))
 
 
 def rows_to_batch(rows: Sequence[Row], schema: pa.Schema) -> pa.RecordBatch:
-    """Turn rows (dicts of the :func:`features_for` columns) into one Arrow record batch."""
+    """Turn rows (dicts of the :func:`features_for` columns) into one Arrow record batch.
+
+    Raises
+    ------
+    TypeError
+        If a row's codes are wider than the schema's ``codes`` column.
+    """
     arrays = []
     for field in schema:
         values = [row[field.name] for row in rows]
-        if field.name in _LIST2D:
-            dtype = CODES_DTYPE if field.name == "codes" else COND_DTYPE
-            arrays.append(_list2d(values, dtype).cast(field.type))
+        if field.name in _FLAT:
+            array = _flat_list(values, np.dtype(field.type.value_type.to_pandas_dtype()))
+            arrays.append(array if array.type == field.type else array.cast(field.type))
         else:
             arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

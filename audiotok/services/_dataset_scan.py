@@ -18,15 +18,15 @@ from audiotok.errors import InputError, UsageError
 
 __all__ = [
     "SUFFIXES",
+    "Folder",
     "Kind",
-    "SourceFile",
     "assign_valid",
     "check_split_name",
     "count",
     "detect_suffix",
+    "folders",
     "inside",
     "parse_split_map",
-    "scan",
     "split_roots",
 ]
 
@@ -37,22 +37,31 @@ _SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
 
 
 @dataclass(frozen=True)
-class SourceFile:
-    """One token file found under a split's folder.
+class Folder:
+    """One scanned folder of a split.
 
     Attributes
     ----------
-    path : str
-        Absolute path of the file, below the real (symlink-free) input root.
-    relative : str
-        POSIX path relative to the split's folder (``"a/take1.ecdc"``).
     split : str
-        The split the file goes to.
+        The split its files go to (before ``--valid-fraction``).
+    path : str
+        Absolute path of the folder, below the real (symlink-free) input root.
+    relative : str
+        POSIX path relative to the split's folder (``""`` for the split's folder itself).
+    files : list of os.DirEntry
+        The token files (``*suffix``), sorted by name.
+    names : frozenset of str
+        Names of every entry of the folder, token files or not.
+    plain : bool
+        Whether every entry is a regular file (no subfolders, no symlinks).
     """
 
+    split: str
     path: str
     relative: str
-    split: str
+    files: list[os.DirEntry[str]]
+    names: frozenset[str]
+    plain: bool
 
 
 def check_split_name(name: str) -> str:
@@ -117,19 +126,28 @@ def split_roots(tokens_dir: Path, split: str, split_map: Mapping[str, str] | Non
     return roots
 
 
-def _walk(top: str, recursive: bool) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
-    """``(folder, sorted file entries)`` for ``top`` and, if recursive, its subfolders (sorted)."""
+def _scan_dir(top: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(top) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            return sorted(it, key=lambda e: e.name)
     except OSError as exc:
         raise InputError(f"cannot list folder: {exc.strerror or exc}", top) from None
-    files = [e for e in entries if e.is_file()]  # follows symlinks to files
-    yield top, files
+
+
+def _walk_entries(top: str, recursive: bool) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """``(folder, all its entries, sorted)`` for ``top`` and, if recursive, its subfolders (sorted)."""
+    entries = _scan_dir(top)
+    yield top, entries
     if recursive:
         for e in entries:
             if e.is_dir(follow_symlinks=False):
-                yield from _walk(e.path, recursive)
+                yield from _walk_entries(e.path, recursive)
+
+
+def _walk(top: str, recursive: bool) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """``(folder, sorted file entries)`` for ``top`` and, if recursive, its subfolders (sorted)."""
+    for folder, entries in _walk_entries(top, recursive):
+        yield folder, [e for e in entries if e.is_file()]  # follows symlinks to files
 
 
 def detect_suffix(roots: Mapping[str, str], recursive: bool) -> str:
@@ -163,23 +181,17 @@ def count(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> int:
     )
 
 
-def scan(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> Iterator[SourceFile | tuple[str, str]]:
-    """Yield every ``*suffix`` file under each split root, sorted by path.
-
-    A file that is a symlink resolving outside ``roots`` is yielded as
-    ``(path, reason)`` instead, so the caller can report it.
-    """
+def folders(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> Iterator[Folder]:
+    """Every folder under each split root that holds ``*suffix`` files, sorted by path."""
     for split, top in roots.items():
-        for _, files in _walk(top, recursive):
-            for entry in files:
-                if not entry.name.endswith(suffix):
-                    continue
-                path = entry.path
-                if entry.is_symlink() and not inside(os.path.realpath(path), top):
-                    yield path, "symlink resolves outside TOKENS_DIR; refusing it"
-                    continue
-                rel = os.path.relpath(path, top).replace(os.sep, "/")
-                yield SourceFile(path=path, relative=rel, split=split)
+        for path, entries in _walk_entries(top, recursive):
+            files = [e for e in entries if e.name.endswith(suffix) and e.is_file()]
+            if not files:
+                continue
+            rel = "" if path == top else os.path.relpath(path, top).replace(os.sep, "/")
+            plain = all(e.is_file(follow_symlinks=False) for e in entries)
+            names = frozenset(e.name for e in entries)
+            yield Folder(split=split, path=path, relative=rel, files=files, names=names, plain=plain)
 
 
 def assign_valid(relative: str, fraction: float, seed: int) -> bool:

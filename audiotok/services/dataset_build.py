@@ -12,13 +12,12 @@ and swapped in only when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
 
 from datasets import load_from_disk
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,15 +27,14 @@ from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import _dataset_scan as scan
 from audiotok.services._common import FileFailure
 from audiotok.services._dataset_arrow import SplitWriter, write_dataset_dict_json
-from audiotok.services._dataset_rows import Job, esf_files, features_for, read_rows
+from audiotok.services._dataset_place import Materialize, Placer
+from audiotok.services._dataset_rows import CODES_DTYPES, Job, esf_files, features_for, read_rows
 from audiotok.services._dataset_swap import Staging
 from audiotok.services.dataset_verify import verify_dataset
 
 __all__ = ["BuildResult", "Materialize", "build_dataset"]
 
 log = logging.getLogger(__name__)
-
-Materialize = Literal["link", "copy", "none"]
 
 
 class BuildResult(BaseModel):
@@ -94,40 +92,36 @@ def _check_loadable(dataset_dir: str, rows: Mapping[str, int]) -> None:
         raise AudiotokError(f"datasets reads rows {got}, {dict(rows)} were written", dataset_dir)
 
 
-class _Materializer:
-    """Places source files under ``tokens/<split>/`` as relative symlinks or copies."""
-
-    def __init__(self, mode: Materialize, staging: str, final: str) -> None:
-        self.mode, self.staging, self.final = mode, staging, final
-        self._made: set[str] = set()
-        self._link_dirs: dict[tuple[str, str], str] = {}
-
-    def place(self, src: str, audio_rel: str) -> None:
-        """Link or copy ``src`` to ``<dataset>/audio_rel``."""
-        if self.mode == "none":
-            return
-        dst = os.path.join(self.staging, audio_rel)
-        folder = os.path.dirname(dst)
-        if folder not in self._made:
-            os.makedirs(folder, exist_ok=True)
-            self._made.add(folder)
-        if self.mode == "copy":
-            shutil.copyfile(src, dst)
-            return
-        # Relative to where the link will live after the swap (a sibling folder);
-        # computed once per (source folder, dataset folder) pair.
-        key = (os.path.dirname(src), os.path.dirname(audio_rel))
-        rel_dir = self._link_dirs.get(key)
-        if rel_dir is None:
-            rel_dir = self._link_dirs[key] = os.path.relpath(key[0], os.path.join(self.final, key[1]))
-        os.symlink(os.path.join(rel_dir, os.path.basename(src)), dst)
+def _folder_jobs(
+    folder: scan.Folder,
+    top: str,
+    prefix: str,
+    valid: tuple[float, int, str] | None,
+    failures: list[FileFailure],
+) -> list[Job]:
+    """The jobs of one scanned folder; files that are symlinks out of ``top`` become failures."""
+    rel_dir = folder.relative + "/" if folder.relative else ""
+    out: list[Job] = []
+    for entry in folder.files:
+        path = entry.path
+        if entry.is_symlink() and not scan.inside(os.path.realpath(path), top):
+            failures.append(FileFailure(path=path, error="symlink resolves outside TOKENS_DIR; refusing it"))
+            continue
+        rel = rel_dir + entry.name
+        name = folder.split
+        if valid is not None and scan.assign_valid(rel, valid[0], valid[1]):
+            name = valid[2]
+        out.append((path, f"{prefix}/{name}/{rel}", name))
+    return out
 
 
-def _sidecar_rel(kind: scan.Kind, src: str, audio: str) -> list[tuple[str, str]]:
-    """``(source, dataset-relative destination)`` of the token file and its sidecars."""
+def _whole(folder: scan.Folder, jobs: list[Job], kind: scan.Kind) -> bool:
+    """Whether ``folder`` holds exactly the files of ``jobs`` (and sidecars), all for one split."""
+    if not folder.plain or len(jobs) != len(folder.files) or len({job[2] for job in jobs}) != 1:
+        return False
     if kind == "npq":
-        return [(src, audio)]
-    return list(zip(esf_files(src), esf_files(audio), strict=True))
+        return len(folder.names) == len(jobs)
+    return folder.names == {os.path.basename(p) for e in folder.files for p in esf_files(e.name)}
 
 
 def build_dataset(
@@ -178,6 +172,8 @@ def build_dataset(
     materialize : {"link", "copy", "none"}, optional
         How token files (and sidecars) are placed under ``tokens_subdir``.
         Default: ``"none"`` when embedding, ``"link"`` (relative symlinks) without.
+        With ``"link"``, a source folder holding exactly its rows' files is one
+        folder symlink (see :mod:`audiotok.services._dataset_place`).
     embed : bool
         Store ``codes``/``cond`` and metadata columns in the rows; ``False``
         keeps the spec's path-only layout (``audio`` only).
@@ -199,6 +195,8 @@ def build_dataset(
     Returns
     -------
     BuildResult
+        The ``codes`` column is uint16, or uint32 for every split when a file
+        needs it (see :func:`~audiotok.services._dataset_rows.features_for`).
 
     Raises
     ------
@@ -247,45 +245,55 @@ def build_dataset(
     if Path(tokens_subdir).parts[0] in split_names:
         raise UsageError(f"--tokens-subdir {tokens_subdir!r} collides with a split folder of the dataset")
 
-    features = features_for(kind, embed=embed)
+    # Codes start as uint16; the first row that needs uint32 widens every split (see features_for).
+    width = CODES_DTYPES[0]
+    features = features_for(kind, embed=embed, codes_dtype=width)
     workdir = staging.create()
     try:
         writers = {
             n: SplitWriter(os.path.join(workdir, n), features, batch_rows=batch_rows) for n in split_names
         }
-        placer = _Materializer(mode, workdir, staging.final)
+        placer = Placer(mode, workdir, staging.final, esf_files if kind == "esf" else lambda p: (p,))
         n_frames = n_files = 0
         failures: list[FileFailure] = []
+        prefix = Path(tokens_subdir).as_posix()
+        valid = None if valid_fraction is None else (valid_fraction, seed, valid_split)
 
         def jobs() -> Iterator[Job]:
             nonlocal n_files
-            for src in scan.scan(roots, suffix, recursive=recursive):
+            for folder in scan.folders(roots, suffix, recursive=recursive):
+                files = folder.files[: total - n_files]
+                n_files += len(files)
+                if len(files) < len(folder.files):  # --max-files ends inside this folder
+                    folder = dataclasses.replace(folder, files=files)
+                batch = _folder_jobs(folder, roots[folder.split], prefix, valid, failures)
+                if mode == "link" and batch and _whole(folder, batch, kind):
+                    placer.whole_folder(folder.path, os.path.dirname(batch[0][1]))
+                yield from batch
                 if n_files == total:
                     return
-                n_files += 1
-                if isinstance(src, tuple):  # refused: a symlink out of TOKENS_DIR
-                    failures.append(FileFailure(path=src[0], error=src[1]))
-                    continue
-                name = src.split
-                if valid_fraction is not None and scan.assign_valid(src.relative, valid_fraction, seed):
-                    name = valid_split
-                yield src.path, f"{Path(tokens_subdir).as_posix()}/{name}/{src.relative}", name
 
         emit(on_progress, ProgressEvent("files", total=total))
         for (path, audio, name), row in read_rows(kind, jobs(), embed=embed, workers=workers):
             try:
                 if isinstance(row, str):
                     raise AudiotokError(row)
-                for file_src, file_rel in _sidecar_rel(kind, path, audio):
-                    placer.place(file_src, file_rel)
+                placer.place(path, audio)
             except AudiotokError as exc:
                 failures.append(FileFailure(path=path, error=exc.reason))
+                placer.failed(path, audio)
             except OSError as exc:
                 failures.append(FileFailure(path=path, error=exc.strerror or str(exc)))
             else:
                 n_frames += row.get("n_frames", 0)
+                if embed and row["codes"].dtype.itemsize > width.itemsize:
+                    width = row["codes"].dtype
+                    features = features_for(kind, embed=embed, codes_dtype=width)
+                    for w in writers.values():
+                        w.widen(features)
                 writers[name].add(row)
-            emit(on_progress, ProgressEvent("files", advance=1, item=path))
+            if on_progress is not None:
+                on_progress(ProgressEvent("files", advance=1, item=path))
 
         def result(*, written: bool, replaced: bool = False, verified: bool | None = None) -> BuildResult:
             return BuildResult(

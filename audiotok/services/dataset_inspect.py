@@ -28,6 +28,9 @@ class SplitSummary(BaseModel):
     total_frames: int | None = Field(description="Sum of n_frames; None for the paths layout.")
     hours: float | None = Field(description="Sum of n_frames / fps, in hours; None for the paths layout.")
     codebooks: list[int] = Field(description="Distinct K (n_codebooks) over the rows.")
+    codes_dtype: str | None = Field(
+        description="Integer type of the flat codes column ('uint16' or 'uint32'); None for the paths layout."
+    )
     cond_dims: list[int] = Field(description="Distinct D (conditioning features) over the rows; ESF only.")
 
 
@@ -53,7 +56,10 @@ def _summarize(name: str, table: pa.Table) -> SplitSummary:
     frames = hours = None
     ks: list[int] = []
     ds: list[int] = []
+    codes_dtype = None
     if embedded:
+        codes_type = table.schema.field("codes").type
+        codes_dtype = str(codes_type.value_type) if pa.types.is_list(codes_type) else str(codes_type)
         n = table.column("n_frames")
         frames = int(pc.sum(n).as_py() or 0)
         seconds = pc.sum(pc.divide(pc.cast(n, pa.float64()), table.column("fps"))).as_py()
@@ -71,6 +77,7 @@ def _summarize(name: str, table: pa.Table) -> SplitSummary:
         total_frames=frames,
         hours=hours,
         codebooks=ks,
+        codes_dtype=codes_dtype,
         cond_dims=ds,
     )
 

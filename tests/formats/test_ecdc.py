@@ -211,11 +211,18 @@ def test_zip_is_a_torch_zip(tmp_path: Path) -> None:
     ("stored", "dtype"),
     [((1, 3, 7), torch.int64), ((3, 7), torch.int32), ((1, 1, 3, 7), torch.int16), ((1, 3, 7), torch.uint8)],
 )
+@pytest.mark.parametrize("whole_file", [True, False], ids=["one-read", "record-by-record"])
 def test_direct_zip_read_equals_torch_load(
-    tmp_path: Path, stored: tuple[int, ...], dtype: torch.dtype
+    tmp_path: Path,
+    stored: tuple[int, ...],
+    dtype: torch.dtype,
+    whole_file: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from audiotok.formats import _ecdc_fast
 
+    if not whole_file:  # the path of files over 64 MiB
+        monkeypatch.setattr(_ecdc_fast, "_SLURP_MAX", 0)
     codes = torch.randint(0, 100, stored, dtype=torch.int64).to(dtype)
     path = tmp_path / "x.ecdc"
     torch.save({"audio_codes": codes, "audio_length": 2240, "fps": 75.0}, path)

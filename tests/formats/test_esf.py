@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from audiotok.errors import FormatError, OutputError
-from audiotok.formats import esf
+from audiotok.formats import esf, esf_npy
 
 
 def test_sidecar_paths_beside_and_mirrored(tmp_path: Path) -> None:
@@ -237,3 +237,33 @@ def test_plain_v1_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.Monkey
     js.write_text(_DOCS[0])
     monkeypatch.setattr(esf, "_parse_meta", lambda *a: pytest.fail("general path taken"))
     assert esf.read_cond_meta(js).names == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype=np.float16).reshape(6, 2),
+        np.arange(12, dtype=np.float32).reshape(4, 3),
+        np.zeros((0, 2), np.float16),
+        np.arange(6, dtype=">f4").reshape(3, 2),
+        np.asfortranarray(np.arange(6, dtype=np.float32).reshape(3, 2)),
+        np.arange(5, dtype=np.float32),
+    ],
+    ids=["f16", "f32", "empty", "big-endian", "fortran", "1-d"],
+)
+def test_npy_reader_equals_np_load(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "x.cond.npy"
+    np.save(path, array)
+    fast = esf_npy._from_buffer(bytearray(path.read_bytes()))  # None: left to np.load
+    assert (fast is not None) is (not np.isfortran(array))
+    got, want = esf_npy.read_cond_array(path), np.load(path)
+    assert got.dtype == want.dtype and got.shape == want.shape and got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+
+
+def test_truncated_npy_is_a_format_error(tmp_path: Path) -> None:
+    npy, js = esf.sidecar_paths(tmp_path / "x.ecdc")
+    esf.write_sidecar(npy, js, np.ones((8, 2)), ["a", "b"])
+    npy.write_bytes(npy.read_bytes()[:-3])
+    with pytest.raises(FormatError, match=r"not a readable \.npy array"):
+        esf.read_sidecar(npy, js)

@@ -14,6 +14,7 @@ from audiotok.errors import InputError, UsageError
 from audiotok.formats import npq
 from audiotok.services import _dataset_rows
 from audiotok.services.dataset_build import build_dataset
+from audiotok.services.dataset_inspect import inspect_dataset
 from audiotok.services.dataset_verify import verify_dataset
 from tests._token_trees import make_npq_tree
 
@@ -32,8 +33,8 @@ def _rows(out: Path, split: str = "train") -> list[dict]:
 def _tree_listing(root: Path) -> list[tuple[str, str]]:
     """Every path under ``root`` with its link target or content hash (arrow state files excluded)."""
     listing = []
-    for dirpath, _, files in os.walk(root):
-        for name in sorted(files):
+    for dirpath, dirs, files in os.walk(root):
+        for name in sorted(files) + sorted(d for d in dirs if (Path(dirpath) / d).is_symlink()):
             p = Path(dirpath) / name
             if name == "state.json":
                 continue
@@ -74,11 +75,67 @@ def test_materialize_modes_place_every_file(tree: Path, tmp_path: Path, mode: st
     for row in _rows(out):
         placed = out / row["audio"]
         source = tree / row["audio"].removeprefix("tokens/train/")
-        assert placed.is_symlink() is (mode == "link")
-        if mode == "link":
-            assert not os.path.isabs(os.readlink(placed))
+        link = _link_of(placed, out)
+        assert (link is not None) is (mode == "link")
+        if link is not None:
+            assert not os.path.isabs(os.readlink(link))
             assert placed.resolve() == source.resolve()
         assert placed.read_bytes() == source.read_bytes()
+
+
+def _link_of(placed: Path, dataset: Path) -> Path | None:
+    """The symlink ``placed`` resolves through inside ``dataset``: the file itself or a folder above it."""
+    for p in (placed, *placed.parents):
+        if p == dataset:
+            return None
+        if p.is_symlink():
+            return p
+    return None
+
+
+def test_a_folder_of_only_token_files_is_linked_whole(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    build_dataset(tree, out, recursive=True, embed=False, verify=True)
+    for folder in ("d0", "d1"):
+        link = out / "tokens" / "train" / folder
+        assert link.is_symlink() and os.readlink(link) == os.path.relpath(tree / folder, link.parent)
+    assert sorted(p.name for p in (out / "tokens" / "train" / "d0").iterdir()) == sorted(
+        p.name for p in (tree / "d0").iterdir()
+    )
+
+
+def _placed_files(out: Path) -> list[str]:
+    """Token files reachable under ``out/tokens``, and whether each folder is one link."""
+    return sorted(
+        f"{p.relative_to(out).as_posix()}{' (link)' if p.is_symlink() else ''}"
+        for p in (out / "tokens").rglob("*")
+        if p.is_symlink() or p.is_file()
+    )
+
+
+def test_folders_that_are_not_exactly_the_rows_get_one_link_per_file(tree: Path, tmp_path: Path) -> None:
+    (tree / "d0" / "notes.txt").write_text("not a token file")
+    (tree / "d1" / "broken.npq").write_bytes(b"NPQ1garbage")
+    result = build_dataset(tree, tmp_path / "ds", recursive=True, materialize="link", skip_bad=True)
+    assert [Path(f.path).name for f in result.failures] == ["broken.npq"]
+    placed = _placed_files(tmp_path / "ds")
+    # Neither the extra file nor the file left out is reachable; every row's file is, by its own link.
+    assert placed == sorted(
+        f"{a} (link)" for a in datasets.load_from_disk(str(tmp_path / "ds"))["train"]["audio"]
+    )
+    assert len(placed) == 6
+
+
+def test_folders_split_by_valid_fraction_or_max_files_get_one_link_per_file(tmp_path: Path) -> None:
+    make_npq_tree(tmp_path / "t", 12, folders=2)
+    out = tmp_path / "ds"
+    build_dataset(tmp_path / "t", out, recursive=True, embed=False, valid_fraction=0.5, seed=1)
+    dsd = datasets.load_from_disk(str(out))
+    assert _placed_files(out) == sorted(f"{a} (link)" for ds in dsd.values() for a in ds["audio"])
+    build_dataset(tmp_path / "t", out, recursive=True, embed=False, max_files=8)
+    assert _placed_files(out) == ["tokens/train/d0 (link)"] + [
+        f"tokens/train/d1/clip{i:03d}.npq (link)" for i in (1, 3)
+    ]
 
 
 def test_links_stay_valid_when_tree_and_dataset_move_together(tree: Path, tmp_path: Path) -> None:
@@ -109,11 +166,13 @@ def test_no_embed_without_files_is_refused(tree: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["none", "link", "copy"])
 def test_rebuild_is_idempotent(tree: Path, tmp_path: Path, mode: str) -> None:
     out = tmp_path / "ds"
+    sources = _tree_listing(tree)
     build_dataset(tree, out, recursive=True, materialize=mode)  # type: ignore[arg-type]
     first = _tree_listing(out)
     again = build_dataset(tree, out, recursive=True, materialize=mode)  # type: ignore[arg-type]
     assert again.replaced
     assert _tree_listing(out) == first
+    assert _tree_listing(tree) == sources  # removing the old dataset removed links, not what they point to
     assert not (tmp_path / "ds.incomplete").exists() and not (tmp_path / "ds.old").exists()
 
 
@@ -266,3 +325,64 @@ def test_worker_processes_give_the_same_dataset(tmp_path: Path) -> None:
     assert one.failures == two.failures and one.splits == two.splits == {"train": 12}
     rows = lambda out: [(r["audio"], r["codes"]) for r in _rows(out)]  # noqa: E731
     assert rows(tmp_path / "one") == rows(tmp_path / "two")
+
+
+def _write_npq(path: Path, tokens: np.ndarray, vocab: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    k = tokens.shape[1]
+    npq.write(
+        path, tokens, npq.Npq1Header(token_rate=86.1328125, seq_len=len(tokens), vocab_sizes=(vocab,) * k)
+    )
+
+
+def test_vocab_above_uint16_gets_a_uint32_codes_column(tmp_path: Path) -> None:
+    tokens = np.array([[0, 99_999], [65_536, 1], [99_999, 70_000]], dtype=np.int64)
+    _write_npq(tmp_path / "wide" / "big.npq", tokens, 100_000)
+    assert npq.read_header(tmp_path / "wide" / "big.npq").dtype == np.uint32
+    result = build_dataset(tmp_path / "wide", tmp_path / "ds", verify=True)
+    assert result.written and result.verified and not result.failures
+    ds = datasets.load_from_disk(str(tmp_path / "ds"))["train"]
+    assert ds.features["codes"] == datasets.List(datasets.Value("uint32"))
+    row = ds.with_format("numpy")[0]
+    np.testing.assert_array_equal(row["codes"].reshape(row["n_frames"], row["n_codebooks"]), tokens)
+    assert inspect_dataset(tmp_path / "ds").splits[0].codes_dtype == "uint32"
+
+
+def test_vocab_65536_stays_uint16(tmp_path: Path) -> None:
+    _write_npq(tmp_path / "t" / "a.npq", np.array([[65_535, 0]]), 65_536)
+    build_dataset(tmp_path / "t", tmp_path / "ds")
+    ds = datasets.load_from_disk(str(tmp_path / "ds"))["train"]
+    assert ds.features["codes"] == datasets.List(datasets.Value("uint16"))
+    assert ds[0]["codes"] == [65_535, 0]
+
+
+def test_a_wide_file_after_narrow_ones_widens_every_split(tmp_path: Path) -> None:
+    narrow = make_npq_tree(tmp_path / "t", 8, k=2, folders=1)
+    wide = np.array([[99_999, 3]] * 5)
+    _write_npq(tmp_path / "t" / "d0" / "zz_wide.npq", wide, 100_000)  # sorted last: rows are written first
+    out = tmp_path / "ds"
+    result = build_dataset(tmp_path / "t", out, recursive=True, valid_fraction=0.3, batch_rows=2, verify=True)
+    assert result.written and result.verified and sum(result.splits.values()) == 9
+    dsd = datasets.load_from_disk(str(out))
+    assert {str(ds.features["codes"].feature.dtype) for ds in dsd.values()} == {"uint32"}
+    expected = {p.name: npq.read(p)[0] for p in narrow} | {"zz_wide.npq": wide}
+    seen = set()
+    for ds in dsd.values():
+        for row in ds.with_format("numpy"):
+            name = str(row["audio"]).rsplit("/", 1)[-1]
+            codes = row["codes"].reshape(row["n_frames"], row["n_codebooks"])
+            np.testing.assert_array_equal(codes, expected[name])
+            seen.add(name)
+    assert seen == set(expected)
+
+
+def test_tokens_outside_a_uint16_vocabulary_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t" / "bad.npq"
+    path.parent.mkdir()
+    header = npq.Npq1Header(token_rate=86.1328125, seq_len=1, vocab_sizes=(1024,), dtype_code=2)
+    path.write_bytes(header.to_bytes() + np.array([70_000], "<u4").tobytes())  # valid header, bad token
+    result = build_dataset(tmp_path / "t", tmp_path / "ds")
+    assert not result.written
+    assert [f.error for f in result.failures] == [
+        "token 70000 is outside the vocabulary (vocab_sizes at most 1024)"
+    ]

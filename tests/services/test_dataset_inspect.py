@@ -26,6 +26,7 @@ def test_summary_counts_frames_hours_and_codebooks(tmp_path: Path) -> None:
     assert summary.hours == pytest.approx(frames / (44100 / 512) / 3600)
     assert sorted({k for s in summary.splits for k in s.codebooks}) == [4, 6]
     assert all(s.layout == "embedded" and s.kind == "npq" and "codes" in s.columns for s in summary.splits)
+    assert [s.codes_dtype for s in summary.splits] == ["uint16", "uint16"]
 
 
 def test_paths_layout_and_errors(tmp_path: Path) -> None:
@@ -33,5 +34,6 @@ def test_paths_layout_and_errors(tmp_path: Path) -> None:
     build_dataset(tmp_path / "tree", tmp_path / "ds", recursive=True, embed=False)
     summary = inspect_dataset(tmp_path / "ds")
     assert summary.splits[0].layout == "paths" and summary.hours is None and summary.splits[0].codebooks == []
+    assert summary.splits[0].codes_dtype is None
     with pytest.raises(InputError, match="not a dataset"):
         inspect_dataset(tmp_path / "tree")

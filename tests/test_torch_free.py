@@ -1,0 +1,139 @@
+"""Commands that need no torch run without importing it (issue 8, item 6).
+
+Each command runs in a fresh interpreter (``python -m audiotok ...``) where a
+meta-path hook makes every ``import torch`` fail and records it, so even an
+import that some code catches and ignores fails the test. To cover another
+command, add it to :data:`COMMANDS` (or call :func:`run_cli_without_torch`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from audiotok.services.dataset_build import build_dataset
+from tests._token_trees import make_esf_tree, make_npq_tree
+
+REPO = Path(__file__).resolve().parents[1]
+TORCH_IMPORTED = 97
+"""Exit status of a guarded run that tried to import torch."""
+
+_GUARD = r"""
+import importlib.abc, importlib.machinery, sys, traceback
+
+attempts = []
+
+
+class _Blocked(importlib.abc.Loader):
+    def create_module(self, spec):
+        attempts.append("".join(traceback.format_stack(limit=15)))
+        raise ImportError(f"{spec.name} is blocked: this command must run without torch")
+
+    def exec_module(self, module):
+        raise ImportError("unreachable")
+
+
+class _NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            return importlib.machinery.ModuleSpec(name, _Blocked())
+        return None
+
+
+sys.meta_path.insert(0, _NoTorch())
+code, sys.argv = sys.argv[1], ["audiotok", *sys.argv[2:]]
+status = 0
+try:
+    exec(compile(code, "<guarded>", "exec"), {"__name__": "__main__"})
+except SystemExit as exc:
+    status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+if attempts or "torch" in sys.modules:
+    sys.stderr.write("torch was imported:\n" + "\n".join(attempts))
+    status = 97
+sys.exit(status)
+"""
+
+_CLI = "from audiotok.cli.app import main\nmain()"
+
+
+def run_without_torch(code: str, *argv: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    """Run Python ``code`` (``sys.argv[1:] = argv``) in a fresh interpreter where torch cannot be imported.
+
+    The exit status is :data:`TORCH_IMPORTED` if anything tried to import torch.
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env |= {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "AUDIOTOK_DEBUG": "1"}
+    cmd = [sys.executable, "-c", _GUARD, code, *map(str, argv)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def run_cli_without_torch(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m audiotok ARGS`` where torch cannot be imported."""
+    return run_without_torch(_CLI, *args)
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An ESF tree, an NPQ tree and datasets of both, made beforehand (writing .ecdc files needs torch)."""
+    root = tmp_path_factory.mktemp("torch_free")
+    make_esf_tree(root / "esf", 4)
+    make_npq_tree(root / "npq", 4, stereo=True)
+    build_dataset(root / "esf", root / "ds_esf", recursive=True)
+    build_dataset(root / "npq", root / "ds_npq", recursive=True, embed=False)
+    return {"esf": root / "esf", "npq": root / "npq", "root": root}
+
+
+Command = Callable[[dict[str, Path]], list[str]]
+#: Commands that must run without torch: ``(id, trees -> CLI arguments, check of the JSON output)``.
+COMMANDS: list[tuple[str, Command, Callable[[dict[str, object]], bool]]] = [
+    (
+        "dataset build esf --verify",
+        lambda t: ["dataset", "build", str(t["esf"]), str(t["root"] / "out_esf"), "-r", "--verify", "--json"],
+        lambda out: out["written"] is True and out["splits"] == {"train": 4},
+    ),
+    (
+        "dataset build npq --no-embed",
+        lambda t: [
+            "dataset",
+            "build",
+            str(t["npq"]),
+            str(t["root"] / "out_npq"),
+            "-r",
+            "--no-embed",
+            "--json",
+        ],
+        lambda out: out["written"] is True and out["embedded"] is False,
+    ),
+    (
+        "dataset inspect esf",
+        lambda t: ["dataset", "inspect", str(t["root"] / "ds_esf"), "--json"],
+        lambda out: out["rows"] == 4 and out["splits"][0]["kind"] == "esf",  # type: ignore[index]
+    ),
+    (
+        "dataset inspect npq",
+        lambda t: ["dataset", "inspect", str(t["root"] / "ds_npq"), "--json"],
+        lambda out: out["rows"] == 4 and out["splits"][0]["layout"] == "paths",  # type: ignore[index]
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "check"), [c[1:] for c in COMMANDS], ids=[c[0] for c in COMMANDS])
+def test_command_runs_without_torch(
+    trees: dict[str, Path], args: Command, check: Callable[[dict[str, object]], bool]
+) -> None:
+    res = run_cli_without_torch(*args(trees))
+    assert res.returncode != TORCH_IMPORTED, res.stderr
+    assert res.returncode == 0, res.stderr
+    assert check(json.loads(res.stdout))
+
+
+def test_the_guard_catches_an_import_of_torch() -> None:
+    caught = run_without_torch("try:\n    import audiotok.data\nexcept ImportError:\n    pass")
+    assert caught.returncode == TORCH_IMPORTED and "torch was imported" in caught.stderr
+    assert run_without_torch("import audiotok.services.dataset_build").returncode == 0
