@@ -83,19 +83,22 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """An ESF tree, an NPQ tree and datasets of both, made beforehand (writing .ecdc files needs torch)."""
     root = tmp_path_factory.mktemp("torch_free")
     make_esf_tree(root / "esf", 4)
+    make_esf_tree(root / "sidecars", 3)  # esf init / add rewrite its sidecars
     make_npq_tree(root / "npq", 4, stereo=True)
     build_dataset(root / "esf", root / "ds_esf", recursive=True)
     build_dataset(root / "npq", root / "ds_npq", recursive=True, embed=False)
-    return {"esf": root / "esf", "npq": root / "npq", "root": root}
+    return {"esf": root / "esf", "sidecars": root / "sidecars", "npq": root / "npq", "root": root}
 
 
 Command = Callable[[dict[str, Path]], list[str]]
-#: Commands that must run without torch: ``(id, trees -> CLI arguments, check of the JSON output)``.
-COMMANDS: list[tuple[str, Command, Callable[[dict[str, object]], bool]]] = [
+Record = dict[str, object]
+#: Commands that must run without torch: ``(id, trees -> CLI arguments, check of the JSON Lines records)``.
+#: The checks see every ``--json`` record the command printed; single-object commands give one.
+COMMANDS: list[tuple[str, Command, Callable[[list[Record]], bool]]] = [
     (
         "dataset build esf --verify",
         lambda t: ["dataset", "build", str(t["esf"]), str(t["root"] / "out_esf"), "-r", "--verify", "--json"],
-        lambda out: out["written"] is True and out["splits"] == {"train": 4},
+        lambda recs: recs[-1]["written"] is True and recs[-1]["splits"] == {"train": 4},
     ),
     (
         "dataset build npq --no-embed",
@@ -108,29 +111,58 @@ COMMANDS: list[tuple[str, Command, Callable[[dict[str, object]], bool]]] = [
             "--no-embed",
             "--json",
         ],
-        lambda out: out["written"] is True and out["embedded"] is False,
+        lambda recs: recs[-1]["written"] is True and recs[-1]["embedded"] is False,
     ),
     (
         "dataset inspect esf",
         lambda t: ["dataset", "inspect", str(t["root"] / "ds_esf"), "--json"],
-        lambda out: out["rows"] == 4 and out["splits"][0]["kind"] == "esf",  # type: ignore[index]
+        lambda recs: recs[-1]["rows"] == 4 and recs[-1]["splits"][0]["kind"] == "esf",  # type: ignore[index]
     ),
     (
         "dataset inspect npq",
         lambda t: ["dataset", "inspect", str(t["root"] / "ds_npq"), "--json"],
-        lambda out: out["rows"] == 4 and out["splits"][0]["layout"] == "paths",  # type: ignore[index]
+        lambda recs: recs[-1]["rows"] == 4 and recs[-1]["splits"][0]["layout"] == "paths",  # type: ignore[index]
+    ),
+]
+COMMANDS += [
+    (
+        "esf init",
+        lambda t: ["esf", "init", "--audio-root", str(t["sidecars"]), "--overwrite", "--json"],
+        lambda recs: [r["status"] for r in recs] == ["written"] * 3,
+    ),
+    (
+        "esf add const lin",
+        lambda t: [
+            "esf",
+            "add",
+            "--audio-root",
+            str(t["sidecars"]),
+            *("-p", "const", "--const", "scene=7", "-p", "lin", "--lin", "pos=0:1"),
+            *("--mode", "overwrite", "--json"),
+        ],
+        lambda recs: [r["names"] for r in recs] == [["scene", "pos"]] * 3,
+    ),
+    (
+        "esf audit --jobs 2",
+        lambda t: ["esf", "audit", "--audio-root", str(t["esf"]), "--jobs", "2", "--json"],
+        lambda recs: recs[-1] == {"files": 4, "ok": 4, "broken": 0, "issues": {}},
+    ),
+    (
+        "npq inspect --verify",
+        lambda t: ["npq", "inspect", str(t["npq"]), "-r", "--verify", "--json"],
+        lambda recs: len(recs) == 4 and all(r["verified"] is True and r["format"] == "NPQ2" for r in recs),
     ),
 ]
 
 
 @pytest.mark.parametrize(("args", "check"), [c[1:] for c in COMMANDS], ids=[c[0] for c in COMMANDS])
 def test_command_runs_without_torch(
-    trees: dict[str, Path], args: Command, check: Callable[[dict[str, object]], bool]
+    trees: dict[str, Path], args: Command, check: Callable[[list[Record]], bool]
 ) -> None:
     res = run_cli_without_torch(*args(trees))
     assert res.returncode != TORCH_IMPORTED, res.stderr
     assert res.returncode == 0, res.stderr
-    assert check(json.loads(res.stdout))
+    assert check([json.loads(line) for line in res.stdout.splitlines() if line.strip()]), res.stdout
 
 
 def test_the_guard_catches_an_import_of_torch() -> None:
