@@ -132,7 +132,7 @@ def _peak_mb() -> float:
 def _child_build(tool: str, tokens_dir: str, out_dir: str, suffix: str, workers: str) -> None:
     import datasets
 
-    from audiotok.services.dataset_build import build_dataset
+    from audiotok.services.dataset.build import build_dataset
 
     datasets.disable_progress_bars()
     start = time.perf_counter()

@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audiotok.formats import ecdc, esf
-from audiotok.services import esf_sidecars
+from audiotok.services.esf import sidecars as esf_sidecars
 
 
 def generate(root: Path, n: int) -> None:
@@ -120,7 +120,8 @@ def timed(label: str, fn: Callable[[], object], repeat: int = 1) -> float:
 
 def our_audits(root: Path, n: int, repeat: int, label: str) -> dict[str, float]:
     """Time ``esf audit`` with --jobs 1 and 2 in this process; also the peak RSS."""
-    from audiotok.services import esf_audit, esf_sidecars
+    from audiotok.services.esf import audit as esf_audit
+    from audiotok.services.esf import sidecars as esf_sidecars
 
     opts = esf_sidecars.SidecarOptions(audio_root=root)
     audit_opts = esf_audit.AuditOptions()

@@ -21,7 +21,7 @@ from audiotok.formats import npq
 
 @pytest.fixture
 def encoder_home(request: pytest.FixtureRequest) -> Path:
-    pytest.importorskip("audiotok.services.npq_encode")
+    pytest.importorskip("audiotok.services.npq.encode")
     try:
         return request.getfixturevalue("dac_home")  # type: ignore[no-any-return]
     except pytest.FixtureLookupError:

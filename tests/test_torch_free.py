@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from audiotok.services.dataset_build import build_dataset
+from audiotok.services.dataset.build import build_dataset
 from tests._token_trees import make_esf_tree, make_npq_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,4 +168,4 @@ def test_command_runs_without_torch(
 def test_the_guard_catches_an_import_of_torch() -> None:
     caught = run_without_torch("try:\n    import audiotok.data\nexcept ImportError:\n    pass")
     assert caught.returncode == TORCH_IMPORTED and "torch was imported" in caught.stderr
-    assert run_without_torch("import audiotok.services.dataset_build").returncode == 0
+    assert run_without_torch("import audiotok.services.dataset.build").returncode == 0

@@ -12,13 +12,13 @@ from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
 from audiotok.errors import UsageError
-from audiotok.services._common import FileFailure
+from audiotok.services.records import FileFailure
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
-    from audiotok.services import normalize as normalize_service
+    from audiotok.services.audio import normalize as normalize_service
 else:
-    normalize_service = lazy_import("audiotok.services.normalize")
+    normalize_service = lazy_import("audiotok.services.audio.normalize")
 
 
 audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", no_args_is_help=True)

@@ -12,14 +12,15 @@ from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
-from audiotok.services._dataset_scan import parse_split_map
+from audiotok.services.dataset.scan import parse_split_map
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
-    from audiotok.services import dataset_build, dataset_inspect
+    from audiotok.services.dataset import build as dataset_build
+    from audiotok.services.dataset import inspect as dataset_inspect
 else:
-    dataset_build = lazy_import("audiotok.services.dataset_build")
-    dataset_inspect = lazy_import("audiotok.services.dataset_inspect")
+    dataset_build = lazy_import("audiotok.services.dataset.build")
+    dataset_inspect = lazy_import("audiotok.services.dataset.inspect")
 
 
 dataset_app = typer.Typer(

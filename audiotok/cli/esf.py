@@ -15,19 +15,23 @@ from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt
 from audiotok.errors import UsageError
 from audiotok.formats.esf import sidecar_paths
-from audiotok.services._common import FileFailure
+from audiotok.services.records import FileFailure
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
     from audiotok import device as device_lib
-    from audiotok.services import esf_audit, esf_encode, esf_inspect, esf_sidecars, producers
+    from audiotok.services.esf import audit as esf_audit
+    from audiotok.services.esf import encode as esf_encode
+    from audiotok.services.esf import inspect as esf_inspect
+    from audiotok.services.esf import producers
+    from audiotok.services.esf import sidecars as esf_sidecars
 else:
     device_lib = lazy_import("audiotok.device")
-    esf_audit = lazy_import("audiotok.services.esf_audit")
-    esf_encode = lazy_import("audiotok.services.esf_encode")
-    esf_inspect = lazy_import("audiotok.services.esf_inspect")
-    esf_sidecars = lazy_import("audiotok.services.esf_sidecars")
-    producers = lazy_import("audiotok.services.producers")
+    esf_audit = lazy_import("audiotok.services.esf.audit")
+    esf_encode = lazy_import("audiotok.services.esf.encode")
+    esf_inspect = lazy_import("audiotok.services.esf.inspect")
+    esf_sidecars = lazy_import("audiotok.services.esf.sidecars")
+    producers = lazy_import("audiotok.services.esf.producers")
 
 
 esf_app = typer.Typer(

@@ -14,9 +14,9 @@ from audiotok.cli._options import JsonOpt
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
-    from audiotok.services import models as models_service
+    from audiotok.services import weights as models_service
 else:
-    models_service = lazy_import("audiotok.services.models")
+    models_service = lazy_import("audiotok.services.weights")
 
 
 models_app = typer.Typer(

@@ -12,20 +12,22 @@ from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
-from audiotok.services import npq as npq_service
-from audiotok.services._common import FileFailure
+from audiotok.services.npq import inspect as npq_service
+from audiotok.services.records import FileFailure
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
     from audiotok import device as device_lib
-    from audiotok.services import npq_convert, npq_decode, npq_encode
-    from audiotok.services.npq_decode import DecodedFile
-    from audiotok.services.npq_encode import EncodedFile, EncodeSummary
+    from audiotok.services.npq import convert as npq_convert
+    from audiotok.services.npq import decode as npq_decode
+    from audiotok.services.npq import encode as npq_encode
+    from audiotok.services.npq.decode import DecodedFile
+    from audiotok.services.npq.encode import EncodedFile, EncodeSummary
 else:
     device_lib = lazy_import("audiotok.device")
-    npq_convert = lazy_import("audiotok.services.npq_convert")
-    npq_decode = lazy_import("audiotok.services.npq_decode")
-    npq_encode = lazy_import("audiotok.services.npq_encode")
+    npq_convert = lazy_import("audiotok.services.npq.convert")
+    npq_decode = lazy_import("audiotok.services.npq.decode")
+    npq_encode = lazy_import("audiotok.services.npq.encode")
 
 
 npq_app = typer.Typer(help="DAC RVQ token files (.npq): encode, decode, inspect.", no_args_is_help=True)

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from audiotok.cli import dataset as dataset_cli
 from audiotok.cli.app import app
-from audiotok.services._common import FileFailure
-from audiotok.services.dataset_build import BuildResult
+from audiotok.services.dataset.build import BuildResult
+from audiotok.services.records import FileFailure
 from tests._token_trees import make_npq_tree
 
 runner = CliRunner()

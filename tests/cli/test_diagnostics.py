@@ -60,7 +60,7 @@ def warning_command(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             "`torch.jit.script` is deprecated.", FutureWarning, TORCH_FILE, 1491, module="torch.jit._script"
         )
         warnings.warn_explicit("old API", DeprecationWarning, "dac/nn/layers.py", 18, module="dac.nn.layers")
-        logging.getLogger("audiotok.services.npq").info("read %d headers", 1)
+        logging.getLogger("audiotok.services.npq.inspect").info("read %d headers", 1)
         return iter(())
 
     monkeypatch.setattr(npq_cli.npq_service, "inspect_paths", warns)

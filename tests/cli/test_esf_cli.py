@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 from audiotok.cli import esf as esf_cli
 from audiotok.cli.app import app
 from audiotok.formats import esf
-from audiotok.services.esf_encode import EncodeResult
-from tests.services.test_esf_sidecars import make_codes
+from audiotok.services.esf.encode import EncodeResult
+from tests.services.esf.test_sidecars import make_codes
 
 runner = CliRunner()
 
 
 def test_encode_uses_service_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from audiotok.services._common import FileFailure
+    from audiotok.services.records import FileFailure
 
     seen: dict[str, object] = {}
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from audiotok.cli import npq as npq_cli
 from audiotok.cli.app import app
-from audiotok.services._common import FileFailure
-from audiotok.services.npq import NpqFileInfo
+from audiotok.services.npq.inspect import NpqFileInfo
+from audiotok.services.records import FileFailure
 from tests import npq_bytes as nb
 
 WIDE = {"COLUMNS": "200"}  # rich reads COLUMNS on every render; keeps table cells whole

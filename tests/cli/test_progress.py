@@ -17,7 +17,7 @@ from audiotok.cli import npq as npq_cli
 from audiotok.cli._console import audio_amount, progress, quiet_progress
 from audiotok.cli.app import app
 from audiotok.progress import ProgressEvent, ProgressFn
-from audiotok.services.npq_encode import EncodeSummary
+from audiotok.services.npq.encode import EncodeSummary
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

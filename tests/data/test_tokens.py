@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from audiotok.data import TokenDataset, load_token_dataset, pad_collate
 from audiotok.errors import InputError
 from audiotok.formats import npq
-from audiotok.services.dataset_build import build_dataset
+from audiotok.services.dataset.build import build_dataset
 from tests._token_trees import make_npq_tree
 
 

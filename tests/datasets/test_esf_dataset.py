@@ -11,7 +11,7 @@ import torch
 from audiotok.data import EsfDataset
 from audiotok.errors import FormatError, InputError
 from audiotok.formats import esf
-from tests.services.test_esf_sidecars import make_codes
+from tests.services.esf.test_sidecars import make_codes
 
 
 def test_items(tmp_path: Path) -> None:

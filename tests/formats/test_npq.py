@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from audiotok import _fsio
 from audiotok.errors import FormatError, OutputError
 from audiotok.formats import npq
+from audiotok.formats.npq import layout as npq_layout
 from tests import npq_bytes as nb
 from tests.conftest import random_tokens
 
@@ -761,12 +762,12 @@ def test_invalid_headers_are_never_cached(tmp_path: Path) -> None:
 
 
 def test_header_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(npq, "_HEADER_CACHE", {})
-    monkeypatch.setattr(npq, "_HEADER_CACHE_MAX", 4)
+    monkeypatch.setattr(npq_layout, "_HEADER_CACHE", {})
+    monkeypatch.setattr(npq_layout, "_HEADER_CACHE_MAX", 4)
     for i in range(10):
         header = npq.read_header(_put(tmp_path / f"{i}.npq", nb.npq1(ROWS, V3, bitrate=float(i))))
         assert header.orig_bitrate_kbps == i
-        assert len(npq._HEADER_CACHE) == i % 4 + 1
+        assert len(npq_layout._HEADER_CACHE) == i % 4 + 1
 
 
 def test_payload_read_survives_short_reads() -> None:
@@ -784,10 +785,10 @@ def test_payload_read_survives_short_reads() -> None:
 
     expected = np.arange(24, dtype="<u2").reshape(4, 6)
     out = np.empty((4, 6), dtype="<u2")
-    assert npq._read_into(Trickle(expected.tobytes()), out) == 48
+    assert npq_layout._read_into(Trickle(expected.tobytes()), out) == 48
     np.testing.assert_array_equal(out, expected)
     part = np.zeros((4, 6), dtype="<u2")
-    assert npq._read_into(Trickle(expected.tobytes()[:10]), part) == 10
+    assert npq_layout._read_into(Trickle(expected.tobytes()[:10]), part) == 10
 
 
 def test_file_shrinking_while_reading_is_a_format_error(
@@ -801,5 +802,5 @@ def test_file_shrinking_while_reading_is_a_format_error(
         def __init__(self, fd: int) -> None:
             self.st_size = real_fstat(fd).st_size + 4
 
-    monkeypatch.setattr(npq.os, "fstat", Stat)
+    monkeypatch.setattr(npq_layout.os, "fstat", Stat)
     _assert_format_error(npq.read, path, "payload shorter than the header says")

@@ -1,0 +1,1 @@
+"""``audiotok audio``: audio preparation (normalize)."""

@@ -1,0 +1,1 @@
+"""``audiotok dataset``: token files (+ sidecars) to Hugging Face datasets (build, inspect, verify)."""

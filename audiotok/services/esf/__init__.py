@@ -1,0 +1,1 @@
+"""``audiotok esf``: EnCodec codes with ESF sidecars (encode, sidecars, producers, audit, inspect)."""

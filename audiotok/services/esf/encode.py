@@ -1,0 +1,371 @@
+"""``esf encode``: audio files to EnCodec ``.ecdc`` codes, with resume and verification."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from encodec.model import EncodecModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiotok import audio
+from audiotok.codecs import encodec as codec
+from audiotok.errors import AudiotokError, InputError
+from audiotok.formats import ecdc
+from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
+from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
+from audiotok.services.records import FileFailure
+
+__all__ = [
+    "EncodeResult",
+    "MissingReport",
+    "ModelLoader",
+    "VerifyResult",
+    "encode_file",
+    "encode_paths",
+    "list_missing",
+    "read_window",
+    "verify_outputs",
+]
+
+log = logging.getLogger(__name__)
+_RESAMPLE_MARGIN = 512  # source samples read beyond each window edge for the sinc filter
+
+
+class EncodeResult(BaseModel):
+    """One encoded, skipped or (dry run) planned file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    src: str
+    dst: str
+    status: str = Field(description="'encoded', 'skipped' (valid output existed) or 'planned' (dry run).")
+    n_frames: int | None = Field(default=None, description="T, frames at 75 fps.")
+    n_codebooks: int | None = Field(default=None, description="Cb, codebooks.")
+    duration_s: float | None = Field(default=None, description="Audio duration in seconds.")
+    wall_s: float = Field(default=0.0, description="Seconds spent on this file.")
+
+
+class MissingReport(BaseModel):
+    """Inputs without an output, and outputs without an input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    missing: list[str] = Field(description="Audio files whose .ecdc does not exist (or is invalid).")
+    orphans: list[str] = Field(description=".ecdc files under the output folder with no audio file.")
+
+
+class VerifyResult(BaseModel):
+    """Verification of one written ``.ecdc`` file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    ok: bool
+    detail: str = ""
+
+
+class ModelLoader:
+    """Loads an EnCodec model on first call and keeps it (so dry runs and resumes load nothing)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        path: Path | None = None,
+        device: torch.device | str = "cpu",
+        bandwidth: float = 6.0,
+    ) -> None:
+        self.name, self.path, self.device, self.bandwidth = name, path, device, bandwidth
+        self.model: EncodecModel | None = None
+
+    def __call__(self) -> EncodecModel:
+        """The model, loaded with :func:`audiotok.codecs.encodec.load_model` once."""
+        if self.model is None:
+            self.model = codec.load_model(
+                self.name, path=self.path, device=self.device, bandwidth=self.bandwidth
+            )
+        return self.model
+
+
+def _to_channels(x: np.ndarray, channels: int, path: Path) -> np.ndarray:
+    if channels == 1:
+        return audio.to_mono(x)
+    if x.shape[0] == 1:
+        return np.repeat(x, 2, axis=0)
+    if x.shape[0] != 2:
+        raise InputError(f"the 48 kHz model takes 1 or 2 channels, file has {x.shape[0]}", path)
+    return x
+
+
+def read_window(
+    path: Path, info: audio.AudioInfo, start: int, end: int, sample_rate: int, channels: int
+) -> torch.Tensor:
+    """Samples ``[start, end)`` at ``sample_rate``, decoded and resampled from the file's own rate.
+
+    Resampling starts on a sample where both rates' grids coincide and reads
+    ``_RESAMPLE_MARGIN`` extra source samples on each side, so windows agree
+    with a whole-file resample except at the file's ends.
+
+    Returns
+    -------
+    Tensor[channels, end - start] float32
+        Zero-padded past the end of the file.
+    """
+    sr = info.sample_rate
+    if sr == sample_rate:
+        x = audio.read(path, start, end - start)
+        out = audio.resample(_to_channels(x, channels, path), sr, sr)
+    else:
+        g = math.gcd(sr, sample_rate)
+        step_in, step_out = sr // g, sample_rate // g
+        want = max(0, start * sr // sample_rate - _RESAMPLE_MARGIN)
+        s0 = want // step_in * step_in
+        o0 = s0 // step_in * step_out
+        s1 = min(info.frames, math.ceil(end * sr / sample_rate) + _RESAMPLE_MARGIN)
+        x = _to_channels(audio.read(path, s0, s1 - s0), channels, path)
+        out = audio.resample(x, sr, sample_rate)[:, start - o0 : end - o0]
+    if out.shape[-1] < end - start:
+        out = torch.nn.functional.pad(out, (0, end - start - out.shape[-1]))
+    return out
+
+
+def _scale_of(path: Path, info: audio.AudioInfo, channels: int) -> float:
+    """RMS of the mono mix over the whole file (the 48 kHz model's input normalisation)."""
+    total, count = 0.0, 0
+    for block in audio.iter_blocks(path, 1 << 20):
+        mono = _to_channels(block, channels, path).mean(axis=0, dtype=np.float64)
+        total += float(np.square(mono).sum())
+        count += mono.size
+    return math.sqrt(total / max(count, 1)) + 1e-8
+
+
+def encode_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    model: EncodecModel,
+    *,
+    chunk_s: float = 30.0,
+    context_s: float = 1.0,
+    batch_size: int = 1,
+    on_progress: ProgressFn | None = None,
+) -> ecdc.EcdcMeta:
+    """Encode one audio file and write its ``.ecdc`` atomically.
+
+    The file is decoded and resampled window by window, so memory stays
+    bounded by ``chunk_s`` whatever the file's length. ``on_progress`` gets
+    ``ProgressEvent("seconds", advance=...)`` per encoded batch of chunks.
+
+    Returns
+    -------
+    EcdcMeta
+        As written: ``n_frames = ceil(N / hop)`` for ``N`` samples at the model's rate.
+
+    Raises
+    ------
+    InputError
+        If the audio cannot be decoded or has unusable channels.
+    """
+    path = Path(src)
+    spec = codec.spec_of(model)
+    info = audio.probe(path)
+    n = math.ceil(info.frames * spec.sample_rate / info.sample_rate)
+    scale = _scale_of(path, info, spec.channels) if model.normalize else None
+
+    def reader(a: int, b: int) -> torch.Tensor:
+        x = read_window(path, info, a, b, spec.sample_rate, spec.channels)
+        return x if scale is None else x / scale
+
+    def tick(samples: int) -> None:
+        emit(on_progress, ProgressEvent("seconds", advance=samples / spec.sample_rate, item=str(path)))
+
+    codes = codec.encode_stream(
+        model, reader, n, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size, on_chunk=tick
+    )
+    meta = ecdc.EcdcMeta(
+        n_codebooks=codes.shape[1],
+        n_frames=codes.shape[0],
+        sample_rate=spec.sample_rate,
+        fps=spec.fps,
+        bandwidth=model.bandwidth,
+        model=spec.name,
+        audio_length=n,
+    )
+    return ecdc.write(dst, codes.numpy(), meta, scales=[scale])
+
+
+def _existing(dst: Path) -> ecdc.EcdcMeta | None:
+    if not dst.exists():
+        return None
+    try:
+        return ecdc.read_meta(dst)
+    except AudiotokError:
+        return None
+
+
+def _planned(
+    inputs: Iterable[str | os.PathLike[str]],
+    outdir: Path | None,
+    *,
+    recursive: bool,
+    suffixes: tuple[str, ...],
+    shard_index: int,
+    shard_count: int,
+) -> tuple[list[tuple[InputFile, Path]], list[FileFailure]]:
+    files, unmatched = expand_inputs(inputs, suffixes=suffixes, recursive=recursive)
+    pairs = [
+        (item, mirror_path(item, outdir, ".ecdc"))
+        for item in files
+        if in_shard(item.relative, shard_index, shard_count)
+    ]
+    return pairs, [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
+
+
+def _result(
+    item: InputFile, dst: Path, status: str, meta: ecdc.EcdcMeta, wall_s: float = 0.0
+) -> EncodeResult:
+    return EncodeResult(
+        src=str(item.path),
+        dst=str(dst),
+        status=status,
+        n_frames=meta.n_frames,
+        n_codebooks=meta.n_codebooks,
+        duration_s=meta.duration_s,
+        wall_s=wall_s,
+    )
+
+
+def encode_paths(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    outdir: Path | None,
+    load: Callable[[], EncodecModel],
+    recursive: bool = False,
+    suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    chunk_s: float = 30.0,
+    context_s: float = 1.0,
+    batch_size: int = 1,
+    on_progress: ProgressFn | None = None,
+) -> Iterator[EncodeResult | FileFailure]:
+    """Encode every audio file named by ``inputs``; outputs mirror the input tree under ``outdir``.
+
+    Valid existing outputs are skipped unless ``overwrite`` (resume); invalid
+    leftovers are encoded again. ``load`` is called once, only when there is
+    something to encode. A failing file yields a :class:`FileFailure` and the
+    batch goes on.
+    """
+    pairs, failures = _planned(
+        inputs,
+        outdir,
+        recursive=recursive,
+        suffixes=suffixes,
+        shard_index=shard_index,
+        shard_count=shard_count,
+    )
+    yield from failures
+    emit(on_progress, ProgressEvent("files", total=len(pairs)))
+    seconds = PlannedTotal(on_progress, "seconds", [_duration_or_zero(item.path) for item, _ in pairs])
+    model: EncodecModel | None = None
+    for n, (item, dst) in enumerate(pairs):
+        t0 = time.perf_counter()
+        encoded = False
+        try:
+            old = None if overwrite else _existing(dst)
+            if old is not None:
+                yield _result(item, dst, "skipped", old)
+            elif dry_run:
+                yield EncodeResult(src=str(item.path), dst=str(dst), status="planned")
+            else:
+                model = model or load()
+                meta = encode_file(
+                    item.path, dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size,
+                    on_progress=seconds.share(n),
+                )  # fmt: skip
+                encoded = True
+                yield _result(item, dst, "encoded", meta, time.perf_counter() - t0)
+        except AudiotokError as exc:
+            yield FileFailure(path=str(item.path), error=exc.reason)
+        finally:
+            seconds.settle(n, done=encoded, item=str(item.path))
+            emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+
+
+def _duration_or_zero(path: Path) -> float:
+    """Seconds of audio in ``path`` from its header; 0 when unreadable (encoding then reports why)."""
+    try:
+        return audio.probe(path).duration_s
+    except AudiotokError:
+        return 0.0
+
+
+def list_missing(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    outdir: Path | None,
+    recursive: bool = False,
+    suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
+) -> MissingReport:
+    """Audio files without a valid ``.ecdc`` and ``.ecdc`` files without an audio file.
+
+    Orphans are looked for under ``outdir`` (or, without one, beside the inputs).
+    """
+    inputs = list(inputs)
+    pairs, _ = _planned(inputs, outdir, recursive=recursive, suffixes=suffixes, shard_index=0, shard_count=1)
+    missing = [str(item.path) for item, dst in pairs if _existing(dst) is None]
+    expected = {dst.resolve() for _, dst in pairs}
+    roots = [outdir] if outdir is not None else sorted({item.root for item, _ in pairs})
+    found: set[Path] = set()
+    for root in roots:
+        if root.is_dir():
+            found.update(
+                p for p in root.glob("**/*.ecdc" if recursive or outdir else "*.ecdc") if p.is_file()
+            )
+    orphans = sorted(str(p) for p in found if p.resolve() not in expected)
+    return MissingReport(missing=missing, orphans=orphans)
+
+
+def verify_outputs(
+    paths: list[str],
+    model: EncodecModel | None,
+    *,
+    samples: int | None = 8,
+    seed: int = 0,
+) -> Iterator[VerifyResult]:
+    """Re-read a random sample of written ``.ecdc`` files and check them.
+
+    Checks: the file loads, ``T = ceil(audio_length / hop)``, Cb matches the
+    bandwidth, every code is below 1024, and (with ``model``) the first
+    2 seconds decode to finite audio.
+    """
+    chosen = paths if samples is None or samples >= len(paths) else random.Random(seed).sample(paths, samples)
+    for p in chosen:
+        try:
+            codes, meta = ecdc.read(p)
+            problems = []
+            spec = codec.ENCODEC_MODELS.get(meta.model or "")
+            if spec is not None and meta.audio_length is not None:
+                want = codec.n_frames_for(meta.audio_length, spec.hop_length)
+                if want != meta.n_frames:
+                    problems.append(f"T = {meta.n_frames}, expected {want} for {meta.audio_length} samples")
+            if spec is not None and meta.bandwidth and spec.n_codebooks(meta.bandwidth) != meta.n_codebooks:
+                problems.append(f"{meta.n_codebooks} codebooks at {meta.bandwidth} kbps")
+            if codes.size and int(codes.max()) >= 1024:
+                problems.append(f"code {int(codes.max())} >= 1024")
+            if model is not None and not problems and codes.shape[1] <= model.quantizer.n_q:
+                wav = codec.decode_codes(model, torch.from_numpy(codes[:150]))
+                if not bool(torch.isfinite(wav).all()):
+                    problems.append("decoded audio is not finite")
+            yield VerifyResult(path=p, ok=not problems, detail="; ".join(problems))
+        except AudiotokError as exc:
+            yield VerifyResult(path=p, ok=False, detail=exc.reason)

@@ -1,0 +1,1 @@
+"""``audiotok npq``: DAC tokens in .npq files (encode, decode, inspect, convert)."""

@@ -1,0 +1,205 @@
+"""``npq decode``: ``.npq`` token files back to PCM16 WAV through DAC.
+
+NPQ1 (and legacy) files decode to mono; NPQ2 files decode Mid and Side and
+write stereo with ``L = M + S`` and ``R = M - S`` (specs/npq-tools.md). The
+output has ``T * hop_length`` samples at the model rate, or that length
+resampled to ``sample_rate``. Tokens are memory-mapped and decoded in chunks,
+and the WAV is written piece by piece, so memory does not grow with length.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiotok.audio import from_mid_side
+from audiotok.audio_stream import ChunkSource, ResampledSource, wav_writer
+from audiotok.codecs.dac import MODELS, DacCodec, load_codec
+from audiotok.errors import AudiotokError, FormatError, UsageError
+from audiotok.formats import npq
+from audiotok.paths import expand_inputs, mirror_path
+from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
+from audiotok.services.npq._stream import decode_chunks
+from audiotok.services.records import FileFailure
+
+__all__ = ["DecodedFile", "decode_file", "decode_paths", "infer_model"]
+
+_WRITE_BLOCK = 1 << 16
+
+
+class DecodedFile(BaseModel):
+    """One decoded file (one JSON object per file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="The .npq file.")
+    output: str = Field(description="The WAV file written.")
+    channels: int = Field(description="1 (NPQ1) or 2 (NPQ2, L/R).")
+    sample_rate: int = Field(description="Sample rate of the WAV, Hz.")
+    samples: int = Field(description="Samples per channel written.")
+    duration_s: float = Field(description="Seconds of audio written.")
+    model: str
+    weights_sha256: str
+    wall_s: float = Field(description="Wall time, seconds.")
+
+
+def infer_model(header: npq.NpqHeader, path: str | os.PathLike[str] | None = None) -> str:
+    """The known model whose frame rate is the file's ``token_rate`` and that has its K codebooks.
+
+    86.13 fps → ``44khz`` (``44khz-16kbps`` when K > 9), 75 → ``24khz``, 50 → ``16khz``.
+
+    Raises
+    ------
+    FormatError
+        If no known model fits; pass ``--model`` then.
+    """
+    k = max(getattr(header, "k_mid", header.n_codebooks), getattr(header, "k_side", 0))
+    for spec in MODELS.values():
+        if abs(spec.token_rate - header.token_rate) < 1e-3 and k <= spec.n_codebooks:
+            return spec.name
+    raise FormatError(
+        f"no known DAC model has {header.token_rate:.4f} fps and {k} codebooks; pass --model", path
+    )
+
+
+def _channel_codebooks(header: npq.NpqHeader) -> tuple[int, ...]:
+    if isinstance(header, npq.Npq2Header):
+        return (header.k_mid, header.k_side)
+    return (header.n_codebooks,)
+
+
+def decode_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    codec: DacCodec,
+    *,
+    sample_rate: int | None = None,
+    chunk_seconds: float = 10.0,
+    on_progress: ProgressFn | None = None,
+) -> DecodedFile:
+    """Decode one ``.npq`` file to a PCM16 WAV at ``dst``.
+
+    Raises
+    ------
+    FormatError
+        If the file is invalid, its token rate is not the model's, it has more
+        codebooks than the model, or a token is outside the vocabulary.
+    """
+    t0 = time.perf_counter()
+    src = Path(src)
+    tokens, header = npq.read(src, mmap=True)
+    if abs(header.token_rate - codec.token_rate) > 1e-3:
+        raise FormatError(
+            f"{header.token_rate:.4f} fps does not match model {codec.name} ({codec.token_rate:.4f} fps)",
+            src,
+        )
+    ks = _channel_codebooks(header)
+    if max(ks) > codec.n_codebooks:
+        raise FormatError(f"{max(ks)} codebooks but model {codec.name} has {codec.n_codebooks}", src)
+    npq.check_tokens(tokens, tuple(min(v, codec.codebook_size) for v in header.vocab_sizes), src)
+    chunk_frames = max(1, round(chunk_seconds * codec.token_rate))
+    n_samples = header.seq_len * codec.hop_length
+    channels = len(ks)
+
+    def pieces() -> Iterator[np.ndarray[Any, np.dtype[np.float32]]]:
+        for piece in decode_chunks(tokens, codec, ks, chunk_frames=chunk_frames):
+            emit(
+                on_progress,
+                ProgressEvent("seconds", advance=piece.shape[1] / codec.sample_rate, item=str(src)),
+            )
+            yield from_mid_side(piece) if channels == 2 else piece
+
+    rate = sample_rate or codec.sample_rate
+    stream = ResampledSource(ChunkSource(pieces(), channels, codec.sample_rate, n_samples), rate)
+    with wav_writer(dst, rate, channels) as out:
+        for start in range(0, stream.length, _WRITE_BLOCK):
+            out.write(stream.read(start, start + _WRITE_BLOCK).T)
+    return DecodedFile(
+        path=str(src),
+        output=str(dst),
+        channels=channels,
+        sample_rate=rate,
+        samples=stream.length,
+        duration_s=stream.length / rate,
+        model=codec.name,
+        weights_sha256=codec.weights_sha256,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+def decode_paths(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    out: Path | None = None,
+    outdir: Path | None = None,
+    model: str | None = None,
+    device: torch.device | None = None,
+    sample_rate: int | None = None,
+    recursive: bool = False,
+    on_result: Callable[[DecodedFile | FileFailure], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> list[FileFailure]:
+    """Decode every ``.npq`` file named by ``inputs``; returns the failures.
+
+    Without ``model`` each file's model is inferred from its token rate
+    (:func:`infer_model`); models are loaded once and reused.
+
+    Raises
+    ------
+    UsageError
+        If ``out`` is given with ``outdir`` or with more than one input file.
+    ModelError
+        If an explicitly named model cannot be loaded.
+    """
+    if out is not None and outdir is not None:
+        raise UsageError("--out and --outdir exclude each other")
+    files, unmatched = expand_inputs(inputs, suffixes=(".npq",), recursive=recursive)
+    if out is not None and len(files) != 1:
+        raise UsageError(f"--out takes exactly one input file, got {len(files)}; use --outdir")
+    failures = [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
+    for failure in failures:
+        if on_result:
+            on_result(failure)
+    codecs: dict[str, DacCodec] = {}
+    if model is not None:
+        codecs[model] = load_codec(model, device=device)
+    headers = [_header_or_none(item.path) for item in files]
+    emit(on_progress, ProgressEvent("files", total=len(files)))
+    seconds = PlannedTotal(on_progress, "seconds", [0.0 if h is None else h.duration_s for h in headers])
+    for n, item in enumerate(files):
+        result: DecodedFile | FileFailure
+        try:
+            header = headers[n] or npq.read_header(item.path)
+            name = model or infer_model(header, item.path)
+            if name not in codecs:
+                codecs[name] = load_codec(name, device=device)
+            dst = out or mirror_path(item, outdir, ".wav")
+            result = decode_file(
+                item.path, dst, codecs[name], sample_rate=sample_rate, on_progress=seconds.share(n)
+            )
+        except AudiotokError as exc:
+            result = FileFailure(path=str(item.path), error=exc.reason)
+        except (RuntimeError, ValueError, OSError, MemoryError) as exc:
+            result = FileFailure(path=str(item.path), error=" ".join(f"{type(exc).__name__}: {exc}".split()))
+        if isinstance(result, FileFailure):
+            failures.append(result)
+        if on_result:
+            on_result(result)
+        seconds.settle(n, done=isinstance(result, DecodedFile), item=str(item.path))
+        emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+    return failures
+
+
+def _header_or_none(path: Path) -> npq.NpqHeader | None:
+    """The file's header, or ``None`` when it is invalid (the decode loop then reports why)."""
+    try:
+        return npq.read_header(path)
+    except FormatError:
+        return None

@@ -1,0 +1,335 @@
+"""``npq encode``: audio files to DAC RVQ tokens in ``.npq`` files.
+
+Stereo files become NPQ2 (Mid/Side: ``M = (L + R) / 2``, ``S = (L - R) / 2``,
+``k_mid`` + ``k_side`` codebooks, specs/npq-tools.md); with ``mono`` (or for
+mono input) files become NPQ1 (specs/npq-format.md). Files are streamed in
+chunks, so memory is bounded by the chunk size, and the chunked codes equal a
+whole-file encode. Outputs mirror the input tree under ``outdir``; existing
+outputs that validate are skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiotok.audio import AudioInfo, ChannelMode, probe
+from audiotok.audio_stream import FileSource, ResampledSource
+from audiotok.codecs.dac import DacCodec, ModelSpec, load_codec, resolve_spec
+from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
+from audiotok.formats import npq
+from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
+from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
+from audiotok.services.npq._stream import encode_source
+from audiotok.services.records import FileFailure
+
+__all__ = ["EncodeOptions", "EncodeSummary", "EncodedFile", "encode_file", "encode_paths"]
+
+log = logging.getLogger(__name__)
+
+
+class EncodeOptions(BaseModel):
+    """What to encode and how (the options of ``npq encode``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mono: bool = Field(default=False, description="Mix every file to mono and write NPQ1.")
+    codebooks: int = Field(default=9, ge=1, description="K for mono files (NPQ1).")
+    mid_codebooks: int = Field(default=9, ge=1, description="k_mid for stereo files (NPQ2).")
+    side_codebooks: int = Field(default=4, ge=0, description="k_side for stereo files (NPQ2).")
+    chunk_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="Audio per encoder chunk, seconds. Bounds peak memory; the tokens are the same "
+        "for any value (the spec's tools used 10 s, which peaks at about 2.2 GB for stereo).",
+    )
+    batch_size: int = Field(default=1, ge=1, description="Chunks per encoder call.")
+    overwrite: bool = Field(default=False, description="Re-encode outputs that already exist.")
+
+
+class EncodedFile(BaseModel):
+    """One input file's outcome (one JSON object per file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="The audio file.")
+    output: str = Field(description="The .npq file.")
+    status: Literal["encoded", "skipped", "planned"] = Field(
+        description="encoded; skipped (valid output exists); planned (dry run)."
+    )
+    format: Literal["NPQ1", "NPQ2"]
+    n_codebooks: int = Field(description="K, all codebooks.")
+    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
+    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
+    seq_len: int = Field(description="T, frames.")
+    token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
+    duration_s: float = Field(description="Audio duration, seconds.")
+    wall_s: float = Field(description="Wall time spent on this file, seconds.")
+    model: str = Field(description="Model name or checkpoint path.")
+    weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
+
+
+class EncodeSummary(BaseModel):
+    """The whole run: counts, audio hours, speed, provenance and every failure."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    files_ok: int = Field(description="Files encoded (or planned, in a dry run).")
+    files_skipped: int = Field(description="Files whose valid output already existed.")
+    files_failed: int
+    files_mono: int = Field(
+        default=0,
+        description="Of files_ok and files_skipped: mono inputs written as NPQ1 in the default stereo "
+        "mode (expected, not a problem; --mono mixes every file to NPQ1).",
+    )
+    audio_hours: float = Field(description="Hours of audio encoded in this run.")
+    wall_s: float = Field(description="Wall time of the run, seconds.")
+    real_time_factor: float = Field(description="Audio seconds encoded per wall second (higher is faster).")
+    model: str
+    weights_sha256: str | None
+    failures: list[FileFailure] = Field(default_factory=list)
+
+
+def _layout(info: AudioInfo, opts: EncodeOptions, path: Path) -> tuple[ChannelMode, tuple[int, ...]]:
+    if opts.mono or info.channels == 1:  # a mono input is NPQ1 too: counted in the summary (files_mono)
+        return "mono", (opts.codebooks,)
+    if info.channels == 2:
+        return "mid-side", (opts.mid_codebooks, opts.side_codebooks)
+    raise InputError(f"{info.channels} channels; only mono and stereo are encoded (use --mono to mix)", path)
+
+
+def _header(
+    ks: tuple[int, ...], spec: tuple[float, int], seq_len: int, kbps: float
+) -> npq.Npq1Header | npq.Npq2Header:
+    token_rate, vocab = spec
+    sizes = (vocab,) * sum(ks)
+    common = {"token_rate": token_rate, "orig_bitrate_kbps": kbps, "seq_len": seq_len, "vocab_sizes": sizes}
+    if len(ks) == 1:
+        return npq.Npq1Header(**common)
+    return npq.Npq2Header(k_mid=ks[0], k_side=ks[1], **common)
+
+
+def _existing_valid(dst: Path, expected: npq.Npq1Header | npq.Npq2Header) -> bool:
+    if not dst.is_file():
+        return False
+    try:
+        found = npq.read_header(dst)
+    except FormatError as exc:
+        log.info("%s: re-encoding, existing file is invalid (%s)", dst, exc.reason)
+        return False
+    same = found.model_dump(exclude={"orig_bitrate_kbps"}) == expected.model_dump(
+        exclude={"orig_bitrate_kbps"}
+    )
+    if not same:
+        log.info("%s: re-encoding, existing file has other settings or length", dst)
+    return same
+
+
+def _model_rates(model: DacCodec | ModelSpec) -> tuple[int, int, int, int]:
+    return model.sample_rate, model.hop_length, model.n_codebooks, model.codebook_size
+
+
+def encode_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    codec: DacCodec | ModelSpec,
+    opts: EncodeOptions,
+    *,
+    dry_run: bool = False,
+    info: AudioInfo | None = None,
+    on_progress: ProgressFn | None = None,
+) -> EncodedFile:
+    """Encode one audio file to ``dst`` (skipped if a valid output exists and not ``overwrite``).
+
+    Mono input becomes NPQ1 whatever ``opts.mono`` says; stereo becomes NPQ2
+    unless ``opts.mono``.
+
+    Parameters
+    ----------
+    codec : DacCodec or ModelSpec
+        A loaded model; a :class:`ModelSpec` is enough for ``dry_run``.
+    info : AudioInfo, optional
+        ``src``'s :func:`~audiotok.audio.probe` result, if already read.
+    on_progress : callable, optional
+        Gets ``ProgressEvent("seconds", advance=...)`` per encoded chunk (audio seconds).
+
+    Raises
+    ------
+    InputError
+        If the audio is unreadable, truncated, empty, non-finite or has more
+        than 2 channels without ``mono``.
+    UsageError
+        If a codebook count exceeds the model's.
+    """
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    sample_rate, hop, n_codebooks, vocab = _model_rates(codec)
+    info = info or probe(src)
+    mode, ks = _layout(info, opts, src)
+    if max(ks) > n_codebooks:
+        raise UsageError(f"{max(ks)} codebooks asked for but the model has {n_codebooks}")
+    n_samples = -(-info.frames * sample_rate // info.sample_rate)
+    seq_len = -(-n_samples // hop)
+    header = _header(ks, (sample_rate / hop, vocab), seq_len, info.bitrate_kbps)
+    status: Literal["encoded", "skipped", "planned"]
+    if not opts.overwrite and _existing_valid(dst, header):
+        status = "skipped"
+    elif dry_run or not isinstance(codec, DacCodec):
+        status = "planned"
+    else:
+        chunk_frames = max(1, round(opts.chunk_seconds * sample_rate / hop))
+
+        def tick(samples: int) -> None:
+            emit(on_progress, ProgressEvent("seconds", advance=samples / sample_rate, item=str(src)))
+
+        with FileSource(src, mode, info) as fsrc:
+            tokens = encode_source(
+                ResampledSource(fsrc, sample_rate),
+                codec,
+                ks,
+                chunk_frames=chunk_frames,
+                batch_size=opts.batch_size,
+                on_chunk=tick,
+            )
+        npq.write(dst, tokens, header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
+        status = "encoded"
+    return EncodedFile(
+        path=str(src),
+        output=str(dst),
+        status=status,
+        format=header.format,
+        n_codebooks=header.n_codebooks,
+        k_mid=getattr(header, "k_mid", None),
+        k_side=getattr(header, "k_side", None),
+        seq_len=seq_len,
+        token_rate=header.token_rate,
+        duration_s=info.duration_s,
+        wall_s=time.perf_counter() - t0,
+        model=codec.name,
+        weights_sha256=codec.weights_sha256 if isinstance(codec, DacCodec) else None,
+    )
+
+
+def plan_outputs(
+    inputs: Iterable[str | os.PathLike[str]],
+    outdir: Path | None,
+    *,
+    recursive: bool = False,
+    shard: tuple[int, int] = (0, 1),
+) -> tuple[list[tuple[InputFile, Path]], list[FileFailure]]:
+    """Expand inputs to ``(input, output path)`` pairs of this shard; inputs matching nothing fail."""
+    files, unmatched = expand_inputs(inputs, suffixes=AUDIO_SUFFIXES, recursive=recursive)
+    failures = [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
+    pairs: list[tuple[InputFile, Path]] = []
+    owner: dict[Path, Path] = {}
+    for f in files:
+        if not in_shard(f.relative, *shard):
+            continue
+        dst = mirror_path(f, outdir, ".npq")
+        first = owner.setdefault(dst.resolve(), f.path)
+        if first != f.path:
+            failures.append(
+                FileFailure(path=str(f.path), error=f"output {dst} is already written for {first}")
+            )
+            continue
+        pairs.append((f, dst))
+    return pairs, failures
+
+
+def _probe_or_none(path: Path) -> AudioInfo | None:
+    """The file's header, or ``None`` when it cannot be read (:func:`encode_file` then reports why)."""
+    try:
+        return probe(path)
+    except InputError:
+        return None
+
+
+def _check_codebooks(opts: EncodeOptions, n_codebooks: int) -> None:
+    for flag, k in (("--codebooks", opts.codebooks), ("--mid-codebooks", opts.mid_codebooks)):
+        if k > n_codebooks:
+            raise UsageError(f"{flag} {k} is more than the model's {n_codebooks} codebooks")
+    if opts.side_codebooks > n_codebooks:
+        raise UsageError(f"--side-codebooks {opts.side_codebooks} is more than the model's {n_codebooks}")
+
+
+def encode_paths(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    outdir: Path | None,
+    model: str = "44khz",
+    device: torch.device | None = None,
+    opts: EncodeOptions | None = None,
+    recursive: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    dry_run: bool = False,
+    on_result: Callable[[EncodedFile | FileFailure], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> EncodeSummary:
+    """Encode every audio file named by ``inputs`` (files, globs, folders).
+
+    A file that fails is reported (``on_result`` gets a :class:`FileFailure`)
+    and the batch goes on.
+
+    Raises
+    ------
+    ModelError
+        If the model cannot be loaded (before any file is touched).
+    UsageError
+        If a codebook count exceeds the model's.
+    """
+    opts = opts or EncodeOptions()
+    t0 = time.perf_counter()
+    spec = resolve_spec(str(model))
+    codec: DacCodec | ModelSpec
+    codec = spec if dry_run and spec is not None else load_codec(model, device=device)
+    _check_codebooks(opts, codec.n_codebooks)
+    pairs, failures = plan_outputs(inputs, outdir, recursive=recursive, shard=shard)
+    for failure in failures:
+        if on_result:
+            on_result(failure)
+    counts = {"ok": 0, "skipped": 0, "mono": 0}
+    audio_s = 0.0
+    infos = [_probe_or_none(item.path) for item, _ in pairs]
+    emit(on_progress, ProgressEvent("files", total=len(pairs)))
+    seconds = PlannedTotal(on_progress, "seconds", [0.0 if i is None else i.duration_s for i in infos])
+    for n, (item, dst) in enumerate(pairs):
+        result: EncodedFile | FileFailure
+        try:
+            result = encode_file(
+                item.path, dst, codec, opts, dry_run=dry_run, info=infos[n], on_progress=seconds.share(n)
+            )
+        except AudiotokError as exc:
+            result = FileFailure(path=str(item.path), error=exc.reason)
+        except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # torch / disk: isolate the file
+            result = FileFailure(path=str(item.path), error=" ".join(f"{type(exc).__name__}: {exc}".split()))
+        if isinstance(result, FileFailure):
+            failures.append(result)
+        else:
+            counts["skipped" if result.status == "skipped" else "ok"] += 1
+            counts["mono"] += int(not opts.mono and result.format == "NPQ1")
+            audio_s += result.duration_s if result.status != "skipped" else 0.0
+        if on_result:
+            on_result(result)
+        encoded = isinstance(result, EncodedFile) and result.status == "encoded"
+        seconds.settle(n, done=encoded, item=str(item.path))
+        emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+    wall = time.perf_counter() - t0
+    return EncodeSummary(
+        files_ok=counts["ok"],
+        files_skipped=counts["skipped"],
+        files_failed=len(failures),
+        files_mono=counts["mono"],
+        audio_hours=audio_s / 3600,
+        wall_s=wall,
+        real_time_factor=audio_s / wall if wall > 0 else 0.0,
+        model=codec.name,
+        weights_sha256=codec.weights_sha256 if isinstance(codec, DacCodec) else None,
+        failures=failures,
+    )

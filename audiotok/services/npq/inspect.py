@@ -1,0 +1,129 @@
+"""NPQ use cases that need no codec: inspecting and verifying ``.npq`` files.
+
+Kept free of torch so that ``audiotok npq inspect`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiotok.errors import AudiotokError
+from audiotok.formats import npq
+from audiotok.paths import expand_inputs
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.services.records import FileFailure
+
+__all__ = ["NpqFileInfo", "inspect_file", "inspect_paths"]
+
+#: dtype_code -> numpy name ("uint16"); ``np.dtype.name`` is slow per call.
+_DTYPE_NAMES = {code: dt.name for code, dt in npq.DTYPE_CODES.items()}
+
+
+class NpqFileInfo(BaseModel):
+    """What ``npq inspect`` reports for one file (one JSON object per file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    format: Literal["NPQ1", "NPQ2", "NPQ0"] = Field(description="NPQ0 = legacy, unversioned.")
+    version: int | None = Field(description="Header version; None for legacy files.")
+    layout: str | None = Field(default=None, description="Legacy field order (v0a/v0b).")
+    mode: Literal["mono", "stereo-ms"]
+    n_codebooks: int = Field(description="K, all codebooks.")
+    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
+    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
+    token_rate: float = Field(description="Frames per second (fps).")
+    seq_len: int = Field(description="T, frames.")
+    duration_s: float = Field(description="T / token_rate, seconds.")
+    vocab_sizes: list[int]
+    dtype: str = Field(description="Payload dtype: uint8, uint16 or uint32.")
+    bytes: int = Field(description="File size in bytes.")
+    orig_bitrate_kbps: float = Field(description="Source audio bit rate, kbps.")
+    verified: bool | None = Field(
+        default=None, description="True when the payload was read and every token is in range."
+    )
+
+
+def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqFileInfo:
+    """Describe one ``.npq`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    verify : bool
+        Also read the payload and check every token against its vocabulary.
+
+    Raises
+    ------
+    FormatError
+        If the file is not a valid NPQ file (or, with ``verify``, holds a token
+        outside its codebook's vocabulary).
+    """
+    p = path if isinstance(path, Path) else Path(path)
+    if verify:
+        tokens, header = npq.read(p, mmap=True)
+        npq.check_tokens(tokens, header.vocab_sizes, p)
+        del tokens
+    else:
+        header = npq.read_header(p)
+    # isinstance, not getattr(header, "k_mid", None): a missing attribute on a
+    # pydantic model is slow, and this runs once per file.
+    version: int | None = None
+    layout: str | None = None
+    k_mid: int | None = None
+    k_side: int | None = None
+    if isinstance(header, npq.NpqLegacyHeader):
+        layout = header.layout
+    else:
+        version = header.version
+    if isinstance(header, npq.Npq2Header):
+        k_mid, k_side = header.k_mid, header.k_side
+    return NpqFileInfo(
+        path=str(p),
+        format=header.format,
+        version=version,
+        layout=layout,
+        mode=header.mode,
+        n_codebooks=header.n_codebooks,
+        k_mid=k_mid,
+        k_side=k_side,
+        token_rate=header.token_rate,
+        seq_len=header.seq_len,
+        duration_s=header.duration_s,
+        vocab_sizes=list(header.vocab_sizes),
+        dtype=_DTYPE_NAMES[header.dtype_code],
+        bytes=header.file_size,
+        orig_bitrate_kbps=header.orig_bitrate_kbps,
+        verified=True if verify else None,
+    )
+
+
+def inspect_paths(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    recursive: bool = False,
+    verify: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Iterator[NpqFileInfo | FileFailure]:
+    """Inspect every ``.npq`` file named by ``inputs`` (files, globs, folders).
+
+    Yields one result per file, in order; a bad file yields a
+    :class:`FileFailure` and the rest are still inspected. Inputs that match
+    nothing come first, as failures.
+    """
+    files, unmatched = expand_inputs(inputs, suffixes=(".npq",), recursive=recursive)
+    for miss in unmatched:
+        yield FileFailure(path=miss.arg, error=miss.reason)
+    emit(on_progress, ProgressEvent("files", total=len(files)))
+    for item in files:
+        try:
+            yield inspect_file(item.path, verify=verify)
+        except AudiotokError as exc:
+            yield FileFailure(path=str(item.path), error=exc.reason)
+        emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))

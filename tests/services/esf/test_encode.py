@@ -1,0 +1,136 @@
+"""Tests for audiotok.services.esf.encode (tiny random EnCodec)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiotok import audio
+from audiotok.codecs import encodec as codec
+from audiotok.formats import ecdc
+from audiotok.progress import ProgressEvent
+from audiotok.services.esf import encode as esf_encode
+from audiotok.services.records import FileFailure
+from tests._encodec import install
+
+
+def _wav(path: Path, seconds: float, sr: int = 24000, channels: int = 1, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sf.write(path, (rng.standard_normal((int(seconds * sr), channels)) * 0.1).astype(np.float32), sr)
+    return path
+
+
+@pytest.fixture
+def loader(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> esf_encode.ModelLoader:
+    install(monkeypatch, tmp_path / "torch")
+    return esf_encode.ModelLoader("encodec_24khz", bandwidth=6.0)
+
+
+def test_batch_resume_dry_run_and_failures(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:
+    src = tmp_path / "in"
+    _wav(src / "a.wav", 0.5)
+    _wav(src / "sub" / "b.wav", 1.0, sr=16000, seed=1)
+    (src / "sub" / "bad.wav").write_bytes(b"not audio")
+    out = tmp_path / "out"
+    planned = list(esf_encode.encode_paths([src], outdir=out, load=loader, recursive=True, dry_run=True))
+    assert loader.model is None
+    assert sorted(r.status for r in planned if not isinstance(r, FileFailure)) == ["planned"] * 3
+    results = list(esf_encode.encode_paths([src], outdir=out, load=loader, recursive=True))
+    fails = [r for r in results if isinstance(r, FileFailure)]
+    ok = [r for r in results if not isinstance(r, FileFailure)]
+    assert len(fails) == 1 and "bad.wav" in fails[0].path
+    assert {Path(r.dst).relative_to(out).as_posix(): r.n_frames for r in ok} == {
+        "a.ecdc": 38,
+        "sub/b.ecdc": 75,
+    }
+    codes, meta = ecdc.read(out / "a.ecdc")
+    assert codes.shape == (38, 8) and meta.model == "encodec_24khz" and meta.audio_length == 12000
+    again = list(esf_encode.encode_paths([src / "a.wav"], outdir=out, load=loader))
+    assert [r.status for r in again if not isinstance(r, FileFailure)] == ["skipped"]
+    report = esf_encode.list_missing([src], outdir=out, recursive=True)
+    assert [Path(p).name for p in report.missing] == ["bad.wav"] and report.orphans == []
+    (out / "gone.ecdc").write_bytes((out / "a.ecdc").read_bytes())
+    assert [Path(p).name for p in esf_encode.list_missing([src], outdir=out, recursive=True).orphans] == [
+        "gone.ecdc"
+    ]
+    checks = list(esf_encode.verify_outputs([r.dst for r in ok], loader.model, samples=None))
+    assert [c.ok for c in checks] == [True, True]
+
+
+def test_progress_seconds_total_is_known_up_front(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:
+    src = tmp_path / "in"
+    _wav(src / "a.wav", 0.5)
+    _wav(src / "b.wav", 2.5, sr=16000, seed=1)
+    _wav(src / "c.wav", 1.0, seed=2)
+    out = tmp_path / "out"
+    list(esf_encode.encode_paths([src / "c.wav"], outdir=out, load=loader))  # c is skipped below
+    events: list[ProgressEvent] = []
+    results = list(
+        esf_encode.encode_paths([src], outdir=out, load=loader, chunk_s=1.0, on_progress=events.append)
+    )
+    assert sorted(r.status for r in results if not isinstance(r, FileFailure)) == [
+        "encoded",
+        "encoded",
+        "skipped",
+    ]
+    seconds = [e for e in events if e.task == "seconds"]
+    assert seconds[0].total == pytest.approx(4.0) and seconds[0].advance == 0  # before any work
+    assert len([e for e in seconds if e.advance > 0]) >= 4  # per chunk (b has 3), not per file
+    assert seconds[-1].total == pytest.approx(3.0)  # c was skipped: off the total
+    assert sum(e.advance for e in seconds) == pytest.approx(3.0)
+
+
+def test_file_encode_matches_in_memory(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:
+    wav = _wav(tmp_path / "x.wav", 2.5, sr=44100)
+    model = loader()
+    meta = esf_encode.encode_file(wav, tmp_path / "x.ecdc", model, chunk_s=1.0, context_s=0.5, batch_size=2)
+    codes, _ = ecdc.read(tmp_path / "x.ecdc")
+    whole, _ = codec.encode_audio(model, audio.load(wav, sample_rate=24000, mode="mono"), chunk_s=None)
+    assert meta.n_frames == whole.shape[0] == codec.n_frames_for(110250 * 24000 // 44100, 320)
+    assert (torch.from_numpy(codes) == whole).all(dim=1).float().mean() >= 0.9
+
+
+def test_read_window_equals_whole_resample(tmp_path: Path) -> None:
+    wav = _wav(tmp_path / "x.wav", 1.0, sr=44100, channels=2)
+    info = audio.probe(wav)
+    whole = audio.load(wav, sample_rate=24000, mode="mono")
+    part = esf_encode.read_window(wav, info, 6000, 12000, 24000, 1)
+    assert part.shape == (1, 6000)
+    torch.testing.assert_close(part, whole[:, 6000:12000], atol=1e-4, rtol=0)
+    tail = esf_encode.read_window(wav, info, 23000, 25000, 24000, 1)
+    assert tail.shape == (1, 2000) and torch.all(tail[:, 1100:] == 0)
+
+
+def test_verify_flags_bad_outputs(tmp_path: Path) -> None:
+    meta = ecdc.EcdcMeta(n_codebooks=8, n_frames=0, model="encodec_24khz", bandwidth=6.0, audio_length=3200)
+    ecdc.write(tmp_path / "short.ecdc", np.zeros((3, 8), np.int64), meta)
+    ecdc.write(tmp_path / "cb.ecdc", np.zeros((10, 4), np.int64), meta)
+    (tmp_path / "junk.ecdc").write_bytes(b"junk")
+    got = {
+        Path(v.path).name: v
+        for v in esf_encode.verify_outputs([str(p) for p in sorted(tmp_path.iterdir())], None)
+    }
+    assert not got["short.ecdc"].ok and "expected 10" in got["short.ecdc"].detail
+    assert not got["cb.ecdc"].ok and "codebooks" in got["cb.ecdc"].detail
+    assert not got["junk.ecdc"].ok
+
+
+@pytest.mark.slow
+def test_full_size_24k_on_shared_audio(
+    shared_audio: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch, tmp_path / "torch", tiny=False)
+    loader = esf_encode.ModelLoader("encodec_24khz", bandwidth=6.0)
+    src = shared_audio / "speech_music_24k_mono.wav"
+    meta = esf_encode.encode_file(
+        src, tmp_path / "s.ecdc", loader(), chunk_s=5.0, context_s=1.0, batch_size=4
+    )
+    assert (meta.n_frames, meta.n_codebooks) == (1500, 8)
+    codes, _ = ecdc.read(tmp_path / "s.ecdc")
+    whole, _ = codec.encode_audio(loader(), audio.load(src, sample_rate=24000, mode="mono"), chunk_s=None)
+    assert (torch.from_numpy(codes) == whole).all(dim=1).float().mean() >= 0.95
