@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +59,24 @@ def make_esf_tree(root: Path, n: int = 5, *, cb: int = 8, d: int = 2, seed: int 
         esf.write_sidecar(npy, js, cond, [f"f{j}" for j in range(d)], fps=75.0)
         paths.append(path)
     return paths
+
+
+def placed_links(dataset: Path, tokens_subdir: str = "tokens") -> dict[str, Path]:
+    """Every entry under ``dataset/tokens_subdir``, as ``{path relative to dataset: resolved target}``.
+
+    Asserts the layout of ``--materialize link``: real folders only (no folder
+    is a symlink), and every other entry a relative symlink to a file, whose
+    target is exactly the relative path from its folder to what it resolves to.
+    """
+    links: dict[str, Path] = {}
+    for dirpath, dirs, files in os.walk(dataset / tokens_subdir):
+        here = Path(dirpath)
+        assert not [d for d in dirs if (here / d).is_symlink()], f"folder links in {here}"
+        for name in files:
+            link = here / name
+            target = os.readlink(link)  # raises for a file that is not a link
+            resolved = link.resolve(strict=True)
+            assert resolved.is_file() and not os.path.isabs(target)
+            assert target == os.path.relpath(resolved, os.path.realpath(here))
+            links[link.relative_to(dataset).as_posix()] = resolved
+    return links

@@ -24,7 +24,9 @@ written as v1. Unknown versions are refused.
 Structural checks (names vs D, norm lengths, duplicate names) are in
 :func:`check_sidecar` (:mod:`audiotok.formats.esf_check`, re-exported here),
 shared by :func:`read_sidecar` and :func:`~audiotok.formats.esf_check.check_triplet`,
-the validator of ``esf audit`` and ``dataset build``.
+the validator of ``esf audit`` and ``dataset build``. :func:`check_triplet_headers`
+reads a triplet's three headers and applies it (``esf audit``,
+``dataset build --no-embed``).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import ValidationError
 
 from audiotok._fsio import atomic_write_group
 from audiotok.errors import FormatError
-from audiotok.formats.esf_check import check_sidecar
+from audiotok.formats.ecdc import EcdcMeta, read_meta
+from audiotok.formats.esf_check import NpyHeader, check_sidecar, check_triplet
 from audiotok.formats.esf_models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
 from audiotok.formats.esf_npy import read_cond_array, read_npy_header
 
@@ -51,7 +54,9 @@ __all__ = [
     "CondMeta",
     "Norm",
     "SidecarProblem",
+    "TripletCheck",
     "check_sidecar",
+    "check_triplet_headers",
     "compute_norm",
     "read_cond_array",
     "read_cond_meta",
@@ -250,6 +255,70 @@ def read_sidecar(
     if problems:
         raise FormatError(f"{problems[0].issue}: {problems[0].detail}", npy_path)
     return cond, meta
+
+
+class TripletCheck(NamedTuple):
+    """What :func:`check_triplet_headers` read of one triplet, and what is wrong with it."""
+
+    codes: EcdcMeta | FormatError
+    """The ``.ecdc`` metadata, or the error reading it."""
+    meta: CondMeta | FormatError
+    """The ``.cond.json`` metadata, or the error reading it."""
+    header: NpyHeader | FormatError
+    """``(shape, dtype)`` of the ``.cond.npy`` matrix, or the error reading its header."""
+    problems: list[SidecarProblem]
+    """:func:`~audiotok.formats.esf_check.check_triplet`'s problems, worst first; empty when it passes."""
+
+
+def check_triplet_headers(
+    codes_path: str,
+    npy_path: str,
+    json_path: str,
+    *,
+    expect_fps: float | None = None,
+    expect_dtype: str | None = None,
+    require: Sequence[str] = (),
+) -> TripletCheck:
+    """Read the headers of one ESF triplet and apply the ESF rules to them.
+
+    Reads only the ``.ecdc`` metadata (:func:`audiotok.formats.ecdc.read_meta`),
+    the JSON (:func:`read_cond_meta`) and the ``.npy`` header
+    (:func:`read_npy_header`), then calls
+    :func:`~audiotok.formats.esf_check.check_triplet`: the check of
+    ``esf audit`` and of ``dataset build --no-embed``. A file that cannot be
+    read is a problem, never an exception.
+
+    Parameters
+    ----------
+    codes_path, npy_path, json_path : str
+        ``NAME.ecdc``, ``NAME.cond.npy`` and ``NAME.cond.json``.
+    expect_fps, expect_dtype, require
+        As :func:`~audiotok.formats.esf_check.check_triplet`.
+
+    Returns
+    -------
+    TripletCheck
+    """
+    codes: EcdcMeta | FormatError
+    meta: CondMeta | FormatError
+    header: NpyHeader | FormatError
+    try:
+        codes = read_meta(codes_path)
+    except FormatError as exc:
+        codes = exc
+    try:
+        meta = read_cond_meta(json_path)
+    except FormatError as exc:
+        meta = exc
+    try:
+        header = read_npy_header(npy_path)
+    except FormatError as exc:
+        header = exc
+    problems = check_triplet(
+        codes, meta, header, sidecars=(npy_path, json_path),
+        expect_fps=expect_fps, expect_dtype=expect_dtype, require=require,
+    )  # fmt: skip
+    return TripletCheck(codes, meta, header, problems)
 
 
 # -- writing ------------------------------------------------------------------------------

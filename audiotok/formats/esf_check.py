@@ -5,7 +5,9 @@ and ``NAME.cond.npy`` (each value, or the :class:`~audiotok.errors.FormatError`
 its reader raised) and returns every problem as a
 :class:`~audiotok.formats.esf_models.SidecarProblem` named by an ``esf audit``
 issue type. It reads nothing itself, except to tell a missing sidecar from a
-broken one once a sidecar read has failed. :func:`check_sidecar` holds the
+broken one once a sidecar read has failed
+(:func:`audiotok.formats.esf.check_triplet_headers` reads the three headers
+and calls it). :func:`check_sidecar` holds the
 structural rules of the sidecar pair alone (``specs/esf-format.md``,
 validation 1, 2 and 5) and :func:`check_ranges` the optional data check.
 """
@@ -22,7 +24,7 @@ from audiotok.errors import FormatError
 from audiotok.formats.ecdc import EcdcMeta
 from audiotok.formats.esf_models import ESF_FPS, CondMeta, SidecarProblem
 
-__all__ = ["FPS_TOLERANCE", "STRUCTURAL", "check_ranges", "check_sidecar", "check_triplet"]
+__all__ = ["FPS_TOLERANCE", "STRUCTURAL", "NpyHeader", "check_ranges", "check_sidecar", "check_triplet"]
 
 FPS_TOLERANCE = 1e-6
 """Largest difference (frames per second) between the JSON fps and the expected fps."""

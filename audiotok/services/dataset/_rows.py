@@ -159,6 +159,12 @@ def _npq_codes(tokens: np.ndarray[Any, Any], vocab_sizes: Sequence[int], path: s
     return tokens.astype(dtype, copy=False)
 
 
+def _raise_first(problems: Sequence[esf.SidecarProblem], path: str) -> None:
+    """Raise the worst of ``problems`` (the first) as ``FormatError("issue: detail")``, if any."""
+    if problems:
+        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", path)
+
+
 def _read_esf(path: str) -> Row:
     """The row of one triplet, after the ESF rules of ``esf audit`` (:func:`esf_check.check_triplet`)."""
     codes_path, npy_path, json_path = esf_files(path)
@@ -179,9 +185,7 @@ def _read_esf(path: str) -> Row:
         header = (cond.shape, cond.dtype)
     except FormatError as exc:
         header = exc
-    problems = esf_check.check_triplet(meta, cmeta, header, sidecars=(npy_path, json_path))
-    if problems:
-        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", path)
+    _raise_first(esf_check.check_triplet(meta, cmeta, header, sidecars=(npy_path, json_path)), path)
     if codes is None or cond is None or isinstance(meta, FormatError) or isinstance(cmeta, FormatError):
         raise RuntimeError(f"{path}: a read failed but check_triplet found no problem")  # pragma: no cover
     _check_size(cond, "the sidecar", path)
@@ -226,21 +230,24 @@ def read_row(kind: Kind, path: str, audio: str, *, embed: bool) -> Row:
     audio : str
         Its ``audio`` column value (path relative to the dataset folder).
     embed : bool
-        Read the file's codes (and conditioning) into the row. Without it only
-        the presence of the ESF sidecars is checked.
+        Read the file's codes (and conditioning) into the row. Without it the
+        row is ``audio`` alone and only headers are read: an ESF triplet's
+        (:func:`audiotok.formats.esf.check_triplet_headers`, the check of
+        ``esf audit``), an ``.npq`` file's (:func:`audiotok.formats.npq.read_header`).
 
     Raises
     ------
     FormatError
-        If the file or a sidecar is invalid or missing, the sidecar's frame
-        count differs from the codes' (ESF), or a code does not fit the codes column
-        (uint32; for NPQ, its vocabulary).
+        If the file or a sidecar is invalid or missing, an ESF triplet breaks
+        a rule of :func:`audiotok.formats.esf_check.check_triplet` (the first
+        problem, as ``"issue: detail"``), or, with ``embed``, a code does not
+        fit the codes column (uint32; for NPQ, its vocabulary).
     """
     if not embed:
         if kind == "esf":
-            for p in esf_files(path)[1:]:
-                if not os.path.exists(p):
-                    raise FormatError(f"missing sidecar {os.path.basename(p)}", path)
+            _raise_first(esf.check_triplet_headers(*esf_files(path)).problems, path)
+        else:
+            npq.read_header(path)
         return {"audio": audio}
     row = _read_esf(path) if kind == "esf" else _read_npq(path)
     row["audio"] = audio

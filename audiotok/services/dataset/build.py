@@ -115,15 +115,6 @@ def _folder_jobs(
     return out
 
 
-def _whole(folder: scan.Folder, jobs: list[Job], kind: scan.Kind) -> bool:
-    """Whether ``folder`` holds exactly the files of ``jobs`` (and sidecars), all for one split."""
-    if not folder.plain or len(jobs) != len(folder.files) or len({job[2] for job in jobs}) != 1:
-        return False
-    if kind == "npq":
-        return len(folder.names) == len(jobs)
-    return folder.names == {os.path.basename(p) for e in folder.files for p in esf_files(e.name)}
-
-
 def build_dataset(
     tokens_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -171,9 +162,9 @@ def build_dataset(
         Folder of the dataset the ``audio`` column points into.
     materialize : {"link", "copy", "none"}, optional
         How token files (and sidecars) are placed under ``tokens_subdir``.
-        Default: ``"none"`` when embedding, ``"link"`` (relative symlinks) without.
-        With ``"link"``, a source folder holding exactly its rows' files is one
-        folder symlink (see :mod:`audiotok.services.dataset._place`).
+        Default: ``"none"`` when embedding, ``"link"`` without. ``"link"``
+        makes one relative symlink per file (token file and each sidecar),
+        never one for a folder (see :mod:`audiotok.services.dataset._place`).
     embed : bool
         Store ``codes``/``cond`` and metadata columns in the rows; ``False``
         keeps the spec's path-only layout (``audio`` only).
@@ -266,10 +257,7 @@ def build_dataset(
                 n_files += len(files)
                 if len(files) < len(folder.files):  # --max-files ends inside this folder
                     folder = dataclasses.replace(folder, files=files)
-                batch = _folder_jobs(folder, roots[folder.split], prefix, valid, failures)
-                if mode == "link" and batch and _whole(folder, batch, kind):
-                    placer.whole_folder(folder.path, os.path.dirname(batch[0][1]))
-                yield from batch
+                yield from _folder_jobs(folder, roots[folder.split], prefix, valid, failures)
                 if n_files == total:
                     return
 
@@ -281,7 +269,6 @@ def build_dataset(
                 placer.place(path, audio)
             except AudiotokError as exc:
                 failures.append(FileFailure(path=path, error=exc.reason))
-                placer.failed(path, audio)
             except OSError as exc:
                 failures.append(FileFailure(path=path, error=exc.strerror or str(exc)))
             else:

@@ -50,18 +50,12 @@ class Folder:
         POSIX path relative to the split's folder (``""`` for the split's folder itself).
     files : list of os.DirEntry
         The token files (``*suffix``), sorted by name.
-    names : frozenset of str
-        Names of every entry of the folder, token files or not.
-    plain : bool
-        Whether every entry is a regular file (no subfolders, no symlinks).
     """
 
     split: str
     path: str
     relative: str
     files: list[os.DirEntry[str]]
-    names: frozenset[str]
-    plain: bool
 
 
 def check_split_name(name: str) -> str:
@@ -189,9 +183,7 @@ def folders(roots: Mapping[str, str], suffix: str, *, recursive: bool) -> Iterat
             if not files:
                 continue
             rel = "" if path == top else os.path.relpath(path, top).replace(os.sep, "/")
-            plain = all(e.is_file(follow_symlinks=False) for e in entries)
-            names = frozenset(e.name for e in entries)
-            yield Folder(split=split, path=path, relative=rel, files=files, names=names, plain=plain)
+            yield Folder(split=split, path=path, relative=rel, files=files)
 
 
 def assign_valid(relative: str, fraction: float, seed: int) -> bool:

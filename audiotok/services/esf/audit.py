@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import FormatError
-from audiotok.formats import ecdc, esf, esf_check
+from audiotok.formats import esf, esf_check
 from audiotok.formats.esf_models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.esf.sidecars import SidecarOptions, iter_codes
@@ -133,30 +133,14 @@ def _ranges(npy: str, meta: esf.CondMeta, tol: float) -> list[SidecarProblem]:
 
 
 def _check(codes: str, sidecars: SidecarOptions, opts: AuditOptions) -> Outcome:
-    """Read the headers of one triplet and apply the ESF rules (:func:`esf_check.check_triplet`)."""
+    """Read the headers of one triplet and apply the ESF rules (:func:`esf.check_triplet_headers`)."""
     try:
         npy, js = _pair(codes, sidecars)
     except FormatError as exc:  # --cond-root with a manifest path outside --audio-root
         return None, None, (("missing_sidecar", exc.reason),)
-    codes_meta: ecdc.EcdcMeta | FormatError
-    meta: esf.CondMeta | FormatError
-    header: esf_check.NpyHeader | FormatError
-    try:
-        codes_meta = ecdc.read_meta(codes)
-    except FormatError as exc:
-        codes_meta = exc
-    try:
-        meta = esf.read_cond_meta(js)
-    except FormatError as exc:
-        meta = exc
-    try:
-        header = esf.read_npy_header(npy)
-    except FormatError as exc:
-        header = exc
-    problems = esf_check.check_triplet(
-        codes_meta, meta, header, sidecars=(npy, js),
-        expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require,
-    )  # fmt: skip
+    codes_meta, meta, header, problems = esf.check_triplet_headers(
+        codes, npy, js, expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require
+    )
     n_frames = None if isinstance(codes_meta, FormatError) else codes_meta.n_frames
     n_features = None
     if not isinstance(meta, FormatError) and not isinstance(header, FormatError) and len(header[0]) == 2:
@@ -180,9 +164,11 @@ def audit_file(codes: Path, sidecars: SidecarOptions, opts: AuditOptions) -> Aud
     """Check one triplet; every problem becomes an :class:`AuditIssue` (never raises for bad files).
 
     Only headers are read: the ``.ecdc`` ``data.pkl``, the ``.npy`` header
-    and the JSON (the matrix too with ``opts.verify_ranges``). The rules are
-    :func:`audiotok.formats.esf_check.check_triplet`'s, which ``dataset build``
-    applies as well.
+    and the JSON (the matrix too with ``opts.verify_ranges``), by
+    :func:`audiotok.formats.esf.check_triplet_headers`, which ``dataset build
+    --no-embed`` uses too; the rules are
+    :func:`audiotok.formats.esf_check.check_triplet`'s, which the embedded
+    ``dataset build`` applies as well.
     """
     path = os.fspath(codes)
     return _item(path, _check(path, sidecars, opts))

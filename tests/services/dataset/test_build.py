@@ -10,13 +10,13 @@ import datasets
 import numpy as np
 import pytest
 
-from audiotok.errors import InputError, UsageError
+from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import npq
 from audiotok.services.dataset import _rows as _dataset_rows
 from audiotok.services.dataset.build import build_dataset
 from audiotok.services.dataset.inspect import inspect_dataset
 from audiotok.services.dataset.verify import verify_dataset
-from tests._token_trees import make_npq_tree
+from tests._token_trees import make_esf_tree, make_npq_tree, placed_links
 
 
 @pytest.fixture
@@ -75,67 +75,77 @@ def test_materialize_modes_place_every_file(tree: Path, tmp_path: Path, mode: st
     for row in _rows(out):
         placed = out / row["audio"]
         source = tree / row["audio"].removeprefix("tokens/train/")
-        link = _link_of(placed, out)
-        assert (link is not None) is (mode == "link")
-        if link is not None:
-            assert not os.path.isabs(os.readlink(link))
+        assert placed.is_symlink() is (mode == "link")
+        assert not placed.parent.is_symlink()
+        if mode == "link":
+            assert not os.path.isabs(os.readlink(placed))
             assert placed.resolve() == source.resolve()
         assert placed.read_bytes() == source.read_bytes()
 
 
-def _link_of(placed: Path, dataset: Path) -> Path | None:
-    """The symlink ``placed`` resolves through inside ``dataset``: the file itself or a folder above it."""
-    for p in (placed, *placed.parents):
-        if p == dataset:
-            return None
-        if p.is_symlink():
-            return p
-    return None
-
-
-def test_a_folder_of_only_token_files_is_linked_whole(tree: Path, tmp_path: Path) -> None:
+def test_link_mode_links_each_file_never_a_folder(tree: Path, tmp_path: Path) -> None:
+    # Every source folder holds only its rows' files: the case that once got one folder link.
     out = tmp_path / "ds"
     build_dataset(tree, out, recursive=True, embed=False, verify=True)
-    for folder in ("d0", "d1"):
-        link = out / "tokens" / "train" / folder
-        assert link.is_symlink() and os.readlink(link) == os.path.relpath(tree / folder, link.parent)
-    assert sorted(p.name for p in (out / "tokens" / "train" / "d0").iterdir()) == sorted(
-        p.name for p in (tree / "d0").iterdir()
-    )
+    sources = sorted(tree.rglob("*.npq"))
+    assert placed_links(out) == {
+        f"tokens/train/{p.relative_to(tree).as_posix()}": p.resolve() for p in sources
+    }
+    # The source folders stay out of reach: files added to them later are not in the dataset,
+    # and emptying a dataset folder (``rm ds/tokens/train/d0/*``) removes links, not sources.
+    (tree / "d0" / "later.npq").write_bytes(sources[0].read_bytes())
+    assert not (out / "tokens/train/d0/later.npq").exists()
+    for p in (out / "tokens/train/d0").iterdir():
+        p.unlink()
+    assert sorted(tree.rglob("*.npq")) == sorted([*sources, tree / "d0" / "later.npq"])
 
 
-def _placed_files(out: Path) -> list[str]:
-    """Token files reachable under ``out/tokens``, and whether each folder is one link."""
-    return sorted(
-        f"{p.relative_to(out).as_posix()}{' (link)' if p.is_symlink() else ''}"
-        for p in (out / "tokens").rglob("*")
-        if p.is_symlink() or p.is_file()
-    )
-
-
-def test_folders_that_are_not_exactly_the_rows_get_one_link_per_file(tree: Path, tmp_path: Path) -> None:
+def test_only_the_rows_files_are_placed(tree: Path, tmp_path: Path) -> None:
     (tree / "d0" / "notes.txt").write_text("not a token file")
     (tree / "d1" / "broken.npq").write_bytes(b"NPQ1garbage")
-    result = build_dataset(tree, tmp_path / "ds", recursive=True, materialize="link", skip_bad=True)
+    out = tmp_path / "ds"
+    result = build_dataset(tree, out, recursive=True, materialize="link", skip_bad=True)
     assert [Path(f.path).name for f in result.failures] == ["broken.npq"]
-    placed = _placed_files(tmp_path / "ds")
     # Neither the extra file nor the file left out is reachable; every row's file is, by its own link.
-    assert placed == sorted(
-        f"{a} (link)" for a in datasets.load_from_disk(str(tmp_path / "ds"))["train"]["audio"]
-    )
-    assert len(placed) == 6
+    rows = datasets.load_from_disk(str(out))["train"]["audio"]
+    assert sorted(placed_links(out)) == sorted(rows) and len(rows) == 6
 
 
-def test_folders_split_by_valid_fraction_or_max_files_get_one_link_per_file(tmp_path: Path) -> None:
+def test_folders_split_by_valid_fraction_or_max_files_place_only_their_rows(tmp_path: Path) -> None:
     make_npq_tree(tmp_path / "t", 12, folders=2)
     out = tmp_path / "ds"
     build_dataset(tmp_path / "t", out, recursive=True, embed=False, valid_fraction=0.5, seed=1)
     dsd = datasets.load_from_disk(str(out))
-    assert _placed_files(out) == sorted(f"{a} (link)" for ds in dsd.values() for a in ds["audio"])
+    assert sorted(placed_links(out)) == sorted(a for ds in dsd.values() for a in ds["audio"])
+    assert all(len(ds) for ds in dsd.values())
     build_dataset(tmp_path / "t", out, recursive=True, embed=False, max_files=8)
-    assert _placed_files(out) == ["tokens/train/d0 (link)"] + [
-        f"tokens/train/d1/clip{i:03d}.npq (link)" for i in (1, 3)
+    assert sorted(placed_links(out)) == [f"tokens/train/d0/clip{i:03d}.npq" for i in range(0, 12, 2)] + [
+        f"tokens/train/d1/clip{i:03d}.npq" for i in (1, 3)
     ]
+
+
+def test_a_row_whose_placing_fails_leaves_nothing_under_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = make_esf_tree(tmp_path / "t", 4)
+    victim = files[1]
+    real_symlink = os.symlink
+
+    def symlink(src: str, dst: str) -> None:  # the victim's second file (its .cond.npy) cannot be linked
+        if dst.endswith(f"{victim.stem}.cond.npy"):
+            raise PermissionError(13, "Permission denied")
+        real_symlink(src, dst)
+
+    monkeypatch.setattr(os, "symlink", symlink)
+    out = tmp_path / "ds"
+    result = build_dataset(tmp_path / "t", out, recursive=True, embed=False, skip_bad=True)
+    assert [(Path(f.path).name, f.error) for f in result.failures] == [(victim.name, "Permission denied")]
+    kept = (files[0], *files[2:])
+    assert placed_links(out) == {
+        f"tokens/train/{p.relative_to(tmp_path / 't').as_posix()}": p.resolve()
+        for codes in kept
+        for p in (codes, codes.with_suffix(".cond.npy"), codes.with_suffix(".cond.json"))
+    }
 
 
 def test_links_stay_valid_when_tree_and_dataset_move_together(tree: Path, tmp_path: Path) -> None:
@@ -156,6 +166,21 @@ def test_no_embed_keeps_the_spec_path_only_layout(tree: Path, tmp_path: Path) ->
     ds = datasets.load_from_disk(str(out))["train"]
     assert ds.column_names == ["audio"]
     assert all((out / a).is_file() for a in ds["audio"])
+
+
+def test_no_embed_checks_every_npq_header(tree: Path, tmp_path: Path) -> None:
+    (tree / "d0" / "broken.npq").write_bytes(b"NPQ1garbage")
+    victim = sorted(tree.rglob("*.npq"))[-1]
+    victim.write_bytes(victim.read_bytes()[:-1])  # one byte short of what its header says
+    expected = {}
+    for bad in (tree / "d0" / "broken.npq", victim):
+        with pytest.raises(FormatError) as err:
+            npq.read_header(bad)
+        expected[str(bad)] = err.value.reason
+    out = tmp_path / "ds"
+    result = build_dataset(tree, out, recursive=True, embed=False, skip_bad=True)
+    assert {f.path: f.error for f in result.failures} == expected
+    assert result.splits == {"train": 5} and len(placed_links(out)) == 5
 
 
 def test_no_embed_without_files_is_refused(tree: Path, tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ import pytest
 
 from audiotok.data import load_token_dataset, pad_collate
 from audiotok.formats import ecdc, esf
+from audiotok.services.dataset._rows import esf_files
 from audiotok.services.dataset.build import build_dataset
 from audiotok.services.dataset.inspect import inspect_dataset
-from tests._token_trees import make_esf_tree
+from tests._token_trees import make_esf_tree, placed_links
 
 
 @pytest.fixture
@@ -44,29 +45,32 @@ def test_rows_match_codes_and_sidecars(tree: Path, tmp_path: Path) -> None:
         assert (row["fps"], row["model"], row["bandwidth"]) == (75.0, meta.model, meta.bandwidth)
 
 
-def test_link_mode_links_the_whole_triplet(tree: Path, tmp_path: Path) -> None:
+def test_link_mode_links_each_file_of_the_triplet(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     build_dataset(tree, out, recursive=True, embed=False, verify=True)
-    audio = datasets.load_from_disk(str(out))["train"][0]["audio"]
-    folder = out / audio.rsplit("/", 1)[0]  # only triplets in it: one link for the folder
-    assert folder.is_symlink() and not os.path.isabs(os.readlink(folder))
-    for name in (audio, audio.replace(".ecdc", ".cond.npy"), audio.replace(".ecdc", ".cond.json")):
-        assert (out / name).is_file()
+    triplets = [esf_files(str(p)) for p in sorted(tree.rglob("*.ecdc"))]
+    # Only triplets in each source folder, yet no folder link: three relative links per row.
+    assert placed_links(out) == {
+        f"tokens/train/{Path(f).relative_to(tree).as_posix()}": Path(f).resolve() for t in triplets for f in t
+    }
     ds = load_token_dataset(out)  # path-only layout: read through the links
     item = ds[0]
     assert item["codes"].shape[1] == 8 and item["cond"].shape == (item["codes"].shape[0], 2)
 
 
-def test_a_folder_with_a_missing_sidecar_links_each_complete_triplet(tree: Path, tmp_path: Path) -> None:
+def test_a_triplet_with_a_missing_sidecar_is_not_placed(tree: Path, tmp_path: Path) -> None:
     victim = sorted(tree.rglob("*.ecdc"))[0]
     os.remove(esf.sidecar_paths(victim)[0])
     out = tmp_path / "ds"
     result = build_dataset(tree, out, recursive=True, embed=False, skip_bad=True, verify=True)
-    assert [Path(f.path).name for f in result.failures] == [victim.name]
-    assert (out / "tokens/train/s1").is_symlink() and not (out / "tokens/train/s0").is_symlink()
-    kept = sorted(p.name for p in (out / "tokens/train/s0").iterdir())
-    assert all((out / "tokens/train/s0" / n).is_symlink() for n in kept)
-    assert kept == sorted(p.name for p in (tree / "s0").iterdir() if not p.name.startswith(victim.stem))
+    assert [(Path(f.path).name, f.error) for f in result.failures] == [
+        (victim.name, f"missing_sidecar: no {victim.stem}.cond.npy")
+    ]
+    assert sorted(placed_links(out)) == sorted(
+        f"tokens/train/{p.relative_to(tree).as_posix()}"
+        for p in tree.rglob("*")
+        if p.is_file() and not p.name.startswith(victim.stem + ".")
+    )
 
 
 def test_frame_mismatch_and_missing_sidecar_are_per_file_failures(tree: Path, tmp_path: Path) -> None:
@@ -125,8 +129,6 @@ def test_codes_above_uint16_widen_the_column_and_above_uint32_fail(tree: Path, t
     "path", ["a/x.ecdc", "x.y.ecdc", "/abs/dir.v2/take 1.ecdc", "tokens/train/s0/t.ecdc"]
 )
 def test_sidecar_names_agree_with_the_format_layer(path: str) -> None:
-    from audiotok.services.dataset._rows import esf_files
-
     assert esf_files(path)[1:] == tuple(str(p) for p in esf.sidecar_paths(path))
 
 
@@ -170,8 +172,12 @@ _KINDS = {  # what _break makes -> the first issue the audit names
 }
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_build_skips_exactly_what_the_audit_reports(tmp_path: Path, jobs: int) -> None:
+@pytest.mark.parametrize(
+    ("jobs", "embed"),
+    [(1, True), (2, True), (1, False), (2, False)],
+    ids=["1", "2", "1-no-embed", "2-no-embed"],
+)
+def test_build_skips_exactly_what_the_audit_reports(tmp_path: Path, jobs: int, embed: bool) -> None:
     from audiotok.services.esf import audit as esf_audit
     from audiotok.services.esf.sidecars import SidecarOptions
 
@@ -185,19 +191,26 @@ def test_build_skips_exactly_what_the_audit_reports(tmp_path: Path, jobs: int) -
     assert {p: i.issues[0].type for p, i in audited.items() if i.issues} == {
         p: _KINDS[k] for p, k in broken.items()
     }
-    result = build_dataset(root, tmp_path / "ds", recursive=True, skip_bad=True, workers=jobs)
+    result = build_dataset(root, tmp_path / "ds", recursive=True, skip_bad=True, workers=jobs, embed=embed)
     failed = {f.path: f.error for f in result.failures}
     assert set(failed) == {p for p, i in audited.items() if not i.ok}
     for path, reason in failed.items():
         first = audited[path].issues[0]
         assert reason.partition(": ")[0] == first.type
-        if first.type not in ("bad_ecdc", "bad_sidecar"):  # read by the same readers: the same words
+        # Without embedding, the audit's own header reads: the same words for every issue.
+        if not embed or first.type not in ("bad_ecdc", "bad_sidecar"):
             assert reason == f"{first.type}: {first.detail}"
     assert result.splits == {"train": len(files) - len(broken)}
     for row in datasets.load_from_disk(str(tmp_path / "ds"))["train"]:
         src = root / row["audio"].removeprefix("tokens/train/")
         assert str(src) not in broken
-        assert row["fps"] == json.loads(esf.sidecar_paths(src)[1].read_text())["fps"] == 75.0
+        if embed:
+            assert row["fps"] == json.loads(esf.sidecar_paths(src)[1].read_text())["fps"] == 75.0
+    if not embed:  # only the kept triplets are linked
+        kept = [esf_files(str(p)) for p in files if str(p) not in broken]
+        assert sorted(placed_links(tmp_path / "ds")) == sorted(
+            f"tokens/train/{Path(f).relative_to(root).as_posix()}" for t in kept for f in t
+        )
 
 
 def test_build_checks_fps_against_the_codes_fps(tmp_path: Path) -> None:
