@@ -4,10 +4,12 @@ Follows ``specs/encodec-dataset-workflow.md`` (step 4) and keeps its ``audio``
 column and ``tokens/<split>/...`` layout, but by default embeds the codes and
 conditioning in the rows so the dataset is self-contained (uploadable).
 
-Rows are streamed: files come from a folder scan, each row is read, appended
-to a small Arrow batch and written straight into its split's shards, so memory
-does not grow with the corpus. The dataset is assembled in ``OUT.incomplete``
-and swapped in only when complete.
+A build is four steps: **plan** (:func:`plan_build`: options, folders, file
+count; nothing written), **read** and **write** (rows are streamed: files come
+from a folder scan, each row is read, appended to a small Arrow batch and
+written straight into its split's shards, so memory does not grow with the
+corpus), and **commit** (the dataset is assembled in ``OUT.incomplete``,
+checked, optionally verified, and swapped in only when complete).
 """
 
 from __future__ import annotations
@@ -16,44 +18,20 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from datasets import load_from_disk
-from pydantic import BaseModel, ConfigDict, Field
-
-from audiotok.errors import AudiotokError, InputError, UsageError
-from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.errors import InputError, UsageError
+from audiotok.progress import ProgressFn
 from audiotok.services.dataset import scan
-from audiotok.services.dataset._arrow import SplitWriter, write_dataset_dict_json
-from audiotok.services.dataset._place import Materialize, Placer
-from audiotok.services.dataset._rows import CODES_DTYPES, Job, esf_files, features_for, read_rows
+from audiotok.services.dataset._place import Materialize
+from audiotok.services.dataset._steps import Build, BuildResult
 from audiotok.services.dataset._swap import Staging
 from audiotok.services.dataset.verify import verify_dataset
-from audiotok.services.records import FileFailure
 
-__all__ = ["BuildResult", "Materialize", "build_dataset"]
+__all__ = ["BuildPlan", "BuildResult", "Materialize", "build_dataset", "plan_build"]
 
 log = logging.getLogger(__name__)
-
-
-class BuildResult(BaseModel):
-    """What ``dataset build`` did."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    out_dir: str = Field(description="The dataset folder.")
-    kind: scan.Kind = Field(description="'esf' (.ecdc + sidecars) or 'npq'.")
-    embedded: bool = Field(description="Whether codes (and conditioning) are stored in the rows.")
-    materialize: Materialize = Field(description="How token files were placed under tokens/.")
-    splits: dict[str, int] = Field(description="Rows per split.")
-    n_files: int = Field(description="Token files found (after --max-files).")
-    n_frames: int | None = Field(description="Frames in all rows (embedded layouts only).")
-    failures: list[FileFailure] = Field(description="Files left out, and why.")
-    written: bool = Field(description="Whether OUT_DIR now holds the new dataset.")
-    replaced: bool = Field(description="Whether an older dataset at OUT_DIR was replaced.")
-    verified: bool | None = Field(description="True when --verify re-read every row; None without it.")
-    elapsed_s: float = Field(description="Wall time, seconds.")
 
 
 def _check_options(
@@ -79,40 +57,6 @@ def _check_options(
     sub = Path(tokens_subdir)
     if sub.is_absolute() or not sub.parts or ".." in sub.parts:
         raise UsageError(f"--tokens-subdir must be a plain relative folder, got {tokens_subdir!r}")
-
-
-def _check_loadable(dataset_dir: str, rows: Mapping[str, int]) -> None:
-    """Open the written folder with ``datasets.load_from_disk`` and check the row counts."""
-    try:
-        dsd = load_from_disk(dataset_dir)
-        got = {name: len(ds) for name, ds in dsd.items()}
-    except Exception as exc:  # any failure here means the layout is not what datasets reads
-        raise AudiotokError(f"datasets cannot open the written dataset: {exc}", dataset_dir) from exc
-    if got != dict(rows):
-        raise AudiotokError(f"datasets reads rows {got}, {dict(rows)} were written", dataset_dir)
-
-
-def _folder_jobs(
-    folder: scan.Folder,
-    top: str,
-    prefix: str,
-    valid: tuple[float, int, str] | None,
-    failures: list[FileFailure],
-) -> list[Job]:
-    """The jobs of one scanned folder; files that are symlinks out of ``top`` become failures."""
-    rel_dir = folder.relative + "/" if folder.relative else ""
-    out: list[Job] = []
-    for entry in folder.files:
-        path = entry.path
-        if entry.is_symlink() and not scan.inside(os.path.realpath(path), top):
-            failures.append(FileFailure(path=path, error="symlink resolves outside TOKENS_DIR; refusing it"))
-            continue
-        rel = rel_dir + entry.name
-        name = folder.split
-        if valid is not None and scan.assign_valid(rel, valid[0], valid[1]):
-            name = valid[2]
-        out.append((path, f"{prefix}/{name}/{rel}", name))
-    return out
 
 
 def build_dataset(
@@ -198,6 +142,110 @@ def build_dataset(
         ``out_dir`` and ``tokens_dir`` nest, or ``out_dir`` is not a dataset.
     """
     start = time.perf_counter()
+    plan = plan_build(
+        tokens_dir,
+        out_dir,
+        suffix=suffix,
+        split=split,
+        split_map=split_map,
+        valid_fraction=valid_fraction,
+        valid_split=valid_split,
+        seed=seed,
+        recursive=recursive,
+        tokens_subdir=tokens_subdir,
+        materialize=materialize,
+        embed=embed,
+        max_files=max_files,
+        workers=workers,
+    )
+    build = Build(plan, batch_rows=batch_rows)
+    try:
+        build.read(workers=workers, on_progress=on_progress)  # read -> write, row by row
+        if build.failures and not skip_bad:
+            build.discard()
+            return build.result(start, written=False)
+        build.finish()
+        if verify:
+            verify_failures = verify_dataset(build.workdir, plan.kind, plan.roots, tokens_subdir, embed=embed)
+            if verify_failures:
+                build.failures.extend(verify_failures)
+                plan.staging.discard()
+                return build.result(start, written=False, verified=False)
+        replaced = plan.staging.commit()
+    except BaseException:
+        build.discard()
+        raise
+    log.info("built %s: %s", plan.staging.final, build.rows())
+    return build.result(start, written=True, replaced=replaced, verified=True if verify else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildPlan:
+    """What a build will read and where it will write, decided before any file is written.
+
+    Attributes
+    ----------
+    out_dir : str
+        The dataset folder as given.
+    roots : dict of str to str
+        Split name -> real folder of its token files.
+    kind : {"esf", "npq"}
+    suffix : str
+        ``.ecdc`` or ``.npq``.
+    split_names : list of str
+        Splits of the dataset, in order (the validation split last, if any).
+    total : int
+        Token files the build reads (after ``max_files``).
+    staging : Staging
+        The ``OUT.incomplete`` folder and the final dataset folder.
+    materialize : {"link", "copy", "none"}
+    embed : bool
+    recursive : bool
+    tokens_prefix : str
+        The ``audio`` column's folder (``tokens``).
+    valid : tuple (fraction, seed, split) or None
+    """
+
+    out_dir: str
+    roots: dict[str, str]
+    kind: scan.Kind
+    suffix: str
+    split_names: list[str]
+    total: int
+    staging: Staging
+    materialize: Materialize
+    embed: bool
+    recursive: bool
+    tokens_prefix: str
+    valid: tuple[float, int, str] | None
+
+
+def plan_build(
+    tokens_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    suffix: str | None = None,
+    split: str = "train",
+    split_map: Mapping[str, str] | None = None,
+    valid_fraction: float | None = None,
+    valid_split: str = "valid",
+    seed: int = 0,
+    recursive: bool = False,
+    tokens_subdir: str = "tokens",
+    materialize: Materialize | None = None,
+    embed: bool = True,
+    max_files: int | None = None,
+    workers: int = 1,
+) -> BuildPlan:
+    """Check the options and the folders and count the files: the plan step of :func:`build_dataset`.
+
+    Nothing is written. Parameters as :func:`build_dataset`.
+
+    Raises
+    ------
+    InputError, UsageError
+        As :func:`build_dataset`.
+    """
     mode: Materialize = materialize or ("none" if embed else "link")
     _check_options(
         split_map=split_map,
@@ -219,105 +267,30 @@ def build_dataset(
     suffix = suffix or scan.detect_suffix(roots, recursive)
     if suffix not in scan.SUFFIXES:
         raise UsageError(f"--suffix must be .ecdc or .npq, got {suffix!r}")
-    kind = scan.SUFFIXES[suffix]
     split_names = list(roots)
     if valid_fraction is not None:
         split_names.append(scan.check_split_name(valid_split))
         if valid_split == split:
             raise UsageError("the validation split needs a name other than --split")
-
-    # Files are streamed from the folder scan (never listed in memory); a first,
+    # Files are streamed from the folder scan (never listed in memory); this
     # cheap pass only counts them for the progress total.
     total = scan.count(roots, suffix, recursive=recursive)
     total = min(total, max_files) if max_files else total
     if not total:
         raise InputError(f"no {suffix} files to build from", tokens_path)
-
     if Path(tokens_subdir).parts[0] in split_names:
         raise UsageError(f"--tokens-subdir {tokens_subdir!r} collides with a split folder of the dataset")
-
-    # Codes start as uint16; the first row that needs uint32 widens every split (see features_for).
-    width = CODES_DTYPES[0]
-    features = features_for(kind, embed=embed, codes_dtype=width)
-    workdir = staging.create()
-    try:
-        writers = {
-            n: SplitWriter(os.path.join(workdir, n), features, batch_rows=batch_rows) for n in split_names
-        }
-        placer = Placer(mode, workdir, staging.final, esf_files if kind == "esf" else lambda p: (p,))
-        n_frames = n_files = 0
-        failures: list[FileFailure] = []
-        prefix = Path(tokens_subdir).as_posix()
-        valid = None if valid_fraction is None else (valid_fraction, seed, valid_split)
-
-        def jobs() -> Iterator[Job]:
-            nonlocal n_files
-            for folder in scan.folders(roots, suffix, recursive=recursive):
-                files = folder.files[: total - n_files]
-                n_files += len(files)
-                if len(files) < len(folder.files):  # --max-files ends inside this folder
-                    folder = dataclasses.replace(folder, files=files)
-                yield from _folder_jobs(folder, roots[folder.split], prefix, valid, failures)
-                if n_files == total:
-                    return
-
-        emit(on_progress, ProgressEvent("files", total=total))
-        for (path, audio, name), row in read_rows(kind, jobs(), embed=embed, workers=workers):
-            try:
-                if isinstance(row, str):
-                    raise AudiotokError(row)
-                placer.place(path, audio)
-            except AudiotokError as exc:
-                failures.append(FileFailure(path=path, error=exc.reason))
-            except OSError as exc:
-                failures.append(FileFailure(path=path, error=exc.strerror or str(exc)))
-            else:
-                n_frames += row.get("n_frames", 0)
-                if embed and row["codes"].dtype.itemsize > width.itemsize:
-                    width = row["codes"].dtype
-                    features = features_for(kind, embed=embed, codes_dtype=width)
-                    for w in writers.values():
-                        w.widen(features)
-                writers[name].add(row)
-            if on_progress is not None:
-                on_progress(ProgressEvent("files", advance=1, item=path))
-
-        def result(*, written: bool, replaced: bool = False, verified: bool | None = None) -> BuildResult:
-            return BuildResult(
-                out_dir=str(out_path),
-                kind=kind,
-                embedded=embed,
-                materialize=mode,
-                splits={n: w.rows for n, w in writers.items()},
-                n_files=n_files,
-                n_frames=n_frames if embed else None,
-                failures=failures,
-                written=written,
-                replaced=replaced,
-                verified=verified,
-                elapsed_s=time.perf_counter() - start,
-            )
-
-        if failures and not skip_bad:
-            for w in writers.values():
-                w.abort()
-            staging.discard()
-            return result(written=False)
-        for w in writers.values():
-            w.close()
-        write_dataset_dict_json(workdir, split_names)
-        _check_loadable(workdir, {n: w.rows for n, w in writers.items()})
-        if verify:
-            verify_failures = verify_dataset(workdir, kind, roots, tokens_subdir, embed=embed)
-            if verify_failures:
-                failures.extend(verify_failures)
-                staging.discard()
-                return result(written=False, verified=False)
-        replaced = staging.commit()
-    except BaseException:
-        for w in locals().get("writers", {}).values():
-            w.abort()
-        staging.discard()
-        raise
-    log.info("built %s: %s", staging.final, {n: w.rows for n, w in writers.items()})
-    return result(written=True, replaced=replaced, verified=True if verify else None)
+    return BuildPlan(
+        out_dir=str(out_path),
+        roots=roots,
+        kind=scan.SUFFIXES[suffix],
+        suffix=suffix,
+        split_names=split_names,
+        total=total,
+        staging=staging,
+        materialize=mode,
+        embed=embed,
+        recursive=recursive,
+        tokens_prefix=Path(tokens_subdir).as_posix(),
+        valid=None if valid_fraction is None else (valid_fraction, seed, valid_split),
+    )
