@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiotok.errors import FormatError
+from audiotok.formats._io import read_small
 
 __all__ = ["DacFileMeta", "read"]
 
@@ -65,18 +66,7 @@ class DacFileMeta(BaseModel):
 
 
 def _payload(path: Path) -> Any:
-    try:
-        size = path.stat().st_size
-        if size > _MAX_BYTES:
-            raise FormatError(f"{size} bytes is too large for a .dac file", path)
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FormatError("no such file", path) from None
-    except IsADirectoryError:
-        raise FormatError("is a directory, not a .dac file", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    fh = io.BytesIO(data)
+    fh = io.BytesIO(read_small(path, _MAX_BYTES, "a .dac file"))
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):

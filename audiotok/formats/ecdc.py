@@ -46,6 +46,7 @@ from audiotok import __version__
 from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
 from audiotok.formats._ecdc_fast import peek, read_codes
+from audiotok.formats._io import io_error, open_binary
 
 __all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
 
@@ -161,20 +162,16 @@ def _meta_from(
 
 
 def _head(path: Path) -> bytes:
-    try:
-        with path.open("rb") as fh:
+    with open_binary(path, "an .ecdc file") as fh:
+        try:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise FormatError("empty file", path)
             if size > _MAX_BYTES:
                 raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
             return fh.read(8)
-    except FileNotFoundError:
-        raise FormatError("no such file", path) from None
-    except IsADirectoryError:
-        raise FormatError("is a directory, not an .ecdc file", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
+        except OSError as exc:
+            raise io_error(exc, path, "an .ecdc file") from None
 
 
 def _loadable(path: Path, head: bytes) -> None:

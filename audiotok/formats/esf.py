@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from audiotok._fsio import atomic_write_group
 from audiotok.errors import FormatError
+from audiotok.formats._io import read_small
 from audiotok.formats.esf_check import check_sidecar
 from audiotok.formats.esf_models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
 from audiotok.formats.esf_npy import read_cond_array, read_npy_header
@@ -165,33 +166,6 @@ def _parse_meta(data: Any, path: str | os.PathLike[str]) -> CondMeta:
     return meta
 
 
-def _read_small(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
-    """The bytes of a file of at most ``limit`` bytes (os-level reads: cheap for many small files)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise FormatError("no such file", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    try:
-        size = os.fstat(fd).st_size
-        if size > limit:
-            raise FormatError(f"{what} larger than {limit >> 20} MiB", path)
-        data = os.read(fd, size + 1)  # a regular file gives all of it in one call
-        if len(data) != size:  # short read, or the file changed: read on to the end
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-                if sum(map(len, chunks)) > limit:
-                    raise FormatError(f"{what} larger than {limit >> 20} MiB", path)
-            data = b"".join(chunks)
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    finally:
-        os.close(fd)
-    return data
-
-
 def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
     """Read ``NAME.cond.json`` (schema v1, or v2 converted to v1).
 
@@ -205,7 +179,7 @@ def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
         If the file is missing, not UTF-8 JSON, of an unknown
         ``schema_version``, or its fields have the wrong types.
     """
-    raw = _read_small(json_path, _MAX_JSON, "sidecar JSON")
+    raw = read_small(json_path, _MAX_JSON, "a sidecar JSON file")
     try:  # the usual v1 file, parsed and validated in one go by pydantic's JSON parser
         meta = CondMeta.model_validate_json(raw)
     except ValidationError:
