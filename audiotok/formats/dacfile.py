@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import FormatError
+from audiotok.formats._base import FrozenModel
 from audiotok.formats._io import read_small
 
 __all__ = ["DacFileMeta", "read"]
@@ -50,10 +51,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
 
 
-class DacFileMeta(BaseModel):
+class DacFileMeta(FrozenModel):
     """Metadata of a DAC CLI ``.dac`` file (``DACFile`` in descript-audio-codec 1.0.0)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     channels: int = Field(ge=1, description="Audio channels, each encoded separately (not Mid/Side).")
     n_codebooks: int = Field(ge=1, description="K, codebooks per channel.")

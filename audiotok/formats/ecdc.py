@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from audiotok import __version__
 from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
+from audiotok.formats._base import FrozenModel
 from audiotok.formats._ecdc_fast import peek, read_codes
 from audiotok.formats._io import io_error, open_binary
 
@@ -59,13 +60,11 @@ _OFFICIAL_RATES = {"encodec_24khz": 24_000, "encodec_48khz": 48_000}
 _MAX_BYTES = 1 << 31  # codes only; a 2 GiB codes file is ~100 days of audio
 
 
-class EcdcMeta(BaseModel):
+class EcdcMeta(FrozenModel):
     """What an ``.ecdc`` file says about its codes.
 
     ``n_codebooks`` and ``n_frames`` always come from the codes tensor itself.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_codebooks: int = Field(ge=1, description="Cb, the number of RVQ codebooks.")
     n_frames: int = Field(ge=0, description="T, the number of frames (authoritative for sidecars).")

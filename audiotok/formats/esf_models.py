@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from audiotok.formats._base import FrozenModel
 
 __all__ = ["DTYPES", "ESF_FPS", "SCHEMA_VERSIONS", "CondMeta", "Norm", "SidecarProblem"]
 
@@ -20,10 +22,10 @@ SCHEMA_VERSIONS = (1, 2)
 DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
-class Norm(BaseModel):
+class Norm(FrozenModel):
     """Per-clip statistics of each column; each list is empty or has length D."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(extra="allow")
 
     min: tuple[float | None, ...] = Field(default=(), description="Per-column minimum.")
     max: tuple[float | None, ...] = Field(default=(), description="Per-column maximum.")
@@ -35,7 +37,7 @@ class Norm(BaseModel):
         return len(self.min), len(self.max), len(self.mean), len(self.std)
 
 
-class CondMeta(BaseModel):
+class CondMeta(FrozenModel):
     """``NAME.cond.json``, schema v1 (v2 files are converted on read).
 
     Unknown keys are allowed and kept (the spec lets writers add fields).
@@ -44,7 +46,7 @@ class CondMeta(BaseModel):
     that says 75, for ``esf audit`` and ``dataset build`` to report it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(extra="allow")
 
     schema_version: Literal[1] = Field(default=1, description="ESF sidecar schema version.")
     fps: float = Field(default=ESF_FPS, gt=0, allow_inf_nan=False, description="Frame rate (fps).")
@@ -79,10 +81,8 @@ class CondMeta(BaseModel):
         return data
 
 
-class SidecarProblem(BaseModel):
+class SidecarProblem(FrozenModel):
     """One structural problem of a sidecar pair (an ``esf audit`` issue type)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     issue: str = Field(description="Issue type, e.g. 'names_length_mismatch'.")
     detail: str = Field(description="One-line explanation.")

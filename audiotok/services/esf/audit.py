@@ -20,11 +20,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import FormatError
 from audiotok.formats import ecdc, esf, esf_check
+from audiotok.formats._base import FrozenModel
 from audiotok.formats.esf_models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.esf.sidecars import SidecarOptions, iter_codes
@@ -63,10 +64,8 @@ ISSUE_TYPES: tuple[str, ...] = (
 """Every issue type ``esf audit`` reports."""
 
 
-class AuditOptions(BaseModel):
+class AuditOptions(FrozenModel):
     """What ``esf audit`` checks beyond the ESF structure."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     require: tuple[str, ...] = Field(default=(), description="Feature names every sidecar must have.")
     expect_fps: float | None = Field(default=None, description="Required JSON fps (default: the codes' fps).")
@@ -75,19 +74,15 @@ class AuditOptions(BaseModel):
     range_tol: float = Field(default=1e-3, ge=0, description="Tolerance of the range check (absolute).")
 
 
-class AuditIssue(BaseModel):
+class AuditIssue(FrozenModel):
     """One problem of one triplet."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str = Field(description="One of ISSUE_TYPES.")
     detail: str
 
 
-class AuditItem(BaseModel):
+class AuditItem(FrozenModel):
     """The audit of one ``.ecdc`` file and its sidecars."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     n_frames: int | None = None
@@ -100,10 +95,8 @@ class AuditItem(BaseModel):
         return not self.issues
 
 
-class AuditSummary(BaseModel):
+class AuditSummary(FrozenModel):
     """Totals over a whole audit."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     files: int
     ok: int

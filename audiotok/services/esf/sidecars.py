@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
 from audiotok.formats import ecdc, esf
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import in_shard, iter_files
 from audiotok.services.esf.producers import Producer
 from audiotok.services.records import FileFailure
@@ -36,10 +37,8 @@ __all__ = [
 Mode = Literal["append", "overwrite"]
 
 
-class SidecarOptions(BaseModel):
+class SidecarOptions(FrozenModel):
     """Options shared by ``esf init``, ``esf add`` and ``esf audit``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     audio_root: Path = Field(description="Folder holding the .ecdc files (searched recursively).")
     cond_root: Path | None = Field(default=None, description="Mirror sidecars under this folder.")
@@ -58,10 +57,8 @@ class SidecarOptions(BaseModel):
         )
 
 
-class SidecarResult(BaseModel):
+class SidecarResult(FrozenModel):
     """One sidecar pair written or left alone."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(description="The .ecdc file.")
     status: Literal["written", "skipped"]
