@@ -1,4 +1,4 @@
-"""ESF sidecar metadata models (``NAME.cond.json``, schema v1; ``specs/esf-format.md``).
+"""ESF sidecar metadata models (``NAME.cond.json``, schema v1; ``docs/specs/esf-format.md``).
 
 Parsing, validation and writing of the sidecar pair live in
 :mod:`audiotok.formats.esf`, which re-exports these names.
@@ -12,11 +12,12 @@ import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
 from audiotok.formats._base import FrozenModel
+from audiotok.formats.ecdc import ENCODEC_FPS
 
 __all__ = ["DTYPES", "ESF_FPS", "SCHEMA_VERSIONS", "CondMeta", "Norm", "SidecarProblem"]
 
-ESF_FPS = 75.0
-"""The ESF frame rate (frames per second)."""
+ESF_FPS = ENCODEC_FPS
+"""The ESF frame rate, 75 frames per second: the rate of the EnCodec codes the sidecars align to."""
 SCHEMA_VERSIONS = (1, 2)
 """``schema_version`` values this reader understands (v2 is converted on read)."""
 DTYPES = {"float16": np.float16, "float32": np.float32}

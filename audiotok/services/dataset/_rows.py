@@ -19,7 +19,7 @@ import pyarrow as pa
 from datasets import Features, List, Value
 
 from audiotok.errors import AudiotokError, FormatError
-from audiotok.formats import ecdc, esf, esf_check, npq
+from audiotok.formats import esf, npq
 from audiotok.services.dataset.scan import Kind
 
 __all__ = [
@@ -160,30 +160,8 @@ def _npq_codes(tokens: np.ndarray[Any, Any], vocab_sizes: Sequence[int], path: s
 
 
 def _read_esf(path: str) -> Row:
-    """The row of one triplet, after the ESF rules of ``esf audit`` (:func:`esf_check.check_triplet`)."""
-    codes_path, npy_path, json_path = esf_files(path)
-    codes = cond = None
-    meta: ecdc.EcdcMeta | FormatError
-    cmeta: esf.CondMeta | FormatError
-    header: esf_check.NpyHeader | FormatError
-    try:
-        codes, meta = ecdc.read(codes_path)
-    except FormatError as exc:
-        meta = exc
-    try:
-        cmeta = esf.read_cond_meta(json_path)
-    except FormatError as exc:
-        cmeta = exc
-    try:
-        cond = esf.read_cond_array(npy_path)
-        header = (cond.shape, cond.dtype)
-    except FormatError as exc:
-        header = exc
-    problems = esf_check.check_triplet(meta, cmeta, header, sidecars=(npy_path, json_path))
-    if problems:
-        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", path)
-    if codes is None or cond is None or isinstance(meta, FormatError) or isinstance(cmeta, FormatError):
-        raise RuntimeError(f"{path}: a read failed but check_triplet found no problem")  # pragma: no cover
+    """The row of one triplet, after the ESF rules of ``esf audit`` (:func:`esf.read_triplet`)."""
+    codes, cond, meta, cmeta = esf.read_triplet(path, esf_files(path)[1:])
     _check_size(cond, "the sidecar", path)
     return {
         "codes": _esf_codes(codes, path),

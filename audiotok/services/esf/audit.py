@@ -24,7 +24,7 @@ from pydantic import Field
 
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import FormatError
-from audiotok.formats import ecdc, esf, esf_check
+from audiotok.formats import esf, esf_check
 from audiotok.formats._base import FrozenModel
 from audiotok.formats.esf_models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
@@ -131,25 +131,9 @@ def _check(codes: str, sidecars: SidecarOptions, opts: AuditOptions) -> Outcome:
         npy, js = _pair(codes, sidecars)
     except FormatError as exc:  # --cond-root with a manifest path outside --audio-root
         return None, None, (("missing_sidecar", exc.reason),)
-    codes_meta: ecdc.EcdcMeta | FormatError
-    meta: esf.CondMeta | FormatError
-    header: esf_check.NpyHeader | FormatError
-    try:
-        codes_meta = ecdc.read_meta(codes)
-    except FormatError as exc:
-        codes_meta = exc
-    try:
-        meta = esf.read_cond_meta(js)
-    except FormatError as exc:
-        meta = exc
-    try:
-        header = esf.read_npy_header(npy)
-    except FormatError as exc:
-        header = exc
-    problems = esf_check.check_triplet(
-        codes_meta, meta, header, sidecars=(npy, js),
-        expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require,
-    )  # fmt: skip
+    codes_meta, meta, header, problems = esf.read_triplet_headers(
+        codes, (npy, js), expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require
+    )
     n_frames = None if isinstance(codes_meta, FormatError) else codes_meta.n_frames
     n_features = None
     if not isinstance(meta, FormatError) and not isinstance(header, FormatError) and len(header[0]) == 2:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
+from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc, esf
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import in_shard, iter_files
@@ -188,10 +188,7 @@ def _existing(
         if not create:
             raise InputError("no sidecar (run `esf init` or use --create-missing)", codes)
         return np.zeros((n_frames, 0), np.float32), esf.CondMeta()
-    cond, meta = esf.read_sidecar(npy, js)
-    if cond.shape[0] != n_frames:
-        raise FormatError(f"frame_mismatch: sidecar has {cond.shape[0]} frames, codes T = {n_frames}", npy)
-    return cond, meta
+    return esf.read_sidecar(npy, js, n_frames=n_frames)
 
 
 def add_paths(
