@@ -1,5 +1,8 @@
 """Header-only reading of ``.ecdc`` codes files (``torch.save`` zips), for audits of many files.
 
+The files are ESF codes files (``docs/specs/esf-format.md``), written by
+:func:`audiotok.formats.ecdc.write`.
+
 :func:`peek` reads the zip's central directory and ``data.pkl`` only, with an
 unpickler that turns tensor records into stubs and refuses every other class:
 it never imports or calls anything a file names, and never reads the codes

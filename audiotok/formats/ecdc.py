@@ -1,4 +1,4 @@
-"""EnCodec codes files (``NAME.ecdc``) as used by ESF v1 (``specs/esf-format.md``).
+"""EnCodec codes files (``NAME.ecdc``) as used by ESF v1 (``docs/specs/esf-format.md``).
 
 audiotok writes a small ``torch.save`` checkpoint (a zip) holding a dict::
 

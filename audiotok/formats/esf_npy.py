@@ -1,5 +1,7 @@
 """ESF ``NAME.cond.npy`` files: the header alone, or the matrix, never unpickled.
 
+Follows ``docs/specs/esf-format.md`` (``NAME.cond.npy``, ``[T, D]``).
+
 :func:`read_npy_header` gives shape and dtype from the header (and checks the
 file is as long as the header says), for audits of many files;
 :func:`read_cond_array` loads the matrix with ``allow_pickle=False``. Both are

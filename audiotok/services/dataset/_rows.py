@@ -53,7 +53,7 @@ def features_for(kind: Kind, *, embed: bool, codes_dtype: Any = "uint16") -> Fea
 
     Every layout has ``audio``: the token file's path relative to the dataset
     folder (``tokens/<split>/<relative path>``), the column of
-    ``specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``,
+    ``docs/specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``,
     ``n_frames``, ``n_codebooks`` and ``fps``; ESF adds ``cond``,
     ``cond_names`` and the codec provenance (``model``, ``bandwidth``,
     ``sample_rate``, ``audio_length``), NPQ adds ``format``, ``k_mid``,
