@@ -220,20 +220,17 @@ def read_triplet(
 ) -> Triplet:
     """Read a whole triplet: codes ``[T, Cb]``, conditioning ``[T, D]`` and both metadata.
 
+    ``codes_path``, ``sidecars``, ``expect_fps``, ``expect_dtype`` and
+    ``require`` are as in :func:`read_triplet_headers`.
+
     Parameters
     ----------
-    codes_path : str or os.PathLike
-        ``NAME.ecdc``.
-    sidecars : (npy path, json path), optional
-        Default: beside the codes (:func:`sidecar_paths`).
     strict : bool
         Apply every rule of :func:`~audiotok.formats.esf_check.check_triplet`
         (``esf audit``, ``dataset build``). Without it, problems of the JSON
         metadata alone (:data:`~audiotok.formats.esf_check.ADVISORY`: a
         missing or other ``fps``, ``norm.min > norm.max``) are let through, as
         training loaders of older corpora need.
-    expect_fps, expect_dtype, require
-        As :func:`~audiotok.formats.esf_check.check_triplet`.
 
     Returns
     -------
