@@ -142,7 +142,7 @@ class _HeaderBase(FrozenModel):
     @property
     def header_size(self) -> int:
         """Header length in bytes (NPQ1 ``21 + 4K``, NPQ2 ``24 + 4K``, v0a ``20 + 4K``, v0b ``16 + 4K``)."""
-        return self.byte_layout.header_size(len(self.vocab_sizes))
+        return self.byte_layout.fixed_size + 4 * len(self.vocab_sizes)
 
     @property
     def payload_size(self) -> int:

@@ -132,7 +132,7 @@ def _cached(layout: Layout, buf: bytes, size: int, path: Path) -> Npq1Header | N
     if layout.seq_len_index is None:  # T after vocab_sizes: a legacy layout, never cached
         return None
     values = layout.head.unpack_from(buf)
-    end = layout.header_size(sum(values[i] for i in layout.k_index))
+    end = layout.header_size(sum(map(values.__getitem__, layout.k_index)))
     if len(buf) < end:
         return None
     cached = _HEADER_CACHE.get(layout.without_seq_len(buf, end))

@@ -49,6 +49,8 @@ class Layout(NamedTuple):
     """Positions in ``head`` of the fields whose sum is K (``K``, or ``k_mid`` and ``k_side``)."""
     seq_len_index: int | None
     """Position of ``seq_len`` in ``head``; ``None`` when it follows ``vocab_sizes``."""
+    fixed_size: int
+    """Bytes of ``head`` and ``tail``: the header is ``fixed_size + 4K`` bytes."""
 
     def n_codebooks(self, fields: Mapping[str, Any]) -> int:
         """K from the ``head`` fields: ``K``, or ``k_mid + k_side`` (NPQ2)."""
@@ -56,7 +58,7 @@ class Layout(NamedTuple):
 
     def header_size(self, k: int) -> int:
         """Header length in bytes for K codebooks."""
-        return self.head.size + 4 * k + self.tail.size
+        return self.fixed_size + 4 * k
 
     def unpack_head(self, buf: bytes | memoryview) -> dict[str, Any]:
         """The ``head`` fields of ``buf`` (which must hold ``head.size`` bytes)."""
@@ -71,7 +73,7 @@ class Layout(NamedTuple):
 
     def without_seq_len(self, buf: bytes | memoryview, end: int) -> bytes:
         """Header bytes ``buf[:end]`` without ``seq_len``: equal for headers that differ only in T."""
-        at = self.seq_len_at if "seq_len" in self.head_fields else end - self.seq_len_at
+        at = self.seq_len_at if self.seq_len_index is not None else end - self.seq_len_at
         return bytes(buf[:at]) + bytes(buf[at + 4 : end])
 
     def pack(self, fields: Mapping[str, Any], vocab_sizes: Sequence[int]) -> bytes:
@@ -99,6 +101,7 @@ def _layout(
     return Layout(
         name, magic, struct.Struct(head_fmt), tuple(names), vocab, struct.Struct(tail_fmt), tuple(tail_names),
         seq_len_at, k_index, names.index("seq_len") if "seq_len" in names else None,
+        struct.calcsize(head_fmt) + struct.calcsize(tail_fmt),
     )  # fmt: skip
 
 
