@@ -160,7 +160,11 @@ class _HeaderBase(FrozenModel):
         return "mono"
 
     def to_bytes(self) -> bytes:
-        """Serialise exactly as the spec's table (:data:`~audiotok.formats.npq.table.LAYOUTS`)."""
+        """The ``header_size`` header bytes, laid out by :data:`~audiotok.formats.npq.table.LAYOUTS`.
+
+        Legacy headers give their v0 bytes too (for tests and conversions);
+        :func:`~audiotok.formats.npq.write` writes only NPQ1 and NPQ2.
+        """
         layout = self.byte_layout
         fields = {**self.__dict__, "magic": layout.magic, "K": len(self.vocab_sizes)}
         return layout.pack(fields, self.vocab_sizes)
