@@ -17,11 +17,12 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok._fsio import atomic_write
 from audiotok._types import Hz, Seconds
 from audiotok.errors import InputError
+from audiotok.formats._base import FrozenModel
 
 __all__ = [
     "AudioInfo",
@@ -44,10 +45,8 @@ ChannelMode = Literal["mono", "mid-side", "keep"]
 Audio = np.ndarray[Any, np.dtype[np.float32]]
 
 
-class AudioInfo(BaseModel):
+class AudioInfo(FrozenModel):
     """What an audio file holds, read from its header."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     sample_rate: Hz = Field(gt=0, description="Sample rate in Hz.")

@@ -1,7 +1,7 @@
 """Benchmark `audiotok dataset build` and `load_token_dataset` against anchors measured in the same run.
 
 Build anchor: the approach of the seed's ``s5_build_dataset_from_folder.py``
-(specs/encodec-dataset-workflow.md, step 4): ``rglob`` the token files, check
+(docs/specs/encodec-dataset-workflow.md, step 4): ``rglob`` the token files, check
 the sidecars, symlink each file into ``tokens/<split>/`` with
 ``os.path.relpath(src.resolve(), dst.parent.resolve())``, collect ``{"audio":
 relative path}`` rows, ``pandas.DataFrame`` -> ``Dataset.from_pandas`` ->

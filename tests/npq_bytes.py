@@ -1,6 +1,6 @@
 """NPQ files packed by hand with :mod:`struct`, straight from the spec tables.
 
-``specs/npq-format.md`` (NPQ1, legacy v0) and ``specs/npq-tools.md`` (NPQ2).
+``docs/specs/npq-format.md`` (NPQ1, legacy v0) and ``docs/specs/npq-tools.md`` (NPQ2).
 Nothing here uses :mod:`audiotok.formats.npq`, so golden bytes built with
 these helpers are an independent check of the reader and the writer.
 """

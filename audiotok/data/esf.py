@@ -1,6 +1,6 @@
 """``EsfDataset``: EnCodec codes with their conditioning sidecars, for training.
 
-Follows ``specs/esf-format.md``: each item is one ``NAME.ecdc`` with
+Follows ``docs/specs/esf-format.md``: each item is one ``NAME.ecdc`` with
 ``NAME.cond.npy`` / ``NAME.cond.json`` (beside it, or mirrored under
 ``cond_root``). Nothing is unpickled: codes load with the weights-only
 unpickler, matrices with ``allow_pickle=False``.
@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiotok.errors import FormatError, InputError
-from audiotok.formats import ecdc, esf
+from audiotok.formats import esf
 
 __all__ = ["EsfDataset"]
 
@@ -50,7 +50,9 @@ class EsfDataset(Dataset[dict[str, Any]]):
     InputError
         If ``root`` is not a folder.
     FormatError
-        From ``__getitem__``, if a triplet is unreadable or T differs.
+        From ``__getitem__``, if a triplet is unreadable or T differs
+        (:func:`audiotok.formats.esf.read_triplet`, not strict: a sidecar
+        without ``fps`` is read).
     """
 
     def __init__(
@@ -78,11 +80,8 @@ class EsfDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Codes ``[T, Cb]``, conditioning ``[T, D]``, names and metadata of item ``index``."""
         path = self.files[index]
-        codes, meta = ecdc.read(path)
         npy, js = esf.sidecar_paths(path, audio_root=self.root, cond_root=self.cond_root, suffix=self.suffix)
-        cond_np, cmeta = esf.read_sidecar(npy, js)
-        if cond_np.shape[0] != codes.shape[0]:
-            raise FormatError(f"sidecar has {cond_np.shape[0]} frames, codes T = {codes.shape[0]}", npy)
+        codes, cond_np, meta, cmeta = esf.read_triplet(path, (npy, js), strict=False)
         cond = torch.from_numpy(cond_np.astype("float32"))
         names = list(cmeta.names)
         if self.normalize and cmeta.norm.min and cmeta.norm.max:

@@ -1,6 +1,6 @@
 """Sliding training windows over ``.npq`` token files, with the BOS = -1 shift.
 
-``specs/npq-format.md``: files hold targets only; training inputs are the
+``docs/specs/npq-format.md``: files hold targets only; training inputs are the
 targets shifted one frame to the right with ``BOS = -1`` in the first row.
 """
 
@@ -100,7 +100,7 @@ class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
         Codebooks to use (see :func:`codebook_columns`); default all, which
         requires every file to have the same K.
     bos : int
-        The BOS value (default -1, as ``specs/npq-format.md``).
+        The BOS value (default -1, as ``docs/specs/npq-format.md``).
 
     Raises
     ------

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from audiotok.data.npq import codebook_columns
 from audiotok.errors import InputError
-from audiotok.formats import ecdc, esf, npq
+from audiotok.formats import esf, npq
 from audiotok.formats import token_table as table
 
 __all__ = ["TokenDataset", "load_token_dataset"]
@@ -88,9 +88,7 @@ class TokenDataset(Dataset[dict[str, Any]]):
                 header.n_codebooks, self.k, getattr(header, "k_mid", None), getattr(header, "k_side", None)
             )
             return {"codes": torch.from_numpy(np.asarray(tokens[:, cols], dtype=np.int64))}
-        codes, _ = ecdc.read(path)
-        npy, js = esf.sidecar_paths(path)
-        cond, meta = esf.read_sidecar(npy, js)
+        codes, cond, _, meta = esf.read_triplet(path, strict=False)
         cols = codebook_columns(codes.shape[1], self.k)
         return {
             "codes": torch.from_numpy(np.ascontiguousarray(codes[:, cols], dtype=np.int64)),

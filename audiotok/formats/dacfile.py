@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import FormatError
+from audiotok.formats._base import FrozenModel
+from audiotok.formats._io import read_small
 
 __all__ = ["DacFileMeta", "read"]
 
@@ -49,10 +51,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
 
 
-class DacFileMeta(BaseModel):
+class DacFileMeta(FrozenModel):
     """Metadata of a DAC CLI ``.dac`` file (``DACFile`` in descript-audio-codec 1.0.0)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     channels: int = Field(ge=1, description="Audio channels, each encoded separately (not Mid/Side).")
     n_codebooks: int = Field(ge=1, description="K, codebooks per channel.")
@@ -65,18 +65,7 @@ class DacFileMeta(BaseModel):
 
 
 def _payload(path: Path) -> Any:
-    try:
-        size = path.stat().st_size
-        if size > _MAX_BYTES:
-            raise FormatError(f"{size} bytes is too large for a .dac file", path)
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FormatError("no such file", path) from None
-    except IsADirectoryError:
-        raise FormatError("is a directory, not a .dac file", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    fh = io.BytesIO(data)
+    fh = io.BytesIO(read_small(path, _MAX_BYTES, "a .dac file"))
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):

@@ -1,4 +1,4 @@
-"""EnCodec codes files (``NAME.ecdc``) as used by ESF v1 (``specs/esf-format.md``).
+"""EnCodec codes files (``NAME.ecdc``) as used by ESF v1 (``docs/specs/esf-format.md``).
 
 audiotok writes a small ``torch.save`` checkpoint (a zip) holding a dict::
 
@@ -40,12 +40,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from audiotok import __version__
 from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
+from audiotok.formats._base import FrozenModel
 from audiotok.formats._ecdc_fast import peek, read_codes
+from audiotok.formats._io import io_error, open_binary
 
 __all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
 
@@ -58,13 +60,11 @@ _OFFICIAL_RATES = {"encodec_24khz": 24_000, "encodec_48khz": 48_000}
 _MAX_BYTES = 1 << 31  # codes only; a 2 GiB codes file is ~100 days of audio
 
 
-class EcdcMeta(BaseModel):
+class EcdcMeta(FrozenModel):
     """What an ``.ecdc`` file says about its codes.
 
     ``n_codebooks`` and ``n_frames`` always come from the codes tensor itself.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_codebooks: int = Field(ge=1, description="Cb, the number of RVQ codebooks.")
     n_frames: int = Field(ge=0, description="T, the number of frames (authoritative for sidecars).")
@@ -161,20 +161,16 @@ def _meta_from(
 
 
 def _head(path: Path) -> bytes:
-    try:
-        with path.open("rb") as fh:
+    with open_binary(path, "an .ecdc file") as fh:
+        try:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise FormatError("empty file", path)
             if size > _MAX_BYTES:
                 raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
             return fh.read(8)
-    except FileNotFoundError:
-        raise FormatError("no such file", path) from None
-    except IsADirectoryError:
-        raise FormatError("is a directory, not an .ecdc file", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
+        except OSError as exc:
+            raise io_error(exc, path, "an .ecdc file") from None
 
 
 def _loadable(path: Path, head: bytes) -> None:

@@ -1,6 +1,6 @@
-"""ESF conditioning sidecars: ``NAME.cond.npy`` ``[T, D]`` + ``NAME.cond.json``.
+"""ESF triplets: ``NAME.ecdc`` codes with ``NAME.cond.npy`` ``[T, D]`` + ``NAME.cond.json``.
 
-Follows ``specs/esf-format.md`` (ESF v1). For each ``NAME.ecdc`` there is
+Follows ``docs/specs/esf-format.md`` (ESF v1). For each ``NAME.ecdc`` there is
 
 - ``NAME.cond.npy``: conditioning matrix ``[T, D]``, float16 (default) or
   float32, row ``i`` aligned to EnCodec frame ``i`` (75 fps). Read with
@@ -13,20 +13,14 @@ Follows ``specs/esf-format.md`` (ESF v1). For each ``NAME.ecdc`` there is
 
   ``names`` has length D; each ``norm`` list is empty or of length D. audiotok
   may add ``"units"`` and ``"docs"`` (name -> string); unknown keys are kept
-  and otherwise ignored, as the spec asks.
+  and otherwise ignored, as the spec asks. Reading also accepts schema v2
+  (:mod:`audiotok.formats.esf_json`); files are always written as v1.
 
-Reading also accepts schema v2, written by the older ``writeParamArrays``
-tool: ``{"schema_version": 2, "fps", "source_rate", "features": {name:
-{"min", "max", "mean", "std", "units", "doc_string"}}}`` (column order = key
-order). It is converted to the same :class:`CondMeta`; files are always
-written as v1. Unknown versions are refused.
-
-Structural checks (names vs D, norm lengths, duplicate names) are in
-:func:`check_sidecar` (:mod:`audiotok.formats.esf_check`, re-exported here),
-shared by :func:`read_sidecar` and :func:`~audiotok.formats.esf_check.check_triplet`,
-the validator of ``esf audit`` and ``dataset build``. :func:`check_triplet_headers`
-reads a triplet's three headers and applies it (``esf audit``,
-``dataset build --no-embed``).
+:func:`read_triplet` reads a whole triplet and :func:`read_triplet_headers`
+only its headers; both apply :func:`~audiotok.formats.esf_check.check_triplet`,
+the one ESF validator (``esf audit`` and ``dataset build`` use it too), which
+owns the rule that the sidecar has exactly the codes' T frames.
+:func:`read_sidecar` checks a pair alone (:func:`check_sidecar`).
 """
 
 from __future__ import annotations
@@ -34,17 +28,18 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
 
 from audiotok._fsio import atomic_write_group
 from audiotok.errors import FormatError
-from audiotok.formats.ecdc import EcdcMeta, read_meta
-from audiotok.formats.esf_check import NpyHeader, check_sidecar, check_triplet
+from audiotok.formats import ecdc
+from audiotok.formats.esf_check import ADVISORY, NpyHeader, check_frames, check_sidecar, check_triplet
+from audiotok.formats.esf_json import read_cond_meta
 from audiotok.formats.esf_models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
 from audiotok.formats.esf_npy import read_cond_array, read_npy_header
 
@@ -54,20 +49,19 @@ __all__ = [
     "CondMeta",
     "Norm",
     "SidecarProblem",
-    "TripletCheck",
+    "Triplet",
+    "TripletHeaders",
     "check_sidecar",
-    "check_triplet_headers",
     "compute_norm",
     "read_cond_array",
     "read_cond_meta",
     "read_npy_header",
     "read_sidecar",
+    "read_triplet",
+    "read_triplet_headers",
     "sidecar_paths",
     "write_sidecar",
 ]
-
-_MAX_JSON = 64 << 20
-
 
 # -- paths --------------------------------------------------------------------------------
 
@@ -107,135 +101,16 @@ def sidecar_paths(
 # -- reading ------------------------------------------------------------------------------
 
 
-def _from_v2(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
-    feats = data.get("features")
-    if not isinstance(feats, dict):
-        raise FormatError("schema_version 2 without a 'features' object", path)
-    names = list(feats)
-    stats: dict[str, list[float | None]] = {k: [] for k in ("min", "max", "mean", "std")}
-    units: dict[str, str] = {}
-    docs: dict[str, str] = {}
-    for name, info in feats.items():
-        info = info if isinstance(info, dict) else {}
-        for key, col in stats.items():
-            value = info.get(key)
-            col.append(float(value) if isinstance(value, (int, float)) else None)
-        if info.get("units"):
-            units[name] = str(info["units"])
-        if info.get("doc_string"):
-            docs[name] = str(info["doc_string"])
-    complete = all(v is not None for col in stats.values() for v in col)
-    out = {k: v for k, v in data.items() if k not in ("features", "schema_version")}
-    fps = data.get("fps")
-    if fps is None:  # the older tool's files without fps: its source_rate, else 75 (not "given")
-        fps = data.get("source_rate") or ESF_FPS
-    out.update(
-        schema_version=1,
-        fps=fps,
-        source_rate=data.get("source_rate") or fps,
-        names=names,
-        norm=stats if complete else {},
-        units=units,
-        docs=docs,
-    )
-    return out
-
-
-def _parse_meta(data: Any, path: str | os.PathLike[str]) -> CondMeta:
-    if not isinstance(data, dict):
-        raise FormatError("not a sidecar JSON object", path)
-    version = data.get("schema_version", 1)
-    if isinstance(version, bool) or version not in SCHEMA_VERSIONS:
-        raise FormatError(
-            f"unsupported schema_version {version!r} (this reader knows {list(SCHEMA_VERSIONS)})", path
-        )
-    fps_given = data.get("fps") is not None if version == 2 else "fps" in data
-    if version == 2:
-        data = _from_v2(data, path)
-    elif isinstance(data.get("stats"), dict) and "norm" not in data:  # unversioned legacy stats
-        stats = data["stats"]
-        names = data.get("names") or []
-        data = {
-            **data,
-            "norm": {k: [stats.get(n, {}).get(k) for n in names] for k in ("min", "max", "mean", "std")},
-        }
-    try:
-        meta = CondMeta.model_validate({**data, "schema_version": 1})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise FormatError(f"bad sidecar JSON field {field or '(root)'}: {err['msg']}", path) from None
-    if not fps_given and meta.fps_given:  # v2 fps taken from source_rate: still absent from the file
-        meta = CondMeta.model_construct(_fields_set=meta.model_fields_set - {"fps"}, **dict(meta))
-    return meta
-
-
-def _read_small(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
-    """The bytes of a file of at most ``limit`` bytes (os-level reads: cheap for many small files)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise FormatError("no such file", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    try:
-        size = os.fstat(fd).st_size
-        if size > limit:
-            raise FormatError(f"{what} larger than {limit >> 20} MiB", path)
-        data = os.read(fd, size + 1)  # a regular file gives all of it in one call
-        if len(data) != size:  # short read, or the file changed: read on to the end
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-                if sum(map(len, chunks)) > limit:
-                    raise FormatError(f"{what} larger than {limit >> 20} MiB", path)
-            data = b"".join(chunks)
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    finally:
-        os.close(fd)
-    return data
-
-
-def read_cond_meta(json_path: str | os.PathLike[str]) -> CondMeta:
-    """Read ``NAME.cond.json`` (schema v1, or v2 converted to v1).
-
-    Only the JSON is parsed; structural checks against the matrix are in
-    :func:`check_sidecar`. A file without ``fps`` reads as 75 fps with
-    ``fps_given`` false.
-
-    Raises
-    ------
-    FormatError
-        If the file is missing, not UTF-8 JSON, of an unknown
-        ``schema_version``, or its fields have the wrong types.
-    """
-    raw = _read_small(json_path, _MAX_JSON, "sidecar JSON")
-    try:  # the usual v1 file, parsed and validated in one go by pydantic's JSON parser
-        meta = CondMeta.model_validate_json(raw)
-    except ValidationError:
-        return _meta_from_bytes(raw, json_path)  # v2, not JSON, bad fields: conversions, messages
-    stats = (meta.model_extra or {}).get("stats")
-    if isinstance(stats, dict) and "norm" not in meta.model_fields_set:  # unversioned legacy stats
-        return _meta_from_bytes(raw, json_path)
-    return meta
-
-
-def _meta_from_bytes(raw: bytes, json_path: str | os.PathLike[str]) -> CondMeta:
-    """The general path of :func:`read_cond_meta`: ``json.loads``, then :func:`_parse_meta`."""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"cannot read: {exc}", json_path) from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"not JSON ({exc.msg} at line {exc.lineno})", json_path) from None
-    return _parse_meta(data, json_path)
-
-
 def read_sidecar(
-    npy_path: str | os.PathLike[str], json_path: str | os.PathLike[str]
+    npy_path: str | os.PathLike[str], json_path: str | os.PathLike[str], *, n_frames: int | None = None
 ) -> tuple[np.ndarray[Any, Any], CondMeta]:
     """Read a sidecar pair and check it.
+
+    Parameters
+    ----------
+    npy_path, json_path : str or os.PathLike
+    n_frames : int, optional
+        T of the codes the pair belongs to; the matrix must have as many rows.
 
     Returns
     -------
@@ -247,78 +122,148 @@ def read_sidecar(
     ------
     FormatError
         If either file is missing or unreadable, the ``.npy`` holds objects
-        (pickle is never loaded), or :func:`check_sidecar` finds a problem.
+        (pickle is never loaded), :func:`check_sidecar` finds a problem, or
+        the matrix does not have ``n_frames`` rows (``frame_mismatch``).
     """
     meta = read_cond_meta(json_path)
     cond = read_cond_array(npy_path)
     problems = check_sidecar(meta, cond.shape, cond.dtype)
+    if n_frames is not None and not problems:
+        problems = check_frames(cond.shape[0], n_frames)
     if problems:
         raise FormatError(f"{problems[0].issue}: {problems[0].detail}", npy_path)
     return cond, meta
 
 
-class TripletCheck(NamedTuple):
-    """What :func:`check_triplet_headers` read of one triplet, and what is wrong with it."""
+class Triplet(NamedTuple):
+    """One ESF triplet, read whole and checked (:func:`read_triplet`)."""
 
-    codes: EcdcMeta | FormatError
-    """The ``.ecdc`` metadata, or the error reading it."""
-    meta: CondMeta | FormatError
-    """The ``.cond.json`` metadata, or the error reading it."""
-    header: NpyHeader | FormatError
-    """``(shape, dtype)`` of the ``.cond.npy`` matrix, or the error reading its header."""
+    codes: np.ndarray[Any, np.dtype[np.int64]]
+    """``[T, Cb]`` int64, time-major."""
+    cond: np.ndarray[Any, Any]
+    """``[T, D]`` float16 or float32, row ``i`` aligned to frame ``i``."""
+    codes_meta: ecdc.EcdcMeta
+    cond_meta: CondMeta
+
+
+class TripletHeaders(NamedTuple):
+    """The headers :func:`read_triplet_headers` read (each value, or its reader's error) and the problems."""
+
+    codes: ecdc.EcdcMeta | FormatError
+    cond_meta: CondMeta | FormatError
+    npy_header: NpyHeader | FormatError
     problems: list[SidecarProblem]
-    """:func:`~audiotok.formats.esf_check.check_triplet`'s problems, worst first; empty when it passes."""
 
 
-def check_triplet_headers(
-    codes_path: str,
-    npy_path: str,
-    json_path: str,
+_T = TypeVar("_T")
+
+
+def _attempt(read: Callable[[Any], _T], path: str | os.PathLike[str]) -> _T | FormatError:
+    try:
+        return read(path)
+    except FormatError as exc:
+        return exc
+
+
+def read_triplet_headers(
+    codes_path: str | os.PathLike[str],
+    sidecars: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
     *,
     expect_fps: float | None = None,
     expect_dtype: str | None = None,
     require: Sequence[str] = (),
-) -> TripletCheck:
-    """Read the headers of one ESF triplet and apply the ESF rules to them.
+) -> TripletHeaders:
+    """Read the headers of a triplet and apply the ESF rules; never raises for a bad file.
 
-    Reads only the ``.ecdc`` metadata (:func:`audiotok.formats.ecdc.read_meta`),
-    the JSON (:func:`read_cond_meta`) and the ``.npy`` header
-    (:func:`read_npy_header`), then calls
-    :func:`~audiotok.formats.esf_check.check_triplet`: the check of
-    ``esf audit`` and of ``dataset build --no-embed``. A file that cannot be
-    read is a problem, never an exception.
+    Only the ``.ecdc`` ``data.pkl`` (:func:`audiotok.formats.ecdc.read_meta`),
+    the ``.npy`` header and the JSON are read: what ``esf audit`` needs of
+    each file of a corpus.
 
     Parameters
     ----------
-    codes_path, npy_path, json_path : str
-        ``NAME.ecdc``, ``NAME.cond.npy`` and ``NAME.cond.json``.
+    codes_path : str or os.PathLike
+        ``NAME.ecdc``.
+    sidecars : (npy path, json path), optional
+        Default: beside the codes (:func:`sidecar_paths`).
     expect_fps, expect_dtype, require
         As :func:`~audiotok.formats.esf_check.check_triplet`.
 
     Returns
     -------
-    TripletCheck
+    TripletHeaders
+        ``problems`` is empty when the triplet passes.
     """
-    codes: EcdcMeta | FormatError
-    meta: CondMeta | FormatError
-    header: NpyHeader | FormatError
-    try:
-        codes = read_meta(codes_path)
-    except FormatError as exc:
-        codes = exc
-    try:
-        meta = read_cond_meta(json_path)
-    except FormatError as exc:
-        meta = exc
-    try:
-        header = read_npy_header(npy_path)
-    except FormatError as exc:
-        header = exc
+    npy, js = sidecar_paths(codes_path) if sidecars is None else sidecars
+    codes = _attempt(ecdc.read_meta, codes_path)
+    meta = _attempt(read_cond_meta, js)
+    header = _attempt(read_npy_header, npy)
     problems = check_triplet(
-        codes, meta, header, sidecars=(npy_path, json_path),
-        expect_fps=expect_fps, expect_dtype=expect_dtype, require=require,
-    )  # fmt: skip
-    return TripletCheck(codes, meta, header, problems)
+        codes,
+        meta,
+        header,
+        sidecars=(npy, js),
+        expect_fps=expect_fps,
+        expect_dtype=expect_dtype,
+        require=require,
+    )
+    return TripletHeaders(codes, meta, header, problems)
+
+
+def read_triplet(
+    codes_path: str | os.PathLike[str],
+    sidecars: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
+    *,
+    strict: bool = True,
+    expect_fps: float | None = None,
+    expect_dtype: str | None = None,
+    require: Sequence[str] = (),
+) -> Triplet:
+    """Read a whole triplet: codes ``[T, Cb]``, conditioning ``[T, D]`` and both metadata.
+
+    ``codes_path``, ``sidecars``, ``expect_fps``, ``expect_dtype`` and
+    ``require`` are as in :func:`read_triplet_headers`.
+
+    Parameters
+    ----------
+    strict : bool
+        Apply every rule of :func:`~audiotok.formats.esf_check.check_triplet`
+        (``esf audit``, ``dataset build``). Without it, problems of the JSON
+        metadata alone (:data:`~audiotok.formats.esf_check.ADVISORY`: a
+        missing or other ``fps``, ``norm.min > norm.max``) are let through, as
+        training loaders of older corpora need.
+
+    Returns
+    -------
+    Triplet
+        Codes and conditioning with the same T (the spec's rule).
+
+    Raises
+    ------
+    FormatError
+        ``PATH: <issue type>: <detail>`` for the first problem, ``PATH`` the
+        codes file: ``bad_ecdc``, ``missing_sidecar``, ``bad_sidecar``,
+        ``frame_mismatch`` and the others of ``esf audit``.
+    """
+    npy, js = sidecar_paths(codes_path) if sidecars is None else sidecars
+    read = _attempt(ecdc.read, codes_path)
+    meta = _attempt(read_cond_meta, js)
+    cond = _attempt(read_cond_array, npy)
+    problems = check_triplet(
+        read if isinstance(read, FormatError) else read[1],
+        meta,
+        cond if isinstance(cond, FormatError) else (cond.shape, cond.dtype),
+        sidecars=(npy, js),
+        expect_fps=expect_fps,
+        expect_dtype=expect_dtype,
+        require=require,
+    )
+    if not strict:
+        problems = [p for p in problems if p.issue not in ADVISORY]
+    if problems:
+        raise FormatError(f"{problems[0].issue}: {problems[0].detail}", codes_path)
+    if isinstance(read, FormatError) or isinstance(meta, FormatError) or isinstance(cond, FormatError):
+        raise RuntimeError(f"{codes_path}: check_triplet passed a read that failed")  # pragma: no cover
+    return Triplet(read[0], cond, read[1], meta)
 
 
 # -- writing ------------------------------------------------------------------------------

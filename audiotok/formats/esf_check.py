@@ -5,10 +5,8 @@ and ``NAME.cond.npy`` (each value, or the :class:`~audiotok.errors.FormatError`
 its reader raised) and returns every problem as a
 :class:`~audiotok.formats.esf_models.SidecarProblem` named by an ``esf audit``
 issue type. It reads nothing itself, except to tell a missing sidecar from a
-broken one once a sidecar read has failed
-(:func:`audiotok.formats.esf.check_triplet_headers` reads the three headers
-and calls it). :func:`check_sidecar` holds the
-structural rules of the sidecar pair alone (``specs/esf-format.md``,
+broken one once a sidecar read has failed. :func:`check_sidecar` holds the
+structural rules of the sidecar pair alone (``docs/specs/esf-format.md``,
 validation 1, 2 and 5) and :func:`check_ranges` the optional data check.
 """
 
@@ -24,12 +22,23 @@ from audiotok.errors import FormatError
 from audiotok.formats.ecdc import EcdcMeta
 from audiotok.formats.esf_models import ESF_FPS, CondMeta, SidecarProblem
 
-__all__ = ["FPS_TOLERANCE", "STRUCTURAL", "NpyHeader", "check_ranges", "check_sidecar", "check_triplet"]
+__all__ = [
+    "ADVISORY",
+    "FPS_TOLERANCE",
+    "STRUCTURAL",
+    "NpyHeader",
+    "check_frames",
+    "check_ranges",
+    "check_sidecar",
+    "check_triplet",
+]
 
 FPS_TOLERANCE = 1e-6
 """Largest difference (frames per second) between the JSON fps and the expected fps."""
 STRUCTURAL = frozenset({"names_length_mismatch", "norm_length_mismatch", "dtype_mismatch", "bad_shape"})
 """Issue types after which the matrix is not compared with ``norm`` (:func:`check_ranges`)."""
+ADVISORY = frozenset({"fps_mismatch", "norm_inverted"})
+"""Issue types of the JSON metadata alone: the codes and the matrix are still aligned and usable."""
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 
 NpyHeader = tuple[tuple[int, ...], np.dtype[Any]]
@@ -75,6 +84,21 @@ def check_sidecar(
         detail = f"norm min/max/mean/std lengths {list(lengths)}, expected all 0 or all {d}"
         problems.append(_problem("norm_length_mismatch", detail))
     return problems
+
+
+def check_frames(sidecar_frames: int, codes_frames: int) -> list[SidecarProblem]:
+    """ESF validation 4: the sidecar has exactly the codes' T frames (``frame_mismatch`` otherwise).
+
+    Parameters
+    ----------
+    sidecar_frames : int
+        Rows of ``NAME.cond.npy``.
+    codes_frames : int
+        T of ``NAME.ecdc``, the authoritative frame count.
+    """
+    if sidecar_frames == codes_frames:
+        return []
+    return [_problem("frame_mismatch", f"sidecar T = {sidecar_frames}, codes T = {codes_frames}")]
 
 
 def check_triplet(
@@ -132,8 +156,8 @@ def check_triplet(
     problems += check_sidecar(meta, shape, dtype)
     if len(shape) != 2:
         return problems
-    if not isinstance(codes, FormatError) and shape[0] != codes.n_frames:
-        problems.append(_problem("frame_mismatch", f"sidecar T = {shape[0]}, codes T = {codes.n_frames}"))
+    if not isinstance(codes, FormatError):
+        problems += check_frames(shape[0], codes.n_frames)
     if expect_dtype is not None and np.dtype(expect_dtype) != dtype:
         problems.append(_problem("dtype_mismatch", f"dtype {dtype}, expected {expect_dtype}"))
     problems += _check_fps(meta, codes, expect_fps)

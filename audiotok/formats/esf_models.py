@@ -1,4 +1,4 @@
-"""ESF sidecar metadata models (``NAME.cond.json``, schema v1; ``specs/esf-format.md``).
+"""ESF sidecar metadata models (``NAME.cond.json``, schema v1; ``docs/specs/esf-format.md``).
 
 Parsing, validation and writing of the sidecar pair live in
 :mod:`audiotok.formats.esf`, which re-exports these names.
@@ -9,21 +9,24 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from audiotok.formats._base import FrozenModel
+from audiotok.formats.ecdc import ENCODEC_FPS
 
 __all__ = ["DTYPES", "ESF_FPS", "SCHEMA_VERSIONS", "CondMeta", "Norm", "SidecarProblem"]
 
-ESF_FPS = 75.0
-"""The ESF frame rate (frames per second)."""
+ESF_FPS = ENCODEC_FPS
+"""The ESF frame rate, 75 frames per second: the rate of the EnCodec codes the sidecars align to."""
 SCHEMA_VERSIONS = (1, 2)
 """``schema_version`` values this reader understands (v2 is converted on read)."""
 DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
-class Norm(BaseModel):
+class Norm(FrozenModel):
     """Per-clip statistics of each column; each list is empty or has length D."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(extra="allow")
 
     min: tuple[float | None, ...] = Field(default=(), description="Per-column minimum.")
     max: tuple[float | None, ...] = Field(default=(), description="Per-column maximum.")
@@ -35,7 +38,7 @@ class Norm(BaseModel):
         return len(self.min), len(self.max), len(self.mean), len(self.std)
 
 
-class CondMeta(BaseModel):
+class CondMeta(FrozenModel):
     """``NAME.cond.json``, schema v1 (v2 files are converted on read).
 
     Unknown keys are allowed and kept (the spec lets writers add fields).
@@ -44,7 +47,7 @@ class CondMeta(BaseModel):
     that says 75, for ``esf audit`` and ``dataset build`` to report it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(extra="allow")
 
     schema_version: Literal[1] = Field(default=1, description="ESF sidecar schema version.")
     fps: float = Field(default=ESF_FPS, gt=0, allow_inf_nan=False, description="Frame rate (fps).")
@@ -79,10 +82,8 @@ class CondMeta(BaseModel):
         return data
 
 
-class SidecarProblem(BaseModel):
+class SidecarProblem(FrozenModel):
     """One structural problem of a sidecar pair (an ``esf audit`` issue type)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     issue: str = Field(description="Issue type, e.g. 'names_length_mismatch'.")
     detail: str = Field(description="One-line explanation.")

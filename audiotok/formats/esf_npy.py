@@ -1,5 +1,7 @@
 """ESF ``NAME.cond.npy`` files: the header alone, or the matrix, never unpickled.
 
+Follows ``docs/specs/esf-format.md`` (``NAME.cond.npy``, ``[T, D]``).
+
 :func:`read_npy_header` gives shape and dtype from the header (and checks the
 file is as long as the header says), for audits of many files;
 :func:`read_cond_array` loads the matrix with ``allow_pickle=False``. Both are
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from audiotok.errors import FormatError
+from audiotok.formats._io import open_fd
 
 __all__ = ["read_cond_array", "read_npy_header"]
 
@@ -50,12 +53,7 @@ def read_npy_header(npy_path: str | os.PathLike[str]) -> tuple[tuple[int, ...], 
         If the file is missing, not an ``.npy`` file, shorter than its header
         says, or holds Python objects (reading those would unpickle them).
     """
-    try:
-        fd = os.open(npy_path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise FormatError("no such file", npy_path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror or exc}", npy_path) from None
+    fd = open_fd(npy_path, "an .npy file")
     try:
         head = os.pread(fd, 256, 0)
         m = None
@@ -125,8 +123,8 @@ def read_cond_array(npy_path: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
     FormatError
         If the file is missing, not a single ``.npy`` array, or holds objects.
     """
+    fd = open_fd(npy_path, "an .npy file")
     try:
-        fd = os.open(npy_path, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
             buf = bytearray(size) if size <= _READ_WHOLE else None
@@ -138,8 +136,6 @@ def read_cond_array(npy_path: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
             if arr is not None:
                 return arr
         cond = np.load(npy_path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FormatError("no such file", npy_path) from None
     except (OSError, ValueError, EOFError) as exc:
         raise FormatError(f"not a readable .npy array ({str(exc).splitlines()[0][:200]})", npy_path) from None
     if not isinstance(cond, np.ndarray):

@@ -1,5 +1,8 @@
 """Rows of a dataset built by ``audiotok dataset build``, as arrays.
 
+The dataset follows ``docs/specs/encodec-dataset-workflow.md`` (its ``audio``
+column) and adds the columns below.
+
 The ``codes`` and ``cond`` columns hold each matrix flat, row-major, with its
 shape in other columns of the same row::
 

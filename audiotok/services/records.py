@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from audiotok.formats._base import FrozenModel
 
 
-class FileFailure(BaseModel):
+class FileFailure(FrozenModel):
     """A file (or input argument) a batch could not process, and why.
 
     A batch reports these and goes on with the next file.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(description="The file or command-line argument.")
     error: str = Field(description="One-line reason.")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.codecs.dac import MODELS, cache_path, fetch, sha256_file
 from audiotok.errors import UsageError
+from audiotok.formats._base import FrozenModel
 
 __all__ = ["FetchedModel", "ModelInfo", "fetch_model", "list_models"]
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(FrozenModel):
     """One known model (one JSON object per model)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     sample_rate: int = Field(description="Hz.")
@@ -26,10 +25,8 @@ class ModelInfo(BaseModel):
     url: str
 
 
-class FetchedModel(BaseModel):
+class FetchedModel(FrozenModel):
     """A model whose weights are now in the cache."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     path: str

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from audiotok.errors import FormatError, OutputError
-from audiotok.formats import esf, esf_npy
+from audiotok.formats import esf, esf_json, esf_npy
 
 
 def test_sidecar_paths_beside_and_mirrored(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_fast_json_path_gives_what_the_general_path_gives(tmp_path: Path, doc: s
     js = tmp_path / "x.cond.json"
     js.write_text(doc, encoding="utf-8")
     try:
-        general: esf.CondMeta | str = esf._meta_from_bytes(js.read_bytes(), js)
+        general: esf.CondMeta | str = esf_json._meta_from_bytes(js.read_bytes(), js)
     except FormatError as exc:
         general = exc.reason
     try:
@@ -235,7 +235,7 @@ def test_fast_json_path_gives_what_the_general_path_gives(tmp_path: Path, doc: s
 def test_plain_v1_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     js = tmp_path / "x.cond.json"
     js.write_text(_DOCS[0])
-    monkeypatch.setattr(esf, "_parse_meta", lambda *a: pytest.fail("general path taken"))
+    monkeypatch.setattr(esf_json, "_parse_meta", lambda *a: pytest.fail("general path taken"))
     assert esf.read_cond_meta(js).names == ("a", "b")
 
 

@@ -1,21 +1,23 @@
 """NPQ header models: the fields of NPQ1, NPQ2 and legacy v0 headers, validated.
 
-Byte layouts are in :mod:`audiotok.formats.npq.layout` (``specs/npq-format.md``,
-``specs/npq-tools.md``); the parser there builds these models, and
-:meth:`Npq1Header.to_bytes` / :meth:`Npq2Header.to_bytes` serialise them.
+Follows ``docs/specs/npq-format.md`` and ``docs/specs/npq-tools.md``. The byte
+layouts are the table of :mod:`audiotok.formats.npq.table`; the parser in
+:mod:`audiotok.formats.npq.layout` builds these models from it, and
+:meth:`~_HeaderBase.to_bytes` serialises them with it.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from typing_extensions import Self
 
 from audiotok._types import Seconds
+from audiotok.formats._base import FrozenModel
+from audiotok.formats.npq.table import LAYOUTS, Layout
 
 __all__ = [
     "DTYPE_CODES",
@@ -43,8 +45,8 @@ U32_MAX = 2**32 - 1
 U16_MAX = 2**16 - 1
 _F32_MAX = float(np.finfo(np.float32).max)
 
-NPQ1_FIXED = struct.Struct("<4sHHffI")  # 20 bytes, then u32[K], then u8
-NPQ2_FIXED = struct.Struct("<4sHBHHffI")  # 23 bytes, then u32[K], then u8
+NPQ1_FIXED = LAYOUTS["NPQ1"].head  # 20 bytes, then u32[K], then u8
+NPQ2_FIXED = LAYOUTS["NPQ2"].head  # 23 bytes, then u32[K], then u8
 
 
 def smallest_dtype_code(vocab_sizes: tuple[int, ...] | list[int]) -> int:
@@ -63,10 +65,8 @@ def _as_f32(value: float) -> float:
     return float(np.float32(value))
 
 
-class _HeaderBase(BaseModel):
+class _HeaderBase(FrozenModel):
     """Fields shared by every NPQ layout."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     token_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
         description="Token frame rate in frames per second (fps); stored as float32."
@@ -135,9 +135,14 @@ class _HeaderBase(BaseModel):
         return self.seq_len / self.token_rate
 
     @property
-    def header_size(self) -> int:
-        """Header length in bytes."""
+    def byte_layout(self) -> Layout:
+        """This header's row of :data:`~audiotok.formats.npq.table.LAYOUTS`."""
         raise NotImplementedError  # pragma: no cover - every layout defines it
+
+    @property
+    def header_size(self) -> int:
+        """Header length in bytes (NPQ1 ``21 + 4K``, NPQ2 ``24 + 4K``, v0a ``20 + 4K``, v0b ``16 + 4K``)."""
+        return self.byte_layout.fixed_size + 4 * len(self.vocab_sizes)
 
     @property
     def payload_size(self) -> int:
@@ -154,6 +159,16 @@ class _HeaderBase(BaseModel):
         """``"mono"`` for NPQ1 and legacy files, ``"stereo-ms"`` for NPQ2."""
         return "mono"
 
+    def to_bytes(self) -> bytes:
+        """The ``header_size`` header bytes, laid out by :data:`~audiotok.formats.npq.table.LAYOUTS`.
+
+        Legacy headers give their v0 bytes too (for tests and conversions);
+        :func:`~audiotok.formats.npq.write` writes only NPQ1 and NPQ2.
+        """
+        layout = self.byte_layout
+        fields = {**self.__dict__, "magic": layout.magic, "K": len(self.vocab_sizes)}
+        return layout.pack(fields, self.vocab_sizes)
+
 
 class Npq1Header(_HeaderBase):
     """NPQ1 header: mono tokens ``[T, K]``."""
@@ -168,18 +183,9 @@ class Npq1Header(_HeaderBase):
         return self
 
     @property
-    def header_size(self) -> int:
-        """Header length in bytes, ``21 + 4K``."""
-        return 21 + 4 * self.n_codebooks
-
-    def to_bytes(self) -> bytes:
-        """Serialise exactly as the spec's table."""
-        k = self.n_codebooks
-        return (
-            NPQ1_FIXED.pack(b"NPQ1", self.version, k, self.token_rate, self.orig_bitrate_kbps, self.seq_len)
-            + struct.pack(f"<{k}I", *self.vocab_sizes)
-            + struct.pack("<B", self.dtype_code)
-        )
+    def byte_layout(self) -> Layout:
+        """``LAYOUTS["NPQ1"]``: header ``21 + 4K`` bytes."""
+        return LAYOUTS["NPQ1"]
 
 
 class Npq2Header(_HeaderBase):
@@ -200,32 +206,14 @@ class Npq2Header(_HeaderBase):
         return self
 
     @property
-    def header_size(self) -> int:
-        """Header length in bytes, ``24 + 4K``."""
-        return 24 + 4 * self.n_codebooks
+    def byte_layout(self) -> Layout:
+        """``LAYOUTS["NPQ2"]``: header ``24 + 4K`` bytes."""
+        return LAYOUTS["NPQ2"]
 
     @property
     def mode(self) -> Literal["mono", "stereo-ms"]:
         """Always ``"stereo-ms"``."""
         return "stereo-ms"
-
-    def to_bytes(self) -> bytes:
-        """Serialise exactly as the spec's table."""
-        k = self.n_codebooks
-        return (
-            NPQ2_FIXED.pack(
-                b"NPQ2",
-                self.version,
-                self.channel_mode,
-                self.k_mid,
-                self.k_side,
-                self.token_rate,
-                self.orig_bitrate_kbps,
-                self.seq_len,
-            )
-            + struct.pack(f"<{k}I", *self.vocab_sizes)
-            + struct.pack("<B", self.dtype_code)
-        )
 
 
 class NpqLegacyHeader(_HeaderBase):
@@ -245,9 +233,9 @@ class NpqLegacyHeader(_HeaderBase):
         return data  # legacy payloads are always uint16
 
     @property
-    def header_size(self) -> int:
-        """Header length in bytes (``20 + 4K`` for v0a, ``16 + 4K`` for v0b)."""
-        return (20 if self.layout == "v0a" else 16) + 4 * self.n_codebooks
+    def byte_layout(self) -> Layout:
+        """``LAYOUTS[layout]``: header ``20 + 4K`` bytes (v0a) or ``16 + 4K`` bytes (v0b)."""
+        return LAYOUTS[self.layout]
 
 
 NpqHeader = Npq1Header | Npq2Header | NpqLegacyHeader

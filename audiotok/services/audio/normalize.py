@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok import audio
 from audiotok.errors import AudiotokError, UsageError
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES, expand_inputs, mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.records import FileFailure
@@ -31,10 +32,8 @@ __all__ = ["ClipPolicy", "NormalizeResult", "normalize_file", "normalize_paths",
 ClipPolicy = Literal["scale", "clip"]
 
 
-class NormalizeResult(BaseModel):
+class NormalizeResult(FrozenModel):
     """One normalised file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     src: str
     dst: str

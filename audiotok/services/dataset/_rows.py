@@ -19,7 +19,7 @@ import pyarrow as pa
 from datasets import Features, List, Value
 
 from audiotok.errors import AudiotokError, FormatError
-from audiotok.formats import ecdc, esf, esf_check, npq
+from audiotok.formats import esf, npq
 from audiotok.services.dataset.scan import Kind
 
 __all__ = [
@@ -53,7 +53,7 @@ def features_for(kind: Kind, *, embed: bool, codes_dtype: Any = "uint16") -> Fea
 
     Every layout has ``audio``: the token file's path relative to the dataset
     folder (``tokens/<split>/<relative path>``), the column of
-    ``specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``,
+    ``docs/specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``,
     ``n_frames``, ``n_codebooks`` and ``fps``; ESF adds ``cond``,
     ``cond_names`` and the codec provenance (``model``, ``bandwidth``,
     ``sample_rate``, ``audio_length``), NPQ adds ``format``, ``k_mid``,
@@ -166,28 +166,8 @@ def _raise_first(problems: Sequence[esf.SidecarProblem], path: str) -> None:
 
 
 def _read_esf(path: str) -> Row:
-    """The row of one triplet, after the ESF rules of ``esf audit`` (:func:`esf_check.check_triplet`)."""
-    codes_path, npy_path, json_path = esf_files(path)
-    codes = cond = None
-    meta: ecdc.EcdcMeta | FormatError
-    cmeta: esf.CondMeta | FormatError
-    header: esf_check.NpyHeader | FormatError
-    try:
-        codes, meta = ecdc.read(codes_path)
-    except FormatError as exc:
-        meta = exc
-    try:
-        cmeta = esf.read_cond_meta(json_path)
-    except FormatError as exc:
-        cmeta = exc
-    try:
-        cond = esf.read_cond_array(npy_path)
-        header = (cond.shape, cond.dtype)
-    except FormatError as exc:
-        header = exc
-    _raise_first(esf_check.check_triplet(meta, cmeta, header, sidecars=(npy_path, json_path)), path)
-    if codes is None or cond is None or isinstance(meta, FormatError) or isinstance(cmeta, FormatError):
-        raise RuntimeError(f"{path}: a read failed but check_triplet found no problem")  # pragma: no cover
+    """The row of one triplet, after the ESF rules of ``esf audit`` (:func:`esf.read_triplet`)."""
+    codes, cond, meta, cmeta = esf.read_triplet(path, esf_files(path)[1:])
     _check_size(cond, "the sidecar", path)
     return {
         "codes": _esf_codes(codes, path),
@@ -232,7 +212,7 @@ def read_row(kind: Kind, path: str, audio: str, *, embed: bool) -> Row:
     embed : bool
         Read the file's codes (and conditioning) into the row. Without it the
         row is ``audio`` alone and only headers are read: an ESF triplet's
-        (:func:`audiotok.formats.esf.check_triplet_headers`, the check of
+        (:func:`audiotok.formats.esf.read_triplet_headers`, the check of
         ``esf audit``), an ``.npq`` file's (:func:`audiotok.formats.npq.read_header`).
 
     Raises
@@ -245,7 +225,7 @@ def read_row(kind: Kind, path: str, audio: str, *, embed: bool) -> Row:
     """
     if not embed:
         if kind == "esf":
-            _raise_first(esf.check_triplet_headers(*esf_files(path)).problems, path)
+            _raise_first(esf.read_triplet_headers(path, esf_files(path)[1:]).problems, path)
         else:
             npq.read_header(path)
         return {"audio": audio}

@@ -9,9 +9,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from datasets import load_from_disk
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import AudiotokError
+from audiotok.formats._base import FrozenModel
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.dataset import scan
 from audiotok.services.dataset._arrow import SplitWriter, write_dataset_dict_json
@@ -25,10 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["Build", "BuildResult"]
 
 
-class BuildResult(BaseModel):
+class BuildResult(FrozenModel):
     """What ``dataset build`` did."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     out_dir: str = Field(description="The dataset folder.")
     kind: scan.Kind = Field(description="'esf' (.ecdc + sidecars) or 'npq'.")

@@ -1,6 +1,6 @@
 """``dataset build``: token files (+ sidecars) -> a Hugging Face ``DatasetDict`` on disk.
 
-Follows ``specs/encodec-dataset-workflow.md`` (step 4) and keeps its ``audio``
+Follows ``docs/specs/encodec-dataset-workflow.md`` (step 4) and keeps its ``audio``
 column and ``tokens/<split>/...`` layout, but by default embeds the codes and
 conditioning in the rows so the dataset is self-contained (uploadable).
 

@@ -7,18 +7,17 @@ import os
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import DatasetDict, load_from_disk
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import InputError
+from audiotok.formats._base import FrozenModel
 from audiotok.services.dataset._swap import is_dataset_dir
 
 __all__ = ["DatasetSummary", "SplitSummary", "inspect_dataset"]
 
 
-class SplitSummary(BaseModel):
+class SplitSummary(FrozenModel):
     """One split of a built dataset."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     rows: int
@@ -34,10 +33,8 @@ class SplitSummary(BaseModel):
     cond_dims: list[int] = Field(description="Distinct D (conditioning features) over the rows; ESF only.")
 
 
-class DatasetSummary(BaseModel):
+class DatasetSummary(FrozenModel):
     """A built dataset: its splits and totals."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     splits: list[SplitSummary]

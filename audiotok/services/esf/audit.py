@@ -20,11 +20,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import FormatError
 from audiotok.formats import esf, esf_check
+from audiotok.formats._base import FrozenModel
 from audiotok.formats.esf_models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.esf.sidecars import SidecarOptions, iter_codes
@@ -63,10 +64,8 @@ ISSUE_TYPES: tuple[str, ...] = (
 """Every issue type ``esf audit`` reports."""
 
 
-class AuditOptions(BaseModel):
+class AuditOptions(FrozenModel):
     """What ``esf audit`` checks beyond the ESF structure."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     require: tuple[str, ...] = Field(default=(), description="Feature names every sidecar must have.")
     expect_fps: float | None = Field(default=None, description="Required JSON fps (default: the codes' fps).")
@@ -75,19 +74,15 @@ class AuditOptions(BaseModel):
     range_tol: float = Field(default=1e-3, ge=0, description="Tolerance of the range check (absolute).")
 
 
-class AuditIssue(BaseModel):
+class AuditIssue(FrozenModel):
     """One problem of one triplet."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str = Field(description="One of ISSUE_TYPES.")
     detail: str
 
 
-class AuditItem(BaseModel):
+class AuditItem(FrozenModel):
     """The audit of one ``.ecdc`` file and its sidecars."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     n_frames: int | None = None
@@ -100,10 +95,8 @@ class AuditItem(BaseModel):
         return not self.issues
 
 
-class AuditSummary(BaseModel):
+class AuditSummary(FrozenModel):
     """Totals over a whole audit."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     files: int
     ok: int
@@ -133,13 +126,13 @@ def _ranges(npy: str, meta: esf.CondMeta, tol: float) -> list[SidecarProblem]:
 
 
 def _check(codes: str, sidecars: SidecarOptions, opts: AuditOptions) -> Outcome:
-    """Read the headers of one triplet and apply the ESF rules (:func:`esf.check_triplet_headers`)."""
+    """Read the headers of one triplet and apply the ESF rules (:func:`esf.read_triplet_headers`)."""
     try:
         npy, js = _pair(codes, sidecars)
     except FormatError as exc:  # --cond-root with a manifest path outside --audio-root
         return None, None, (("missing_sidecar", exc.reason),)
-    codes_meta, meta, header, problems = esf.check_triplet_headers(
-        codes, npy, js, expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require
+    codes_meta, meta, header, problems = esf.read_triplet_headers(
+        codes, (npy, js), expect_fps=opts.expect_fps, expect_dtype=opts.expect_dtype, require=opts.require
     )
     n_frames = None if isinstance(codes_meta, FormatError) else codes_meta.n_frames
     n_features = None
@@ -165,7 +158,7 @@ def audit_file(codes: Path, sidecars: SidecarOptions, opts: AuditOptions) -> Aud
 
     Only headers are read: the ``.ecdc`` ``data.pkl``, the ``.npy`` header
     and the JSON (the matrix too with ``opts.verify_ranges``), by
-    :func:`audiotok.formats.esf.check_triplet_headers`, which ``dataset build
+    :func:`audiotok.formats.esf.read_triplet_headers`, which ``dataset build
     --no-embed`` uses too; the rules are
     :func:`audiotok.formats.esf_check.check_triplet`'s, which the embedded
     ``dataset build`` applies as well.

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from encodec.model import EncodecModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok import audio
 from audiotok.codecs import encodec as codec
 from audiotok.errors import AudiotokError, InputError
 from audiotok.formats import ecdc
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
 from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
 from audiotok.services.records import FileFailure
@@ -39,10 +40,8 @@ log = logging.getLogger(__name__)
 _RESAMPLE_MARGIN = 512  # source samples read beyond each window edge for the sinc filter
 
 
-class EncodeResult(BaseModel):
+class EncodeResult(FrozenModel):
     """One encoded, skipped or (dry run) planned file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     src: str
     dst: str
@@ -53,19 +52,15 @@ class EncodeResult(BaseModel):
     wall_s: float = Field(default=0.0, description="Seconds spent on this file.")
 
 
-class MissingReport(BaseModel):
+class MissingReport(FrozenModel):
     """Inputs without an output, and outputs without an input."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     missing: list[str] = Field(description="Audio files whose .ecdc does not exist (or is invalid).")
     orphans: list[str] = Field(description=".ecdc files under the output folder with no audio file.")
 
 
-class VerifyResult(BaseModel):
+class VerifyResult(FrozenModel):
     """Verification of one written ``.ecdc`` file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     ok: bool

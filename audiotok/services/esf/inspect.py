@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.formats import ecdc, esf
+from audiotok.formats._base import FrozenModel
 
 __all__ = ["ColumnStats", "InspectResult", "inspect_triplet", "plot_triplet"]
 
 
-class ColumnStats(BaseModel):
+class ColumnStats(FrozenModel):
     """Statistics of one conditioning column, from the data."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     min: float | None
@@ -27,10 +26,8 @@ class ColumnStats(BaseModel):
     units: str = ""
 
 
-class InspectResult(BaseModel):
+class InspectResult(FrozenModel):
     """An ``.ecdc`` file and its sidecar pair."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     codes: ecdc.EcdcMeta

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
+from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc, esf
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import in_shard, iter_files
 from audiotok.services.esf.producers import Producer
 from audiotok.services.records import FileFailure
@@ -36,10 +37,8 @@ __all__ = [
 Mode = Literal["append", "overwrite"]
 
 
-class SidecarOptions(BaseModel):
+class SidecarOptions(FrozenModel):
     """Options shared by ``esf init``, ``esf add`` and ``esf audit``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     audio_root: Path = Field(description="Folder holding the .ecdc files (searched recursively).")
     cond_root: Path | None = Field(default=None, description="Mirror sidecars under this folder.")
@@ -58,10 +57,8 @@ class SidecarOptions(BaseModel):
         )
 
 
-class SidecarResult(BaseModel):
+class SidecarResult(FrozenModel):
     """One sidecar pair written or left alone."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(description="The .ecdc file.")
     status: Literal["written", "skipped"]
@@ -191,10 +188,7 @@ def _existing(
         if not create:
             raise InputError("no sidecar (run `esf init` or use --create-missing)", codes)
         return np.zeros((n_frames, 0), np.float32), esf.CondMeta()
-    cond, meta = esf.read_sidecar(npy, js)
-    if cond.shape[0] != n_frames:
-        raise FormatError(f"frame_mismatch: sidecar has {cond.shape[0]} frames, codes T = {n_frames}", npy)
-    return cond, meta
+    return esf.read_sidecar(npy, js, n_frames=n_frames)
 
 
 def add_paths(

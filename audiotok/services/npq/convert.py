@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.codecs.dac import MODELS, ModelSpec, resolve_spec
 from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import dacfile, npq
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import expand_inputs, mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.records import FileFailure
@@ -62,10 +63,8 @@ def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] |
     )
 
 
-class ConvertResult(BaseModel):
+class ConvertResult(FrozenModel):
     """One converted (or skipped) file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     src: str
     dst: str

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.audio import from_mid_side
 from audiotok.audio_stream import ChunkSource, ResampledSource, wav_writer
 from audiotok.codecs.dac import MODELS, DacCodec, load_codec
 from audiotok.errors import AudiotokError, FormatError, UsageError
 from audiotok.formats import npq
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import expand_inputs, mirror_path
 from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
 from audiotok.services.npq._stream import decode_chunks
@@ -34,10 +35,8 @@ __all__ = ["DecodedFile", "decode_file", "decode_paths", "infer_model"]
 _WRITE_BLOCK = 1 << 16
 
 
-class DecodedFile(BaseModel):
+class DecodedFile(FrozenModel):
     """One decoded file (one JSON object per file)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(description="The .npq file.")
     output: str = Field(description="The WAV file written.")

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.audio import AudioInfo, ChannelMode, probe
 from audiotok.audio_stream import FileSource, ResampledSource
 from audiotok.codecs.dac import DacCodec, ModelSpec, load_codec, resolve_spec
 from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
 from audiotok.formats import npq
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
 from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
 from audiotok.services.npq._stream import encode_source
@@ -35,10 +36,8 @@ __all__ = ["EncodeOptions", "EncodeSummary", "EncodedFile", "encode_file", "enco
 log = logging.getLogger(__name__)
 
 
-class EncodeOptions(BaseModel):
+class EncodeOptions(FrozenModel):
     """What to encode and how (the options of ``npq encode``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     mono: bool = Field(default=False, description="Mix every file to mono and write NPQ1.")
     codebooks: int = Field(default=9, ge=1, description="K for mono files (NPQ1).")
@@ -54,10 +53,8 @@ class EncodeOptions(BaseModel):
     overwrite: bool = Field(default=False, description="Re-encode outputs that already exist.")
 
 
-class EncodedFile(BaseModel):
+class EncodedFile(FrozenModel):
     """One input file's outcome (one JSON object per file)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(description="The audio file.")
     output: str = Field(description="The .npq file.")
@@ -76,10 +73,8 @@ class EncodedFile(BaseModel):
     weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
 
 
-class EncodeSummary(BaseModel):
+class EncodeSummary(FrozenModel):
     """The whole run: counts, audio hours, speed, provenance and every failure."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     files_ok: int = Field(description="Files encoded (or planned, in a dry run).")
     files_skipped: int = Field(description="Files whose valid output already existed.")

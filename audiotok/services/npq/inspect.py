@@ -10,10 +10,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from audiotok.errors import AudiotokError
 from audiotok.formats import npq
+from audiotok.formats._base import FrozenModel
 from audiotok.paths import expand_inputs
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.records import FileFailure
@@ -24,10 +25,8 @@ __all__ = ["NpqFileInfo", "inspect_file", "inspect_paths"]
 _DTYPE_NAMES = {code: dt.name for code, dt in npq.DTYPE_CODES.items()}
 
 
-class NpqFileInfo(BaseModel):
+class NpqFileInfo(FrozenModel):
     """What ``npq inspect`` reports for one file (one JSON object per file)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     format: Literal["NPQ1", "NPQ2", "NPQ0"] = Field(description="NPQ0 = legacy, unversioned.")
