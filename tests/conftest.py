@@ -73,3 +73,7 @@ def write_npq() -> WriteNpq:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(tempfile.gettempdir(), "audiotok-tests-hf-cache"))
+
+# The batch runner's per-file net catches only AudiotokError in tests: any other exception (a bug)
+# fails the test instead of becoming a "failed file" (audiotok/services/runner.py).
+os.environ.setdefault("AUDIOTOK_STRICT", "1")
