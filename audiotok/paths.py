@@ -115,7 +115,7 @@ def expand_inputs(
         if path.is_dir():
             found = _scan_folder(path, recursive, keep)
             if not found:
-                hint = "" if recursive else " (use --recursive for subfolders)"
+                hint = "" if recursive else " (use `recursive` for subfolders)"
                 unmatched.append(Unmatched(arg, f"no matching files in folder{hint}"))
             for p, is_link in found:
                 add(p, path, is_link)
