@@ -105,7 +105,7 @@ class EncodeSummary(BatchSummary):
     files_mono: int = Field(
         default=0,
         description="Of the files written, planned or skipped: mono inputs written as NPQ1 in the default "
-        "stereo mode (expected, not a problem; --mono mixes every file to NPQ1).",
+        "stereo mode (expected, not a problem; the mono option mixes every file to NPQ1).",
     )
 
     @property
