@@ -76,5 +76,5 @@ def set_threads(threads: int | None) -> None:
     if threads is None:
         return
     if threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {threads}")
+        raise UsageError(f"`threads` must be >= 1, got {threads}", param="threads")
     torch.set_num_threads(threads)

@@ -3,10 +3,16 @@
 Every error meant for a user is an :class:`AudiotokError`. Its ``str()`` is one
 line naming the file (when there is one) and the reason; the CLI prints exactly
 that line on stderr and exits with status 1.
+
+An error about an argument names the service parameter, never a command-line
+flag: ``param="shard_index"``, and in the reason the parameter's name in
+backticks (``"`shard_index` must be in [0, `shard_count`)"``). The CLI maps
+each name to its flag (``--shard-index``) when it prints the line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 
 
@@ -19,14 +25,34 @@ class AudiotokError(Exception):
         What went wrong, without the file name.
     path : str or os.PathLike, optional
         The file or folder the error is about; prefixed to the message.
+    param : str or sequence of str, optional
+        The service parameter(s) the error is about (``"shard_index"``), the
+        first being the main one. The reason names them in backticks.
+
+    Attributes
+    ----------
+    params : tuple of str
+        ``param`` as a tuple (empty without one).
     """
 
     kind = "error"
 
-    def __init__(self, reason: str, path: str | PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        path: str | PathLike[str] | None = None,
+        *,
+        param: str | Sequence[str] | None = None,
+    ) -> None:
         self.reason = " ".join(str(reason).split())  # always one line
         self.path = None if path is None else str(path)
+        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param or ())
         super().__init__(self.reason if self.path is None else f"{self.path}: {self.reason}")
+
+    @property
+    def param(self) -> str | None:
+        """The main parameter the error is about, or ``None``."""
+        return self.params[0] if self.params else None
 
 
 class FormatError(AudiotokError):

@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotok.errors import InputError
+from audiotok.errors import UsageError
 
 __all__ = [
     "AUDIO_SUFFIXES",
     "InputFile",
     "Unmatched",
+    "check_shard",
     "expand_inputs",
     "in_shard",
     "iter_files",
@@ -114,7 +115,7 @@ def expand_inputs(
         if path.is_dir():
             found = _scan_folder(path, recursive, keep)
             if not found:
-                hint = "" if recursive else " (use --recursive for subfolders)"
+                hint = "" if recursive else " (use `recursive` for subfolders)"
                 unmatched.append(Unmatched(arg, f"no matching files in folder{hint}"))
             for p, is_link in found:
                 add(p, path, is_link)
@@ -278,14 +279,28 @@ def shard_of(relative: str | os.PathLike[str], shard_count: int) -> int:
     return int.from_bytes(hashlib.sha1(key).digest()[:8], "big") % shard_count
 
 
+def check_shard(shard_index: int, shard_count: int) -> None:
+    """Refuse a shard that does not exist.
+
+    Raises
+    ------
+    UsageError
+        If ``shard_count < 1`` or ``shard_index`` is not in ``[0, shard_count)``.
+    """
+    if shard_count < 1 or not 0 <= shard_index < shard_count:
+        raise UsageError(
+            f"`shard_index` must be in [0, `shard_count`); got {shard_index} of {shard_count}",
+            param=("shard_index", "shard_count"),
+        )
+
+
 def in_shard(relative: str | os.PathLike[str], shard_index: int, shard_count: int) -> bool:
     """Whether ``relative`` belongs to shard ``shard_index`` of ``shard_count``.
 
     Raises
     ------
-    InputError
-        If ``shard_count < 1`` or ``shard_index`` is not in ``[0, shard_count)``.
+    UsageError
+        If the shard does not exist (:func:`check_shard`).
     """
-    if shard_count < 1 or not 0 <= shard_index < shard_count:
-        raise InputError(f"--shard-index must be in [0, --shard-count); got {shard_index} of {shard_count}")
+    check_shard(shard_index, shard_count)
     return shard_count == 1 or shard_of(relative, shard_count) == shard_index

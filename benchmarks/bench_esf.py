@@ -192,8 +192,8 @@ def main() -> None:
     opts = esf_sidecars.SidecarOptions(audio_root=root)
     ai = timed("anchor init (torch.load + np.save)", lambda: anchor_init(root))
     init_opts = opts.model_copy(update={"overwrite": True})
-    oi1 = timed("esf init --overwrite --jobs 1", lambda: list(esf_sidecars.init_paths(init_opts, jobs=1)))
-    oi4 = timed("esf init --overwrite --jobs 4", lambda: list(esf_sidecars.init_paths(init_opts, jobs=4)))
+    oi1 = timed("esf init --overwrite --jobs 1", lambda: esf_sidecars.init_paths(init_opts, jobs=1))
+    oi4 = timed("esf init --overwrite --jobs 4", lambda: esf_sidecars.init_paths(init_opts, jobs=4))
     print(
         f"init speed-up: jobs 1 {ai / oi1:.2f}x, jobs 4 {ai / oi4:.2f}x "
         "(ours writes each pair atomically: temp files + fsync + rename; the anchor does not fsync)"

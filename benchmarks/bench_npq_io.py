@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from audiotok.formats import npq  # noqa: E402
 from audiotok.services.npq.inspect import inspect_paths  # noqa: E402
-from audiotok.services.records import FileFailure  # noqa: E402
+from audiotok.services.records import FileRecord  # noqa: E402
 
 INSPECT_TARGET = 5_000.0  # files/s
 READ_TARGET = 0.80  # read() / np.fromfile
@@ -99,7 +99,7 @@ def bench_inspect_subprocess(folder: Path, n: int, rounds: int) -> tuple[float, 
             [*base, "npq", "inspect", "--json", str(folder)], capture_output=True, env=env, check=False
         )
         cpu.append(_children_cpu() - before)
-        lines = proc.stdout.count(b"\n")
+        lines = proc.stdout.count(b"\n") - 1  # one record per file, then the summary
         if proc.returncode != 0 or lines != n:
             raise SystemExit(f"inspect failed: rc={proc.returncode}, {lines} lines\n{proc.stderr[-2000:]!r}")
 
@@ -114,8 +114,9 @@ def bench_inspect_in_process(folder: Path, n: int, rounds: int) -> float:
     """Files/s of ``services.npq.inspect_paths([DIR])``."""
 
     def run() -> None:
-        results = list(inspect_paths([folder]))
-        if len(results) != n or any(isinstance(r, FileFailure) for r in results):
+        results: list[FileRecord] = []
+        summary = inspect_paths([folder], on_record=results.append)
+        if len(results) != n or summary.files_failed:
             raise SystemExit("in-process inspect failed")
 
     return n / best_of(rounds, run)

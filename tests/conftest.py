@@ -87,3 +87,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason="needs a CUDA device")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+# The batch runner's per-file net catches only AudiotokError in tests: any other exception (a bug)
+# fails the test instead of becoming a "failed file" (audiotok/services/runner.py).
+os.environ.setdefault("AUDIOTOK_STRICT", "1")

@@ -96,7 +96,7 @@ def test_set_threads() -> None:
 @pytest.mark.parametrize("threads", [0, -3])
 def test_set_threads_refuses_less_than_one(threads: int) -> None:
     before = torch.get_num_threads()
-    with pytest.raises(UsageError, match=f"--threads must be >= 1, got {threads}"):
+    with pytest.raises(UsageError, match=f"`threads` must be >= 1, got {threads}"):
         device.set_threads(threads)
     assert torch.get_num_threads() == before
 

@@ -34,7 +34,7 @@ def reference_expand_inputs(
             pattern = "**/*" if recursive else "*"
             found = sorted(p for p in path.glob(pattern) if p.is_file() and _matches(p, keep))
             if not found:
-                hint = "" if recursive else " (use --recursive for subfolders)"
+                hint = "" if recursive else " (use `recursive` for subfolders)"
                 unmatched.append(Unmatched(arg, f"no matching files in folder{hint}"))
             for p in found:
                 add(p, path)

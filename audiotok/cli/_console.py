@@ -62,6 +62,11 @@ def quiet_progress(quiet: bool) -> Iterator[None]:
         _quiet = saved
 
 
+def is_quiet() -> bool:
+    """Whether ``--quiet`` was given for the running command."""
+    return _quiet
+
+
 def _stdout_is_terminal() -> bool:
     return console.is_terminal
 

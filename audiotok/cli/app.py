@@ -12,20 +12,15 @@ import typer
 from audiotok import __version__
 from audiotok.cli._console import err_console, quiet_progress
 from audiotok.cli._diagnostics import diagnostics
+from audiotok.cli._errors import EXIT_CODES, exit_code_for, format_error
 from audiotok.cli.audio import audio_app
 from audiotok.cli.dataset import dataset_app
 from audiotok.cli.esf import esf_app
 from audiotok.cli.models import models_app
 from audiotok.cli.npq import npq_app
-from audiotok.errors import (
-    AudiotokError,
-    DeviceError,
-    FormatError,
-    InputError,
-    ModelError,
-    OutputError,
-    UsageError,
-)
+from audiotok.errors import AudiotokError
+
+__all__ = ["EXIT_CODES", "app", "exit_code_for", "format_error", "main"]
 
 app = typer.Typer(
     name="audiotok",
@@ -39,30 +34,6 @@ app.add_typer(esf_app, name="esf")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(audio_app, name="audio")
 app.add_typer(models_app, name="models")
-
-#: AudiotokError subclass -> exit status. Usage errors share Typer's 2.
-EXIT_CODES: dict[type[AudiotokError], int] = {
-    UsageError: 2,
-    FormatError: 1,
-    InputError: 1,
-    ModelError: 1,
-    OutputError: 1,
-    DeviceError: 1,
-    AudiotokError: 1,
-}
-
-
-def exit_code_for(exc: AudiotokError) -> int:
-    """Exit status for ``exc``: the entry of its closest class in :data:`EXIT_CODES`."""
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
-    return 1
-
-
-def format_error(exc: AudiotokError) -> str:
-    """The one line printed on stderr for ``exc``."""
-    return f"{exc.kind}: {exc}"
 
 
 def _version(value: bool) -> None:

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._console import progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
-from audiotok.cli._options import JsonOpt, RecursiveOpt
+from audiotok.cli._options import JsonOpt, OutdirOpt, RecursiveOpt, ShardCountOpt, ShardIndexOpt, outdir_of
+from audiotok.cli._output import Output
 from audiotok.errors import UsageError
-from audiotok.services.records import FileFailure
+from audiotok.services.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
@@ -43,7 +44,10 @@ audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", n
 )
 def normalize(
     src: Annotated[str, typer.Argument(help="Audio file, folder or quoted glob.")],
-    out: Annotated[Path, typer.Argument(help="Output folder (input tree mirrored, .wav PCM16).")],
+    out: Annotated[
+        Path | None, typer.Argument(help="Output folder (input tree mirrored, .wav PCM16); or -o.")
+    ] = None,
+    outdir: OutdirOpt = None,
     target_rms: Annotated[float, typer.Option("--target-rms", help="Peak windowed RMS (linear).")] = 0.1,
     window_ms: Annotated[float, typer.Option("--window-ms", help="RMS window, 75 % overlap.")] = 250.0,
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Output Hz (0: keep).")] = 24000,
@@ -53,31 +57,31 @@ def normalize(
     ] = "scale",
     recursive: RecursiveOpt = False,
     extensions: Annotated[str, typer.Option("--extensions", help="Audio suffixes.")] = "wav,flac,ogg,mp3",
+    shard_index: ShardIndexOpt = 0,
+    shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Normalise loudness (peak 250 ms windowed RMS), resample, mix to mono."""
     if clip not in ("scale", "clip"):
         raise UsageError(f"--clip must be scale or clip, not {clip}")
+    folder = outdir_of(out, outdir)
+    if folder is None:
+        raise UsageError("an output folder is needed: OUT or -o/--outdir")
     exts = tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
-    failed = 0
+    sink = Output(as_json=as_json, human=lambda r: _normalized(r, clip))
     with progress("Normalizing", enabled=not as_json) as on_progress:
-        for r in normalize_service.normalize_paths(
-            [src], out, recursive=recursive, suffixes=exts, target_rms=target_rms, window_ms=window_ms,
+        summary = normalize_service.normalize_paths(
+            [src], folder, recursive=recursive, suffixes=exts, target_rms=target_rms, window_ms=window_ms,
             sample_rate=sample_rate or None, keep_channels=keep_channels, clip=clip,  # type: ignore[arg-type]
-            on_progress=on_progress,
-        ):  # fmt: skip
-            if isinstance(r, FileFailure):
-                failed += 1
-                err_console.print(
-                    f"error: {r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True
-                )
-            if as_json:
-                typer.echo(r.model_dump_json())
-            elif not isinstance(r, FileFailure):
-                note = f", peak {r.peak_after:.2f} > 1: {'gain lowered' if clip == 'scale' else 'clipped'}"
-                console.print(
-                    f"{r.src} -> {r.dst} ({r.gain_db:+.1f} dB{note if r.limited else ''})",
-                    markup=False, highlight=False,
-                )  # fmt: skip
-    if failed:
+            shard=(shard_index, shard_count), on_record=sink.record, on_progress=on_progress,
+        )  # fmt: skip
+    sink.summary(summary)
+    if summary.files_failed:
         raise typer.Exit(1)
+
+
+def _normalized(record: FileRecord, clip: str) -> str | None:
+    if not isinstance(record, normalize_service.NormalizeResult):
+        return None
+    note = f", peak {record.peak_after:.2f} > 1: {'gain lowered' if clip == 'scale' else 'clipped'}"
+    return f"{record.input} -> {record.output} ({record.gain_db:+.1f} dB{note if record.limited else ''})"

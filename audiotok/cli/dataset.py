@@ -11,7 +11,7 @@ from rich.table import Table
 from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
-from audiotok.cli._options import JsonOpt, RecursiveOpt
+from audiotok.cli._options import JsonOpt, RecursiveOpt, alias, hidden_alias, jobs_option
 from audiotok.services.dataset.scan import parse_split_map
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
@@ -80,18 +80,24 @@ def build(
     ] = True,
     verify: Annotated[bool, typer.Option(help="Re-read every row and compare it with its source.")] = False,
     max_files: Annotated[int | None, typer.Option(help="Use only the first N files.")] = None,
-    skip_bad: Annotated[bool, typer.Option(help="Write the dataset without the files that failed.")] = False,
-    workers: Annotated[int, typer.Option(help="Processes reading token files.", min=1)] = 1,
+    skip_errors: Annotated[
+        bool, typer.Option("--skip-errors", help="Write the dataset without the files that failed.")
+    ] = False,
+    jobs: Annotated[int, jobs_option("Processes reading token files.")] = 1,
+    skip_bad: Annotated[bool | None, hidden_alias("--skip-bad")] = None,
+    workers: Annotated[int | None, hidden_alias("--workers")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Package token files (and ESF sidecars) as a Hugging Face DatasetDict."""
+    skip_errors = alias(skip_errors, skip_bad, default=False, names=("--skip-errors", "--skip-bad"))
+    jobs = alias(jobs, workers, default=1, names=("--jobs", "--workers"))
     with progress("Building", enabled=not as_json) as on_progress:
         result = dataset_build.build_dataset(
             tokens_dir, out_dir, suffix=suffix, split=split,
             split_map=parse_split_map(split_map) if split_map else None,
             valid_fraction=valid_fraction, seed=seed, recursive=recursive, tokens_subdir=tokens_subdir,
             materialize=_materialize(materialize), embed=embed, verify=verify, max_files=max_files,
-            skip_bad=skip_bad, workers=workers, on_progress=on_progress,
+            skip_bad=skip_errors, workers=jobs, on_progress=on_progress,
         )  # fmt: skip
     for failure in result.failures:
         err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)
@@ -101,7 +107,9 @@ def build(
         rows = ", ".join(f"{name}: {n}" for name, n in result.splits.items())
         console.print(f"[green]✓[/] {result.out_dir} ({result.kind}, {rows}; {result.elapsed_s:.1f} s)")
     else:
-        err_console.print(f"{result.out_dir} left unchanged ({len(result.failures)} failed; see --skip-bad)")
+        err_console.print(
+            f"{result.out_dir} left unchanged ({len(result.failures)} failed; see --skip-errors)"
+        )
     if result.failures:
         raise typer.Exit(1)
 

@@ -8,12 +8,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._console import progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
-from audiotok.cli._options import InputsArg, JsonOpt, RecursiveOpt
+from audiotok.cli._options import (
+    DeviceOpt,
+    InputsArg,
+    JsonOpt,
+    OutdirOpt,
+    RecursiveOpt,
+    ShardCountOpt,
+    ShardIndexOpt,
+    model_option,
+)
+from audiotok.cli._output import Output
 from audiotok.services.npq import inspect as npq_service
-from audiotok.services.records import FileFailure
+from audiotok.services.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
@@ -21,8 +31,7 @@ if TYPE_CHECKING:
     from audiotok.services.npq import convert as npq_convert
     from audiotok.services.npq import decode as npq_decode
     from audiotok.services.npq import encode as npq_encode
-    from audiotok.services.npq.decode import DecodedFile
-    from audiotok.services.npq.encode import EncodedFile, EncodeSummary
+    from audiotok.services.npq.encode import EncodeSummary
 else:
     device_lib = lazy_import("audiotok.device")
     npq_convert = lazy_import("audiotok.services.npq.convert")
@@ -37,11 +46,15 @@ def _vocab(sizes: list[int]) -> str:
     return f"{sizes[0]}" if len(set(sizes)) == 1 else ",".join(map(str, sizes))
 
 
-def report_failure(failure: FileFailure) -> None:
-    """One line on stderr for a file that failed."""
-    err_console.print(
-        f"error: {failure.path}: {failure.error}", markup=False, highlight=False, soft_wrap=True
-    )
+def _row(info: npq_service.NpqFileInfo) -> tuple[str, ...]:
+    fmt = info.format if info.version is None else f"{info.format} v{info.version}"
+    if info.layout:
+        fmt += f" ({info.layout})"
+    k = f"{info.k_mid}+{info.k_side}" if info.k_mid is not None else str(info.n_codebooks)
+    return (
+        info.input, fmt, info.mode, k, f"{info.token_rate:.4f}", str(info.seq_len), f"{info.duration_s:.2f}",
+        _vocab(info.vocab_sizes), info.dtype, str(info.bytes), f"{info.orig_bitrate_kbps:.1f}",
+    )  # fmt: skip
 
 
 @npq_app.command(
@@ -64,68 +77,39 @@ def inspect(
     table = Table(
         "file", "format", "mode", "K", "fps", "T", "duration (s)", "vocab", "dtype", "bytes", "kbps"
     )
-    failed = 0
+
+    def add_row(record: FileRecord) -> None:
+        if isinstance(record, npq_service.NpqFileInfo):
+            table.add_row(*_row(record))
+
+    out = Output(as_json=as_json, human=lambda r: add_row(r))
     with progress("Inspecting", enabled=not as_json) as on_progress:
-        for result in npq_service.inspect_paths(
-            inputs, recursive=recursive, verify=verify, on_progress=on_progress
-        ):
-            if isinstance(result, FileFailure):
-                failed += 1
-                report_failure(result)
-                if as_json:
-                    typer.echo(result.model_dump_json())
-                continue
-            if as_json:
-                typer.echo(result.model_dump_json())
-                continue
-            fmt = result.format if result.version is None else f"{result.format} v{result.version}"
-            if result.layout:
-                fmt += f" ({result.layout})"
-            k = f"{result.k_mid}+{result.k_side}" if result.k_mid is not None else str(result.n_codebooks)
-            table.add_row(
-                result.path,
-                fmt,
-                result.mode,
-                k,
-                f"{result.token_rate:.4f}",
-                str(result.seq_len),
-                f"{result.duration_s:.2f}",
-                _vocab(result.vocab_sizes),
-                result.dtype,
-                str(result.bytes),
-                f"{result.orig_bitrate_kbps:.1f}",
-            )
-    if not as_json and table.row_count:
-        console.print(table)
-    if failed:
+        summary = npq_service.inspect_paths(
+            inputs, recursive=recursive, verify=verify, on_record=out.record, on_progress=on_progress
+        )
+    out.table(table)
+    out.summary(summary)
+    if summary.files_failed:
         raise typer.Exit(1)
 
 
 ModelOpt = Annotated[
     str,
-    typer.Option(
-        "--model",
-        help="DAC model: 44khz, 24khz, 16khz, 44khz-16kbps, a .pth checkpoint, or a Hugging Face repo id.",
+    model_option(
+        "DAC model: 44khz, 24khz, 16khz, 44khz-16kbps, a .pth checkpoint, or a Hugging Face repo id."
     ),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
 
 
-def _render_summary(summary: EncodeSummary) -> None:
+def _summary_line(summary: EncodeSummary) -> str:
     mono = f"{summary.files_mono} mono → NPQ1; " if summary.files_mono else ""
-    console.print(
+    return (
         f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; {mono}"
-        f"{summary.audio_hours:.3f} h of audio in {summary.wall_s:.1f} s "
+        f"{summary.audio_hours:.3f} h of audio in {summary.wall_seconds:.1f} s "
         f"({summary.real_time_factor:.2f}x real time); model {summary.model}"
-        + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else ""),
-        highlight=False,
-        soft_wrap=True,
+        + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else "")
     )
-    if summary.failures:
-        console.print(f"{summary.files_failed} failed:", style="red")
-        for failure in summary.failures:
-            console.print(f"  {failure.path}: {failure.error}", markup=False, highlight=False)
 
 
 @npq_app.command(
@@ -148,9 +132,7 @@ def _render_summary(summary: EncodeSummary) -> None:
 )
 def encode(
     inputs: InputsArg,
-    outdir: Annotated[
-        Path | None, typer.Option("--outdir", "-o", help="Output folder; input folders are mirrored.")
-    ] = None,
+    outdir: OutdirOpt = None,
     mono: Annotated[bool, typer.Option("--mono", help="Mix to mono, write NPQ1.")] = False,
     codebooks: Annotated[int, typer.Option("--codebooks", help="K for mono (NPQ1).", min=1)] = 9,
     mid_codebooks: Annotated[int, typer.Option("--mid-codebooks", help="k_mid (NPQ2).", min=1)] = 9,
@@ -170,8 +152,8 @@ def encode(
     recursive: RecursiveOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
-    shard_index: Annotated[int, typer.Option("--shard-index", help="This worker's shard.", min=0)] = 0,
-    shard_count: Annotated[int, typer.Option("--shard-count", help="Number of shards.", min=1)] = 1,
+    shard_index: ShardIndexOpt = 0,
+    shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Encode audio to DAC tokens: stereo → NPQ2 Mid/Side, mono or --mono → NPQ1."""
@@ -185,6 +167,9 @@ def encode(
         batch_size=batch_size,
         overwrite=overwrite,
     )
+    out = Output(
+        as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
+    )
     with progress("Encoding", enabled=not as_json) as on_progress:
         summary = npq_encode.encode_paths(
             inputs,
@@ -195,24 +180,22 @@ def encode(
             recursive=recursive,
             shard=(shard_index, shard_count),
             dry_run=dry_run,
-            on_result=lambda r: _render_result(r, as_json=as_json, dry_run=dry_run),
+            on_record=out.record,
             on_progress=on_progress,
         )
-    if as_json:
-        typer.echo(summary.model_dump_json())
-    else:
-        _render_summary(summary)
+    out.summary(summary, _summary_line(summary))
+    if out.failures:
+        out.line(f"{len(out.failures)} failed:", style="red")
+        for failure in out.failures:
+            out.line(f"  {failure.input}: {failure.error}")
     if summary.files_failed:
         raise typer.Exit(1)
 
 
-def _render_result(result: EncodedFile | FileFailure, *, as_json: bool, dry_run: bool) -> None:
-    if isinstance(result, FileFailure):
-        report_failure(result)
-    if as_json:
-        typer.echo(result.model_dump_json())
-    elif dry_run and isinstance(result, npq_encode.EncodedFile):
-        console.print(f"{result.status}: {result.path} → {result.output}", markup=False, highlight=False)
+def _decoded(record: FileRecord) -> str | None:
+    if not isinstance(record, npq_decode.DecodeRecord):
+        return None
+    return f"{record.output}: {record.channels} ch, {record.sample_rate} Hz, {record.duration_s:.2f} s"
 
 
 @npq_app.command(
@@ -232,9 +215,9 @@ def _render_result(result: EncodedFile | FileFailure, *, as_json: bool, dry_run:
 def decode(
     inputs: InputsArg,
     out: Annotated[Path | None, typer.Option("--out", help="Output WAV (one input only).")] = None,
-    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Output folder (mirrored).")] = None,
+    outdir: OutdirOpt = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="DAC model or checkpoint; default: from token_rate.")
+        str | None, model_option("DAC model or checkpoint; default: from each file's token_rate.")
     ] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -242,25 +225,15 @@ def decode(
         int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
     ] = None,
     recursive: RecursiveOpt = False,
+    shard_index: ShardIndexOpt = 0,
+    shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
     device_lib.set_threads(threads)
-
-    def render(result: DecodedFile | FileFailure) -> None:
-        if isinstance(result, FileFailure):
-            report_failure(result)
-        if as_json:
-            typer.echo(result.model_dump_json())
-        elif isinstance(result, npq_decode.DecodedFile):
-            console.print(
-                f"{result.output}: {result.channels} ch, {result.sample_rate} Hz, {result.duration_s:.2f} s",
-                markup=False,
-                highlight=False,
-            )
-
+    sink = Output(as_json=as_json, human=_decoded)
     with progress("Decoding", enabled=not as_json) as on_progress:
-        failures = npq_decode.decode_paths(
+        summary = npq_decode.decode_paths(
             inputs,
             out=out,
             outdir=outdir,
@@ -268,11 +241,20 @@ def decode(
             device=device_lib.select_device(device),
             sample_rate=sample_rate,
             recursive=recursive,
-            on_result=render,
+            shard=(shard_index, shard_count),
+            on_record=sink.record,
             on_progress=on_progress,
         )
-    if failures:
+    sink.summary(summary)
+    if summary.files_failed:
         raise typer.Exit(1)
+
+
+def _converted(record: FileRecord) -> str | None:
+    if not isinstance(record, npq_convert.ConvertResult):
+        return None
+    verb = "skipped (exists)" if record.status == "skipped" else f"T={record.n_frames} K={record.n_codebooks}"
+    return f"{record.output}: {verb}"
 
 
 @npq_app.command(
@@ -288,12 +270,9 @@ def decode(
 )
 def convert(
     inputs: InputsArg,
-    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Output folder (mirrored).")] = None,
+    outdir: OutdirOpt = None,
     model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="DAC model that made the codes; default: from the file's sample rate and K."
-        ),
+        str | None, model_option("DAC model that made the codes; default: from the file's sample rate and K.")
     ] = None,
     channel: Annotated[
         int | None, typer.Option("--channel", help="Channel to take from a multi-channel .dac file.", min=0)
@@ -302,27 +281,24 @@ def convert(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Convert again if the output exists.")
     ] = False,
+    shard_index: ShardIndexOpt = 0,
+    shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert DAC CLI .dac files to NPQ1, token for token (never executes their pickle)."""
-    failed = 0
+    out = Output(as_json=as_json, human=_converted)
     with progress("Converting", enabled=not as_json) as on_progress:
-        for result in npq_convert.convert_paths(
+        summary = npq_convert.convert_paths(
             inputs,
             outdir=outdir,
             model=model,
             channel=channel,
             recursive=recursive,
             overwrite=overwrite,
+            shard=(shard_index, shard_count),
+            on_record=out.record,
             on_progress=on_progress,
-        ):
-            if isinstance(result, FileFailure):
-                failed += 1
-                report_failure(result)
-            if as_json:
-                typer.echo(result.model_dump_json())
-            elif isinstance(result, npq_convert.ConvertResult):
-                verb = "skipped (exists)" if result.skipped else f"T={result.n_frames} K={result.n_codebooks}"
-                console.print(f"{result.dst}: {verb}", markup=False, highlight=False)
-    if failed:
+        )
+    out.summary(summary)
+    if summary.files_failed:
         raise typer.Exit(1)

@@ -1,16 +1,72 @@
-"""Result models shared by the batch services."""
+"""Result models shared by the batch services: one record per file, one summary per run.
+
+Every per-file command (``npq encode|decode|convert|inspect``, ``esf
+encode|init|add``, ``audio normalize``) reports each file as a
+:class:`FileRecord` subclass and the run as a :class:`BatchSummary` (or a
+subclass). A record serialises to flat JSON: ``input``, ``output``,
+``status``, ``error``, then the command's own fields.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
 from audiotok.formats._base import FrozenModel
 
+__all__ = ["BatchSummary", "FileFailure", "FileRecord", "Status"]
+
+Status = Literal["planned", "written", "skipped", "failed"]
+"""What happened to one file.
+
+``planned``: a dry run would process it; ``written``: processed, its output
+written (commands that write no output, such as ``npq inspect``, report
+``written`` once the file was read); ``skipped``: a valid output already
+existed (resume); ``failed``: see ``error``.
+"""
+
+
+class FileRecord(FrozenModel):
+    """One input file (or command-line argument that named none) and what became of it.
+
+    Commands subclass it to add their own fields after these four.
+    """
+
+    input: str = Field(description="The input file, or the command-line argument that matched nothing.")
+    output: str | None = Field(default=None, description="The output file; None for commands without one.")
+    status: Status = Field(description="planned, written, skipped or failed.")
+    error: str | None = Field(default=None, description="One-line reason, when status is failed.")
+
+
+class BatchSummary(FrozenModel):
+    """A whole run: counts per status, audio seconds, wall time, speed and provenance.
+
+    Commands subclass it for their own counts (``files_mono``).
+    """
+
+    files_planned: int = Field(default=0, description="Files a dry run would process.")
+    files_written: int = Field(default=0, description="Files processed, outputs written.")
+    files_skipped: int = Field(default=0, description="Files whose valid output already existed.")
+    files_failed: int = Field(default=0, description="Files (and arguments matching nothing) that failed.")
+    audio_seconds: float = Field(default=0.0, description="Seconds of audio processed (written or planned).")
+    wall_seconds: float = Field(default=0.0, description="Wall time of the run, seconds.")
+    real_time_factor: float = Field(
+        default=0.0, description="Audio seconds per wall second (higher is faster); 0 without audio."
+    )
+    model: str | None = Field(default=None, description="Model name or checkpoint, for commands with one.")
+    weights_sha256: str | None = Field(default=None, description="sha256 of the weights, when loaded.")
+
+    @property
+    def files_ok(self) -> int:
+        """Files written, or planned in a dry run."""
+        return self.files_written + self.files_planned
+
 
 class FileFailure(FrozenModel):
-    """A file (or input argument) a batch could not process, and why.
+    """A file a batch could not process, and why (``dataset build`` and ``esf audit``).
 
-    A batch reports these and goes on with the next file.
+    The per-file commands report :class:`FileRecord` with ``status="failed"`` instead.
     """
 
     path: str = Field(description="The file or command-line argument.")

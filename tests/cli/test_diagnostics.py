@@ -17,6 +17,7 @@ from audiotok.cli import npq as npq_cli
 from audiotok.cli._diagnostics import warning_line
 from audiotok.cli.app import app
 from audiotok.errors import AudiotokWarning, DeviceFallbackWarning
+from audiotok.services.records import BatchSummary
 from tests.conftest import REPO
 from tests.dac_helpers import write_audio
 
@@ -54,14 +55,14 @@ def test_warning_line(message: Warning | str, category: type[Warning], line: str
 def warning_command(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``npq inspect x.npq`` whose service warns twice: audiotok about a file, torch about itself."""
 
-    def warns(*args: object, **kwargs: object) -> Iterator[object]:
+    def warns(*args: object, **kwargs: object) -> BatchSummary:
         warnings.warn(AudiotokWarning("header is from an older writer", "x.npq"), stacklevel=2)
         warnings.warn_explicit(
             "`torch.jit.script` is deprecated.", FutureWarning, TORCH_FILE, 1491, module="torch.jit._script"
         )
         warnings.warn_explicit("old API", DeprecationWarning, "dac/nn/layers.py", 18, module="dac.nn.layers")
         logging.getLogger("audiotok.services.npq.inspect").info("read %d headers", 1)
-        return iter(())
+        return BatchSummary()
 
     monkeypatch.setattr(npq_cli.npq_service, "inspect_paths", warns)
     monkeypatch.setattr(sys, "warnoptions", [])  # as without python -W / PYTHONWARNINGS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,22 +11,27 @@ from typer.testing import CliRunner
 
 from audiotok.cli import esf as esf_cli
 from audiotok.cli.app import app
+from audiotok.errors import UsageError
 from audiotok.formats import esf
 from audiotok.services.esf.encode import EncodeResult
+from audiotok.services.records import BatchSummary, FileRecord
 from tests.services.esf.test_sidecars import make_codes
 
 runner = CliRunner()
 
 
 def test_encode_uses_service_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from audiotok.services.records import FileFailure
-
     seen: dict[str, object] = {}
 
-    def fake(inputs: list[str], **kw: object) -> object:
+    def fake(inputs: list[str], on_record: Any, **kw: object) -> BatchSummary:
         seen.update(kw, inputs=inputs)
-        yield EncodeResult(src="a.wav", dst="out/a.ecdc", status="encoded", n_frames=75, n_codebooks=8)
-        yield FileFailure(path="b.wav", error="cannot decode audio")
+        on_record(
+            EncodeResult(input="a.wav", output="out/a.ecdc", status="written", n_frames=75, n_codebooks=8)
+        )
+        on_record(
+            FileRecord(input="b.wav", output="out/b.ecdc", status="failed", error="cannot decode audio")
+        )
+        return BatchSummary(files_written=1, files_failed=1)
 
     monkeypatch.setattr(esf_cli.esf_encode, "encode_paths", fake)
     res = runner.invoke(
@@ -33,8 +39,14 @@ def test_encode_uses_service_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_pa
     )
     assert res.exit_code == 1
     assert "encoded  a.wav -> out/a.ecdc" in res.stdout and "error: b.wav: cannot decode audio" in res.stderr
+    assert res.stdout.splitlines()[-1] == "1 encoded, 1 failed"
     assert seen["inputs"] == ["in"] and seen["outdir"] == tmp_path / "out"
     assert seen["load"].bandwidth == 3.0  # type: ignore[attr-defined]
+    for spelling in (["-o", str(tmp_path / "o2")], ["--outdir", str(tmp_path / "o2")]):
+        assert runner.invoke(app, ["esf", "encode", "in", *spelling, "--device", "cpu"]).exit_code == 1
+        assert seen["outdir"] == tmp_path / "o2"
+    clash = runner.invoke(app, ["esf", "encode", "in", str(tmp_path / "out"), "-o", str(tmp_path / "o2")])
+    assert isinstance(clash.exception, UsageError) and "disagree" in str(clash.exception)  # main() exits 2
 
 
 def test_sidecar_pipeline(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from audiotok.cli import npq as npq_cli
 from audiotok.cli.app import app
 from audiotok.services.npq.encode import EncodeSummary
-from audiotok.services.records import FileFailure
+from audiotok.services.records import FileRecord
 from tests.dac_helpers import write_audio
 
 runner = CliRunner()
@@ -20,15 +20,13 @@ runner = CliRunner()
 
 def _summary(failed: int = 0) -> EncodeSummary:
     return EncodeSummary(
-        files_ok=1,
-        files_skipped=0,
+        files_written=1,
         files_failed=failed,
-        audio_hours=0.5,
-        wall_s=60.0,
+        audio_seconds=1800.0,
+        wall_seconds=60.0,
         real_time_factor=30.0,
         model="44khz",
         weights_sha256="ab" * 32,
-        failures=[FileFailure(path="bad.wav", error="cannot decode audio")] * failed,
     )
 
 
@@ -74,7 +72,7 @@ def test_encode_counts_mono_inputs_in_the_summary(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(
         npq_cli.npq_encode,
         "encode_paths",
-        lambda inputs, **kwargs: _summary().model_copy(update={"files_ok": 3, "files_mono": 2}),
+        lambda inputs, **kwargs: _summary().model_copy(update={"files_written": 3, "files_mono": 2}),
     )
     text = runner.invoke(app, ["npq", "encode", "x"])
     assert text.exit_code == 0 and text.stderr == ""
@@ -86,15 +84,20 @@ def test_encode_counts_mono_inputs_in_the_summary(monkeypatch: pytest.MonkeyPatc
 
 
 def test_encode_failure_exits_1_with_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake(inputs: list[str], on_result: Any, **kwargs: Any) -> EncodeSummary:
-        on_result(FileFailure(path="bad.wav", error="cannot decode audio"))
+    def fake(inputs: list[str], on_record: Any, **kwargs: Any) -> EncodeSummary:
+        on_record(FileRecord(input="bad.wav", output="bad.npq", status="failed", error="cannot decode audio"))
         return _summary(failed=1)
 
     monkeypatch.setattr(npq_cli.npq_encode, "encode_paths", fake)
     result = runner.invoke(app, ["npq", "encode", "x", "--json"])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert lines[0] == {"path": "bad.wav", "error": "cannot decode audio"}
+    assert lines[0] == {
+        "input": "bad.wav",
+        "output": "bad.npq",
+        "status": "failed",
+        "error": "cannot decode audio",
+    }
     assert lines[-1]["files_failed"] == 1 and lines[-1]["weights_sha256"] == "ab" * 32
     assert "error: bad.wav: cannot decode audio" in result.stderr
     text = runner.invoke(app, ["npq", "encode", "x"])
@@ -109,12 +112,14 @@ def test_encode_then_decode_for_real(dac_home: Path, tmp_path: Path) -> None:
     npq_file = tmp_path / "npq" / "a" / "take1.npq"
     assert npq_file.is_file()
     check = runner.invoke(app, ["npq", "inspect", str(npq_file), "--verify", "--json"])
-    assert check.exit_code == 0 and json.loads(check.stdout)["format"] == "NPQ2"
+    assert check.exit_code == 0 and json.loads(check.stdout.splitlines()[0])["format"] == "NPQ2"
     out = tmp_path / "take1.wav"
     dec = runner.invoke(app, ["npq", "decode", str(npq_file), "--out", str(out), "--json"])
     assert dec.exit_code == 0, dec.output
-    info = json.loads(dec.stdout)
+    info, summary = (json.loads(line) for line in dec.stdout.splitlines())
+    assert (info["input"], info["output"], info["status"]) == (str(npq_file), str(out), "written")
     assert (info["channels"], info["sample_rate"], info["samples"]) == (2, 44100, 44 * 512)
+    assert (summary["files_written"], summary["model"]) == (1, "44khz")
 
 
 def test_decode_missing_input_exits_1(dac_home: Path, tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ def test_convert_json_and_a_bad_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["npq", "convert", str(tmp_path), "-o", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [Path(r["dst"]).name for r in rows if "dst" in r] == ["good.npq"]
+    assert [Path(r["output"]).name for r in rows[:-1] if r["status"] == "written"] == ["good.npq"]
+    assert [r["status"] for r in rows[:-1]] == ["written", "failed"]
+    assert (rows[-1]["files_written"], rows[-1]["files_failed"]) == (1, 1)
     assert "stereo.dac: holds 2 separately encoded channels" in result.stderr
     header = npq.read_header(tmp_path / "out" / "good.npq")
     assert header.format == "NPQ1" and header.token_rate == 86.1328125

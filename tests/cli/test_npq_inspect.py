@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 from audiotok.cli import npq as npq_cli
 from audiotok.cli.app import app
 from audiotok.services.npq.inspect import NpqFileInfo
-from audiotok.services.records import FileFailure
+from audiotok.services.records import BatchSummary, FileRecord
 from tests import npq_bytes as nb
 
 WIDE = {"COLUMNS": "200"}  # rich reads COLUMNS on every render; keeps table cells whole
@@ -30,7 +29,11 @@ def files(tmp_path: Path, write_npq: Any, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 
 def _json_lines(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines()]
+    """The per-file records; the summary object that ends the output is checked and left out."""
+    objs = [json.loads(line) for line in stdout.splitlines()]
+    summary = BatchSummary.model_validate(objs[-1])
+    assert summary.files_written + summary.files_failed == len(objs) - 1
+    return objs[:-1]
 
 
 @pytest.mark.usefixtures("files")
@@ -55,14 +58,15 @@ def test_json_lines(runner: CliRunner, files: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     objs = _json_lines(result.stdout)
-    assert [o["path"] for o in objs] == [str(files / n) for n in ("mono.npq", "ms.npq", "old.npq")]
+    assert [o["input"] for o in objs] == [str(files / n) for n in ("mono.npq", "ms.npq", "old.npq")]
+    assert all((o["output"], o["status"], o["error"]) == (None, "written", None) for o in objs)
     mono, ms, old = objs
     assert mono["format"] == "NPQ1" and mono["seq_len"] == 860 and mono["n_codebooks"] == 9
     assert mono["bytes"] == (files / "mono.npq").stat().st_size
     assert (ms["format"], ms["mode"], ms["k_mid"], ms["k_side"]) == ("NPQ2", "stereo-ms", 9, 4)
     assert (old["format"], old["version"], old["layout"]) == ("NPQ0", None, "v0a")
     for obj in objs:
-        assert NpqFileInfo.model_validate(obj).path == obj["path"]
+        assert NpqFileInfo.model_validate(obj).input == obj["input"]
 
 
 def test_bad_file_among_good_ones(runner: CliRunner, files: Path) -> None:
@@ -84,8 +88,9 @@ def test_bad_file_among_good_ones_json(runner: CliRunner, files: Path) -> None:
         "error: broken.npq: not an NPQ file (magic 'RIFF', expected 'NPQ1' or 'NPQ2')"
     ]
     objs = _json_lines(result.stdout)  # one object per file, the failure included
-    assert [o["path"] for o in objs] == ["broken.npq", "mono.npq", "ms.npq", "old.npq"]
-    assert FileFailure.model_validate(objs[0]).error.startswith("not an NPQ file")
+    assert [o["input"] for o in objs] == ["broken.npq", "mono.npq", "ms.npq", "old.npq"]
+    assert [o["status"] for o in objs] == ["failed", "written", "written", "written"]
+    assert str(FileRecord.model_validate(objs[0]).error).startswith("not an NPQ file")
     assert all("format" in o for o in objs[1:])
 
 
@@ -97,7 +102,7 @@ def test_missing_input(runner: CliRunner) -> None:
         "error: nope.npq: no such file or folder",
         "error: *.none: glob matched no files",
     ]
-    assert [o["path"] for o in _json_lines(result.stdout)] == ["nope.npq", "*.none", "mono.npq"]
+    assert [o["input"] for o in _json_lines(result.stdout)] == ["nope.npq", "*.none", "mono.npq"]
 
 
 @pytest.mark.usefixtures("files")
@@ -111,7 +116,7 @@ def test_verify(runner: CliRunner) -> None:
     assert result.exit_code == 1
     assert result.stderr.splitlines() == ["error: oor.npq: codebook 2: token 512 outside [0, 512)"]
     objs = _json_lines(result.stdout)
-    assert objs[1]["path"] == "ms.npq" and objs[1]["verified"] is True
+    assert objs[1]["input"] == "ms.npq" and objs[1]["verified"] is True
 
 
 def test_recursive(runner: CliRunner, files: Path, write_npq: Any) -> None:
@@ -121,32 +126,35 @@ def test_recursive(runner: CliRunner, files: Path, write_npq: Any) -> None:
     for flag in ("-r", "--recursive"):
         deep = runner.invoke(app, ["npq", "inspect", "--json", flag, "."])
         assert deep.exit_code == 0, deep.output
-        assert [o["path"] for o in _json_lines(deep.stdout)][-1] == "sub/deep.npq"
+        assert [o["input"] for o in _json_lines(deep.stdout)][-1] == "sub/deep.npq"
 
 
 @pytest.mark.usefixtures("files")
 def test_glob(runner: CliRunner) -> None:
     result = runner.invoke(app, ["npq", "inspect", "--json", "m*.npq"])
     assert result.exit_code == 0, result.output
-    assert [o["path"] for o in _json_lines(result.stdout)] == ["mono.npq", "ms.npq"]
+    assert [o["input"] for o in _json_lines(result.stdout)] == ["mono.npq", "ms.npq"]
 
 
 def test_renders_what_the_service_returns(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     info = NpqFileInfo(
-        path="x.npq", format="NPQ2", version=1, mode="stereo-ms", n_codebooks=3, k_mid=2, k_side=1,
+        input="x.npq", format="NPQ2", version=1, mode="stereo-ms", n_codebooks=3, k_mid=2, k_side=1,
         token_rate=75.0, seq_len=150, duration_s=2.0, vocab_sizes=[4, 4, 4], dtype="uint8",
         bytes=486, orig_bitrate_kbps=6.0,
     )  # fmt: skip
     calls: list[dict[str, Any]] = []
 
-    def fake(inputs: list[str], **kwargs: Any) -> Iterator[NpqFileInfo]:
+    def fake(inputs: list[str], on_record: Any, **kwargs: Any) -> BatchSummary:
         calls.append({"inputs": inputs, **kwargs})
-        yield info
+        on_record(info)
+        return BatchSummary(files_written=1)
 
     monkeypatch.setattr(npq_cli.npq_service, "inspect_paths", fake)
     result = runner.invoke(app, ["npq", "inspect", "--json", "-r", "--verify", "x.npq"])
     assert result.exit_code == 0, result.output
-    assert NpqFileInfo.model_validate_json(result.stdout) == info
+    first, summary = result.stdout.splitlines()
+    assert NpqFileInfo.model_validate_json(first) == info
+    assert BatchSummary.model_validate_json(summary).files_written == 1
     assert calls[0]["inputs"] == ["x.npq"]
     assert (calls[0]["recursive"], calls[0]["verify"]) == (True, True)
     table = runner.invoke(app, ["npq", "inspect", "x.npq"], env=WIDE)

@@ -115,10 +115,7 @@ def test_encode_command_shows_progress_on_a_terminal_but_not_with_quiet(
 
     def fake(inputs: list[str], on_progress: ProgressFn, **kwargs: Any) -> EncodeSummary:
         _drive(on_progress)
-        return EncodeSummary(
-            files_ok=1, files_skipped=0, files_failed=0, audio_hours=0.0, wall_s=1.0, real_time_factor=1.0,
-            model="44khz", weights_sha256=None,
-        )  # fmt: skip
+        return EncodeSummary(files_written=1, wall_seconds=1.0, real_time_factor=1.0, model="44khz")
 
     monkeypatch.setattr(npq_cli.npq_encode, "encode_paths", fake)
     assert runner.invoke(app, ["npq", "encode", "x"]).exit_code == 0

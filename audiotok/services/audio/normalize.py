@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -21,22 +21,20 @@ import torch
 from pydantic import Field
 
 from audiotok import audio
-from audiotok.errors import AudiotokError, UsageError
-from audiotok.formats._base import FrozenModel
-from audiotok.paths import AUDIO_SUFFIXES, expand_inputs, mirror_path
-from audiotok.progress import ProgressEvent, ProgressFn, emit
-from audiotok.services.records import FileFailure
+from audiotok.errors import UsageError
+from audiotok.paths import AUDIO_SUFFIXES
+from audiotok.progress import ProgressFn
+from audiotok.services import runner
+from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = ["ClipPolicy", "NormalizeResult", "normalize_file", "normalize_paths", "peak_windowed_rms"]
 
 ClipPolicy = Literal["scale", "clip"]
 
 
-class NormalizeResult(FrozenModel):
+class NormalizeResult(FileRecord):
     """One normalised file."""
 
-    src: str
-    dst: str
     sample_rate: int = Field(description="Output sample rate in Hz.")
     channels: int
     level_before: float = Field(description="Peak windowed RMS of the input (linear).")
@@ -60,6 +58,11 @@ def peak_windowed_rms(x: torch.Tensor, sample_rate: int, window_ms: float = 250.
     return float(frames.pow(2).mean(dim=1).sqrt().max())
 
 
+def _check_target(target_rms: float) -> None:
+    if not 0 < target_rms <= 1:
+        raise UsageError(f"`target_rms` must be in (0, 1], got {target_rms}", param="target_rms")
+
+
 def normalize_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -79,8 +82,7 @@ def normalize_file(
     UsageError
         If ``target_rms`` is not in (0, 1].
     """
-    if not 0 < target_rms <= 1:
-        raise UsageError(f"--target-rms must be in (0, 1], got {target_rms}")
+    _check_target(target_rms)
     info = audio.probe(src)
     rate = sample_rate or info.sample_rate
     x = audio.load(src, sample_rate=rate, mode="keep" if keep_channels else "mono")
@@ -98,8 +100,9 @@ def normalize_file(
         y = y.clamp(-1.0, 1.0)
     audio.write_wav(dst, y.to(torch.float32), rate)
     return NormalizeResult(
-        src=str(src),
-        dst=str(dst),
+        input=str(src),
+        output=str(dst),
+        status="written",
         sample_rate=rate,
         channels=int(y.shape[0]),
         level_before=level,
@@ -121,28 +124,35 @@ def normalize_paths(
     sample_rate: int | None = 24_000,
     keep_channels: bool = False,
     clip: ClipPolicy = "scale",
+    shard: tuple[int, int] = (0, 1),
+    on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
-) -> Iterator[NormalizeResult | FileFailure]:
+) -> BatchSummary:
     """Normalise every audio file named by ``inputs`` into ``outdir`` (tree mirrored, ``.wav``).
 
-    A failing file yields a :class:`FileFailure`; the batch goes on.
+    ``on_record`` gets a :class:`NormalizeResult` per file, or a failed
+    record; the batch goes on.
+
+    Raises
+    ------
+    UsageError
+        If ``target_rms`` is not in (0, 1], two inputs map to one output
+        (``a.wav`` and ``a.flac``), or the shard does not exist; before any file is written.
     """
-    files, unmatched = expand_inputs(inputs, suffixes=suffixes, recursive=recursive)
-    for miss in unmatched:
-        yield FileFailure(path=miss.arg, error=miss.reason)
-    emit(on_progress, ProgressEvent("files", total=len(files)))
-    for item in files:
-        try:
-            yield normalize_file(
-                item.path,
-                mirror_path(item, outdir, ".wav"),
-                target_rms=target_rms,
-                window_ms=window_ms,
-                sample_rate=sample_rate,
-                keep_channels=keep_channels,
-                clip=clip,
-            )
-        except AudiotokError as exc:
-            yield FileFailure(path=str(item.path), error=exc.reason)
-        finally:
-            emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+    _check_target(target_rms)
+    batch = runner.plan(
+        inputs, suffixes=suffixes, outdir=outdir, out_suffix=".wav", recursive=recursive, shard=shard
+    )
+
+    def work(item: runner.PlanItem, _: ProgressFn | None) -> NormalizeResult:
+        return normalize_file(
+            item.path,
+            item.dst,
+            target_rms=target_rms,
+            window_ms=window_ms,
+            sample_rate=sample_rate,
+            keep_channels=keep_channels,
+            clip=clip,
+        )
+
+    return runner.run(batch, work, on_record=on_record, on_progress=on_progress)

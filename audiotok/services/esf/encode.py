@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,12 +18,13 @@ from pydantic import Field
 
 from audiotok import audio
 from audiotok.codecs import encodec as codec
-from audiotok.errors import AudiotokError, InputError
+from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc
 from audiotok.formats._base import FrozenModel
-from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
-from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
-from audiotok.services.records import FileFailure
+from audiotok.paths import AUDIO_SUFFIXES
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.services import runner
+from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = [
     "EncodeResult",
@@ -40,12 +42,9 @@ log = logging.getLogger(__name__)
 _RESAMPLE_MARGIN = 512  # source samples read beyond each window edge for the sinc filter
 
 
-class EncodeResult(FrozenModel):
-    """One encoded, skipped or (dry run) planned file."""
+class EncodeResult(FileRecord):
+    """One encoded (``written``), ``skipped`` (valid output existed) or ``planned`` (dry run) file."""
 
-    src: str
-    dst: str
-    status: str = Field(description="'encoded', 'skipped' (valid output existed) or 'planned' (dry run).")
     n_frames: int | None = Field(default=None, description="T, frames at 75 fps.")
     n_codebooks: int | None = Field(default=None, description="Cb, codebooks.")
     duration_s: float | None = Field(default=None, description="Audio duration in seconds.")
@@ -80,6 +79,35 @@ class ModelLoader:
     ) -> None:
         self.name, self.path, self.device, self.bandwidth = name, path, device, bandwidth
         self.model: EncodecModel | None = None
+
+    @classmethod
+    def from_option(
+        cls,
+        model: str | None,
+        *,
+        architecture: str | None = None,
+        device: torch.device | str = "cpu",
+        bandwidth: float = 6.0,
+    ) -> ModelLoader:
+        """A loader for ``model``: a name (``encodec_48khz``) or a state-dict file of ``architecture``.
+
+        ``architecture`` defaults to ``encodec_24khz``; with a model name it may only repeat it
+        (else :class:`UsageError`).
+        """
+        if model is None or model in codec.ENCODEC_MODELS:
+            name = model or architecture or "encodec_24khz"
+            if architecture is not None and architecture != name:
+                raise UsageError(
+                    f"`model` {name} and `architecture` {architecture} contradict each other",
+                    param=("model", "architecture"),
+                )
+            return cls(name, device=device, bandwidth=bandwidth)
+        return cls(architecture or "encodec_24khz", path=Path(model), device=device, bandwidth=bandwidth)
+
+    @property
+    def label(self) -> str:
+        """The model name, or the state-dict file it is loaded from."""
+        return self.name if self.path is None else str(self.path)
 
     def __call__(self) -> EncodecModel:
         """The model, loaded with :func:`audiotok.codecs.encodec.load_model` once."""
@@ -205,36 +233,17 @@ def _existing(dst: Path) -> ecdc.EcdcMeta | None:
         return None
 
 
-def _planned(
-    inputs: Iterable[str | os.PathLike[str]],
-    outdir: Path | None,
-    *,
-    recursive: bool,
-    suffixes: tuple[str, ...],
-    shard_index: int,
-    shard_count: int,
-) -> tuple[list[tuple[InputFile, Path]], list[FileFailure]]:
-    files, unmatched = expand_inputs(inputs, suffixes=suffixes, recursive=recursive)
-    pairs = [
-        (item, mirror_path(item, outdir, ".ecdc"))
-        for item in files
-        if in_shard(item.relative, shard_index, shard_count)
-    ]
-    return pairs, [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
+def _resume(item: runner.PlanItem) -> EncodeResult | None:
+    """The skipped record when the `.ecdc` output exists and validates (invalid leftovers: encode again)."""
+    old = _existing(item.dst)
+    return None if old is None else _result(item, "skipped", old)
 
 
 def _result(
-    item: InputFile, dst: Path, status: str, meta: ecdc.EcdcMeta, wall_s: float = 0.0
+    item: runner.PlanItem, status: Literal["written", "skipped"], meta: ecdc.EcdcMeta, wall_s: float = 0.0
 ) -> EncodeResult:
-    return EncodeResult(
-        src=str(item.path),
-        dst=str(dst),
-        status=status,
-        n_frames=meta.n_frames,
-        n_codebooks=meta.n_codebooks,
-        duration_s=meta.duration_s,
-        wall_s=wall_s,
-    )
+    fields = {"n_frames": meta.n_frames, "n_codebooks": meta.n_codebooks, "duration_s": meta.duration_s}
+    return item.record(EncodeResult, status, wall_s=wall_s, **fields)
 
 
 def encode_paths(
@@ -246,62 +255,60 @@ def encode_paths(
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
     overwrite: bool = False,
     dry_run: bool = False,
-    shard_index: int = 0,
-    shard_count: int = 1,
+    shard: tuple[int, int] = (0, 1),
     chunk_s: float = 30.0,
     context_s: float = 1.0,
     batch_size: int = 1,
+    on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
-) -> Iterator[EncodeResult | FileFailure]:
+) -> BatchSummary:
     """Encode every audio file named by ``inputs``; outputs mirror the input tree under ``outdir``.
 
     Valid existing outputs are skipped unless ``overwrite`` (resume); invalid
     leftovers are encoded again. ``load`` is called once, only when there is
-    something to encode. A failing file yields a :class:`FileFailure` and the
-    batch goes on.
+    something to encode. ``on_record`` gets an :class:`EncodeResult` per
+    file, or a failed record; the batch goes on.
+
+    Returns
+    -------
+    BatchSummary
+        With the model's name (``load.label`` of a :class:`ModelLoader`).
+
+    Raises
+    ------
+    UsageError
+        If two inputs map to one output (``a.wav`` and ``a.flac``: naming
+        both, before any file is written), or the shard does not exist.
     """
-    pairs, failures = _planned(
-        inputs,
-        outdir,
-        recursive=recursive,
-        suffixes=suffixes,
-        shard_index=shard_index,
-        shard_count=shard_count,
-    )
-    yield from failures
-    emit(on_progress, ProgressEvent("files", total=len(pairs)))
-    seconds = PlannedTotal(on_progress, "seconds", [_duration_or_zero(item.path) for item, _ in pairs])
+    t0 = time.perf_counter()
+    batch = runner.plan(
+        inputs, suffixes=suffixes, outdir=outdir, out_suffix=".ecdc", recursive=recursive, shard=shard,
+        resume=_resume, overwrite=overwrite, probe=_probe_or_none,
+    )  # fmt: skip
     model: EncodecModel | None = None
-    for n, (item, dst) in enumerate(pairs):
-        t0 = time.perf_counter()
-        encoded = False
-        try:
-            old = None if overwrite else _existing(dst)
-            if old is not None:
-                yield _result(item, dst, "skipped", old)
-            elif dry_run:
-                yield EncodeResult(src=str(item.path), dst=str(dst), status="planned")
-            else:
-                model = model or load()
-                meta = encode_file(
-                    item.path, dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size,
-                    on_progress=seconds.share(n),
-                )  # fmt: skip
-                encoded = True
-                yield _result(item, dst, "encoded", meta, time.perf_counter() - t0)
-        except AudiotokError as exc:
-            yield FileFailure(path=str(item.path), error=exc.reason)
-        finally:
-            seconds.settle(n, done=encoded, item=str(item.path))
-            emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+
+    def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeResult:
+        nonlocal model
+        if dry_run:
+            return item.record(EncodeResult, "planned")
+        start = time.perf_counter()
+        model = model or load()
+        meta = encode_file(
+            item.path, item.dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size,
+            on_progress=on_progress,
+        )  # fmt: skip
+        return _result(item, "written", meta, time.perf_counter() - start)
+
+    summary = runner.run(batch, work, on_record=on_record, on_progress=on_progress)
+    return runner.finish(summary, BatchSummary, since=t0, model=getattr(load, "label", None))
 
 
-def _duration_or_zero(path: Path) -> float:
-    """Seconds of audio in ``path`` from its header; 0 when unreadable (encoding then reports why)."""
+def _probe_or_none(path: Path) -> audio.AudioInfo | None:
+    """The file's header, or ``None`` when unreadable (encoding then reports why)."""
     try:
-        return audio.probe(path).duration_s
+        return audio.probe(path)
     except AudiotokError:
-        return 0.0
+        return None
 
 
 def list_missing(
@@ -315,11 +322,12 @@ def list_missing(
 
     Orphans are looked for under ``outdir`` (or, without one, beside the inputs).
     """
-    inputs = list(inputs)
-    pairs, _ = _planned(inputs, outdir, recursive=recursive, suffixes=suffixes, shard_index=0, shard_count=1)
-    missing = [str(item.path) for item, dst in pairs if _existing(dst) is None]
-    expected = {dst.resolve() for _, dst in pairs}
-    roots = [outdir] if outdir is not None else sorted({item.root for item, _ in pairs})
+    batch = runner.plan(
+        inputs, suffixes=suffixes, outdir=outdir, out_suffix=".ecdc", recursive=recursive, resume=_resume
+    )
+    missing = [str(item.path) for item in batch.items if item.skipped is None]
+    expected = {item.dst.resolve() for item in batch.items}
+    roots = [outdir] if outdir is not None else sorted({item.file.root for item in batch.items})
     found: set[Path] = set()
     for root in roots:
         if root.is_dir():

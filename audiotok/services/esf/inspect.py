@@ -100,7 +100,7 @@ def plot_triplet(codes_path: Path, npy: Path, js: Path, out: Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'audiotok[plot]'") from None
+        raise UsageError("`plot` needs matplotlib: pip install 'audiotok[plot]'", param="plot") from None
     from audiotok._fsio import atomic_write
 
     codes, meta = ecdc.read(codes_path)

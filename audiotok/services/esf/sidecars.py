@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from audiotok.errors import AudiotokError, InputError, UsageError
+from audiotok.errors import InputError, UsageError
 from audiotok.formats import ecdc, esf
 from audiotok.formats._base import FrozenModel
-from audiotok.paths import in_shard, iter_files
+from audiotok.paths import InputFile, in_shard, iter_files
+from audiotok.progress import ProgressFn
+from audiotok.services import runner
+from audiotok.services.engines.local import LocalEngine
 from audiotok.services.esf.producers import Producer
-from audiotok.services.records import FileFailure
+from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = [
     "SidecarOptions",
@@ -57,11 +59,9 @@ class SidecarOptions(FrozenModel):
         )
 
 
-class SidecarResult(FrozenModel):
-    """One sidecar pair written or left alone."""
+class SidecarResult(FileRecord):
+    """One sidecar pair written or left alone: ``input`` is the .ecdc file, ``output`` its .npy sidecar."""
 
-    path: str = Field(description="The .ecdc file.")
-    status: Literal["written", "skipped"]
     n_frames: int = Field(description="T.")
     names: list[str] = Field(description="Columns after the operation.")
 
@@ -101,7 +101,7 @@ def iter_codes(opts: SidecarOptions) -> Iterator[str]:
         files = [os.fspath(p) for p in _manifest(opts.manifest_csv, opts.audio_root)]
     else:
         if not opts.audio_root.is_dir():
-            raise InputError("--audio-root is not a folder", opts.audio_root)
+            raise InputError("`audio_root` is not a folder", opts.audio_root, param="audio_root")
         files = iter_files(opts.audio_root, (".ecdc",))
     if (opts.shard_index, opts.shard_count) == (0, 1):  # no sharding: no relative path per file
         yield from files
@@ -124,33 +124,64 @@ def find_codes(opts: SidecarOptions) -> list[Path]:
     return [Path(p) for p in iter_codes(opts)]
 
 
-def _init_one(codes: Path, opts: SidecarOptions) -> SidecarResult | FileFailure:
-    try:
-        npy, js = opts.pair(codes)
-        meta = ecdc.read_meta(codes)
-        if not opts.overwrite and npy.exists() and js.exists():
-            return SidecarResult(path=str(codes), status="skipped", n_frames=meta.n_frames, names=[])
-        esf.write_sidecar(npy, js, np.zeros((meta.n_frames, 0)), [], fps=meta.fps, dtype=opts.dtype)
-        return SidecarResult(path=str(codes), status="written", n_frames=meta.n_frames, names=[])
-    except AudiotokError as exc:
-        return FileFailure(path=str(codes), error=exc.reason if exc.path in (None, str(codes)) else str(exc))
+def _plan(opts: SidecarOptions) -> runner.Plan:
+    """The codes files (manifest or scan) of this shard, each with its sidecar ``.npy`` as output."""
+    root = opts.audio_root
+
+    def item(path: str) -> InputFile:
+        p = Path(path)
+        return InputFile(p, root if p.is_relative_to(root) else p.parent)
+
+    def shard_key(f: InputFile) -> Path:  # as iter_codes: relative to audio_root, else the path itself
+        return f.path.relative_to(root) if f.path.is_relative_to(root) else f.path
+
+    return runner.plan_files(
+        (item(p) for p in iter_codes(opts.model_copy(update={"shard_index": 0, "shard_count": 1}))),
+        output=lambda f: opts.pair(f.path)[0],
+        shard=(opts.shard_index, opts.shard_count),
+        shard_key=shard_key,
+    )
 
 
-def init_paths(opts: SidecarOptions, *, jobs: int = 1) -> Iterator[SidecarResult | FileFailure]:
+def _init_one(item: runner.PlanItem, opts: SidecarOptions) -> SidecarResult:
+    npy, js = opts.pair(item.path)
+    meta = ecdc.read_meta(item.path)
+    if not opts.overwrite and npy.exists() and js.exists():
+        return item.record(SidecarResult, "skipped", n_frames=meta.n_frames, names=[])
+    esf.write_sidecar(npy, js, np.zeros((meta.n_frames, 0)), [], fps=meta.fps, dtype=opts.dtype)
+    return item.record(SidecarResult, "written", n_frames=meta.n_frames, names=[])
+
+
+def init_paths(
+    opts: SidecarOptions,
+    *,
+    jobs: int = 1,
+    on_record: Callable[[FileRecord], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> BatchSummary:
     """Write empty ``[T, 0]`` sidecars for every codes file (``esf init``).
 
     Existing pairs are left alone unless ``opts.overwrite``. Without
     ``opts.skip_errors`` the batch stops after the first failure. ``jobs``
-    threads overlap the file system waits (each pair is fsynced), results
+    threads overlap the file system waits (each pair is fsynced); records
     come in file order.
+
+    Raises
+    ------
+    InputError
+        If ``audio_root`` is not a folder.
+    UsageError
+        If ``jobs < 1`` or the shard does not exist.
     """
-    files = find_codes(opts)
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        for result in pool.map(lambda c: _init_one(c, opts), files):
-            yield result
-            if isinstance(result, FileFailure) and not opts.skip_errors:
-                pool.shutdown(wait=True, cancel_futures=True)
-                return
+    engine = LocalEngine(jobs)
+    return runner.run(
+        _plan(opts),
+        lambda item, _: _init_one(item, opts),
+        on_record=on_record,
+        on_progress=on_progress,
+        skip_errors=opts.skip_errors,
+        engine=engine,
+    )
 
 
 def merge_columns(
@@ -172,7 +203,7 @@ def merge_columns(
     for name, values in new.items():
         if name in out_names:
             if mode == "append":
-                raise InputError(f"column {name!r} already exists (use --mode overwrite)", path)
+                raise InputError(f"column {name!r} already exists (use `mode` overwrite)", path, param="mode")
             cols[out_names.index(name)] = values
         else:
             out_names.append(name)
@@ -186,7 +217,9 @@ def _existing(
 ) -> tuple[np.ndarray[Any, Any], esf.CondMeta]:
     if not npy.exists() or not js.exists():
         if not create:
-            raise InputError("no sidecar (run `esf init` or use --create-missing)", codes)
+            raise InputError(
+                "no sidecar (run `esf init` or use `create_missing`)", codes, param="create_missing"
+            )
         return np.zeros((n_frames, 0), np.float32), esf.CondMeta()
     return esf.read_sidecar(npy, js, n_frames=n_frames)
 
@@ -197,37 +230,45 @@ def add_paths(
     *,
     mode: Mode = "append",
     create_missing: bool = False,
-) -> Iterator[SidecarResult | FileFailure]:
+    on_record: Callable[[FileRecord], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> BatchSummary:
     """Run ``producers`` on every codes file and add their columns to its sidecar (``esf add``).
 
     ``init`` of each producer runs before the first file and ``shutdown``
-    after the last, also when the batch stops early.
+    after the last, also when the batch stops early (without
+    ``opts.skip_errors``, after the first failure).
+
+    Raises
+    ------
+    UsageError
+        If no producer is given, or the shard does not exist.
     """
     if not producers:
-        raise UsageError("no producer given (--producer NAME)")
+        raise UsageError("no producer given: pass `producers`", param="producers")
+    batch = _plan(opts)
+
+    def work(item: runner.PlanItem, _: ProgressFn | None) -> SidecarResult:
+        codes = item.path
+        meta = ecdc.read_meta(codes)
+        npy, js = opts.pair(codes)
+        cond, old = _existing(codes, npy, js, meta.n_frames, create_missing)
+        new: dict[str, np.ndarray[Any, Any]] = {}
+        for prod in producers:
+            new.update(prod.produce(codes, meta.n_frames))
+        arr, names = merge_columns(cond, old.names, new, mode, codes)
+        extra = {k: v for k, v in old.to_json_dict().items() if k not in ("names", "norm", "fps")}
+        esf.write_sidecar(npy, js, arr, names, fps=meta.fps, dtype=opts.dtype, extra=extra)
+        return item.record(SidecarResult, "written", n_frames=meta.n_frames, names=names)
+
     started: list[Producer] = []
     try:
         for prod in producers:
             prod.init()
             started.append(prod)
-        for codes in find_codes(opts):
-            try:
-                meta = ecdc.read_meta(codes)
-                npy, js = opts.pair(codes)
-                cond, old = _existing(codes, npy, js, meta.n_frames, create_missing)
-                new: dict[str, np.ndarray[Any, Any]] = {}
-                for prod in producers:
-                    new.update(prod.produce(codes, meta.n_frames))
-                arr, names = merge_columns(cond, old.names, new, mode, codes)
-                extra = {k: v for k, v in old.to_json_dict().items() if k not in ("names", "norm", "fps")}
-                esf.write_sidecar(npy, js, arr, names, fps=meta.fps, dtype=opts.dtype, extra=extra)
-                yield SidecarResult(path=str(codes), status="written", n_frames=meta.n_frames, names=names)
-            except AudiotokError as exc:
-                yield FileFailure(
-                    path=str(codes), error=exc.reason if exc.path in (None, str(codes)) else str(exc)
-                )
-                if not opts.skip_errors:
-                    return
+        return runner.run(
+            batch, work, on_record=on_record, on_progress=on_progress, skip_errors=opts.skip_errors
+        )
     finally:
         for prod in started:
             prod.shutdown()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +12,9 @@ from pydantic import Field
 from audiotok.codecs.dac import MODELS, ModelSpec, resolve_spec
 from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import dacfile, npq
-from audiotok.formats._base import FrozenModel
-from audiotok.paths import expand_inputs, mirror_path
-from audiotok.progress import ProgressEvent, ProgressFn, emit
-from audiotok.services.records import FileFailure
+from audiotok.progress import ProgressFn
+from audiotok.services import runner
+from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = ["ConvertResult", "convert_dac_file", "convert_paths", "model_for_dac_file"]
 
@@ -38,7 +37,7 @@ def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] |
     InputError
         If neither rule names a model (a sample rate no DAC model has and a K
         cut with ``n_quantizers``), or K exceeds every model at that rate:
-        pass ``--model``.
+        pass ``model`` then.
     """
     k, rate = meta.n_codebooks, meta.sample_rate
     at_rate = sorted((s for s in MODELS.values() if s.sample_rate == rate), key=lambda s: s.n_codebooks)
@@ -49,8 +48,9 @@ def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] |
         most = at_rate[-1]
         raise InputError(
             f"{k} codebooks, but the {rate} Hz DAC models have at most {most.n_codebooks} ({most.name}); "
-            "pass --model",
+            "pass `model`",
             path,
+            param="model",
         )
     full = [s for s in MODELS.values() if s.n_codebooks == k]
     if len(full) == 1:
@@ -58,19 +58,17 @@ def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] |
     rates = ", ".join(sorted({str(s.sample_rate) for s in MODELS.values()}, key=int))
     raise InputError(
         f"cannot tell the DAC model: sample rate {rate} Hz is none of the models' ({rates} Hz) "
-        f"and no model has exactly {k} codebooks; pass --model",
+        f"and no model has exactly {k} codebooks; pass `model`",
         path,
+        param="model",
     )
 
 
-class ConvertResult(FrozenModel):
-    """One converted (or skipped) file."""
+class ConvertResult(FileRecord):
+    """One converted file, or one skipped because its valid output existed."""
 
-    src: str
-    dst: str
     n_frames: int = Field(description="T, frames.")
     n_codebooks: int = Field(description="K, codebooks.")
-    skipped: bool = Field(default=False, description="The output existed and was valid.")
 
 
 def convert_dac_file(
@@ -120,12 +118,15 @@ def convert_dac_file(
         if meta.channels != 1:
             raise InputError(
                 f"holds {meta.channels} separately encoded channels (L/R, not Mid/Side); "
-                "pick one with --channel N, or re-encode the audio with `audiotok npq encode`",
+                "pick one with `channel`, or re-encode the audio with `audiotok npq encode`",
                 src,
+                param="channel",
             )
         channel = 0
     if not 0 <= channel < meta.channels:
-        raise InputError(f"--channel {channel} out of range: file has {meta.channels} channel(s)", src)
+        raise InputError(
+            f"`channel` {channel} out of range: file has {meta.channels} channel(s)", src, param="channel"
+        )
     tokens = np.ascontiguousarray(codes[channel].T)
     header = npq.Npq1Header(
         token_rate=spec.token_rate,
@@ -136,6 +137,17 @@ def convert_dac_file(
     return npq.write(dst, tokens, header)
 
 
+def _resume(item: runner.PlanItem) -> ConvertResult | None:
+    """The skipped record when the output is a valid NPQ file (invalid leftovers: convert again)."""
+    if item.output is None or not item.output.exists():
+        return None
+    try:
+        old = npq.read_header(item.output)
+    except AudiotokError:
+        return None
+    return item.record(ConvertResult, "skipped", n_frames=old.seq_len, n_codebooks=old.n_codebooks)
+
+
 def convert_paths(
     inputs: Iterable[str | os.PathLike[str]],
     *,
@@ -144,50 +156,43 @@ def convert_paths(
     channel: int | None = None,
     recursive: bool = False,
     overwrite: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
-) -> Iterator[ConvertResult | FileFailure]:
+) -> BatchSummary:
     """Convert every ``.dac`` file named by ``inputs``; outputs mirror the input tree under ``outdir``.
 
     ``model`` is a name of :data:`~audiotok.codecs.dac.MODELS`, or ``None`` to
-    infer each file's model from its metadata (:func:`model_for_dac_file`). Existing valid
-    outputs are skipped unless ``overwrite``. A bad file yields a
-    :class:`FileFailure` and the batch goes on.
+    infer each file's model from its metadata (:func:`model_for_dac_file`).
+    Existing valid outputs are skipped unless ``overwrite``. ``on_record``
+    gets a :class:`ConvertResult` per file, or a failed record (the batch goes on).
 
     Raises
     ------
     UsageError
-        If ``model`` is not a known model name.
+        If ``model`` is not a known model name, two inputs map to one output,
+        or the shard does not exist.
     """
     spec = None
     if model is not None:
         spec = resolve_spec(model)
         if spec is None:
-            raise UsageError(f"unknown DAC model {model!r}; known: {', '.join(MODELS)}")
-    files, unmatched = expand_inputs(inputs, suffixes=(".dac",), recursive=recursive)
-    for miss in unmatched:
-        yield FileFailure(path=miss.arg, error=miss.reason)
-    emit(on_progress, ProgressEvent("files", total=len(files)))
-    for item in files:
-        dst = mirror_path(item, outdir, ".npq")
-        try:
-            if not overwrite and dst.exists():
-                try:
-                    old = npq.read_header(dst)
-                    yield ConvertResult(
-                        src=str(item.path),
-                        dst=str(dst),
-                        n_frames=old.seq_len,
-                        n_codebooks=old.n_codebooks,
-                        skipped=True,
-                    )
-                    continue
-                except AudiotokError:
-                    pass  # invalid leftover: convert again
-            header = convert_dac_file(item.path, dst, model=spec, channel=channel)
-            yield ConvertResult(
-                src=str(item.path), dst=str(dst), n_frames=header.seq_len, n_codebooks=header.n_codebooks
+            raise UsageError(
+                f"unknown DAC model {model!r} for `model`; known: {', '.join(MODELS)}", param="model"
             )
-        except AudiotokError as exc:
-            yield FileFailure(path=str(item.path), error=exc.reason)
-        finally:
-            emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+    batch = runner.plan(
+        inputs,
+        suffixes=(".dac",),
+        outdir=outdir,
+        out_suffix=".npq",
+        recursive=recursive,
+        shard=shard,
+        resume=_resume,
+        overwrite=overwrite,
+    )
+
+    def work(item: runner.PlanItem, _: ProgressFn | None) -> ConvertResult:
+        header = convert_dac_file(item.path, item.dst, model=spec, channel=channel)
+        return item.record(ConvertResult, "written", n_frames=header.seq_len, n_codebooks=header.n_codebooks)
+
+    return runner.run(batch, work, on_record=on_record, on_progress=on_progress)

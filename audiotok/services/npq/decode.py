@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -22,15 +22,16 @@ from pydantic import Field
 from audiotok.audio import from_mid_side
 from audiotok.audio_stream import ChunkSource, ResampledSource, wav_writer
 from audiotok.codecs.dac import MODELS, DacCodec, load_codec
-from audiotok.errors import AudiotokError, FormatError, UsageError
+from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.formats._base import FrozenModel
-from audiotok.paths import expand_inputs, mirror_path
-from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
+from audiotok.paths import mirror_path
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.services import runner
 from audiotok.services.npq._stream import decode_chunks
-from audiotok.services.records import FileFailure
+from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["DecodedFile", "decode_file", "decode_paths", "infer_model"]
+__all__ = ["DecodeRecord", "DecodedFile", "decode_file", "decode_paths", "infer_model"]
 
 _WRITE_BLOCK = 1 << 16
 
@@ -49,6 +50,23 @@ class DecodedFile(FrozenModel):
     wall_s: float = Field(description="Wall time, seconds.")
 
 
+class DecodeRecord(FileRecord):
+    """One input file of ``npq decode`` (one JSON object per file): a :class:`DecodedFile` as a record."""
+
+    channels: int = Field(description="1 (NPQ1) or 2 (NPQ2, L/R).")
+    sample_rate: int = Field(description="Sample rate of the WAV, Hz.")
+    samples: int = Field(description="Samples per channel written.")
+    duration_s: float = Field(description="Seconds of audio written.")
+    model: str
+    weights_sha256: str
+    wall_s: float = Field(description="Wall time, seconds.")
+
+    @classmethod
+    def of(cls, result: DecodedFile) -> DecodeRecord:
+        """``result`` with the record's keys (``path`` becomes ``input``), status ``written``."""
+        return cls(input=result.path, status="written", **result.model_dump(exclude={"path"}))
+
+
 def infer_model(header: npq.NpqHeader, path: str | os.PathLike[str] | None = None) -> str:
     """The known model whose frame rate is the file's ``token_rate`` and that has its K codebooks.
 
@@ -57,14 +75,16 @@ def infer_model(header: npq.NpqHeader, path: str | os.PathLike[str] | None = Non
     Raises
     ------
     FormatError
-        If no known model fits; pass ``--model`` then.
+        If no known model fits; pass ``model`` then.
     """
     k = max(getattr(header, "k_mid", header.n_codebooks), getattr(header, "k_side", 0))
     for spec in MODELS.values():
         if abs(spec.token_rate - header.token_rate) < 1e-3 and k <= spec.n_codebooks:
             return spec.name
     raise FormatError(
-        f"no known DAC model has {header.token_rate:.4f} fps and {k} codebooks; pass --model", path
+        f"no known DAC model has {header.token_rate:.4f} fps and {k} codebooks; pass `model`",
+        path,
+        param="model",
     )
 
 
@@ -142,58 +162,68 @@ def decode_paths(
     device: torch.device | None = None,
     sample_rate: int | None = None,
     recursive: bool = False,
-    on_result: Callable[[DecodedFile | FileFailure], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
-) -> list[FileFailure]:
-    """Decode every ``.npq`` file named by ``inputs``; returns the failures.
+) -> BatchSummary:
+    """Decode every ``.npq`` file named by ``inputs``.
 
     Without ``model`` each file's model is inferred from its token rate
-    (:func:`infer_model`); models are loaded once and reused.
+    (:func:`infer_model`); models are loaded once and reused. ``on_record``
+    gets a :class:`DecodeRecord` per file, or a failed record; the batch goes on.
+
+    Returns
+    -------
+    BatchSummary
+        With the model (names joined by commas when files needed several) and,
+        for one model, its weights' sha256.
 
     Raises
     ------
     UsageError
-        If ``out`` is given with ``outdir`` or with more than one input file.
+        If ``out`` is given with ``outdir`` or with more than one input file,
+        two inputs map to one output, or the shard does not exist.
     ModelError
         If an explicitly named model cannot be loaded.
     """
+    t0 = time.perf_counter()
     if out is not None and outdir is not None:
-        raise UsageError("--out and --outdir exclude each other")
-    files, unmatched = expand_inputs(inputs, suffixes=(".npq",), recursive=recursive)
+        raise UsageError("`out` and `outdir` exclude each other", param=("out", "outdir"))
+    files, unmatched = runner.expand(inputs, suffixes=(".npq",), recursive=recursive)
     if out is not None and len(files) != 1:
-        raise UsageError(f"--out takes exactly one input file, got {len(files)}; use --outdir")
-    failures = [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
-    for failure in failures:
-        if on_result:
-            on_result(failure)
+        raise UsageError(
+            f"`out` takes exactly one input file, got {len(files)}; use `outdir`", param=("out", "outdir")
+        )
+    batch = runner.plan_files(
+        files,
+        unmatched,
+        output=(lambda _: out) if out is not None else (lambda f: mirror_path(f, outdir, ".wav")),
+        shard=shard,
+        probe=_header_or_none,
+    )
     codecs: dict[str, DacCodec] = {}
     if model is not None:
         codecs[model] = load_codec(model, device=device)
-    headers = [_header_or_none(item.path) for item in files]
-    emit(on_progress, ProgressEvent("files", total=len(files)))
-    seconds = PlannedTotal(on_progress, "seconds", [0.0 if h is None else h.duration_s for h in headers])
-    for n, item in enumerate(files):
-        result: DecodedFile | FileFailure
-        try:
-            header = headers[n] or npq.read_header(item.path)
-            name = model or infer_model(header, item.path)
-            if name not in codecs:
-                codecs[name] = load_codec(name, device=device)
-            dst = out or mirror_path(item, outdir, ".wav")
-            result = decode_file(
-                item.path, dst, codecs[name], sample_rate=sample_rate, on_progress=seconds.share(n)
-            )
-        except AudiotokError as exc:
-            result = FileFailure(path=str(item.path), error=exc.reason)
-        except (RuntimeError, ValueError, OSError, MemoryError) as exc:
-            result = FileFailure(path=str(item.path), error=" ".join(f"{type(exc).__name__}: {exc}".split()))
-        if isinstance(result, FileFailure):
-            failures.append(result)
-        if on_result:
-            on_result(result)
-        seconds.settle(n, done=isinstance(result, DecodedFile), item=str(item.path))
-        emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
-    return failures
+
+    def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> DecodeRecord:
+        header = cast("npq.NpqHeader | None", item.info) or npq.read_header(item.path)
+        name = model or infer_model(header, item.path)
+        if name not in codecs:
+            codecs[name] = load_codec(name, device=device)
+        result = decode_file(
+            item.path, item.dst, codecs[name], sample_rate=sample_rate, on_progress=on_progress
+        )
+        return DecodeRecord.of(result)
+
+    summary = runner.run(batch, work, on_record=on_record, on_progress=on_progress)
+    only = next(iter(codecs.values())) if len(codecs) == 1 else None
+    return runner.finish(
+        summary,
+        BatchSummary,
+        since=t0,
+        model=",".join(sorted(codecs)) or None,
+        weights_sha256=None if only is None else only.weights_sha256,
+    )
 
 
 def _header_or_none(path: Path) -> npq.NpqHeader | None:

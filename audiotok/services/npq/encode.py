@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from pydantic import Field
@@ -23,15 +23,16 @@ from pydantic import Field
 from audiotok.audio import AudioInfo, ChannelMode, probe
 from audiotok.audio_stream import FileSource, ResampledSource
 from audiotok.codecs.dac import DacCodec, ModelSpec, load_codec, resolve_spec
-from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
+from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import npq
 from audiotok.formats._base import FrozenModel
-from audiotok.paths import AUDIO_SUFFIXES, InputFile, expand_inputs, in_shard, mirror_path
-from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
+from audiotok.paths import AUDIO_SUFFIXES
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.services import runner
 from audiotok.services.npq._stream import encode_source
-from audiotok.services.records import FileFailure
+from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["EncodeOptions", "EncodeSummary", "EncodedFile", "encode_file", "encode_paths"]
+__all__ = ["EncodeOptions", "EncodeRecord", "EncodeSummary", "EncodedFile", "encode_file", "encode_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +74,41 @@ class EncodedFile(FrozenModel):
     weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
 
 
-class EncodeSummary(FrozenModel):
-    """The whole run: counts, audio hours, speed, provenance and every failure."""
+class EncodeRecord(FileRecord):
+    """One input file of ``npq encode`` (one JSON object per file): an :class:`EncodedFile` as a record."""
 
-    files_ok: int = Field(description="Files encoded (or planned, in a dry run).")
-    files_skipped: int = Field(description="Files whose valid output already existed.")
-    files_failed: int
+    format: Literal["NPQ1", "NPQ2"]
+    n_codebooks: int = Field(description="K, all codebooks.")
+    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
+    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
+    seq_len: int = Field(description="T, frames.")
+    token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
+    duration_s: float = Field(description="Audio duration, seconds.")
+    wall_s: float = Field(description="Wall time spent on this file, seconds.")
+    model: str = Field(description="Model name or checkpoint path.")
+    weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
+
+    @classmethod
+    def of(cls, result: EncodedFile) -> EncodeRecord:
+        """``result`` with the record's keys: ``path`` becomes ``input``, ``encoded`` becomes ``written``."""
+        fields = result.model_dump(exclude={"path", "status"})
+        status = "written" if result.status == "encoded" else result.status
+        return cls(input=result.path, status=status, **fields)
+
+
+class EncodeSummary(BatchSummary):
+    """The whole run: counts, audio seconds, speed and provenance."""
+
     files_mono: int = Field(
         default=0,
-        description="Of files_ok and files_skipped: mono inputs written as NPQ1 in the default stereo "
-        "mode (expected, not a problem; --mono mixes every file to NPQ1).",
+        description="Of the files written, planned or skipped: mono inputs written as NPQ1 in the default "
+        "stereo mode (expected, not a problem; the mono option mixes every file to NPQ1).",
     )
-    audio_hours: float = Field(description="Hours of audio encoded in this run.")
-    wall_s: float = Field(description="Wall time of the run, seconds.")
-    real_time_factor: float = Field(description="Audio seconds encoded per wall second (higher is faster).")
-    model: str
-    weights_sha256: str | None
-    failures: list[FileFailure] = Field(default_factory=list)
+
+    @property
+    def audio_hours(self) -> float:
+        """:attr:`audio_seconds` in hours."""
+        return self.audio_seconds / 3600
 
 
 def _layout(info: AudioInfo, opts: EncodeOptions, path: Path) -> tuple[ChannelMode, tuple[int, ...]]:
@@ -212,32 +231,6 @@ def encode_file(
     )
 
 
-def plan_outputs(
-    inputs: Iterable[str | os.PathLike[str]],
-    outdir: Path | None,
-    *,
-    recursive: bool = False,
-    shard: tuple[int, int] = (0, 1),
-) -> tuple[list[tuple[InputFile, Path]], list[FileFailure]]:
-    """Expand inputs to ``(input, output path)`` pairs of this shard; inputs matching nothing fail."""
-    files, unmatched = expand_inputs(inputs, suffixes=AUDIO_SUFFIXES, recursive=recursive)
-    failures = [FileFailure(path=u.arg, error=u.reason) for u in unmatched]
-    pairs: list[tuple[InputFile, Path]] = []
-    owner: dict[Path, Path] = {}
-    for f in files:
-        if not in_shard(f.relative, *shard):
-            continue
-        dst = mirror_path(f, outdir, ".npq")
-        first = owner.setdefault(dst.resolve(), f.path)
-        if first != f.path:
-            failures.append(
-                FileFailure(path=str(f.path), error=f"output {dst} is already written for {first}")
-            )
-            continue
-        pairs.append((f, dst))
-    return pairs, failures
-
-
 def _probe_or_none(path: Path) -> AudioInfo | None:
     """The file's header, or ``None`` when it cannot be read (:func:`encode_file` then reports why)."""
     try:
@@ -247,11 +240,14 @@ def _probe_or_none(path: Path) -> AudioInfo | None:
 
 
 def _check_codebooks(opts: EncodeOptions, n_codebooks: int) -> None:
-    for flag, k in (("--codebooks", opts.codebooks), ("--mid-codebooks", opts.mid_codebooks)):
+    for name, k in (("codebooks", opts.codebooks), ("mid_codebooks", opts.mid_codebooks)):
         if k > n_codebooks:
-            raise UsageError(f"{flag} {k} is more than the model's {n_codebooks} codebooks")
+            raise UsageError(f"`{name}` {k} is more than the model's {n_codebooks} codebooks", param=name)
     if opts.side_codebooks > n_codebooks:
-        raise UsageError(f"--side-codebooks {opts.side_codebooks} is more than the model's {n_codebooks}")
+        raise UsageError(
+            f"`side_codebooks` {opts.side_codebooks} is more than the model's {n_codebooks}",
+            param="side_codebooks",
+        )
 
 
 def encode_paths(
@@ -264,20 +260,22 @@ def encode_paths(
     recursive: bool = False,
     shard: tuple[int, int] = (0, 1),
     dry_run: bool = False,
-    on_result: Callable[[EncodedFile | FileFailure], None] | None = None,
+    on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> EncodeSummary:
     """Encode every audio file named by ``inputs`` (files, globs, folders).
 
-    A file that fails is reported (``on_result`` gets a :class:`FileFailure`)
-    and the batch goes on.
+    ``on_record`` gets an :class:`EncodeRecord` per file, or a failed
+    :class:`~audiotok.services.records.FileRecord`; the batch goes on.
 
     Raises
     ------
     ModelError
         If the model cannot be loaded (before any file is touched).
     UsageError
-        If a codebook count exceeds the model's.
+        If a codebook count exceeds the model's, two inputs map to one output
+        (``a.wav`` and ``a.flac``: naming both, before any file is written),
+        or the shard does not exist.
     """
     opts = opts or EncodeOptions()
     t0 = time.perf_counter()
@@ -285,46 +283,36 @@ def encode_paths(
     codec: DacCodec | ModelSpec
     codec = spec if dry_run and spec is not None else load_codec(model, device=device)
     _check_codebooks(opts, codec.n_codebooks)
-    pairs, failures = plan_outputs(inputs, outdir, recursive=recursive, shard=shard)
-    for failure in failures:
-        if on_result:
-            on_result(failure)
-    counts = {"ok": 0, "skipped": 0, "mono": 0}
-    audio_s = 0.0
-    infos = [_probe_or_none(item.path) for item, _ in pairs]
-    emit(on_progress, ProgressEvent("files", total=len(pairs)))
-    seconds = PlannedTotal(on_progress, "seconds", [0.0 if i is None else i.duration_s for i in infos])
-    for n, (item, dst) in enumerate(pairs):
-        result: EncodedFile | FileFailure
-        try:
-            result = encode_file(
-                item.path, dst, codec, opts, dry_run=dry_run, info=infos[n], on_progress=seconds.share(n)
-            )
-        except AudiotokError as exc:
-            result = FileFailure(path=str(item.path), error=exc.reason)
-        except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # torch / disk: isolate the file
-            result = FileFailure(path=str(item.path), error=" ".join(f"{type(exc).__name__}: {exc}".split()))
-        if isinstance(result, FileFailure):
-            failures.append(result)
-        else:
-            counts["skipped" if result.status == "skipped" else "ok"] += 1
-            counts["mono"] += int(not opts.mono and result.format == "NPQ1")
-            audio_s += result.duration_s if result.status != "skipped" else 0.0
-        if on_result:
-            on_result(result)
-        encoded = isinstance(result, EncodedFile) and result.status == "encoded"
-        seconds.settle(n, done=encoded, item=str(item.path))
-        emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
-    wall = time.perf_counter() - t0
-    return EncodeSummary(
-        files_ok=counts["ok"],
-        files_skipped=counts["skipped"],
-        files_failed=len(failures),
-        files_mono=counts["mono"],
-        audio_hours=audio_s / 3600,
-        wall_s=wall,
-        real_time_factor=audio_s / wall if wall > 0 else 0.0,
+    batch = runner.plan(
+        inputs,
+        suffixes=AUDIO_SUFFIXES,
+        outdir=outdir,
+        out_suffix=".npq",
+        recursive=recursive,
+        shard=shard,
+        probe=_probe_or_none,
+    )
+    mono = 0
+
+    def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeRecord:
+        info = cast("AudioInfo | None", item.info)
+        result = encode_file(
+            item.path, item.dst, codec, opts, dry_run=dry_run, info=info, on_progress=on_progress
+        )
+        return EncodeRecord.of(result)
+
+    def record(rec: FileRecord) -> None:
+        nonlocal mono
+        mono += int(not opts.mono and isinstance(rec, EncodeRecord) and rec.format == "NPQ1")
+        if on_record is not None:
+            on_record(rec)
+
+    summary = runner.run(batch, work, on_record=record, on_progress=on_progress)
+    return runner.finish(
+        summary,
+        EncodeSummary,
+        since=t0,
+        files_mono=mono,
         model=codec.name,
         weights_sha256=codec.weights_sha256 if isinstance(codec, DacCodec) else None,
-        failures=failures,
     )

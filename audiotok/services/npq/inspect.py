@@ -6,18 +6,16 @@ Kept free of torch so that ``audiotok npq inspect`` starts fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from audiotok.errors import AudiotokError
 from audiotok.formats import npq
-from audiotok.formats._base import FrozenModel
-from audiotok.paths import expand_inputs
-from audiotok.progress import ProgressEvent, ProgressFn, emit
-from audiotok.services.records import FileFailure
+from audiotok.progress import ProgressFn
+from audiotok.services import runner
+from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = ["NpqFileInfo", "inspect_file", "inspect_paths"]
 
@@ -25,10 +23,10 @@ __all__ = ["NpqFileInfo", "inspect_file", "inspect_paths"]
 _DTYPE_NAMES = {code: dt.name for code, dt in npq.DTYPE_CODES.items()}
 
 
-class NpqFileInfo(FrozenModel):
-    """What ``npq inspect`` reports for one file (one JSON object per file)."""
+class NpqFileInfo(FileRecord):
+    """What ``npq inspect`` reports for one file (one JSON object per file): a record without output."""
 
-    path: str
+    status: Literal["written"] = Field(default="written", description="written: the file was read.")
     format: Literal["NPQ1", "NPQ2", "NPQ0"] = Field(description="NPQ0 = legacy, unversioned.")
     version: int | None = Field(description="Header version; None for legacy files.")
     layout: str | None = Field(default=None, description="Legacy field order (v0a/v0b).")
@@ -84,7 +82,7 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqFi
     if isinstance(header, npq.Npq2Header):
         k_mid, k_side = header.k_mid, header.k_side
     return NpqFileInfo(
-        path=str(p),
+        input=str(p),
         format=header.format,
         version=version,
         layout=layout,
@@ -108,21 +106,20 @@ def inspect_paths(
     *,
     recursive: bool = False,
     verify: bool = False,
+    on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
-) -> Iterator[NpqFileInfo | FileFailure]:
+) -> BatchSummary:
     """Inspect every ``.npq`` file named by ``inputs`` (files, globs, folders).
 
-    Yields one result per file, in order; a bad file yields a
-    :class:`FileFailure` and the rest are still inspected. Inputs that match
-    nothing come first, as failures.
+    ``on_record`` gets one record per file, in order: an :class:`NpqFileInfo`,
+    or a failed :class:`~audiotok.services.records.FileRecord` for a bad file
+    (the rest are still inspected). Inputs that match nothing come first, as
+    failed records.
     """
-    files, unmatched = expand_inputs(inputs, suffixes=(".npq",), recursive=recursive)
-    for miss in unmatched:
-        yield FileFailure(path=miss.arg, error=miss.reason)
-    emit(on_progress, ProgressEvent("files", total=len(files)))
-    for item in files:
-        try:
-            yield inspect_file(item.path, verify=verify)
-        except AudiotokError as exc:
-            yield FileFailure(path=str(item.path), error=exc.reason)
-        emit(on_progress, ProgressEvent("files", advance=1, item=str(item.path)))
+    batch = runner.plan(inputs, suffixes=(".npq",), recursive=recursive)
+    return runner.run(
+        batch,
+        lambda item, _: inspect_file(item.path, verify=verify),
+        on_record=on_record,
+        on_progress=on_progress,
+    )

@@ -10,8 +10,9 @@ import soundfile as sf
 import torch
 
 from audiotok import audio
+from audiotok.errors import UsageError
 from audiotok.services.audio import normalize
-from audiotok.services.records import FileFailure
+from tests._records import collect, failed
 
 
 def _write(path: Path, x: np.ndarray, sr: int) -> Path:
@@ -32,10 +33,15 @@ def test_batch_mirrors_tree_resamples_and_reports(tmp_path: Path) -> None:
     stereo = np.stack([0.02 * np.sin(2 * np.pi * 440 * t), 0.01 * np.sin(2 * np.pi * 220 * t)], 1)
     _write(tmp_path / "in" / "sub" / "a.wav", stereo, 44100)
     (tmp_path / "in" / "bad.wav").write_bytes(b"nope")
-    results = list(normalize.normalize_paths([tmp_path / "in"], tmp_path / "out", recursive=True))
-    fails = [r for r in results if isinstance(r, FileFailure)]
-    ok = [r for r in results if not isinstance(r, FileFailure)]
+    summary, results = collect(normalize.normalize_paths, [tmp_path / "in"], tmp_path / "out", recursive=True)
+    fails = failed(results)
+    ok = [r for r in results if isinstance(r, normalize.NormalizeResult)]
     assert len(fails) == 1 and len(ok) == 1
+    assert (summary.files_written, summary.files_failed) == (1, 1)
+    assert (ok[0].input, ok[0].output) == (
+        str(tmp_path / "in" / "sub" / "a.wav"),
+        str(tmp_path / "out" / "sub" / "a.wav"),
+    )
     out = tmp_path / "out" / "sub" / "a.wav"
     info = audio.probe(out)
     assert (info.sample_rate, info.channels) == (24000, 1)
@@ -44,6 +50,21 @@ def test_batch_mirrors_tree_resamples_and_reports(tmp_path: Path) -> None:
         tmp_path / "in" / "sub" / "a.wav", tmp_path / "k.wav", keep_channels=True, sample_rate=None
     )
     assert (kept.channels, kept.sample_rate) == (2, 44100)
+
+
+def test_same_stem_collision_and_bad_target_are_refused_before_any_work(tmp_path: Path) -> None:
+    tone = 0.02 * np.sin(np.arange(2400) / 3)
+    _write(tmp_path / "in" / "a.wav", tone, 24000)
+    _write(tmp_path / "in" / "a.flac", tone, 24000)
+    with pytest.raises(UsageError) as info:
+        normalize.normalize_paths([tmp_path / "in"], tmp_path / "out")
+    assert str(tmp_path / "in" / "a.flac") in str(info.value) and str(tmp_path / "in" / "a.wav") in str(
+        info.value
+    )
+    with pytest.raises(UsageError, match="`target_rms` must be in") as bad:
+        normalize.normalize_paths([tmp_path / "in" / "a.wav"], tmp_path / "out", target_rms=2.0)
+    assert bad.value.param == "target_rms"
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("policy", ["scale", "clip"])

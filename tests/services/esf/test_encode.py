@@ -11,11 +11,12 @@ import torch
 
 from audiotok import audio
 from audiotok.codecs import encodec as codec
+from audiotok.errors import UsageError
 from audiotok.formats import ecdc
 from audiotok.progress import ProgressEvent
 from audiotok.services.esf import encode as esf_encode
-from audiotok.services.records import FileFailure
 from tests._encodec import install
+from tests._records import collect, failed, records_of
 
 
 def _wav(path: Path, seconds: float, sr: int = 24000, channels: int = 1, seed: int = 0) -> Path:
@@ -37,28 +38,32 @@ def test_batch_resume_dry_run_and_failures(tmp_path: Path, loader: esf_encode.Mo
     _wav(src / "sub" / "b.wav", 1.0, sr=16000, seed=1)
     (src / "sub" / "bad.wav").write_bytes(b"not audio")
     out = tmp_path / "out"
-    planned = list(esf_encode.encode_paths([src], outdir=out, load=loader, recursive=True, dry_run=True))
+    planned = records_of(
+        esf_encode.encode_paths, [src], outdir=out, load=loader, recursive=True, dry_run=True
+    )
     assert loader.model is None
-    assert sorted(r.status for r in planned if not isinstance(r, FileFailure)) == ["planned"] * 3
-    results = list(esf_encode.encode_paths([src], outdir=out, load=loader, recursive=True))
-    fails = [r for r in results if isinstance(r, FileFailure)]
-    ok = [r for r in results if not isinstance(r, FileFailure)]
-    assert len(fails) == 1 and "bad.wav" in fails[0].path
-    assert {Path(r.dst).relative_to(out).as_posix(): r.n_frames for r in ok} == {
+    assert sorted(r.status for r in planned) == ["planned"] * 3
+    summary, results = collect(esf_encode.encode_paths, [src], outdir=out, load=loader, recursive=True)
+    fails = failed(results)
+    ok = [r for r in results if isinstance(r, esf_encode.EncodeResult)]
+    assert len(fails) == 1 and "bad.wav" in fails[0].input
+    assert (summary.files_written, summary.files_failed, summary.model) == (2, 1, "encodec_24khz")
+    assert summary.audio_seconds == pytest.approx(1.5)
+    assert {Path(str(r.output)).relative_to(out).as_posix(): r.n_frames for r in ok} == {
         "a.ecdc": 38,
         "sub/b.ecdc": 75,
     }
     codes, meta = ecdc.read(out / "a.ecdc")
     assert codes.shape == (38, 8) and meta.model == "encodec_24khz" and meta.audio_length == 12000
-    again = list(esf_encode.encode_paths([src / "a.wav"], outdir=out, load=loader))
-    assert [r.status for r in again if not isinstance(r, FileFailure)] == ["skipped"]
+    again = records_of(esf_encode.encode_paths, [src / "a.wav"], outdir=out, load=loader)
+    assert [r.status for r in again] == ["skipped"]
     report = esf_encode.list_missing([src], outdir=out, recursive=True)
     assert [Path(p).name for p in report.missing] == ["bad.wav"] and report.orphans == []
     (out / "gone.ecdc").write_bytes((out / "a.ecdc").read_bytes())
     assert [Path(p).name for p in esf_encode.list_missing([src], outdir=out, recursive=True).orphans] == [
         "gone.ecdc"
     ]
-    checks = list(esf_encode.verify_outputs([r.dst for r in ok], loader.model, samples=None))
+    checks = list(esf_encode.verify_outputs([str(r.output) for r in ok], loader.model, samples=None))
     assert [c.ok for c in checks] == [True, True]
 
 
@@ -70,19 +75,46 @@ def test_progress_seconds_total_is_known_up_front(tmp_path: Path, loader: esf_en
     out = tmp_path / "out"
     list(esf_encode.encode_paths([src / "c.wav"], outdir=out, load=loader))  # c is skipped below
     events: list[ProgressEvent] = []
-    results = list(
-        esf_encode.encode_paths([src], outdir=out, load=loader, chunk_s=1.0, on_progress=events.append)
+    results = records_of(
+        esf_encode.encode_paths, [src], outdir=out, load=loader, chunk_s=1.0, on_progress=events.append
     )
-    assert sorted(r.status for r in results if not isinstance(r, FileFailure)) == [
-        "encoded",
-        "encoded",
-        "skipped",
-    ]
+    assert sorted(r.status for r in results) == ["skipped", "written", "written"]
     seconds = [e for e in events if e.task == "seconds"]
-    assert seconds[0].total == pytest.approx(4.0) and seconds[0].advance == 0  # before any work
+    # c's valid output is found while planning: skipped, never part of the total
+    assert seconds[0].total == pytest.approx(3.0) and seconds[0].advance == 0  # before any work
     assert len([e for e in seconds if e.advance > 0]) >= 4  # per chunk (b has 3), not per file
-    assert seconds[-1].total == pytest.approx(3.0)  # c was skipped: off the total
+    assert [e.total for e in seconds if e.total is not None] == [pytest.approx(3.0)]
     assert sum(e.advance for e in seconds) == pytest.approx(3.0)
+
+
+def test_same_stem_collision_is_refused_before_any_work(
+    tmp_path: Path, loader: esf_encode.ModelLoader
+) -> None:
+    _wav(tmp_path / "in" / "a.wav", 0.2)
+    _wav(tmp_path / "in" / "a.flac", 0.2)
+    with pytest.raises(UsageError) as info:
+        esf_encode.encode_paths([tmp_path / "in"], outdir=tmp_path / "out", load=loader)
+    assert str(tmp_path / "in" / "a.flac") in str(info.value) and str(tmp_path / "in" / "a.wav") in str(
+        info.value
+    )
+    assert loader.model is None and not (tmp_path / "out").exists()
+
+
+def test_model_option_takes_a_name_or_a_state_dict(tmp_path: Path) -> None:
+    named = esf_encode.ModelLoader.from_option("encodec_48khz", bandwidth=3.0)
+    assert (named.name, named.path, named.label) == ("encodec_48khz", None, "encodec_48khz")
+    legacy = esf_encode.ModelLoader.from_option(None, architecture="encodec_48khz")  # --codec alone
+    assert (legacy.name, legacy.path) == ("encodec_48khz", None)
+    state = esf_encode.ModelLoader.from_option(str(tmp_path / "w.th"), architecture="encodec_48khz")
+    assert (state.name, state.path, state.label) == (
+        "encodec_48khz",
+        tmp_path / "w.th",
+        str(tmp_path / "w.th"),
+    )
+    assert esf_encode.ModelLoader.from_option(None).name == "encodec_24khz"
+    with pytest.raises(UsageError, match="contradict") as info:
+        esf_encode.ModelLoader.from_option("encodec_24khz", architecture="encodec_48khz")
+    assert info.value.params == ("model", "architecture")
 
 
 def test_file_encode_matches_in_memory(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:

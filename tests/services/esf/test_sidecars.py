@@ -14,7 +14,8 @@ from audiotok.formats import ecdc, esf
 from audiotok.services.esf import producers
 from audiotok.services.esf import sidecars as esf_sidecars
 from audiotok.services.esf.sidecars import SidecarOptions
-from audiotok.services.records import FileFailure
+from audiotok.services.records import FileRecord
+from tests._records import collect, records_of
 
 
 def make_codes(path: Path, n_frames: int, n_codebooks: int = 8) -> Path:
@@ -33,15 +34,24 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "c"
 
 
-def _ok(results: list[object]) -> list[esf_sidecars.SidecarResult]:
-    assert not [r for r in results if isinstance(r, FileFailure)], results
+def _ok(results: list[FileRecord]) -> list[esf_sidecars.SidecarResult]:
+    assert all(isinstance(r, esf_sidecars.SidecarResult) for r in results), results
     return results  # type: ignore[return-value]
 
 
 def test_init_then_add_builtins_and_plugin(root: Path, tmp_path: Path) -> None:
     opts = SidecarOptions(audio_root=root)
-    assert [r.status for r in _ok(list(esf_sidecars.init_paths(opts)))] == ["written", "written"]
-    assert [r.status for r in _ok(list(esf_sidecars.init_paths(opts)))] == ["skipped", "skipped"]
+    summary, first = collect(esf_sidecars.init_paths, opts)
+    assert [r.status for r in _ok(first)] == ["written", "written"]
+    assert (summary.files_written, summary.files_skipped, summary.files_failed) == (2, 0, 0)
+    assert (first[0].input, first[0].output) == (
+        str(root / "pitch60_a.ecdc"),
+        str(root / "pitch60_a.cond.npy"),
+    )
+    assert [r.status for r in _ok(records_of(esf_sidecars.init_paths, opts, jobs=2))] == [
+        "skipped",
+        "skipped",
+    ]
     cond, meta = esf.read_sidecar(root / "pitch60_a.cond.npy", root / "pitch60_a.cond.json")
     assert cond.shape == (10, 0) and meta.names == ()
     plugdir = tmp_path / "plugins"
@@ -58,7 +68,7 @@ def test_init_then_add_builtins_and_plugin(root: Path, tmp_path: Path) -> None:
         producers.find_producer("from_filename", options={"regex": r"(?P<name>pitch)(?P<value>\d+)"}),
         producers.find_producer("idx", plugdir, {"k": "2"}),
     ]
-    results = _ok(list(esf_sidecars.add_paths(opts, chosen)))
+    results = _ok(records_of(esf_sidecars.add_paths, opts, chosen))
     assert results[0].names == ["scene", "pos", "pitch", "idx"]
     assert chosen[3].produce_fn.__globals__["CALLS"] == ["init", "shutdown"]
     cond, meta = esf.read_sidecar(root / "sub" / "pitch72_b.cond.npy", root / "sub" / "pitch72_b.cond.json")
@@ -67,13 +77,18 @@ def test_init_then_add_builtins_and_plugin(root: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(cond[[0, -1], 1], [0, 1])
     np.testing.assert_allclose(cond[:, 2], 72)
     np.testing.assert_allclose(cond[:, 3], np.arange(20) * 2)
-    again = list(esf_sidecars.add_paths(opts.model_copy(update={"skip_errors": True}), chosen[:1]))
-    assert all(isinstance(r, FileFailure) and "already exists" in r.error for r in again)
+    again = records_of(esf_sidecars.add_paths, opts.model_copy(update={"skip_errors": True}), chosen[:1])
+    assert len(again) == 2 and all(r.status == "failed" and "already exists" in str(r.error) for r in again)
+    stopped = records_of(
+        esf_sidecars.add_paths, opts, chosen[:1]
+    )  # without skip_errors: the first failure ends it
+    assert [r.status for r in stopped] == ["failed"]
     _ok(
-        list(
-            esf_sidecars.add_paths(
-                opts, [producers.find_producer("const", options={"scene": "9"})], mode="overwrite"
-            )
+        records_of(
+            esf_sidecars.add_paths,
+            opts,
+            [producers.find_producer("const", options={"scene": "9"})],
+            mode="overwrite",
         )
     )
     cond, meta = esf.read_sidecar(root / "pitch60_a.cond.npy", root / "pitch60_a.cond.json")
@@ -83,9 +98,9 @@ def test_init_then_add_builtins_and_plugin(root: Path, tmp_path: Path) -> None:
 def test_add_missing_sidecar_and_mirroring(root: Path, tmp_path: Path) -> None:
     opts = SidecarOptions(audio_root=root, cond_root=tmp_path / "p", dtype="float32")
     const = [producers.find_producer("const", options={"a": "1"})]
-    first = list(esf_sidecars.add_paths(opts, const))
-    assert len(first) == 1 and isinstance(first[0], FileFailure) and "--create-missing" in first[0].error
-    _ok(list(esf_sidecars.add_paths(opts, const, create_missing=True)))
+    first = records_of(esf_sidecars.add_paths, opts, const)
+    assert len(first) == 1 and first[0].status == "failed" and "`create_missing`" in str(first[0].error)
+    _ok(records_of(esf_sidecars.add_paths, opts, const, create_missing=True))
     cond, _ = esf.read_sidecar(
         tmp_path / "p" / "sub" / "pitch72_b.cond.npy", tmp_path / "p" / "sub" / "pitch72_b.cond.json"
     )
@@ -100,6 +115,11 @@ def test_manifest_and_shards(root: Path, tmp_path: Path) -> None:
         esf_sidecars.find_codes(SidecarOptions(audio_root=root, shard_index=i, shard_count=2)) for i in (0, 1)
     ]
     assert sorted(shards[0] + shards[1]) == sorted(esf_sidecars.find_codes(SidecarOptions(audio_root=root)))
+    for i in (0, 1):  # init_paths takes the same shards
+        sharded = SidecarOptions(audio_root=root, shard_index=i, shard_count=2)
+        assert [Path(r.input) for r in records_of(esf_sidecars.init_paths, sharded)] == shards[i]
+    manifest = records_of(esf_sidecars.init_paths, opts)
+    assert [r.input for r in manifest] == [str(root / "sub" / "pitch72_b.ecdc")]
 
 
 def test_producer_errors(root: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from audiotok.codecs.dac import MODELS
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import dacfile, npq
 from audiotok.services.npq.convert import ConvertResult, convert_dac_file, convert_paths, model_for_dac_file
-from audiotok.services.records import FileFailure
+from tests._records import collect, failed, records_of
 from tests.dac_helpers import save_dac_file
 
 
@@ -44,14 +44,19 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
     save_dac_file(src / "y" / "take1.dac", seed=2)
     (src / "y" / "broken.dac").write_bytes(b"not numpy")
     out = tmp_path / "out"
-    results = list(convert_paths([src], outdir=out, recursive=True))
+    summary, results = collect(convert_paths, [src], outdir=out, recursive=True)
     ok = [r for r in results if isinstance(r, ConvertResult)]
-    bad = [r for r in results if isinstance(r, FileFailure)]
-    assert sorted(Path(r.dst).relative_to(out).as_posix() for r in ok) == ["x/take1.npq", "y/take1.npq"]
-    assert len(bad) == 1 and bad[0].path.endswith("broken.dac")
+    bad = failed(results)
+    assert sorted(Path(str(r.output)).relative_to(out).as_posix() for r in ok) == [
+        "x/take1.npq",
+        "y/take1.npq",
+    ]
+    assert [r.status for r in ok] == ["written", "written"]
+    assert len(bad) == 1 and bad[0].input.endswith("broken.dac")
+    assert (summary.files_written, summary.files_failed) == (2, 1)
     assert not npq.read(out / "x" / "take1.npq")[0].tolist() == npq.read(out / "y" / "take1.npq")[0].tolist()
-    again = list(convert_paths([src], outdir=out, recursive=True))
-    assert [r.skipped for r in again if isinstance(r, ConvertResult)] == [True, True]
+    again = records_of(convert_paths, [src], outdir=out, recursive=True)
+    assert [r.status for r in again if isinstance(r, ConvertResult)] == ["skipped", "skipped"]
 
 
 @pytest.mark.parametrize("k", [1, 4, 9])
@@ -82,7 +87,7 @@ def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
     header = convert_dac_file(tmp_path / "k32.dac", tmp_path / "k32.npq")
     assert header.token_rate == 75.0 and header.n_codebooks == 32
     save_dac_file(tmp_path / "k4.dac", k=4)  # 48 kHz source, cut with n_quantizers: nothing says
-    with pytest.raises(InputError, match=r"sample rate 48000 Hz is none of the models.*pass --model"):
+    with pytest.raises(InputError, match=r"sample rate 48000 Hz is none of the models.*pass `model`"):
         convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq")
     assert not (tmp_path / "k4.npq").exists()
     header = convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq", model=MODELS["16khz"])
@@ -93,4 +98,4 @@ def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="44100 Hz DAC models have at most 18"):
         convert_dac_file(tmp_path / "k20.dac", tmp_path / "k20.npq")
     with pytest.raises(UsageError, match="unknown DAC model"):
-        list(convert_paths([tmp_path], outdir=None, model="8khz"))
+        convert_paths([tmp_path], outdir=None, model="8khz")

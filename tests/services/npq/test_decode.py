@@ -13,7 +13,8 @@ from audiotok.codecs.dac import load_codec
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.progress import ProgressEvent
-from audiotok.services.npq.decode import decode_file, decode_paths, infer_model
+from audiotok.services.npq.decode import DecodeRecord, decode_file, decode_paths, infer_model
+from tests._records import collect, failed
 
 
 def _npq(path: Path, t: int, ks: tuple[int, ...], fps: float = 86.1328125, seed: int = 0) -> Path:
@@ -56,12 +57,18 @@ def test_chunked_decode_matches_whole(dac_home: Path, tmp_path: Path) -> None:
 def test_resampled_output_and_model_inference(dac_home: Path, tmp_path: Path) -> None:
     _npq(tmp_path / "in" / "a.npq", 20, (9,))
     _npq(tmp_path / "in" / "b.npq", 20, (9,), fps=75.0)  # 24khz: not cached -> fails alone
-    seen: list[object] = []
-    failures = decode_paths(
-        [str(tmp_path / "in")], outdir=tmp_path / "out", sample_rate=16000, on_result=seen.append
+    summary, seen = collect(decode_paths, [str(tmp_path / "in")], outdir=tmp_path / "out", sample_rate=16000)
+    failures = failed(seen)
+    assert [Path(f.input).name for f in failures] == ["b.npq"]
+    assert "weights_24khz_8kbps_0.0.4.pth" in str(failures[0].error)
+    [ok] = [r for r in seen if isinstance(r, DecodeRecord)]
+    assert (ok.input, ok.output, ok.status) == (
+        str(tmp_path / "in" / "a.npq"),
+        str(tmp_path / "out" / "a.wav"),
+        "written",
     )
-    assert [Path(f.path).name for f in failures] == ["b.npq"]
-    assert "weights_24khz_8kbps_0.0.4.pth" in failures[0].error
+    assert (summary.files_written, summary.files_failed, summary.model) == (1, 1, "44khz")
+    assert summary.audio_seconds == pytest.approx(20 * 512 / 44100)
     info = sf.info(tmp_path / "out" / "a.wav")
     assert (info.channels, info.samplerate, info.frames) == (1, 16000, -(-20 * 512 * 16000 // 44100))
     header = npq.read_header(tmp_path / "in" / "b.npq")
@@ -73,7 +80,7 @@ def test_mismatched_model_and_bad_options(dac_home: Path, tmp_path: Path) -> Non
     src = _npq(tmp_path / "b.npq", 5, (9,), fps=50.0)
     with pytest.raises(FormatError, match="does not match model 44khz"):
         decode_file(src, tmp_path / "b.wav", load_codec("44khz"))
-    with pytest.raises(UsageError, match="exclude"):
+    with pytest.raises(UsageError, match="`out` and `outdir` exclude each other"):
         decode_paths([str(src)], out=tmp_path / "x.wav", outdir=tmp_path)
     _npq(tmp_path / "c.npq", 5, (9,))
     with pytest.raises(UsageError, match="exactly one"):
@@ -85,8 +92,8 @@ def test_progress_seconds_total_is_known_up_front(dac_home: Path, tmp_path: Path
     _npq(tmp_path / "in" / "b.npq", 100, (9, 4))
     (tmp_path / "in" / "bad.npq").write_bytes(b"NPQ1")
     events: list[ProgressEvent] = []
-    failures = decode_paths([str(tmp_path / "in")], outdir=tmp_path / "out", on_progress=events.append)
-    assert len(failures) == 1
+    summary = decode_paths([str(tmp_path / "in")], outdir=tmp_path / "out", on_progress=events.append)
+    assert summary.files_failed == 1
     seconds = [e for e in events if e.task == "seconds"]
     expected = 140 * 512 / 44100
     assert seconds[0].total == pytest.approx(expected) and seconds[0].advance == 0  # before any work

@@ -17,6 +17,7 @@ from audiotok.formats import npq
 from audiotok.progress import ProgressEvent
 from audiotok.services.npq.encode import EncodeOptions, encode_file, encode_paths
 from audiotok.services.npq.inspect import inspect_file
+from tests._records import collect, failed
 from tests.dac_helpers import write_audio
 
 
@@ -68,6 +69,7 @@ def test_mono_inputs_are_counted_in_the_summary_not_warned(dac_home: Path, tmp_p
     assert (again.files_skipped, again.files_mono) == (3, 2)
     assert (mixed.files_ok, mixed.files_mono) == (3, 0)  # --mono asked for it: nothing to count
     assert summary.model_dump()["files_mono"] == 2  # in the --json summary record
+    assert (summary.files_written, summary.audio_seconds) == (3, pytest.approx(0.6))
 
 
 def _seconds(events: list[ProgressEvent]) -> tuple[list[float], float]:
@@ -150,25 +152,28 @@ def test_mirrored_outdir_and_failure_isolation(dac_home: Path, tmp_path: Path) -
     write_audio(tmp_path / "in" / "y" / "take1.wav", 0.3, seed=2)
     write_audio(tmp_path / "in" / "z" / "surround.wav", 0.3, channels=3)
     (tmp_path / "in" / "z" / "broken.wav").write_bytes(b"RIFF\x00\x00")
-    seen: list[object] = []
-    summary = encode_paths(
-        [str(tmp_path / "in" / "**" / "*.wav")], outdir=tmp_path / "out", on_result=seen.append
-    )
+    summary, seen = collect(encode_paths, [str(tmp_path / "in" / "**" / "*.wav")], outdir=tmp_path / "out")
     assert (summary.files_ok, summary.files_failed) == (2, 2)
     assert (tmp_path / "out" / "x" / "take1.npq").is_file()
     assert (tmp_path / "out" / "y" / "take1.npq").is_file()
-    reasons = {Path(f.path).name: f.error for f in summary.failures}
-    assert "use --mono" in reasons["surround.wav"]
-    assert "cannot decode" in reasons["broken.wav"]
+    reasons = {Path(f.input).name: f.error for f in failed(seen)}
+    assert "use --mono" in str(reasons["surround.wav"])
+    assert "cannot decode" in str(reasons["broken.wav"])
     assert len(seen) == 4
+    assert {r.output for r in failed(seen)} == {
+        str(tmp_path / "out" / "z" / n) for n in ("surround.npq", "broken.npq")
+    }
 
 
-def test_same_stem_collision_is_reported(dac_home: Path, tmp_path: Path) -> None:
+def test_same_stem_collision_is_refused_before_any_work(dac_home: Path, tmp_path: Path) -> None:
     write_audio(tmp_path / "in" / "a.flac", 0.3)
     write_audio(tmp_path / "in" / "a.wav", 0.3)
-    summary = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out")
-    assert (summary.files_ok, summary.files_failed) == (1, 1)
-    assert "already written for" in summary.failures[0].error
+    with pytest.raises(UsageError) as info:
+        encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out")
+    assert str(tmp_path / "in" / "a.flac") in str(info.value) and str(tmp_path / "in" / "a.wav") in str(
+        info.value
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_shards_partition_and_dry_run_writes_nothing(dac_home: Path, tmp_path: Path) -> None:
@@ -185,8 +190,9 @@ def test_shards_partition_and_dry_run_writes_nothing(dac_home: Path, tmp_path: P
 
 def test_too_many_codebooks_is_usage_error(dac_home: Path, tmp_path: Path) -> None:
     write_audio(tmp_path / "a.wav", 0.1)
-    with pytest.raises(UsageError, match="--mid-codebooks 12"):
+    with pytest.raises(UsageError, match="`mid_codebooks` 12") as info:
         encode_paths([str(tmp_path / "a.wav")], outdir=tmp_path, opts=EncodeOptions(mid_codebooks=12))
+    assert info.value.param == "mid_codebooks"
 
 
 def test_runs_on_a_requested_device(dac_home: Path, tmp_path: Path) -> None:
@@ -203,7 +209,7 @@ def test_empty_and_non_finite_audio_fail_with_reasons(dac_home: Path, tmp_path: 
     bad = np.full((4410, 2), 0.1, dtype=np.float32)
     bad[100, 1] = np.nan
     sf.write(tmp_path / "in" / "nan.wav", bad, 44100, subtype="FLOAT")
-    summary = encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out")
-    reasons = {Path(f.path).name: f.error for f in summary.failures}
+    _, records = collect(encode_paths, [str(tmp_path / "in")], outdir=tmp_path / "out")
+    reasons = {Path(f.input).name: f.error for f in failed(records)}
     assert reasons == {"empty.wav": "audio has zero length", "nan.wav": "audio holds NaN or infinite samples"}
     assert not (tmp_path / "out" / "nan.npq").exists()

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from audiotok.errors import FormatError
 from audiotok.progress import ProgressEvent
 from audiotok.services.npq import inspect as svc
-from audiotok.services.records import FileFailure
+from audiotok.services.records import FileRecord
 from tests import npq_bytes as nb
+from tests._records import records_of
 
 RATE = 86.1328125
 
@@ -21,7 +22,7 @@ RATE = 86.1328125
 def test_inspect_npq1(tmp_path: Path, write_npq: Any) -> None:
     path = write_npq(tmp_path / "a.npq", seq_len=861, vocab_sizes=(1024,) * 9, orig_bitrate_kbps=320.0)
     info = svc.inspect_file(path)
-    assert info.path == str(path)
+    assert (info.input, info.output, info.status) == (str(path), None, "written")
     assert (info.format, info.version, info.layout, info.mode) == ("NPQ1", 1, None, "mono")
     assert (info.n_codebooks, info.k_mid, info.k_side) == (9, None, None)
     assert info.token_rate == RATE
@@ -107,18 +108,26 @@ def tree(tmp_path: Path, write_npq: Any) -> Path:
     return root
 
 
+def _inspect(*args: Any, **kwargs: Any) -> list[FileRecord]:
+    return records_of(svc.inspect_paths, *args, **kwargs)
+
+
 def _paths(results: list[Any]) -> list[str]:
-    return [r.path for r in results]
+    return [r.input for r in results]
+
+
+def _failed(record: FileRecord) -> bool:
+    return record.status == "failed"
 
 
 def test_folder_not_recursive(tree: Path) -> None:
-    results = list(svc.inspect_paths([tree]))
+    results = _inspect([tree])
     assert _paths(results) == [str(tree / "a.npq"), str(tree / "b.npq")]
     assert [r.seq_len for r in results] == [2, 3]
 
 
 def test_folder_recursive(tree: Path) -> None:
-    results = list(svc.inspect_paths([tree], recursive=True))
+    results = _inspect([tree], recursive=True)
     assert _paths(results) == [
         str(tree / "a.npq"),
         str(tree / "b.npq"),
@@ -129,37 +138,37 @@ def test_folder_recursive(tree: Path) -> None:
 
 
 def test_folder_without_npq_files(tmp_path: Path, tree: Path) -> None:
-    results = list(svc.inspect_paths([tree / "sub" / "deep", tree / "sub"]))
+    results = _inspect([tree / "sub" / "deep", tree / "sub"])
     assert _paths(results) == [str(tree / "sub" / "deep" / "d.npq"), str(tree / "sub" / "c.npq")]
     empty = tmp_path / "empty"
     (empty / "inner").mkdir(parents=True)
     (empty / "inner" / "x.npq").write_bytes(b"")
-    [failure] = list(svc.inspect_paths([empty]))
-    assert isinstance(failure, FileFailure)
-    assert failure.path == str(empty)
-    assert "no matching files in folder (use --recursive for subfolders)" in failure.error
+    [failure] = _inspect([empty])
+    assert _failed(failure)
+    assert failure.input == str(empty)
+    assert "no matching files in folder (use `recursive` for subfolders)" in failure.error
 
 
 def test_globs(tree: Path) -> None:
-    assert _paths(svc.inspect_paths([str(tree / "*.npq")])) == [str(tree / "a.npq"), str(tree / "b.npq")]
-    deep = list(svc.inspect_paths([str(tree / "**" / "*.npq")]))
+    assert _paths(_inspect([str(tree / "*.npq")])) == [str(tree / "a.npq"), str(tree / "b.npq")]
+    deep = _inspect([str(tree / "**" / "*.npq")])
     assert len(deep) == 4
-    assert all(not isinstance(r, FileFailure) for r in deep)
-    assert _paths(svc.inspect_paths([str(tree / "sub" / "?.npq")])) == [str(tree / "sub" / "c.npq")]
-    [miss] = list(svc.inspect_paths([str(tree / "*.wav")]))
-    assert isinstance(miss, FileFailure)
+    assert all(not _failed(r) for r in deep)
+    assert _paths(_inspect([str(tree / "sub" / "?.npq")])) == [str(tree / "sub" / "c.npq")]
+    [miss] = _inspect([str(tree / "*.wav")])
+    assert _failed(miss)
     assert miss.error == "glob matched no files"
 
 
 def test_duplicates_are_reported_once(tree: Path) -> None:
-    results = list(svc.inspect_paths([tree / "a.npq", tree, str(tree / "*.npq")]))
+    results = _inspect([tree / "a.npq", tree, str(tree / "*.npq")])
     assert _paths(results) == [str(tree / "a.npq"), str(tree / "b.npq")]
 
 
 def test_explicit_file_with_other_suffix_is_inspected(tree: Path) -> None:
-    [failure] = list(svc.inspect_paths([tree / "notes.txt"]))
-    assert isinstance(failure, FileFailure)
-    assert failure.path == str(tree / "notes.txt")
+    [failure] = _inspect([tree / "notes.txt"])
+    assert _failed(failure)
+    assert failure.input == str(tree / "notes.txt")
     assert "not an NPQ file" in failure.error
 
 
@@ -167,36 +176,38 @@ def test_bad_files_do_not_stop_the_batch(tree: Path) -> None:
     (tree / "a2.npq").write_bytes(nb.npq1([[1, 2]], [1024, 1024])[:-1])  # short payload
     (tree / "a3.npq").write_bytes(b"")
     (tree / "c.npq").mkdir()  # a folder named like a token file is skipped when scanning
-    results = list(svc.inspect_paths([tree, tree / "missing.npq"]))
-    assert [type(r).__name__ for r in results] == [
-        "FileFailure",  # unmatched inputs come first
-        "NpqFileInfo",
-        "FileFailure",
-        "FileFailure",
-        "NpqFileInfo",
+    results = _inspect([tree, tree / "missing.npq"])
+    assert [r.status for r in results] == [
+        "failed",  # unmatched inputs come first
+        "written",
+        "failed",
+        "failed",
+        "written",
     ]
-    assert results[0] == FileFailure(path=str(tree / "missing.npq"), error="no such file or folder")
+    assert results[0] == FileRecord(
+        input=str(tree / "missing.npq"), status="failed", error="no such file or folder"
+    )
     assert _paths(results[1:]) == [str(tree / n) for n in ("a.npq", "a2.npq", "a3.npq", "b.npq")]
     assert "short payload" in results[2].error
     assert "truncated header" in results[3].error
-    # FileFailure.error is the reason only; the path is in FileFailure.path
+    # a failed record's error is the reason only; the path is in its input
     assert str(tree) not in results[2].error
 
 
 def test_verify_in_batch(tree: Path) -> None:
     (tree / "oor.npq").write_bytes(nb.npq1([[0, 300]], [1024, 256], dtype_code=1))
-    results = list(svc.inspect_paths([tree], verify=True))
+    results = _inspect([tree], verify=True)
     assert _paths(results) == [str(tree / n) for n in ("a.npq", "b.npq", "oor.npq")]
     assert [getattr(r, "verified", None) for r in results[:2]] == [True, True]
-    assert isinstance(results[2], FileFailure)
+    assert _failed(results[2])
     assert results[2].error == "codebook 1: token 300 outside [0, 256)"
-    plain = list(svc.inspect_paths([tree]))
-    assert all(not isinstance(r, FileFailure) for r in plain)
+    plain = _inspect([tree])
+    assert all(not _failed(r) for r in plain)
 
 
 def test_progress_events(tree: Path) -> None:
     events: list[ProgressEvent] = []
-    results = list(svc.inspect_paths([tree], recursive=True, on_progress=events.append))
+    results = _inspect([tree], recursive=True, on_progress=events.append)
     assert events[0] == ProgressEvent("files", total=4)
     assert [e.advance for e in events[1:]] == [1] * 4
     assert [e.item for e in events[1:]] == _paths(results)
@@ -204,4 +215,4 @@ def test_progress_events(tree: Path) -> None:
 
 def test_inputs_may_be_any_iterable(tree: Path) -> None:
     gen = (p for p in [str(tree / "a.npq"), tree / "b.npq"])
-    assert _paths(svc.inspect_paths(gen)) == [str(tree / "a.npq"), str(tree / "b.npq")]
+    assert _paths(_inspect(gen)) == [str(tree / "a.npq"), str(tree / "b.npq")]
