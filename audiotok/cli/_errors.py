@@ -39,6 +39,8 @@ FLAGS: dict[str, str] = {
     "producers": "--producer",
     "suffixes": "--extensions",
     "architecture": "--codec",
+    "workers": "--jobs",
+    "skip_bad": "--skip-errors",
 }
 
 _PARAM = re.compile(r"`([a-z][a-z0-9_]*)`")

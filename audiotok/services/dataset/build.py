@@ -45,18 +45,26 @@ def _check_options(
     workers: int,
 ) -> None:
     if valid_fraction is not None and not 0.0 < valid_fraction < 1.0:
-        raise UsageError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
+        raise UsageError(
+            f"`valid_fraction` must be between 0 and 1, got {valid_fraction}", param="valid_fraction"
+        )
     if valid_fraction is not None and split_map:
-        raise UsageError("--valid-fraction and --split-map cannot be combined")
+        raise UsageError(
+            "`valid_fraction` and `split_map` cannot be combined", param=("valid_fraction", "split_map")
+        )
     if not embed and materialize == "none":
-        raise UsageError("--no-embed stores only paths: use --materialize link or copy")
+        raise UsageError(
+            "with `embed` off only paths are stored: use `materialize` link or copy", param="materialize"
+        )
     if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
+        raise UsageError(f"`workers` must be at least 1, got {workers}", param="workers")
     if max_files is not None and max_files < 1:
-        raise UsageError(f"--max-files must be at least 1, got {max_files}")
+        raise UsageError(f"`max_files` must be at least 1, got {max_files}", param="max_files")
     sub = Path(tokens_subdir)
     if sub.is_absolute() or not sub.parts or ".." in sub.parts:
-        raise UsageError(f"--tokens-subdir must be a plain relative folder, got {tokens_subdir!r}")
+        raise UsageError(
+            f"`tokens_subdir` must be a plain relative folder, got {tokens_subdir!r}", param="tokens_subdir"
+        )
 
 
 def build_dataset(
@@ -266,12 +274,12 @@ def plan_build(
         suffix = "." + suffix
     suffix = suffix or scan.detect_suffix(roots, recursive)
     if suffix not in scan.SUFFIXES:
-        raise UsageError(f"--suffix must be .ecdc or .npq, got {suffix!r}")
+        raise UsageError(f"`suffix` must be .ecdc or .npq, got {suffix!r}", param="suffix")
     split_names = list(roots)
     if valid_fraction is not None:
         split_names.append(scan.check_split_name(valid_split))
         if valid_split == split:
-            raise UsageError("the validation split needs a name other than --split")
+            raise UsageError("the validation split needs a name other than `split`", param="valid_split")
     # Files are streamed from the folder scan (never listed in memory); this
     # cheap pass only counts them for the progress total.
     total = scan.count(roots, suffix, recursive=recursive)
@@ -279,7 +287,10 @@ def plan_build(
     if not total:
         raise InputError(f"no {suffix} files to build from", tokens_path)
     if Path(tokens_subdir).parts[0] in split_names:
-        raise UsageError(f"--tokens-subdir {tokens_subdir!r} collides with a split folder of the dataset")
+        raise UsageError(
+            f"`tokens_subdir` {tokens_subdir!r} collides with a split folder of the dataset",
+            param="tokens_subdir",
+        )
     return BuildPlan(
         out_dir=str(out_path),
         roots=roots,

@@ -76,10 +76,10 @@ def parse_split_map(text: str) -> dict[str, str]:
     for entry in text.split(","):
         name, sep, folder = entry.strip().partition("=")
         if not sep or not name.strip() or not folder.strip():
-            raise UsageError(f"--split-map entry {entry.strip()!r} is not NAME=DIR")
+            raise UsageError(f"`split_map` entry {entry.strip()!r} is not NAME=DIR", param="split_map")
         name = check_split_name(name.strip())
         if name in result:
-            raise UsageError(f"--split-map names split {name!r} twice")
+            raise UsageError(f"`split_map` names split {name!r} twice", param="split_map")
         result[name] = folder.strip()
     return result
 
@@ -159,10 +159,10 @@ def detect_suffix(roots: Mapping[str, str], recursive: bool) -> str:
             if len(found) == len(SUFFIXES):
                 break
     if not found:
-        hint = "" if recursive else " (use --recursive for subfolders)"
+        hint = "" if recursive else " (use `recursive` for subfolders)"
         raise InputError(f"no .ecdc or .npq files found{hint}", next(iter(roots.values())))
     if len(found) > 1:
-        raise UsageError("both .ecdc and .npq files found; choose one with --suffix")
+        raise UsageError("both .ecdc and .npq files found; choose one with `suffix`", param="suffix")
     return found.pop()
 
 

@@ -184,7 +184,7 @@ def test_no_embed_checks_every_npq_header(tree: Path, tmp_path: Path) -> None:
 
 
 def test_no_embed_without_files_is_refused(tree: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--no-embed"):
+    with pytest.raises(UsageError, match="`embed` off"):
         build_dataset(tree, tmp_path / "ds", embed=False, materialize="none", recursive=True)
 
 
@@ -301,7 +301,7 @@ def test_output_folder_checks(tree: Path, tmp_path: Path) -> None:
 
 def test_mixed_suffixes_need_a_choice(tree: Path, tmp_path: Path) -> None:
     (tree / "x.ecdc").write_bytes(b"")
-    with pytest.raises(UsageError, match="--suffix"):
+    with pytest.raises(UsageError, match="`suffix`"):
         build_dataset(tree, tmp_path / "ds", recursive=True)
     assert build_dataset(tree, tmp_path / "ds", recursive=True, suffix=".npq").splits == {"train": 6}
 
