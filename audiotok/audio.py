@@ -39,8 +39,9 @@ __all__ = [
     "write_wav",
 ]
 
-ChannelMode = Literal["mono", "mid-side", "keep"]
-"""How channels are mapped: mean to mono, stereo to Mid/Side, or kept as they are."""
+ChannelMode = Literal["mono", "mid-side", "stereo", "keep"]
+"""How channels are mapped: mean to mono, stereo to Mid/Side, mono or stereo to two
+channels (mono duplicated), or kept as they are."""
 
 Audio = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -189,13 +190,14 @@ def apply_channel_mode(x: Audio, mode: ChannelMode, path: str | os.PathLike[str]
     """Map channels for ``mode``.
 
     ``mono`` averages every channel; ``mid-side`` needs exactly 2 channels;
-    ``keep`` returns ``x`` unchanged.
+    ``stereo`` duplicates a mono channel and keeps 2 channels; ``keep``
+    returns ``x`` unchanged.
 
     Raises
     ------
     InputError
         For ``mid-side`` on audio that does not have 2 channels (callers decide
-        beforehand what to do with mono input).
+        beforehand what to do with mono input), or ``stereo`` on more than 2.
     """
     if mode == "mono":
         return x if x.shape[0] == 1 else to_mono(x)
@@ -203,6 +205,10 @@ def apply_channel_mode(x: Audio, mode: ChannelMode, path: str | os.PathLike[str]
         if x.shape[0] != 2:
             raise InputError(f"Mid/Side needs 2 channels, file has {x.shape[0]}", path)
         return to_mid_side(x)
+    if mode == "stereo":
+        if x.shape[0] > 2:
+            raise InputError(f"stereo takes 1 or 2 channels, file has {x.shape[0]}", path)
+        return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
     return x
 
 

@@ -52,7 +52,7 @@ class FileSource:
     ----------
     path : str or os.PathLike
         wav, flac, ogg or mp3.
-    mode : {"mono", "mid-side", "keep"}
+    mode : {"mono", "mid-side", "stereo", "keep"}
         Channel mapping (see :func:`audiotok.audio.apply_channel_mode`).
     info : AudioInfo, optional
         The file's :func:`~audiotok.audio.probe` result, if already known.
@@ -77,6 +77,10 @@ class FileSource:
         elif mode == "mid-side":
             if self.info.channels != 2:
                 raise InputError(f"Mid/Side needs 2 channels, file has {self.info.channels}", self.path)
+            self.channels = 2
+        elif mode == "stereo":
+            if self.info.channels > 2:
+                raise InputError(f"stereo takes 1 or 2 channels, file has {self.info.channels}", self.path)
             self.channels = 2
         else:
             self.channels = self.info.channels

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from encodec import modules as m
 from encodec import quantization as qt
 from encodec.model import EncodecModel
 
+from audiotok.audio_stream import ChunkSource
 from audiotok.codecs import encodec as codec
+from audiotok.codecs import registry
 
 
 def _spread_codebooks(model: EncodecModel, seed: int) -> None:
@@ -53,7 +56,13 @@ def install(
     model = codec._architecture(spec)
     _spread_codebooks(model, 0)
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    ckpt = torch_home / "hub" / "checkpoints" / spec.checkpoint
+    ckpt = torch_home / "hub" / "checkpoints" / registry.get(name).weights.filename
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), ckpt)
     return model.eval()
+
+
+def in_memory(audio: torch.Tensor | np.ndarray, sample_rate: int) -> ChunkSource:
+    """A :class:`~audiotok.audio_stream.SampleSource` over audio ``[C, N]`` held in memory."""
+    x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32))
+    return ChunkSource(iter([x]), x.shape[0], sample_rate, x.shape[1])

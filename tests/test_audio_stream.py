@@ -47,3 +47,16 @@ def test_channel_and_decoding_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"ID3" + bytes(range(256)) * 4)
     with pytest.raises(InputError, match=r"junk\.mp3"):
         FileSource(junk, "mono").read(0, 10)
+
+
+def test_stereo_mode_duplicates_mono_and_keeps_stereo(tmp_path: Path) -> None:
+    mono = write_audio(tmp_path / "m.wav", 0.1, channels=1)
+    with FileSource(mono, "stereo") as src:
+        both = src.read(0, src.length)
+    assert both.shape[0] == 2 and np.array_equal(both[0], both[1])
+    np.testing.assert_array_equal(both[0], audio.read(mono)[0])
+    stereo = write_audio(tmp_path / "s.wav", 0.1)
+    with FileSource(stereo, "stereo") as src:
+        np.testing.assert_array_equal(src.read(0, src.length), audio.read(stereo))
+    with pytest.raises(InputError, match="stereo takes 1 or 2 channels, file has 3"):
+        FileSource(write_audio(tmp_path / "t.wav", 0.1, channels=3), "stereo")

@@ -1,166 +1,43 @@
-"""Descript Audio Codec (DAC) models: registry, loading, tensor encode/decode.
+"""Descript Audio Codec (DAC) models: loading checkpoints, tensor encode/decode.
 
-Models are found by name (``44khz``, ``24khz``, ``16khz``, ``44khz-16kbps``)
-in descript-audio-codec's own cache
-(``~/.cache/descript/dac/weights_<type>_<bitrate>_<tag>.pth``, downloaded
-there through ``dac.utils.download`` when missing and allowed), or from a
-local checkpoint path. Checkpoints are read with ``torch.load(...,
-weights_only=True)``; nothing is ever unpickled.
+The published models (``dac-44khz``, ``dac-24khz``, ``dac-16khz``,
+``dac-44khz-16kbps``) are listed in :mod:`audiotok.codecs.registry`, which
+finds their weights in descript-audio-codec's own cache
+(:mod:`audiotok.codecs.weights`) and calls :func:`load`. Checkpoints are read
+with ``torch.load(..., weights_only=True)``; nothing is ever unpickled.
+Hugging Face ``DacModel`` checkpoints load through :func:`load_hf`.
 
 This module holds tensors only: no audio files are read or written here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from audiotok._types import FramesPerSecond, Hz
-from audiotok.codecs._dac_hf import is_hf_reference, load_hf_dac
+from audiotok.codecs._dac_hf import load_hf_dac
+from audiotok.codecs.base import Context
+from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
-__all__ = [
-    "MODELS",
-    "DacCodec",
-    "ModelSpec",
-    "cache_path",
-    "fetch",
-    "load_codec",
-    "resolve_spec",
-    "sha256_file",
-]
+if TYPE_CHECKING:
+    from audiotok.codecs.registry import CodecEntry
+
+__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "load", "load_hf"]
 
 log = logging.getLogger(__name__)
 
-_RELEASES = "https://github.com/descriptinc/descript-audio-codec/releases/download"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A published DAC model.
-
-    Attributes
-    ----------
-    name : str
-        audiotok's name (``--model``).
-    model_type, bitrate, tag : str
-        descript-audio-codec's names (``44khz``, ``8kbps``, ``0.0.1``).
-    sample_rate : int
-        Hz.
-    hop_length : int
-        Samples per frame (product of the encoder strides).
-    n_codebooks : int
-        RVQ codebooks of the model.
-    codebook_size : int
-        Entries per codebook (the vocabulary).
-    url : str
-        Where ``dac.utils.download`` fetches the weights.
-    """
-
-    name: str
-    model_type: str
-    bitrate: str
-    tag: str
-    sample_rate: Hz
-    hop_length: int
-    n_codebooks: int
-    codebook_size: int
-    url: str
-
-    @property
-    def token_rate(self) -> FramesPerSecond:
-        """Frames per second, ``sample_rate / hop_length`` (86.1328125 at 44.1 kHz)."""
-        return self.sample_rate / self.hop_length
-
-    @property
-    def filename(self) -> str:
-        """File name in DAC's cache, ``weights_<type>_<bitrate>_<tag>.pth``."""
-        return f"weights_{self.model_type}_{self.bitrate}_{self.tag}.pth"
-
-
-MODELS: dict[str, ModelSpec] = {
-    s.name: s
-    for s in (
-        ModelSpec("44khz", "44khz", "8kbps", "0.0.1", 44100, 512, 9, 1024, f"{_RELEASES}/0.0.1/weights.pth"),
-        ModelSpec(
-            "24khz", "24khz", "8kbps", "0.0.4", 24000, 320, 32, 1024, f"{_RELEASES}/0.0.4/weights_24khz.pth"
-        ),
-        ModelSpec(
-            "16khz", "16khz", "8kbps", "0.0.5", 16000, 320, 12, 1024, f"{_RELEASES}/0.0.5/weights_16khz.pth"
-        ),
-        ModelSpec(
-            "44khz-16kbps",
-            "44khz",
-            "16kbps",
-            "1.0.0",
-            44100,
-            512,
-            18,
-            1024,
-            f"{_RELEASES}/1.0.0/weights_44khz_16kbps.pth",
-        ),
-    )
-}
-"""Known models by name, as ``dac.utils`` publishes them."""
-
-
-def cache_path(spec: ModelSpec) -> Path:
-    """Where descript-audio-codec caches ``spec``'s weights (``$HOME/.cache/descript/dac/...``)."""
-    return Path.home() / ".cache" / "descript" / "dac" / spec.filename
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0") for v in ("AUDIOTOK_OFFLINE", "HF_HUB_OFFLINE"))
-
-
-def fetch(spec: ModelSpec, *, download: bool = True) -> Path:
-    """Return the cached weights of ``spec``, downloading them first if needed.
-
-    Downloads go through ``dac.utils.download`` into :func:`cache_path`. Set
-    ``AUDIOTOK_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) to never touch the network.
-
-    Raises
-    ------
-    ModelError
-        If the weights are not cached and cannot be downloaded; the message
-        names the URL and the exact cache path to put the file in.
-    """
-    path = cache_path(spec)
-    if path.is_file():
-        return path
-    hint = f"download {spec.url} and save it as {path}"
-    if not download or _offline():
-        raise ModelError(f"weights for {spec.name!r} are not cached and downloads are off; {hint}")
-    try:
-        from dac.utils import download as dac_download
-
-        got = Path(dac_download(model_type=spec.model_type, model_bitrate=spec.bitrate, tag=spec.tag))
-    except Exception as exc:  # network, HTTP status, disk: all end the same way
-        raise ModelError(f"cannot download weights for {spec.name!r} ({exc}); {hint}") from None
-    return got
-
-
-def resolve_spec(model: str) -> ModelSpec | None:
-    """The registry entry for a model name, or ``None`` for a checkpoint path."""
-    return MODELS.get(model.strip().lower())
+#: Frames of context each side of a decoded chunk. The 44 kHz decoder's
+#: receptive field spans about 20 frames on each side; 32 leaves margin.
+DECODE_CONTEXT_FRAMES = 32
 
 
 def _receptive_field(module: nn.Module) -> int:
@@ -217,12 +94,16 @@ def _speed_up(model: nn.Module) -> None:
 class DacCodec:
     """A loaded DAC model in inference mode, with tensor-only encode and decode.
 
+    Satisfies :class:`~audiotok.codecs.base.Codec` (mono: ``channels == 1``).
+
     Attributes
     ----------
     name : str
-        Model name (``44khz``) or the checkpoint path.
+        Model name (``44khz``), the checkpoint path or the Hugging Face repo id.
     sample_rate : int
         Hz.
+    channels : int
+        1: DAC encodes each audio channel separately.
     hop_length : int
         Samples per frame.
     n_codebooks : int
@@ -233,8 +114,12 @@ class DacCodec:
         The checkpoint read.
     weights_sha256 : str
         Hex sha256 of the checkpoint, for provenance.
+    encoder_receptive_field : int
+        The encoder's receptive field in samples.
     device : torch.device
     """
+
+    channels = 1
 
     def __init__(
         self,
@@ -260,23 +145,25 @@ class DacCodec:
         self.encoder_receptive_field = _receptive_field(model.encoder)
 
     @property
-    def token_rate(self) -> FramesPerSecond:
+    def frame_rate(self) -> FramesPerSecond:
         """Frames per second, ``sample_rate / hop_length``."""
         return self.sample_rate / self.hop_length
 
     @property
-    def encoder_context_frames(self) -> int:
+    def encoder_context_frames(self) -> Context:
         """Frames of context each side of a chunk that make chunked codes equal whole-file codes.
 
-        The encoder's full receptive field, rounded up to whole frames (twice
-        what is strictly needed, so the zero padding each convolution adds at
-        a chunk's edge never reaches a kept frame).
+        The encoder's full receptive field, rounded up to whole frames, on
+        both sides (twice what is strictly needed, so the zero padding each
+        convolution adds at a chunk's edge never reaches a kept frame).
         """
-        return math.ceil(self.encoder_receptive_field / self.hop_length)
+        frames = math.ceil(self.encoder_receptive_field / self.hop_length)
+        return Context(frames, frames)
 
-    def n_frames(self, n_samples: int) -> int:
-        """Frames for ``n_samples`` samples at the model rate: ``ceil(n_samples / hop_length)``."""
-        return -(-n_samples // self.hop_length)
+    @property
+    def decoder_context_frames(self) -> Context:
+        """:data:`DECODE_CONTEXT_FRAMES` on both sides."""
+        return Context(DECODE_CONTEXT_FRAMES, DECODE_CONTEXT_FRAMES)
 
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
@@ -284,8 +171,8 @@ class DacCodec:
 
         Parameters
         ----------
-        audio : Tensor[B, 1, N]
-            float32 at :attr:`sample_rate`; right-padded with zeros to a
+        audio : Tensor[B, 1, S]
+            float32 at :attr:`sample_rate`; right-padded here with zeros to a
             multiple of :attr:`hop_length` (as DAC's ``preprocess`` does).
         n_codebooks : int
             K, the first K codebooks, ``1 <= K <= n_codebooks``.
@@ -293,19 +180,19 @@ class DacCodec:
         Returns
         -------
         codes : LongTensor[B, K, T]
-            ``T = ceil(N / hop_length)``.
+            ``T = ceil(S / hop_length)``, on :attr:`device`.
 
         Raises
         ------
         ValueError
-            If ``n_codebooks`` is out of range or ``audio`` is not ``[B, 1, N]``.
+            If ``n_codebooks`` is out of range or ``audio`` is not ``[B, 1, S]``.
         """
         if not 1 <= n_codebooks <= self.n_codebooks:
             raise ValueError(f"n_codebooks must be in [1, {self.n_codebooks}], got {n_codebooks}")
         if audio.ndim != 3 or audio.shape[1] != 1:
-            raise ValueError(f"audio must be [B, 1, N], got {tuple(audio.shape)}")
+            raise ValueError(f"audio must be [B, 1, S], got {tuple(audio.shape)}")
         n = audio.shape[-1]
-        pad = self.n_frames(n) * self.hop_length - n
+        pad = -(-n // self.hop_length) * self.hop_length - n
         x = nn.functional.pad(audio.to(self.device, torch.float32), (0, pad))
         z = self.model.encoder(x)
         _, codes, *_ = self.model.quantizer(z, n_codebooks)
@@ -324,7 +211,12 @@ class DacCodec:
         Returns
         -------
         audio : Tensor[B, 1, T * hop_length]
-            float32 at :attr:`sample_rate`.
+            float32 at :attr:`sample_rate`, on :attr:`device`.
+
+        Raises
+        ------
+        ValueError
+            If ``codes`` is not ``[B, K, T]`` with ``1 <= K <= n_codebooks``.
         """
         if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
             raise ValueError(f"codes must be [B, K<={self.n_codebooks}, T], got {tuple(codes.shape)}")
@@ -378,57 +270,47 @@ def _build(path: Path) -> Any:
     return model
 
 
-def load_codec(
-    model: str | os.PathLike[str],
-    *,
-    device: torch.device | None = None,
-    download: bool = True,
-    fast: bool = True,
-) -> DacCodec:
-    """Load a DAC model by name, from a checkpoint file, or from the Hugging Face Hub.
+def _codec(net: Any, *, name: str, path: Path, device: torch.device, fast: bool) -> DacCodec:
+    if fast:  # the decoder is sped up on first use, so encoding never reads its weights
+        _speed_up(net.encoder)
+        _speed_up(net.quantizer)
+    net.to(device)
+    return DacCodec(
+        net, name=name, weights_path=path, weights_sha256=sha256_file(path), device=device, fast=fast
+    )
+
+
+def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, fast: bool) -> DacCodec:
+    """Load a DAC checkpoint (the registry's loader for the ``dac`` family).
 
     Parameters
     ----------
-    model : str or os.PathLike
-        A name of :data:`MODELS` (``44khz`` ...), a path to a ``.pth``
-        checkpoint saved by DAC (``{"state_dict", "metadata": {"kwargs"}}``),
-        or a Hugging Face repo id / model folder for transformers' ``DacModel``
-        (``descript/dac_44khz``; needs the ``hf`` extra).
-    device : torch.device, optional
-        Defaults to the CPU.
-    download : bool
-        Allow downloading a named model that is not cached.
+    path : Path
+        A ``.pth`` checkpoint saved by DAC (``{"state_dict", "metadata": {"kwargs"}}``).
+    name : str
+        The codec's :attr:`~DacCodec.name`: the model's short name, or the path as given.
+    entry : CodecEntry or None
+        The registry entry for a named model (unused: the checkpoint's
+        metadata gives the architecture).
+    device : torch.device
     fast : bool
         Fold weight norm and use an in-place Snake (same codes, less time).
 
     Raises
     ------
     ModelError
-        If the weights are missing (message: URL and cache path), unreadable,
-        or do not fit the DAC architecture.
+        If the file is unreadable or does not fit the DAC architecture.
     """
-    dev = device or torch.device("cpu")
-    name = os.fspath(model)
-    spec = resolve_spec(name)
-    net: Any
-    if spec is not None:
-        path = fetch(spec, download=download)
-        name = spec.name
-        net = _build(path).eval()
-    elif Path(name).is_file():
-        path = Path(name)
-        net = _build(path).eval()
-    elif Path(name).suffix.lower() in (".pth", ".pt"):
-        raise ModelError("no such checkpoint file", name)
-    elif is_hf_reference(name):
-        net, path = load_hf_dac(name, offline=not download or _offline())
-    else:
-        known = ", ".join(MODELS)
-        raise ModelError(f"not a known model name ({known}), checkpoint file or Hugging Face model", name)
-    if fast:  # the decoder is sped up on first use, so encoding never reads its weights
-        _speed_up(net.encoder)
-        _speed_up(net.quantizer)
-    net.to(dev)
-    return DacCodec(
-        net, name=name, weights_path=path, weights_sha256=sha256_file(path), device=dev, fast=fast
-    )
+    return _codec(_build(path).eval(), name=name, path=path, device=device, fast=fast)
+
+
+def load_hf(ref: str | os.PathLike[str], *, device: torch.device, offline: bool, fast: bool) -> DacCodec:
+    """Load transformers' ``DacModel`` by repo id or model folder (``descript/dac_44khz``).
+
+    Raises
+    ------
+    ModelError
+        If transformers is missing, or the model cannot be found or loaded.
+    """
+    net, path = load_hf_dac(ref, offline=offline)
+    return _codec(net, name=os.fspath(ref), path=path, device=device, fast=fast)

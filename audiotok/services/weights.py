@@ -1,10 +1,16 @@
-"""``models``: which DAC models audiotok knows, whether they are cached, fetching them."""
+"""``models``: which DAC models audiotok knows, whether they are cached, fetching them.
+
+The models are the ``dac`` entries of :mod:`audiotok.codecs.registry`, listed
+by their short names (``44khz``); the canonical names (``dac-44khz``) are
+accepted by :func:`fetch_model` too.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from audiotok.codecs.dac import MODELS, cache_path, fetch, sha256_file
+from audiotok.codecs import registry
+from audiotok.codecs.weights import cache_path, fetch, sha256_file
 from audiotok.errors import UsageError
 from audiotok.formats._base import FrozenModel
 
@@ -35,21 +41,21 @@ class FetchedModel(FrozenModel):
 
 
 def list_models() -> list[ModelInfo]:
-    """Every model of :data:`audiotok.codecs.dac.MODELS`, with its cache state."""
+    """Every DAC model of the registry, with its cache state."""
     infos = []
-    for spec in MODELS.values():
-        path = cache_path(spec)
+    for entry in registry.entries("dac"):
+        path = cache_path(entry.weights)
         infos.append(
             ModelInfo(
-                name=spec.name,
-                sample_rate=spec.sample_rate,
-                hop_length=spec.hop_length,
-                token_rate=spec.token_rate,
-                n_codebooks=spec.n_codebooks,
-                codebook_size=spec.codebook_size,
+                name=entry.short_name,
+                sample_rate=entry.sample_rate,
+                hop_length=entry.hop_length,
+                token_rate=entry.frame_rate,
+                n_codebooks=entry.n_codebooks,
+                codebook_size=entry.codebook_size,
                 cached=path.is_file(),
                 path=str(path),
-                url=spec.url,
+                url=entry.weights.url,
             )
         )
     return infos
@@ -61,12 +67,15 @@ def fetch_model(name: str) -> FetchedModel:
     Raises
     ------
     UsageError
-        If ``name`` is not a known model.
+        If ``name`` is not a known DAC model.
     ModelError
         If the download fails (the message names the URL and the cache path).
     """
-    spec = MODELS.get(name.strip().lower())
-    if spec is None:
-        raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    path = fetch(spec)
-    return FetchedModel(name=spec.name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size)
+    entry = registry.lookup(name)
+    if entry is None or entry.family != "dac":
+        known = ", ".join(e.short_name for e in registry.entries("dac"))
+        raise UsageError(f"unknown model {name!r}; known: {known}")
+    path = fetch(entry.short_name, entry.weights)
+    return FetchedModel(
+        name=entry.short_name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size
+    )

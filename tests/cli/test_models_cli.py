@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from audiotok.cli.app import app
-from audiotok.codecs.dac import sha256_file
+from audiotok.codecs.weights import sha256_file
 
 runner = CliRunner()
 

@@ -9,24 +9,33 @@ import pytest
 import torch
 
 from audiotok.codecs import dac as dac_codec
+from audiotok.codecs import registry
+from audiotok.codecs.dac import DacCodec
+from audiotok.codecs.weights import cache_path, sha256_file
 from audiotok.errors import ModelError
+
+
+def load_codec(model: str | Path, **kwargs: object) -> DacCodec:
+    codec = registry.load_codec(model, **kwargs)  # type: ignore[arg-type]
+    assert isinstance(codec, DacCodec)
+    return codec
 
 
 def test_registry_rates_and_cache_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    spec = dac_codec.MODELS["44khz"]
-    assert spec.token_rate == 86.1328125
-    assert dac_codec.MODELS["24khz"].token_rate == 75.0
-    assert dac_codec.MODELS["16khz"].token_rate == 50.0
-    assert dac_codec.cache_path(spec) == tmp_path / ".cache/descript/dac/weights_44khz_8kbps_0.0.1.pth"
-    assert dac_codec.cache_path(dac_codec.MODELS["44khz-16kbps"]).name == "weights_44khz_16kbps_1.0.0.pth"
+    spec = registry.get("44khz")
+    assert spec.frame_rate == 86.1328125
+    assert registry.get("24khz").frame_rate == 75.0
+    assert registry.get("16khz").frame_rate == 50.0
+    assert cache_path(spec.weights) == tmp_path / ".cache/descript/dac/weights_44khz_8kbps_0.0.1.pth"
+    assert cache_path(registry.get("44khz-16kbps").weights).name == "weights_44khz_16kbps_1.0.0.pth"
 
 
 def test_load_by_name_from_cache(dac_home: Path) -> None:
-    codec = dac_codec.load_codec("44khz")
+    codec = load_codec("44khz")
     weights = dac_home / ".cache/descript/dac/weights_44khz_8kbps_0.0.1.pth"
     assert codec.weights_path == weights
-    assert codec.weights_sha256 == dac_codec.sha256_file(weights)
+    assert codec.weights_sha256 == sha256_file(weights)
     assert (codec.sample_rate, codec.hop_length, codec.n_codebooks) == (44100, 512, 9)
     x = torch.randn(2, 1, 5000) * 0.1
     codes = codec.encode(x, 4)
@@ -37,15 +46,15 @@ def test_load_by_name_from_cache(dac_home: Path) -> None:
 
 
 def test_encode_rejects_too_many_codebooks(tiny_weights: Path) -> None:
-    codec = dac_codec.load_codec(tiny_weights)
+    codec = load_codec(tiny_weights)
     with pytest.raises(ValueError, match=r"\[1, 9\]"):
         codec.encode(torch.zeros(1, 1, 512), 10)
 
 
 def test_fast_path_gives_identical_codes(tiny_weights: Path) -> None:
     x = torch.randn(1, 1, 44100) * 0.2
-    fast = dac_codec.load_codec(tiny_weights, fast=True).encode(x, 9)
-    plain = dac_codec.load_codec(tiny_weights, fast=False).encode(x, 9)
+    fast = load_codec(tiny_weights, fast=True).encode(x, 9)
+    plain = load_codec(tiny_weights, fast=False).encode(x, 9)
     assert torch.equal(fast, plain)
 
 
@@ -55,7 +64,7 @@ def test_offline_and_not_cached_names_url_and_cache_path(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("AUDIOTOK_OFFLINE", "1")
     with pytest.raises(ModelError) as info:
-        dac_codec.load_codec("24khz")
+        load_codec("24khz")
     message = str(info.value)
     assert "\n" not in message
     assert (
@@ -67,21 +76,21 @@ def test_offline_and_not_cached_names_url_and_cache_path(
 
 def test_bad_checkpoints_are_model_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no such checkpoint"):
-        dac_codec.load_codec(tmp_path / "missing.pth")
+        load_codec(tmp_path / "missing.pth")
     with pytest.raises(ModelError, match="not a known model name"):
-        dac_codec.load_codec(str(tmp_path / "missing"))
+        load_codec(str(tmp_path / "missing"))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="cannot read DAC checkpoint"):
-        dac_codec.load_codec(junk)
+        load_codec(junk)
     evil = tmp_path / "evil.pth"
     evil.write_bytes(pickle.dumps(Path("/")))  # arbitrary objects are never unpickled
     with pytest.raises(ModelError):
-        dac_codec.load_codec(evil)
+        load_codec(evil)
     wrong = tmp_path / "wrong.pth"
     torch.save({"state_dict": {"x": torch.zeros(1)}, "metadata": {"kwargs": {}}}, wrong)
     with pytest.raises(ModelError, match="missing tensors"):
-        dac_codec.load_codec(wrong)
+        load_codec(wrong)
 
 
 def test_full_size_encoder_receptive_field() -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from audiotok.codecs import dac as dac_codec
+from audiotok.codecs import registry
 from audiotok.codecs._dac_hf import is_hf_reference
+from audiotok.codecs.dac import DacCodec
+from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
 transformers = pytest.importorskip("transformers")
@@ -24,11 +26,12 @@ def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_hf_model_folder_encodes_and_decodes(hf_dir: Path) -> None:
-    codec = dac_codec.load_codec(str(hf_dir))
+    codec = registry.load_codec(str(hf_dir))
+    assert isinstance(codec, DacCodec) and codec.name == str(hf_dir)
     assert (codec.sample_rate, codec.hop_length, codec.n_codebooks) == (44100, 512, 9)
-    assert codec.token_rate == 86.1328125
+    assert codec.frame_rate == 86.1328125
     assert codec.weights_path.name == "model.safetensors"
-    assert codec.weights_sha256 == dac_codec.sha256_file(codec.weights_path)
+    assert codec.weights_sha256 == sha256_file(codec.weights_path)
     assert codec.encoder_receptive_field == 7978  # same encoder architecture as DAC's
     codes = codec.encode(torch.randn(2, 1, 3000) * 0.1, 4)
     assert codes.shape == (2, 4, 6)
@@ -43,4 +46,4 @@ def test_hf_reference_detection_and_offline_error(
     monkeypatch.setenv("AUDIOTOK_OFFLINE", "1")  # never the network: local_files_only
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelError, match="descript/dac_44khz"):
-        dac_codec.load_codec("descript/dac_44khz")
+        registry.load_codec("descript/dac_44khz")

@@ -13,11 +13,12 @@ from typing import Literal
 
 import numpy as np
 import torch
-from encodec.model import EncodecModel
 from pydantic import Field
 
 from audiotok import audio
-from audiotok.codecs import encodec as codec
+from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
+from audiotok.codecs import encodec, registry, stream
+from audiotok.codecs.encodec import EncodecCodec
 from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc
 from audiotok.formats._base import FrozenModel
@@ -34,12 +35,10 @@ __all__ = [
     "encode_file",
     "encode_paths",
     "list_missing",
-    "read_window",
     "verify_outputs",
 ]
 
 log = logging.getLogger(__name__)
-_RESAMPLE_MARGIN = 512  # source samples read beyond each window edge for the sinc filter
 
 
 class EncodeResult(FileRecord):
@@ -67,7 +66,18 @@ class VerifyResult(FrozenModel):
 
 
 class ModelLoader:
-    """Loads an EnCodec model on first call and keeps it (so dry runs and resumes load nothing)."""
+    """Loads an EnCodec codec on first call and keeps it (so dry runs and resumes load nothing).
+
+    Parameters
+    ----------
+    name : str
+        ``encodec-24khz`` or ``encodec-48khz`` (or ``encodec_24khz`` ...).
+    path : Path, optional
+        A state-dict file instead of the cache.
+    device : torch.device or str
+    bandwidth : float
+        Target bandwidth in kbps; sets the number of codebooks.
+    """
 
     def __init__(
         self,
@@ -78,7 +88,7 @@ class ModelLoader:
         bandwidth: float = 6.0,
     ) -> None:
         self.name, self.path, self.device, self.bandwidth = name, path, device, bandwidth
-        self.model: EncodecModel | None = None
+        self.model: EncodecCodec | None = None
 
     @classmethod
     def from_option(
@@ -94,9 +104,13 @@ class ModelLoader:
         ``architecture`` defaults to ``encodec_24khz``; with a model name it may only repeat it
         (else :class:`UsageError`).
         """
-        if model is None or model in codec.ENCODEC_MODELS:
+        entry = None if model is None else registry.lookup(model)
+        if model is None or (entry is not None and entry.family == "encodec"):
             name = model or architecture or "encodec_24khz"
-            if architecture is not None and architecture != name:
+            same = (
+                architecture is None or registry.get(architecture).short_name == registry.get(name).short_name
+            )
+            if not same:
                 raise UsageError(
                     f"`model` {name} and `architecture` {architecture} contradict each other",
                     param=("model", "architecture"),
@@ -109,62 +123,54 @@ class ModelLoader:
         """The model name, or the state-dict file it is loaded from."""
         return self.name if self.path is None else str(self.path)
 
-    def __call__(self) -> EncodecModel:
-        """The model, loaded with :func:`audiotok.codecs.encodec.load_model` once."""
+    def __call__(self) -> EncodecCodec:
+        """The codec, loaded through :func:`audiotok.codecs.registry.load_codec` once.
+
+        Raises
+        ------
+        UsageError
+            If ``name`` is no EnCodec model or ``bandwidth`` is not one it offers.
+        ModelError
+            If the weights cannot be found, downloaded or loaded.
+        """
         if self.model is None:
-            self.model = codec.load_model(
-                self.name, path=self.path, device=self.device, bandwidth=self.bandwidth
+            encodec.spec_for(self.name).check_bandwidth(self.bandwidth)
+            loaded = registry.load_codec(
+                self.name, checkpoint=self.path, family="encodec", device=torch.device(self.device)
             )
+            if not isinstance(loaded, EncodecCodec):
+                raise UsageError(f"{self.name!r} is not an EnCodec model")
+            loaded.bandwidth = self.bandwidth
+            self.model = loaded
         return self.model
 
 
-def _to_channels(x: np.ndarray, channels: int, path: Path) -> np.ndarray:
-    if channels == 1:
-        return audio.to_mono(x)
-    if x.shape[0] == 1:
-        return np.repeat(x, 2, axis=0)
-    if x.shape[0] != 2:
-        raise InputError(f"the 48 kHz model takes 1 or 2 channels, file has {x.shape[0]}", path)
-    return x
+class _Scaled:
+    """A :class:`SampleSource` divided by a constant (the 48 kHz model's input scale)."""
+
+    def __init__(self, source: SampleSource, scale: float) -> None:
+        self.source, self.scale = source, scale
+        self.channels, self.sample_rate, self.length = source.channels, source.sample_rate, source.length
+
+    def read(self, start: int, stop: int) -> audio.Audio:
+        """Samples ``[start, min(stop, length))`` divided by the scale (in torch, float32)."""
+        out: audio.Audio = (torch.from_numpy(self.source.read(start, stop)) / self.scale).numpy()
+        return out
 
 
-def read_window(
-    path: Path, info: audio.AudioInfo, start: int, end: int, sample_rate: int, channels: int
-) -> torch.Tensor:
-    """Samples ``[start, end)`` at ``sample_rate``, decoded and resampled from the file's own rate.
-
-    Resampling starts on a sample where both rates' grids coincide and reads
-    ``_RESAMPLE_MARGIN`` extra source samples on each side, so windows agree
-    with a whole-file resample except at the file's ends.
-
-    Returns
-    -------
-    Tensor[channels, end - start] float32
-        Zero-padded past the end of the file.
-    """
-    sr = info.sample_rate
-    if sr == sample_rate:
-        x = audio.read(path, start, end - start)
-        out = audio.resample(_to_channels(x, channels, path), sr, sr)
-    else:
-        g = math.gcd(sr, sample_rate)
-        step_in, step_out = sr // g, sample_rate // g
-        want = max(0, start * sr // sample_rate - _RESAMPLE_MARGIN)
-        s0 = want // step_in * step_in
-        o0 = s0 // step_in * step_out
-        s1 = min(info.frames, math.ceil(end * sr / sample_rate) + _RESAMPLE_MARGIN)
-        x = _to_channels(audio.read(path, s0, s1 - s0), channels, path)
-        out = audio.resample(x, sr, sample_rate)[:, start - o0 : end - o0]
-    if out.shape[-1] < end - start:
-        out = torch.nn.functional.pad(out, (0, end - start - out.shape[-1]))
-    return out
+def _channel_mode(codec: EncodecCodec, info: audio.AudioInfo, path: Path) -> audio.ChannelMode:
+    if codec.channels == 1:
+        return "mono"
+    if info.channels > 2:
+        raise InputError(f"the 48 kHz model takes 1 or 2 channels, file has {info.channels}", path)
+    return "stereo"
 
 
-def _scale_of(path: Path, info: audio.AudioInfo, channels: int) -> float:
+def _scale_of(path: Path, mode: audio.ChannelMode) -> float:
     """RMS of the mono mix over the whole file (the 48 kHz model's input normalisation)."""
     total, count = 0.0, 0
     for block in audio.iter_blocks(path, 1 << 20):
-        mono = _to_channels(block, channels, path).mean(axis=0, dtype=np.float64)
+        mono = audio.apply_channel_mode(block, mode, path).mean(axis=0, dtype=np.float64)
         total += float(np.square(mono).sum())
         count += mono.size
     return math.sqrt(total / max(count, 1)) + 1e-8
@@ -173,18 +179,23 @@ def _scale_of(path: Path, info: audio.AudioInfo, channels: int) -> float:
 def encode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    model: EncodecModel,
+    model: EncodecCodec,
     *,
-    chunk_s: float = 30.0,
+    chunk_s: float | None = 30.0,
     context_s: float = 1.0,
     batch_size: int = 1,
     on_progress: ProgressFn | None = None,
 ) -> ecdc.EcdcMeta:
-    """Encode one audio file and write its ``.ecdc`` atomically.
+    """Encode one audio file at ``model.bandwidth`` and write its ``.ecdc`` atomically.
 
-    The file is decoded and resampled window by window, so memory stays
-    bounded by ``chunk_s`` whatever the file's length. ``on_progress`` gets
-    ``ProgressEvent("seconds", advance=...)`` per encoded batch of chunks.
+    The file is decoded and resampled window by window
+    (:class:`~audiotok.audio_stream.ResampledSource`), so memory stays
+    bounded by ``chunk_s`` whatever the file's length. Each chunk is encoded
+    with ``context_s`` seconds of audio before it (and after it, for the
+    non-causal 48 kHz model), whose frames are dropped; a normalising model
+    (48 kHz) gets the audio divided by one scale for the whole file, stored
+    in the ``.ecdc`` file. ``on_progress`` gets ``ProgressEvent("seconds",
+    advance=...)`` per encoded batch of chunks.
 
     Returns
     -------
@@ -197,31 +208,32 @@ def encode_file(
         If the audio cannot be decoded or has unusable channels.
     """
     path = Path(src)
-    spec = codec.spec_of(model)
     info = audio.probe(path)
-    n = math.ceil(info.frames * spec.sample_rate / info.sample_rate)
-    scale = _scale_of(path, info, spec.channels) if model.normalize else None
-
-    def reader(a: int, b: int) -> torch.Tensor:
-        x = read_window(path, info, a, b, spec.sample_rate, spec.channels)
-        return x if scale is None else x / scale
+    mode = _channel_mode(model, info, path)
+    scale = _scale_of(path, mode) if model.normalizes else None
 
     def tick(samples: int) -> None:
-        emit(on_progress, ProgressEvent("seconds", advance=samples / spec.sample_rate, item=str(path)))
+        emit(on_progress, ProgressEvent("seconds", advance=samples / model.sample_rate, item=str(path)))
 
-    codes = codec.encode_stream(
-        model, reader, n, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size, on_chunk=tick
-    )
+    with FileSource(path, mode, info) as file:
+        source: SampleSource = ResampledSource(file, model.sample_rate)
+        n = source.length
+        if scale is not None:
+            source = _Scaled(source, scale)
+        codes = stream.encode_source(
+            source, model, (model.spec.n_codebooks(model.bandwidth),), chunk_seconds=chunk_s,
+            context=model.encoder_context(context_s), batch_size=batch_size, on_chunk=tick,
+        )  # fmt: skip
     meta = ecdc.EcdcMeta(
         n_codebooks=codes.shape[1],
         n_frames=codes.shape[0],
-        sample_rate=spec.sample_rate,
-        fps=spec.fps,
+        sample_rate=model.sample_rate,
+        fps=model.frame_rate,
         bandwidth=model.bandwidth,
-        model=spec.name,
+        model=model.name,
         audio_length=n,
     )
-    return ecdc.write(dst, codes.numpy(), meta, scales=[scale])
+    return ecdc.write(dst, codes, meta, scales=[scale])
 
 
 def _existing(dst: Path) -> ecdc.EcdcMeta | None:
@@ -250,7 +262,7 @@ def encode_paths(
     inputs: Iterable[str | os.PathLike[str]],
     *,
     outdir: Path | None,
-    load: Callable[[], EncodecModel],
+    load: Callable[[], EncodecCodec],
     recursive: bool = False,
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
     overwrite: bool = False,
@@ -285,7 +297,7 @@ def encode_paths(
         inputs, suffixes=suffixes, outdir=outdir, out_suffix=".ecdc", recursive=recursive, shard=shard,
         resume=_resume, overwrite=overwrite, probe=_probe_or_none,
     )  # fmt: skip
-    model: EncodecModel | None = None
+    model: EncodecCodec | None = None
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeResult:
         nonlocal model
@@ -340,7 +352,7 @@ def list_missing(
 
 def verify_outputs(
     paths: list[str],
-    model: EncodecModel | None,
+    model: EncodecCodec | None,
     *,
     samples: int | None = 8,
     seed: int = 0,
@@ -349,25 +361,25 @@ def verify_outputs(
 
     Checks: the file loads, ``T = ceil(audio_length / hop)``, Cb matches the
     bandwidth, every code is below 1024, and (with ``model``) the first
-    2 seconds decode to finite audio.
+    150 frames (2 s at 75 fps) decode to finite audio.
     """
     chosen = paths if samples is None or samples >= len(paths) else random.Random(seed).sample(paths, samples)
     for p in chosen:
         try:
             codes, meta = ecdc.read(p)
             problems = []
-            spec = codec.ENCODEC_MODELS.get(meta.model or "")
+            spec = encodec.ENCODEC_MODELS.get(meta.model or "")
             if spec is not None and meta.audio_length is not None:
-                want = codec.n_frames_for(meta.audio_length, spec.hop_length)
+                want = -(-meta.audio_length // spec.hop_length)
                 if want != meta.n_frames:
                     problems.append(f"T = {meta.n_frames}, expected {want} for {meta.audio_length} samples")
             if spec is not None and meta.bandwidth and spec.n_codebooks(meta.bandwidth) != meta.n_codebooks:
                 problems.append(f"{meta.n_codebooks} codebooks at {meta.bandwidth} kbps")
             if codes.size and int(codes.max()) >= 1024:
                 problems.append(f"code {int(codes.max())} >= 1024")
-            if model is not None and not problems and codes.shape[1] <= model.quantizer.n_q:
-                wav = codec.decode_codes(model, torch.from_numpy(codes[:150]))
-                if not bool(torch.isfinite(wav).all()):
+            if model is not None and not problems and len(codes) and codes.shape[1] <= model.n_codebooks:
+                head = codes[:150]
+                if not all(np.isfinite(x).all() for x in stream.decode_codes(head, model, (head.shape[1],))):
                     problems.append("decoded audio is not finite")
             yield VerifyResult(path=p, ok=not problems, detail="; ".join(problems))
         except AudiotokError as exc:

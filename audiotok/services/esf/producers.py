@@ -187,6 +187,10 @@ def rms_db_frames(
     return out
 
 
+_DECODE_CHUNK_FRAMES = 2250
+"""Frames of codes decoded at a time by ``from_audio`` (30 s at 75 fps)."""
+
+
 class _FromAudio:
     """``from_audio``: rms_db from the source audio or from audio decoded from the codes."""
 
@@ -197,10 +201,9 @@ class _FromAudio:
         self.models.clear()
 
     def __call__(self, path: Path, n: int, options: Mapping[str, str]) -> dict[str, np.ndarray[Any, Any]]:
-        import torch  # from_audio decodes audio; the other producers need no torch
-
+        # from_audio decodes audio: torch and the codecs load here, the other producers need neither
         from audiotok import audio
-        from audiotok.codecs import encodec as codec
+        from audiotok.codecs import encodec, registry, stream
 
         meta = ecdc.read_meta(path)
         if options.get("audio_dir"):
@@ -210,12 +213,13 @@ class _FromAudio:
             return {"rms_db": rms_db_frames(wav, round(rate / meta.fps), n)}
         name = meta.model or "encodec_24khz"
         if name not in self.models:
-            bandwidth = codec.ENCODEC_MODELS[name].bandwidths[0] if name in codec.ENCODEC_MODELS else 6.0
-            self.models[name] = codec.load_model(name, path=options.get("model"), bandwidth=bandwidth)
-        model = self.models[name]
+            encodec.spec_for(name)  # a UsageError unless the file names an EnCodec model
+            self.models[name] = registry.load_codec(name, checkpoint=options.get("model"), family="encodec")
+        codec = self.models[name]
         codes, meta = ecdc.read(path)
-        wav = codec.decode_codes(model, torch.from_numpy(codes), scale=None).numpy()
-        return {"rms_db": rms_db_frames(wav, codec.spec_of(model).hop_length, n)}
+        pieces = stream.decode_codes(codes, codec, (codes.shape[1],), chunk_frames=_DECODE_CHUNK_FRAMES)
+        wav = np.concatenate(list(pieces), axis=1)
+        return {"rms_db": rms_db_frames(wav, codec.hop_length, n)}
 
 
 def _find_audio(path: Path, options: Mapping[str, str]) -> Path:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from audiotok.codecs.dac import MODELS, ModelSpec, resolve_spec
-from audiotok.errors import AudiotokError, InputError, UsageError
+from audiotok.codecs import registry
+from audiotok.codecs.registry import CodecEntry
+from audiotok.errors import AudiotokError, InputError
 from audiotok.formats import dacfile, npq
 from audiotok.progress import ProgressFn
 from audiotok.services import runner
@@ -19,7 +20,7 @@ from audiotok.services.records import BatchSummary, FileRecord
 __all__ = ["ConvertResult", "convert_dac_file", "convert_paths", "model_for_dac_file"]
 
 
-def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] | None = None) -> ModelSpec:
+def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] | None = None) -> CodecEntry:
     """The DAC model that wrote a ``.dac`` file, from its metadata.
 
     A ``.dac`` file stores the *source* audio's sample rate, its number of
@@ -40,22 +41,23 @@ def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] |
         pass ``model`` then.
     """
     k, rate = meta.n_codebooks, meta.sample_rate
-    at_rate = sorted((s for s in MODELS.values() if s.sample_rate == rate), key=lambda s: s.n_codebooks)
+    models = registry.entries("dac")
+    at_rate = sorted((s for s in models if s.sample_rate == rate), key=lambda s: s.n_codebooks)
     for spec in at_rate:
         if k <= spec.n_codebooks:
             return spec
     if at_rate:
         most = at_rate[-1]
         raise InputError(
-            f"{k} codebooks, but the {rate} Hz DAC models have at most {most.n_codebooks} ({most.name}); "
-            "pass `model`",
+            f"{k} codebooks, but the {rate} Hz DAC models have at most {most.n_codebooks} "
+            f"({most.short_name}); pass `model`",
             path,
             param="model",
         )
-    full = [s for s in MODELS.values() if s.n_codebooks == k]
+    full = [s for s in models if s.n_codebooks == k]
     if len(full) == 1:
         return full[0]
-    rates = ", ".join(sorted({str(s.sample_rate) for s in MODELS.values()}, key=int))
+    rates = ", ".join(sorted({str(s.sample_rate) for s in models}, key=int))
     raise InputError(
         f"cannot tell the DAC model: sample rate {rate} Hz is none of the models' ({rates} Hz) "
         f"and no model has exactly {k} codebooks; pass `model`",
@@ -75,7 +77,7 @@ def convert_dac_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    model: ModelSpec | None = None,
+    model: CodecEntry | None = None,
     channel: int | None = None,
 ) -> npq.Npq1Header:
     """Write the codes of a DAC CLI ``.dac`` file as an NPQ1 file.
@@ -86,11 +88,11 @@ def convert_dac_file(
         ``.dac`` file from ``python -m dac encode`` (codes ``uint16[C, K, T]``).
     dst : path
         ``.npq`` destination, written atomically.
-    model : ModelSpec, optional
+    model : CodecEntry, optional
         The model that made the codes: its frame rate (``sample_rate / hop``,
         fps) and codebook size go into the header, since the ``.dac`` file
         stores only the source audio's rate. ``None``: the known model with the
-        file's number of codebooks (:func:`model_for_codebooks`).
+        file's number of codebooks (:func:`model_for_dac_file`).
     channel : int, optional
         Which channel to take from a multi-channel file. DAC encodes channels
         separately (left/right, not Mid/Side), so a stereo ``.dac`` file cannot
@@ -113,7 +115,9 @@ def convert_dac_file(
     codes, meta = dacfile.read(src)
     spec = model or model_for_dac_file(meta, src)
     if meta.n_codebooks > spec.n_codebooks:
-        raise InputError(f"{meta.n_codebooks} codebooks, but model {spec.name} has {spec.n_codebooks}", src)
+        raise InputError(
+            f"{meta.n_codebooks} codebooks, but model {spec.short_name} has {spec.n_codebooks}", src
+        )
     if channel is None:
         if meta.channels != 1:
             raise InputError(
@@ -129,7 +133,7 @@ def convert_dac_file(
         )
     tokens = np.ascontiguousarray(codes[channel].T)
     header = npq.Npq1Header(
-        token_rate=spec.token_rate,
+        token_rate=spec.frame_rate,
         orig_bitrate_kbps=0.0,
         seq_len=tokens.shape[0],
         vocab_sizes=(spec.codebook_size,) * tokens.shape[1],
@@ -162,8 +166,8 @@ def convert_paths(
 ) -> BatchSummary:
     """Convert every ``.dac`` file named by ``inputs``; outputs mirror the input tree under ``outdir``.
 
-    ``model`` is a name of :data:`~audiotok.codecs.dac.MODELS`, or ``None`` to
-    infer each file's model from its metadata (:func:`model_for_dac_file`).
+    ``model`` is the name of a DAC model of :mod:`~audiotok.codecs.registry`, or ``None``
+    to infer each file's model from its metadata (:func:`model_for_dac_file`).
     Existing valid outputs are skipped unless ``overwrite``. ``on_record``
     gets a :class:`ConvertResult` per file, or a failed record (the batch goes on).
 
@@ -173,13 +177,7 @@ def convert_paths(
         If ``model`` is not a known model name, two inputs map to one output,
         or the shard does not exist.
     """
-    spec = None
-    if model is not None:
-        spec = resolve_spec(model)
-        if spec is None:
-            raise UsageError(
-                f"unknown DAC model {model!r} for `model`; known: {', '.join(MODELS)}", param="model"
-            )
+    spec = None if model is None else registry.get(model, "dac")
     batch = runner.plan(
         inputs,
         suffixes=(".dac",),

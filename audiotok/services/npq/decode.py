@@ -21,17 +21,18 @@ from pydantic import Field
 
 from audiotok.audio import from_mid_side
 from audiotok.audio_stream import ChunkSource, ResampledSource, wav_writer
-from audiotok.codecs.dac import MODELS, DacCodec, load_codec
+from audiotok.codecs import registry
+from audiotok.codecs.base import Codec
+from audiotok.codecs.stream import decode_codes
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import runner
-from audiotok.services.npq._stream import decode_chunks
 from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["DecodeRecord", "DecodedFile", "decode_file", "decode_paths", "infer_model"]
+__all__ = ["DecodeRecord", "DecodedFile", "decode_file", "decode_paths", "infer_model", "load_dac"]
 
 _WRITE_BLOCK = 1 << 16
 
@@ -78,14 +79,27 @@ def infer_model(header: npq.NpqHeader, path: str | os.PathLike[str] | None = Non
         If no known model fits; pass ``model`` then.
     """
     k = max(getattr(header, "k_mid", header.n_codebooks), getattr(header, "k_side", 0))
-    for spec in MODELS.values():
-        if abs(spec.token_rate - header.token_rate) < 1e-3 and k <= spec.n_codebooks:
-            return spec.name
+    for entry in registry.entries("dac"):
+        if abs(entry.frame_rate - header.token_rate) < 1e-3 and k <= entry.n_codebooks:
+            return entry.short_name
     raise FormatError(
         f"no known DAC model has {header.token_rate:.4f} fps and {k} codebooks; pass `model`",
         path,
         param="model",
     )
+
+
+def load_dac(model: str, *, device: torch.device | None = None) -> Codec:
+    """Load the DAC model ``model`` (name, checkpoint or Hugging Face repo) for decoding.
+
+    Raises
+    ------
+    ModelError
+        If it cannot be loaded.
+    UsageError
+        If it is not a DAC model.
+    """
+    return registry.load_codec(model, family="dac", device=device)
 
 
 def _channel_codebooks(header: npq.NpqHeader) -> tuple[int, ...]:
@@ -97,7 +111,7 @@ def _channel_codebooks(header: npq.NpqHeader) -> tuple[int, ...]:
 def decode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    codec: DacCodec,
+    codec: Codec,
     *,
     sample_rate: int | None = None,
     chunk_seconds: float = 10.0,
@@ -114,21 +128,21 @@ def decode_file(
     t0 = time.perf_counter()
     src = Path(src)
     tokens, header = npq.read(src, mmap=True)
-    if abs(header.token_rate - codec.token_rate) > 1e-3:
+    if abs(header.token_rate - codec.frame_rate) > 1e-3:
         raise FormatError(
-            f"{header.token_rate:.4f} fps does not match model {codec.name} ({codec.token_rate:.4f} fps)",
+            f"{header.token_rate:.4f} fps does not match model {codec.name} ({codec.frame_rate:.4f} fps)",
             src,
         )
     ks = _channel_codebooks(header)
     if max(ks) > codec.n_codebooks:
         raise FormatError(f"{max(ks)} codebooks but model {codec.name} has {codec.n_codebooks}", src)
     npq.check_tokens(tokens, tuple(min(v, codec.codebook_size) for v in header.vocab_sizes), src)
-    chunk_frames = max(1, round(chunk_seconds * codec.token_rate))
+    chunk_frames = max(1, round(chunk_seconds * codec.frame_rate))
     n_samples = header.seq_len * codec.hop_length
     channels = len(ks)
 
     def pieces() -> Iterator[np.ndarray[Any, np.dtype[np.float32]]]:
-        for piece in decode_chunks(tokens, codec, ks, chunk_frames=chunk_frames):
+        for piece in decode_codes(tokens, codec, ks, chunk_frames=chunk_frames):
             emit(
                 on_progress,
                 ProgressEvent("seconds", advance=piece.shape[1] / codec.sample_rate, item=str(src)),
@@ -201,15 +215,15 @@ def decode_paths(
         shard=shard,
         probe=_header_or_none,
     )
-    codecs: dict[str, DacCodec] = {}
+    codecs: dict[str, Codec] = {}
     if model is not None:
-        codecs[model] = load_codec(model, device=device)
+        codecs[model] = load_dac(model, device=device)
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> DecodeRecord:
         header = cast("npq.NpqHeader | None", item.info) or npq.read_header(item.path)
         name = model or infer_model(header, item.path)
         if name not in codecs:
-            codecs[name] = load_codec(name, device=device)
+            codecs[name] = load_dac(name, device=device)
         result = decode_file(
             item.path, item.dst, codecs[name], sample_rate=sample_rate, on_progress=on_progress
         )

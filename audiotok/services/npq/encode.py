@@ -22,17 +22,27 @@ from pydantic import Field
 
 from audiotok.audio import AudioInfo, ChannelMode, probe
 from audiotok.audio_stream import FileSource, ResampledSource
-from audiotok.codecs.dac import DacCodec, ModelSpec, load_codec, resolve_spec
+from audiotok.codecs import registry
+from audiotok.codecs.base import Codec
+from audiotok.codecs.registry import CodecEntry
+from audiotok.codecs.stream import encode_source
 from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import npq
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import runner
-from audiotok.services.npq._stream import encode_source
 from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["EncodeOptions", "EncodeRecord", "EncodeSummary", "EncodedFile", "encode_file", "encode_paths"]
+__all__ = [
+    "EncodeOptions",
+    "EncodeRecord",
+    "EncodeSummary",
+    "EncodedFile",
+    "encode_file",
+    "encode_paths",
+    "load_dac",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +156,32 @@ def _existing_valid(dst: Path, expected: npq.Npq1Header | npq.Npq2Header) -> boo
     return same
 
 
-def _model_rates(model: DacCodec | ModelSpec) -> tuple[int, int, int, int]:
+def _model_rates(model: Codec | CodecEntry) -> tuple[int, int, int, int]:
     return model.sample_rate, model.hop_length, model.n_codebooks, model.codebook_size
+
+
+def load_dac(
+    model: str | os.PathLike[str], *, device: torch.device | None = None, dry_run: bool = False
+) -> Codec | CodecEntry:
+    """The DAC model ``npq encode`` uses: loaded, or for a dry run of a named model only its entry.
+
+    Raises
+    ------
+    ModelError
+        If the model cannot be loaded.
+    UsageError
+        If ``model`` is not a DAC model (NPQ files hold DAC tokens).
+    """
+    entry = registry.lookup(os.fspath(model))
+    if dry_run and entry is not None and entry.family == "dac":
+        return entry
+    return registry.load_codec(model, family="dac", device=device)
 
 
 def encode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    codec: DacCodec | ModelSpec,
+    codec: Codec | CodecEntry,
     opts: EncodeOptions,
     *,
     dry_run: bool = False,
@@ -167,8 +195,8 @@ def encode_file(
 
     Parameters
     ----------
-    codec : DacCodec or ModelSpec
-        A loaded model; a :class:`ModelSpec` is enough for ``dry_run``.
+    codec : Codec or CodecEntry
+        A loaded DAC model; its registry entry is enough for ``dry_run``.
     info : AudioInfo, optional
         ``src``'s :func:`~audiotok.audio.probe` result, if already read.
     on_progress : callable, optional
@@ -195,10 +223,9 @@ def encode_file(
     status: Literal["encoded", "skipped", "planned"]
     if not opts.overwrite and _existing_valid(dst, header):
         status = "skipped"
-    elif dry_run or not isinstance(codec, DacCodec):
+    elif dry_run or isinstance(codec, CodecEntry):
         status = "planned"
     else:
-        chunk_frames = max(1, round(opts.chunk_seconds * sample_rate / hop))
 
         def tick(samples: int) -> None:
             emit(on_progress, ProgressEvent("seconds", advance=samples / sample_rate, item=str(src)))
@@ -208,7 +235,7 @@ def encode_file(
                 ResampledSource(fsrc, sample_rate),
                 codec,
                 ks,
-                chunk_frames=chunk_frames,
+                chunk_seconds=opts.chunk_seconds,
                 batch_size=opts.batch_size,
                 on_chunk=tick,
             )
@@ -226,8 +253,8 @@ def encode_file(
         token_rate=header.token_rate,
         duration_s=info.duration_s,
         wall_s=time.perf_counter() - t0,
-        model=codec.name,
-        weights_sha256=codec.weights_sha256 if isinstance(codec, DacCodec) else None,
+        model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
+        weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
     )
 
 
@@ -279,9 +306,7 @@ def encode_paths(
     """
     opts = opts or EncodeOptions()
     t0 = time.perf_counter()
-    spec = resolve_spec(str(model))
-    codec: DacCodec | ModelSpec
-    codec = spec if dry_run and spec is not None else load_codec(model, device=device)
+    codec = load_dac(model, device=device, dry_run=dry_run)
     _check_codebooks(opts, codec.n_codebooks)
     batch = runner.plan(
         inputs,
@@ -313,6 +338,6 @@ def encode_paths(
         EncodeSummary,
         since=t0,
         files_mono=mono,
-        model=codec.name,
-        weights_sha256=codec.weights_sha256 if isinstance(codec, DacCodec) else None,
+        model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
+        weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
     )

@@ -10,12 +10,14 @@ import soundfile as sf
 import torch
 
 from audiotok import audio
-from audiotok.codecs import encodec as codec
-from audiotok.errors import UsageError
+from audiotok.audio_stream import FileSource, ResampledSource
+from audiotok.codecs import stream
+from audiotok.codecs.encodec import EncodecCodec
+from audiotok.errors import InputError, UsageError
 from audiotok.formats import ecdc
 from audiotok.progress import ProgressEvent
 from audiotok.services.esf import encode as esf_encode
-from tests._encodec import install
+from tests._encodec import in_memory, install
 from tests._records import collect, failed, records_of
 
 
@@ -117,25 +119,53 @@ def test_model_option_takes_a_name_or_a_state_dict(tmp_path: Path) -> None:
     assert info.value.params == ("model", "architecture")
 
 
+def _whole(model: EncodecCodec, x: torch.Tensor) -> np.ndarray:
+    """Codes of a whole-file encode (one window) of audio ``x`` held in memory."""
+    return stream.encode_source(in_memory(x, model.sample_rate), model, (8,))
+
+
 def test_file_encode_matches_in_memory(tmp_path: Path, loader: esf_encode.ModelLoader) -> None:
     wav = _wav(tmp_path / "x.wav", 2.5, sr=44100)
     model = loader()
     meta = esf_encode.encode_file(wav, tmp_path / "x.ecdc", model, chunk_s=1.0, context_s=0.5, batch_size=2)
     codes, _ = ecdc.read(tmp_path / "x.ecdc")
-    whole, _ = codec.encode_audio(model, audio.load(wav, sample_rate=24000, mode="mono"), chunk_s=None)
-    assert meta.n_frames == whole.shape[0] == codec.n_frames_for(110250 * 24000 // 44100, 320)
-    assert (torch.from_numpy(codes) == whole).all(dim=1).float().mean() >= 0.9
+    whole = _whole(model, audio.load(wav, sample_rate=24000, mode="mono"))
+    assert meta.n_frames == whole.shape[0] == -(-(110250 * 24000 // 44100) // 320)
+    assert (codes == whole).all(axis=1).mean() >= 0.9
 
 
-def test_read_window_equals_whole_resample(tmp_path: Path) -> None:
+def test_streamed_window_equals_whole_resample(tmp_path: Path) -> None:
     wav = _wav(tmp_path / "x.wav", 1.0, sr=44100, channels=2)
-    info = audio.probe(wav)
     whole = audio.load(wav, sample_rate=24000, mode="mono")
-    part = esf_encode.read_window(wav, info, 6000, 12000, 24000, 1)
-    assert part.shape == (1, 6000)
-    torch.testing.assert_close(part, whole[:, 6000:12000], atol=1e-4, rtol=0)
-    tail = esf_encode.read_window(wav, info, 23000, 25000, 24000, 1)
-    assert tail.shape == (1, 2000) and torch.all(tail[:, 1100:] == 0)
+    with FileSource(wav, "mono") as file:
+        source = ResampledSource(file, 24000)
+        part = source.read(6000, 12000)
+        assert part.shape == (1, 6000)
+        torch.testing.assert_close(torch.from_numpy(part), whole[:, 6000:12000], atol=1e-4, rtol=0)
+        tail = source.read(23000, 25000)
+        assert tail.shape == (1, 1000)  # the file ends at 24000 samples
+
+
+def test_48k_stereo_scale_and_channels(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    install(monkeypatch, tmp_path / "torch", "encodec_48khz")
+    model = esf_encode.ModelLoader("encodec-48khz", bandwidth=6.0)()
+    stereo = _wav(tmp_path / "s.wav", 1.2, sr=44100, channels=2)
+    meta = esf_encode.encode_file(stereo, tmp_path / "s.ecdc", model, chunk_s=1.0, context_s=0.25)
+    assert (meta.model, meta.fps, meta.n_codebooks, meta.n_frames) == ("encodec_48khz", 150.0, 4, 180)
+    x = audio.load(stereo, sample_rate=48000)
+    scale = float(np.sqrt(np.mean(np.square(audio.read(stereo).mean(axis=0, dtype=np.float64))))) + 1e-8
+    whole = stream.encode_source(in_memory(x / scale, 48000), model, (4,))  # the same scale, one window
+    codes, _ = ecdc.read(tmp_path / "s.ecdc")
+    assert codes.shape == whole.shape and (codes == whole).all(axis=1).mean() >= 0.9
+    mono = _wav(tmp_path / "m.wav", 0.5, sr=48000, channels=1)
+    assert esf_encode.encode_file(mono, tmp_path / "m.ecdc", model).n_frames == 75  # duplicated to 2 channels
+    three = _wav(tmp_path / "t.wav", 0.2, channels=3)
+    with pytest.raises(InputError, match="the 48 kHz model takes 1 or 2 channels, file has 3"):
+        esf_encode.encode_file(three, tmp_path / "t.ecdc", model)
+    with pytest.raises(UsageError, match="'44khz' is a DAC model, not an EnCodec model"):
+        esf_encode.ModelLoader("44khz")()
+    with pytest.raises(UsageError, match="offers bandwidths"):
+        esf_encode.ModelLoader("encodec_48khz", bandwidth=1.5)()
 
 
 def test_verify_flags_bad_outputs(tmp_path: Path) -> None:
@@ -164,5 +194,5 @@ def test_full_size_24k_on_shared_audio(
     )
     assert (meta.n_frames, meta.n_codebooks) == (1500, 8)
     codes, _ = ecdc.read(tmp_path / "s.ecdc")
-    whole, _ = codec.encode_audio(loader(), audio.load(src, sample_rate=24000, mode="mono"), chunk_s=None)
-    assert (torch.from_numpy(codes) == whole).all(dim=1).float().mean() >= 0.95
+    whole = _whole(loader(), audio.load(src, sample_rate=24000, mode="mono"))
+    assert (codes == whole).all(axis=1).mean() >= 0.95

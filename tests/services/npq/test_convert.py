@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiotok.codecs.dac import MODELS
+from audiotok.codecs import registry
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import dacfile, npq
 from audiotok.services.npq.convert import ConvertResult, convert_dac_file, convert_paths, model_for_dac_file
@@ -78,8 +78,8 @@ def test_model_from_rate_then_codebooks(tmp_path: Path, rate: int, k: int, name:
     save_dac_file(tmp_path / "a.dac", k=k, sample_rate=rate)
     meta = dacfile.read(tmp_path / "a.dac")[1]
     spec = model_for_dac_file(meta)
-    assert spec.name == name
-    assert convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq").token_rate == spec.token_rate
+    assert spec.short_name == name
+    assert convert_dac_file(tmp_path / "a.dac", tmp_path / "a.npq").token_rate == spec.frame_rate
 
 
 def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
@@ -90,10 +90,10 @@ def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"sample rate 48000 Hz is none of the models.*pass `model`"):
         convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq")
     assert not (tmp_path / "k4.npq").exists()
-    header = convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq", model=MODELS["16khz"])
+    header = convert_dac_file(tmp_path / "k4.dac", tmp_path / "k4.npq", model=registry.get("16khz"))
     assert header.token_rate == 50.0 and header.n_codebooks == 4
     with pytest.raises(InputError, match="model 16khz has 12"):
-        convert_dac_file(tmp_path / "k32.dac", tmp_path / "x.npq", model=MODELS["16khz"])
+        convert_dac_file(tmp_path / "k32.dac", tmp_path / "x.npq", model=registry.get("16khz"))
     save_dac_file(tmp_path / "k20.dac", k=20, sample_rate=44100)
     with pytest.raises(InputError, match="44100 Hz DAC models have at most 18"):
         convert_dac_file(tmp_path / "k20.dac", tmp_path / "k20.npq")

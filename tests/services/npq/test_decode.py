@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiotok.codecs.dac import load_codec
+from audiotok.codecs.registry import load_codec
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.progress import ProgressEvent

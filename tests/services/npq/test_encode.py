@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from audiotok import audio
-from audiotok.codecs.dac import load_codec
+from audiotok.codecs.registry import load_codec
 from audiotok.errors import UsageError
 from audiotok.formats import npq
 from audiotok.progress import ProgressEvent

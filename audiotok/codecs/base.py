@@ -1,0 +1,132 @@
+"""The ``Codec`` protocol: a neural audio codec as the engine sees it.
+
+Tensors in, tensors out; no file I/O. Every codec module in this package
+(``dac.py``, ``encodec.py``) provides a class that satisfies :class:`Codec`,
+and :mod:`audiotok.codecs.registry` maps names and checkpoint paths to the
+functions that load them. Chunking (:mod:`audiotok.codecs.chunking`) and the
+chunked stream encoder and decoder (:mod:`audiotok.codecs.stream`) use only
+what this protocol declares.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from torch import Tensor
+
+from audiotok._types import FramesPerSecond, Hz
+
+__all__ = ["Codec", "Context"]
+
+
+class Context(NamedTuple):
+    """Frames of context a chunk is run with, on each side.
+
+    Attributes
+    ----------
+    before : int
+        Frames of real signal before the chunk (``>= 0``).
+    after : int
+        Frames after it (``>= 0``; 0 for a causal network).
+    """
+
+    before: int
+    after: int
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """A loaded neural audio codec in inference mode.
+
+    Attributes
+    ----------
+    name : str
+        The model's name in records and files: the registry's short name
+        (``44khz``, ``encodec_24khz``), or for a DAC model loaded from a
+        checkpoint file or the Hugging Face Hub, that path or repo id.
+    sample_rate : int
+        Hz of the audio :meth:`encode` takes and :meth:`decode` returns.
+    channels : int
+        Audio channels per batch item: 1, or 2 for a stereo codec (EnCodec 48 kHz).
+    hop_length : int
+        Samples per frame.
+    n_codebooks : int
+        RVQ codebooks the model has (the largest ``K``).
+    codebook_size : int
+        Entries per codebook (the vocabulary of every codebook).
+    encoder_context_frames : Context
+        Frames of context a chunk is encoded with, before and after it, so
+        that chunked codes match a whole-file encode (see
+        :mod:`audiotok.codecs.chunking`).
+    decoder_context_frames : Context
+        The same for decoding codes to audio chunk by chunk.
+    weights_sha256 : str
+        Hex sha256 of the weights file read, for provenance.
+    """
+
+    name: str
+    sample_rate: Hz
+    channels: int
+    hop_length: int
+    n_codebooks: int
+    codebook_size: int
+    weights_sha256: str
+
+    @property
+    def frame_rate(self) -> FramesPerSecond:
+        """Frames per second (fps), ``sample_rate / hop_length``."""
+        ...
+
+    @property
+    def encoder_context_frames(self) -> Context:
+        """Frames of context before and after an encoded chunk."""
+        ...
+
+    @property
+    def decoder_context_frames(self) -> Context:
+        """Frames of context before and after a decoded chunk."""
+        ...
+
+    def encode(self, audio: Tensor, n_codebooks: int) -> Tensor:
+        """Encode audio to RVQ codes.
+
+        Parameters
+        ----------
+        audio : Tensor[B, C, S]
+            float32 at :attr:`sample_rate`, ``C = channels`` (``Tensor[B, 1, S]``
+            for a mono codec). ``S`` need not be a multiple of :attr:`hop_length`;
+            each codec pads the last frame its own way.
+        n_codebooks : int
+            K, the first K codebooks, ``1 <= K <= n_codebooks``.
+
+        Returns
+        -------
+        codes : LongTensor[B, K, T]
+            ``T = ceil(S / hop_length)``.
+
+        Raises
+        ------
+        ValueError
+            If ``n_codebooks`` is out of range or ``audio`` has the wrong shape.
+        """
+        ...
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Decode RVQ codes to audio.
+
+        Parameters
+        ----------
+        codes : LongTensor[B, K, T]
+            ``1 <= K <= n_codebooks``.
+
+        Returns
+        -------
+        audio : Tensor[B, C, T * hop_length]
+            float32 at :attr:`sample_rate`, ``C = channels``.
+
+        Raises
+        ------
+        ValueError
+            If ``codes`` has the wrong shape.
+        """
+        ...

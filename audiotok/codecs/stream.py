@@ -1,0 +1,154 @@
+"""Chunked encode and decode of any :class:`~audiotok.codecs.base.Codec`, with bounded memory.
+
+Encoding reads a :class:`~audiotok.audio_stream.SampleSource` window by
+window: every chunk runs inside a window with the codec's
+``encoder_context_frames`` before and after it (see
+:mod:`audiotok.codecs.chunking`) and only the chunk's own frames are kept.
+A source with more channels than the codec takes is split into items of
+``codec.channels`` channels each (DAC's Mid and Side are two mono items); the
+items of a window and up to ``batch_size`` windows of equal length go through
+the encoder as one batch. Decoding runs chunks of codes the same way with the
+codec's ``decoder_context_frames``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiotok._types import Seconds
+from audiotok.audio_stream import SampleSource
+from audiotok.codecs.base import Codec, Context
+from audiotok.codecs.chunking import Chunk, batch_chunks, frames_for_seconds, plan_chunks
+
+__all__ = ["decode_codes", "encode_source"]
+
+Codes = np.ndarray[Any, np.dtype[np.int64]]
+Audio = np.ndarray[Any, np.dtype[np.float32]]
+
+
+def _offsets(codebooks: Sequence[int]) -> list[int]:
+    return [0, *np.cumsum(codebooks).tolist()]
+
+
+def encode_source(
+    source: SampleSource,
+    codec: Codec,
+    codebooks: Sequence[int],
+    *,
+    chunk_seconds: Seconds | None = None,
+    context: Context | None = None,
+    batch_size: int = 1,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Codes:
+    """Encode ``source`` (at the codec's rate) to RVQ codes, chunk by chunk.
+
+    Parameters
+    ----------
+    source : SampleSource
+        ``C`` channels at ``codec.sample_rate``: ``C = len(codebooks) * codec.channels``.
+    codec : Codec
+    codebooks : sequence of int
+        K per item of ``codec.channels`` channels, e.g. ``(9, 4)`` for DAC's
+        Mid/Side, ``(8,)`` for EnCodec.
+    chunk_seconds : float, optional
+        Audio per chunk, seconds (rounded to whole frames); ``None``: one
+        window for the whole source.
+    context : Context, optional
+        Frames of context before and after each chunk; default
+        ``codec.encoder_context_frames``.
+    batch_size : int
+        Windows per encoder call (each contributes ``len(codebooks)`` batch rows).
+    on_chunk : callable, optional
+        Called after each encoder call with the number of samples (at the
+        codec's rate) its chunks covered; they add up to ``source.length``.
+
+    Returns
+    -------
+    codes : ndarray[T, sum(codebooks)] int64
+        ``T = ceil(source.length / hop_length)``; columns are item 0's
+        codebooks, then item 1's.
+
+    Raises
+    ------
+    ValueError
+        If the source's rate or channels do not fit, or it is empty.
+    """
+    items = len(codebooks)
+    if source.channels != items * codec.channels:
+        raise ValueError(f"{source.channels} channels but {items} items of {codec.channels} channel(s)")
+    if source.sample_rate != codec.sample_rate:
+        raise ValueError(f"source at {source.sample_rate} Hz, codec at {codec.sample_rate} Hz")
+    hop, n = codec.hop_length, source.length
+    n_frames = -(-n // hop)
+    if n_frames == 0:
+        raise ValueError("no samples to encode")
+    chunk_frames = frames_for_seconds(chunk_seconds, codec.frame_rate, n_frames)
+    chunks = plan_chunks(n_frames, chunk_frames, context or codec.encoder_context_frames)
+    k_run = max(codebooks)
+    offsets = _offsets(codebooks)
+    out: Codes = np.empty((n_frames, offsets[-1]), dtype=np.int64)
+
+    def samples(chunk: Chunk) -> int:  # a window's real samples: the last one is not padded
+        return min(chunk.win_stop * hop, n) - chunk.win_start * hop
+
+    for group in batch_chunks(chunks, batch_size, length=samples):
+        windows = [source.read(c.win_start * hop, c.win_stop * hop) for c in group]
+        x = torch.from_numpy(np.stack(windows)).reshape(len(group) * items, codec.channels, samples(group[0]))
+        codes = codec.encode(x, k_run).cpu().numpy().reshape(len(group), items, k_run, -1)
+        for i, chunk in enumerate(group):
+            for j, k in enumerate(codebooks):
+                out[chunk.start : chunk.stop, offsets[j] : offsets[j] + k] = codes[i, j, :k, chunk.keep].T
+        if on_chunk is not None:
+            on_chunk(sum(min(c.stop * hop, n) - c.start * hop for c in group))
+    return out
+
+
+def decode_codes(
+    codes: np.ndarray[Any, np.dtype[Any]],
+    codec: Codec,
+    codebooks: Sequence[int],
+    *,
+    chunk_frames: int | None = None,
+    context: Context | None = None,
+) -> Iterator[Audio]:
+    """Decode codes to audio, chunk by chunk.
+
+    Parameters
+    ----------
+    codes : ndarray[T, sum(codebooks)]
+        Integer codes, columns grouped by item as :func:`encode_source`
+        writes them (may be memory-mapped: only a window is read at a time).
+    codec : Codec
+    codebooks : sequence of int
+        K per item; an item with K = 0 decodes to silence.
+    chunk_frames : int, optional
+        Frames decoded per chunk; ``None``: the whole stream at once.
+    context : Context, optional
+        Frames of context before and after each chunk; default
+        ``codec.decoder_context_frames``.
+
+    Yields
+    ------
+    audio : ndarray[len(codebooks) * codec.channels, n] float32
+        Consecutive pieces at ``codec.sample_rate``, ``T * hop_length``
+        samples in all; item 0's channels first.
+    """
+    hop = codec.hop_length
+    n_frames = codes.shape[0]
+    offsets = _offsets(codebooks)
+    size = n_frames if chunk_frames is None else chunk_frames
+    for chunk in plan_chunks(n_frames, max(1, size), context or codec.decoder_context_frames):
+        window = np.asarray(codes[chunk.win_start : chunk.win_stop], dtype=np.int64)
+        keep = slice(chunk.keep.start * hop, chunk.keep.stop * hop)
+        pieces = []
+        for j, k in enumerate(codebooks):
+            if k == 0:  # e.g. an NPQ2 file without Side codebooks: silence
+                pieces.append(np.zeros((codec.channels, keep.stop - keep.start), dtype=np.float32))
+                continue
+            item = torch.from_numpy(window[:, offsets[j] : offsets[j] + k].T.copy())[None]
+            pieces.append(codec.decode(item)[0, :, keep].cpu().numpy())
+        yield np.concatenate(pieces).astype(np.float32, copy=False)
