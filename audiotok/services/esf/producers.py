@@ -152,11 +152,11 @@ def _lin(path: Path, n: int, options: Mapping[str, str]) -> dict[str, np.ndarray
 def _from_filename(path: Path, n: int, options: Mapping[str, str]) -> dict[str, np.ndarray[Any, Any]]:
     pattern = options.get("regex")
     if not pattern:
-        raise UsageError("from_filename needs a regex (--filename-regex)")
+        raise UsageError("from_filename needs a regex (`filename_regex`)", param="filename_regex")
     try:
         rx = re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"bad --filename-regex: {exc}") from None
+        raise UsageError(f"bad `filename_regex`: {exc}", param="filename_regex") from None
     stem = path.name.split(".")[0]
     out: dict[str, np.ndarray[Any, Any]] = {}
     for match in rx.finditer(stem):
@@ -167,7 +167,9 @@ def _from_filename(path: Path, n: int, options: Mapping[str, str]) -> dict[str, 
             if key not in ("name", "value") and value is not None:
                 out[key] = np.full(n, _float(value, f"{stem}: {key}"), np.float32)
     if not out:
-        raise InputError(f"--filename-regex {pattern!r} found nothing in {stem!r}", path)
+        raise InputError(
+            f"`filename_regex` {pattern!r} found nothing in {stem!r}", path, param="filename_regex"
+        )
     return out
 
 
@@ -293,7 +295,7 @@ def _plugins(producers_dir: Path | None) -> dict[str, Producer]:
     if producers_dir is None:
         return {}
     if not producers_dir.is_dir():
-        raise UsageError("--producers-dir is not a folder", producers_dir)
+        raise UsageError("`producers_dir` is not a folder", producers_dir, param="producers_dir")
     found: dict[str, Producer] = {}
     for file in sorted(producers_dir.glob("*.py")):
         if file.name.startswith("_"):

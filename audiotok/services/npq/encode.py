@@ -126,7 +126,9 @@ def _layout(info: AudioInfo, opts: EncodeOptions, path: Path) -> tuple[ChannelMo
         return "mono", (opts.codebooks,)
     if info.channels == 2:
         return "mid-side", (opts.mid_codebooks, opts.side_codebooks)
-    raise InputError(f"{info.channels} channels; only mono and stereo are encoded (use --mono to mix)", path)
+    raise InputError(
+        f"{info.channels} channels; only mono and stereo are encoded (use `mono` to mix)", path, param="mono"
+    )
 
 
 def _header(

@@ -157,7 +157,7 @@ def test_mirrored_outdir_and_failure_isolation(dac_home: Path, tmp_path: Path) -
     assert (tmp_path / "out" / "x" / "take1.npq").is_file()
     assert (tmp_path / "out" / "y" / "take1.npq").is_file()
     reasons = {Path(f.input).name: f.error for f in failed(seen)}
-    assert "use --mono" in str(reasons["surround.wav"])
+    assert "use `mono`" in str(reasons["surround.wav"])
     assert "cannot decode" in str(reasons["broken.wav"])
     assert len(seen) == 4
     assert {r.output for r in failed(seen)} == {
