@@ -37,30 +37,29 @@ __all__ = ["DecodeRecord", "DecodedFile", "decode_file", "decode_paths", "infer_
 _WRITE_BLOCK = 1 << 16
 
 
-class DecodedFile(FrozenModel):
-    """One decoded file (one JSON object per file)."""
+class _DecodeFields(FrozenModel):
+    """What ``npq decode`` reports of one file besides its paths and status."""
 
+    channels: int = Field(description="1 (NPQ1) or 2 (NPQ2, L/R).")
+    sample_rate: int = Field(description="Sample rate of the WAV, Hz.")
+    samples: int = Field(description="Samples per channel written.")
+    duration_s: float = Field(description="Seconds of audio written.")
+    model: str
+    weights_sha256: str
+    wall_s: float = Field(description="Wall time, seconds.")
+
+
+class _DecodedHead(FrozenModel):
     path: str = Field(description="The .npq file.")
     output: str = Field(description="The WAV file written.")
-    channels: int = Field(description="1 (NPQ1) or 2 (NPQ2, L/R).")
-    sample_rate: int = Field(description="Sample rate of the WAV, Hz.")
-    samples: int = Field(description="Samples per channel written.")
-    duration_s: float = Field(description="Seconds of audio written.")
-    model: str
-    weights_sha256: str
-    wall_s: float = Field(description="Wall time, seconds.")
 
 
-class DecodeRecord(FileRecord):
+class DecodedFile(_DecodeFields, _DecodedHead):
+    """One decoded file (``path``, ``output``, then the decode fields)."""
+
+
+class DecodeRecord(_DecodeFields, FileRecord):
     """One input file of ``npq decode`` (one JSON object per file): a :class:`DecodedFile` as a record."""
-
-    channels: int = Field(description="1 (NPQ1) or 2 (NPQ2, L/R).")
-    sample_rate: int = Field(description="Sample rate of the WAV, Hz.")
-    samples: int = Field(description="Samples per channel written.")
-    duration_s: float = Field(description="Seconds of audio written.")
-    model: str
-    weights_sha256: str
-    wall_s: float = Field(description="Wall time, seconds.")
 
     @classmethod
     def of(cls, result: DecodedFile) -> DecodeRecord:

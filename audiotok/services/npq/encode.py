@@ -64,39 +64,35 @@ class EncodeOptions(FrozenModel):
     overwrite: bool = Field(default=False, description="Re-encode outputs that already exist.")
 
 
-class EncodedFile(FrozenModel):
-    """One input file's outcome (one JSON object per file)."""
+class _EncodeFields(FrozenModel):
+    """What ``npq encode`` reports of one file besides its paths and status."""
 
+    format: Literal["NPQ1", "NPQ2"]
+    n_codebooks: int = Field(description="K, all codebooks.")
+    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
+    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
+    seq_len: int = Field(description="T, frames.")
+    token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
+    duration_s: float = Field(description="Audio duration, seconds.")
+    wall_s: float = Field(description="Wall time spent on this file, seconds.")
+    model: str = Field(description="Model name or checkpoint path.")
+    weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
+
+
+class _EncodedHead(FrozenModel):
     path: str = Field(description="The audio file.")
     output: str = Field(description="The .npq file.")
     status: Literal["encoded", "skipped", "planned"] = Field(
         description="encoded; skipped (valid output exists); planned (dry run)."
     )
-    format: Literal["NPQ1", "NPQ2"]
-    n_codebooks: int = Field(description="K, all codebooks.")
-    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
-    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
-    seq_len: int = Field(description="T, frames.")
-    token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
-    duration_s: float = Field(description="Audio duration, seconds.")
-    wall_s: float = Field(description="Wall time spent on this file, seconds.")
-    model: str = Field(description="Model name or checkpoint path.")
-    weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
 
 
-class EncodeRecord(FileRecord):
+class EncodedFile(_EncodeFields, _EncodedHead):
+    """One input file's outcome (``path``, ``output``, ``status``, then the encode fields)."""
+
+
+class EncodeRecord(_EncodeFields, FileRecord):
     """One input file of ``npq encode`` (one JSON object per file): an :class:`EncodedFile` as a record."""
-
-    format: Literal["NPQ1", "NPQ2"]
-    n_codebooks: int = Field(description="K, all codebooks.")
-    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
-    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
-    seq_len: int = Field(description="T, frames.")
-    token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
-    duration_s: float = Field(description="Audio duration, seconds.")
-    wall_s: float = Field(description="Wall time spent on this file, seconds.")
-    model: str = Field(description="Model name or checkpoint path.")
-    weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
 
     @classmethod
     def of(cls, result: EncodedFile) -> EncodeRecord:
