@@ -45,23 +45,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     If the ``with`` body raises, the temp file is removed and ``path`` is left
     as it was.
     """
-    dest = Path(path)
-    try:
-        fd, tmp = _temp_beside(dest)
-    except OSError as exc:
-        raise _output_error(exc, dest) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise _output_error(exc, dest) from None
-        raise
+    with atomic_write_group([path]) as (fh,):
+        yield fh
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ stderr, with service parameter names turned into flags (:mod:`audiotok.cli._erro
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -22,11 +23,12 @@ from rich.table import Table
 
 from audiotok.cli import _console
 from audiotok.cli._errors import with_flags
-from audiotok.services.records import FileRecord
+from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = ["Output"]
 
 HumanLine = Callable[[FileRecord], str | None]
+S = TypeVar("S", bound=BatchSummary)
 
 
 class Output:
@@ -95,3 +97,30 @@ class Output:
             typer.echo(summary.model_dump_json())
         elif line is not None:
             self.line(line)
+
+    def run(
+        self,
+        label: str,
+        batch: Callable[..., S],
+        *args: Any,
+        line: Callable[[S], str | None] | None = None,
+        exit_on_failure: bool = True,
+        **kwargs: Any,
+    ) -> S:
+        """Run one batch service under a progress row and report it here.
+
+        ``batch(*args, on_record=self.record, on_progress=..., **kwargs)`` is
+        called with the progress row ``label``; its summary goes to
+        :meth:`summary` (with ``line(summary)`` as the human line).
+
+        Raises
+        ------
+        typer.Exit
+            Exit status 1 when a file failed and ``exit_on_failure`` is set.
+        """
+        with _console.progress(label, enabled=not self.as_json) as on_progress:
+            summary = batch(*args, on_record=self.record, on_progress=on_progress, **kwargs)
+        self.summary(summary, None if line is None else line(summary))
+        if exit_on_failure and summary.files_failed:
+            raise typer.Exit(1)
+        return summary

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audiotok.cli._console import progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, OutdirOpt, RecursiveOpt, ShardCountOpt, ShardIndexOpt, outdir_of
@@ -69,15 +68,11 @@ def normalize(
         raise UsageError("an output folder is needed: OUT or -o/--outdir")
     exts = tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
     sink = Output(as_json=as_json, human=lambda r: _normalized(r, clip))
-    with progress("Normalizing", enabled=not as_json) as on_progress:
-        summary = normalize_service.normalize_paths(
-            [src], folder, recursive=recursive, suffixes=exts, target_rms=target_rms, window_ms=window_ms,
-            sample_rate=sample_rate or None, keep_channels=keep_channels, clip=clip,  # type: ignore[arg-type]
-            shard=(shard_index, shard_count), on_record=sink.record, on_progress=on_progress,
-        )  # fmt: skip
-    sink.summary(summary)
-    if summary.files_failed:
-        raise typer.Exit(1)
+    sink.run(
+        "Normalizing", normalize_service.normalize_paths, [src], folder, recursive=recursive, suffixes=exts,
+        target_rms=target_rms, window_ms=window_ms, sample_rate=sample_rate or None,
+        keep_channels=keep_channels, clip=clip, shard=(shard_index, shard_count),
+    )  # fmt: skip
 
 
 def _normalized(record: FileRecord, clip: str) -> str | None:

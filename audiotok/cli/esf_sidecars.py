@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audiotok.cli._console import console, progress
+from audiotok.cli._console import console
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, ShardCountOpt, ShardIndexOpt, SkipErrorsOpt, jobs_option
@@ -87,11 +87,7 @@ def init(
         manifest_csv=manifest_csv, shard_index=shard_index, shard_count=shard_count, skip_errors=skip_errors,
     )  # fmt: skip
     out = Output(as_json=as_json)
-    with progress("Writing sidecars", enabled=not as_json) as on_progress:
-        summary = esf_sidecars.init_paths(opts, jobs=jobs, on_record=out.record, on_progress=on_progress)
-    out.summary(summary, _counts_line(summary))
-    if summary.files_failed:
-        raise typer.Exit(1)
+    out.run("Writing sidecars", esf_sidecars.init_paths, opts, jobs=jobs, line=_counts_line)
 
 
 def _show_producers(producers_dir: Path | None, name: str | None) -> None:
@@ -156,14 +152,15 @@ def add(
         manifest_csv=manifest_csv, shard_index=shard_index, shard_count=shard_count, skip_errors=skip_errors,
     )  # fmt: skip
     out = Output(as_json=as_json)
-    with progress("Adding features", enabled=not as_json) as on_progress:
-        summary = esf_sidecars.add_paths(
-            opts, chosen, mode=mode, create_missing=create_missing,  # type: ignore[arg-type]
-            on_record=out.record, on_progress=on_progress,
-        )  # fmt: skip
-    out.summary(summary, _counts_line(summary))
-    if summary.files_failed:
-        raise typer.Exit(1)
+    out.run(
+        "Adding features",
+        esf_sidecars.add_paths,
+        opts,
+        chosen,
+        mode=mode,
+        create_missing=create_missing,
+        line=_counts_line,
+    )
 
 
 INIT_EXAMPLES = examples(

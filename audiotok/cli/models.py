@@ -32,18 +32,20 @@ models_app = typer.Typer(
     ),
 )
 def list_(as_json: JsonOpt = False) -> None:
-    """Known DAC models: sample rate, hop length, codebooks, and whether (and where) each is cached."""
+    """Known DAC and EnCodec models: rate, hop, codebooks, and whether (and where) each is cached."""
     infos = models_service.list_models()
     if as_json:
         for info in infos:
             typer.echo(info.model_dump_json())
         return
-    table = Table("name", "Hz", "hop", "fps", "codebooks", "cached", "path")
+    table = Table("name", "alias", "Hz", "ch", "hop", "fps", "codebooks", "cached", "path")
     for i in infos:
         cached = "[green]yes[/]" if i.cached else "no"
         table.add_row(
             i.name,
+            i.alias,
             str(i.sample_rate),
+            str(i.channels),
             str(i.hop_length),
             f"{i.token_rate:.4f}",
             str(i.n_codebooks),
@@ -56,15 +58,15 @@ def list_(as_json: JsonOpt = False) -> None:
 @models_app.command(
     "fetch",
     epilog=examples(
-        ("Download the default 44.1 kHz model, print its sha256", "audiotok models fetch 44khz"),
-        ("The 24 kHz model, JSON for scripts", "audiotok models fetch 24khz --json"),
+        ("Download the default 44.1 kHz DAC model, print its sha256", "audiotok models fetch dac-44khz"),
+        ("EnCodec 24 kHz, JSON for scripts", "audiotok models fetch encodec-24khz --json"),
     ),
 )
 def fetch(
-    name: Annotated[str, typer.Argument(help="44khz, 24khz, 16khz or 44khz-16kbps.")],
+    name: Annotated[str, typer.Argument(help="A name or alias of `audiotok models list` (dac-44khz).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Download a model's weights into descript-audio-codec's cache and print their sha256."""
+    """Download a model's weights into its codec's own cache and print their sha256."""
     fetched = models_service.fetch_model(name)
     if as_json:
         typer.echo(fetched.model_dump_json())

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from audiotok.cli._console import progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
@@ -83,12 +82,15 @@ def inspect(
             table.add_row(*_row(record))
 
     out = Output(as_json=as_json, human=lambda r: add_row(r))
-    with progress("Inspecting", enabled=not as_json) as on_progress:
-        summary = npq_service.inspect_paths(
-            inputs, recursive=recursive, verify=verify, on_record=out.record, on_progress=on_progress
-        )
+    summary = out.run(
+        "Inspecting",
+        npq_service.inspect_paths,
+        inputs,
+        recursive=recursive,
+        verify=verify,
+        exit_on_failure=False,
+    )
     out.table(table)
-    out.summary(summary)
     if summary.files_failed:
         raise typer.Exit(1)
 
@@ -170,20 +172,11 @@ def encode(
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    with progress("Encoding", enabled=not as_json) as on_progress:
-        summary = npq_encode.encode_paths(
-            inputs,
-            outdir=outdir,
-            model=model,
-            device=device_lib.select_device(device),
-            opts=opts,
-            recursive=recursive,
-            shard=(shard_index, shard_count),
-            dry_run=dry_run,
-            on_record=out.record,
-            on_progress=on_progress,
-        )
-    out.summary(summary, _summary_line(summary))
+    summary = out.run(
+        "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model,
+        device=device_lib.select_device(device), opts=opts, recursive=recursive,
+        shard=(shard_index, shard_count), dry_run=dry_run, line=_summary_line, exit_on_failure=False,
+    )  # fmt: skip
     if out.failures:
         out.line(f"{len(out.failures)} failed:", style="red")
         for failure in out.failures:
@@ -232,22 +225,11 @@ def decode(
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
     device_lib.set_threads(threads)
     sink = Output(as_json=as_json, human=_decoded)
-    with progress("Decoding", enabled=not as_json) as on_progress:
-        summary = npq_decode.decode_paths(
-            inputs,
-            out=out,
-            outdir=outdir,
-            model=model,
-            device=device_lib.select_device(device),
-            sample_rate=sample_rate,
-            recursive=recursive,
-            shard=(shard_index, shard_count),
-            on_record=sink.record,
-            on_progress=on_progress,
-        )
-    sink.summary(summary)
-    if summary.files_failed:
-        raise typer.Exit(1)
+    sink.run(
+        "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
+        device=device_lib.select_device(device), sample_rate=sample_rate, recursive=recursive,
+        shard=(shard_index, shard_count),
+    )  # fmt: skip
 
 
 def _converted(record: FileRecord) -> str | None:
@@ -287,18 +269,7 @@ def convert(
 ) -> None:
     """Convert DAC CLI .dac files to NPQ1, token for token (never executes their pickle)."""
     out = Output(as_json=as_json, human=_converted)
-    with progress("Converting", enabled=not as_json) as on_progress:
-        summary = npq_convert.convert_paths(
-            inputs,
-            outdir=outdir,
-            model=model,
-            channel=channel,
-            recursive=recursive,
-            overwrite=overwrite,
-            shard=(shard_index, shard_count),
-            on_record=out.record,
-            on_progress=on_progress,
-        )
-    out.summary(summary)
-    if summary.files_failed:
-        raise typer.Exit(1)
+    out.run(
+        "Converting", npq_convert.convert_paths, inputs, outdir=outdir, model=model, channel=channel,
+        recursive=recursive, overwrite=overwrite, shard=(shard_index, shard_count),
+    )  # fmt: skip

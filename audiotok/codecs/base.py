@@ -16,7 +16,7 @@ from torch import Tensor
 
 from audiotok._types import FramesPerSecond, Hz
 
-__all__ = ["Codec", "Context"]
+__all__ = ["Codec", "CodecBase", "Context"]
 
 
 class Context(NamedTuple):
@@ -130,3 +130,52 @@ class Codec(Protocol):
             If ``codes`` has the wrong shape.
         """
         ...
+
+
+class CodecBase:
+    """What the codec classes share: the frame rate, the decoder context and the shape checks.
+
+    Subclasses set the :class:`Codec` attributes and :attr:`DECODE_CONTEXT_FRAMES`.
+    """
+
+    #: Frames of context each side of a decoded chunk.
+    DECODE_CONTEXT_FRAMES: int
+    name: str
+    sample_rate: Hz
+    channels: int
+    hop_length: int
+    n_codebooks: int
+
+    @property
+    def frame_rate(self) -> FramesPerSecond:
+        """Frames per second (fps), ``sample_rate / hop_length``."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def decoder_context_frames(self) -> Context:
+        """:attr:`DECODE_CONTEXT_FRAMES` on both sides."""
+        return Context(self.DECODE_CONTEXT_FRAMES, self.DECODE_CONTEXT_FRAMES)
+
+    def check_audio(self, audio: Tensor, n_codebooks: int) -> None:
+        """Check :meth:`Codec.encode`'s arguments.
+
+        Raises
+        ------
+        ValueError
+            If ``n_codebooks`` is out of range or ``audio`` is not ``[B, channels, S]``.
+        """
+        if not 1 <= n_codebooks <= self.n_codebooks:
+            raise ValueError(f"n_codebooks must be in [1, {self.n_codebooks}], got {n_codebooks}")
+        if audio.ndim != 3 or audio.shape[1] != self.channels:
+            raise ValueError(f"audio must be [B, {self.channels}, S], got {tuple(audio.shape)}")
+
+    def check_codes(self, codes: Tensor) -> None:
+        """Check :meth:`Codec.decode`'s argument.
+
+        Raises
+        ------
+        ValueError
+            If ``codes`` is not ``[B, K, T]`` with ``1 <= K <= n_codebooks``.
+        """
+        if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
+            raise ValueError(f"codes must be [B, K<={self.n_codebooks}, T], got {tuple(codes.shape)}")

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
-from audiotok._types import FramesPerSecond, Hz
+from audiotok._types import Hz
 from audiotok.codecs._dac_hf import load_hf_dac
-from audiotok.codecs.base import Context
+from audiotok.codecs.base import CodecBase, Context
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
@@ -91,7 +91,7 @@ def _speed_up(model: nn.Module) -> None:
                 setattr(parent, name, _FastSnake(child.alpha))
 
 
-class DacCodec:
+class DacCodec(CodecBase):
     """A loaded DAC model in inference mode, with tensor-only encode and decode.
 
     Satisfies :class:`~audiotok.codecs.base.Codec` (mono: ``channels == 1``).
@@ -120,6 +120,7 @@ class DacCodec:
     """
 
     channels = 1
+    DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
 
     def __init__(
         self,
@@ -145,11 +146,6 @@ class DacCodec:
         self.encoder_receptive_field = _receptive_field(model.encoder)
 
     @property
-    def frame_rate(self) -> FramesPerSecond:
-        """Frames per second, ``sample_rate / hop_length``."""
-        return self.sample_rate / self.hop_length
-
-    @property
     def encoder_context_frames(self) -> Context:
         """Frames of context each side of a chunk that make chunked codes equal whole-file codes.
 
@@ -160,37 +156,16 @@ class DacCodec:
         frames = math.ceil(self.encoder_receptive_field / self.hop_length)
         return Context(frames, frames)
 
-    @property
-    def decoder_context_frames(self) -> Context:
-        """:data:`DECODE_CONTEXT_FRAMES` on both sides."""
-        return Context(DECODE_CONTEXT_FRAMES, DECODE_CONTEXT_FRAMES)
-
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
-        """Encode audio to RVQ codes.
+        """Encode ``audio : Tensor[B, 1, S]`` to ``codes : LongTensor[B, K, T]``, as :meth:`Codec.encode`.
 
-        Parameters
-        ----------
-        audio : Tensor[B, 1, S]
-            float32 at :attr:`sample_rate`; right-padded here with zeros to a
-            multiple of :attr:`hop_length` (as DAC's ``preprocess`` does).
-        n_codebooks : int
-            K, the first K codebooks, ``1 <= K <= n_codebooks``.
-
-        Returns
-        -------
-        codes : LongTensor[B, K, T]
-            ``T = ceil(S / hop_length)``, on :attr:`device`.
-
-        Raises
-        ------
-        ValueError
-            If ``n_codebooks`` is out of range or ``audio`` is not ``[B, 1, S]``.
+        ``audio`` is float32 at :attr:`sample_rate`, right-padded here with
+        zeros to a multiple of :attr:`hop_length` (as DAC's ``preprocess``
+        does), so ``T = ceil(S / hop_length)``; ``codes`` are on :attr:`device`.
+        Raises ``ValueError`` as :meth:`~audiotok.codecs.base.CodecBase.check_audio`.
         """
-        if not 1 <= n_codebooks <= self.n_codebooks:
-            raise ValueError(f"n_codebooks must be in [1, {self.n_codebooks}], got {n_codebooks}")
-        if audio.ndim != 3 or audio.shape[1] != 1:
-            raise ValueError(f"audio must be [B, 1, S], got {tuple(audio.shape)}")
+        self.check_audio(audio, n_codebooks)
         n = audio.shape[-1]
         pad = -(-n // self.hop_length) * self.hop_length - n
         x = nn.functional.pad(audio.to(self.device, torch.float32), (0, pad))
@@ -201,25 +176,13 @@ class DacCodec:
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Decode RVQ codes to audio.
+        """Decode ``codes : LongTensor[B, K, T]`` to ``audio : Tensor[B, 1, T * hop]``, see Codec.decode.
 
-        Parameters
-        ----------
-        codes : LongTensor[B, K, T]
-            ``K <= n_codebooks``; missing codebooks contribute nothing.
-
-        Returns
-        -------
-        audio : Tensor[B, 1, T * hop_length]
-            float32 at :attr:`sample_rate`, on :attr:`device`.
-
-        Raises
-        ------
-        ValueError
-            If ``codes`` is not ``[B, K, T]`` with ``1 <= K <= n_codebooks``.
+        ``K <= n_codebooks``: missing codebooks contribute nothing. ``audio`` is
+        float32 at :attr:`sample_rate`, on :attr:`device`. Raises ``ValueError``
+        as :meth:`~audiotok.codecs.base.CodecBase.check_codes`.
         """
-        if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(f"codes must be [B, K<={self.n_codebooks}, T], got {tuple(codes.shape)}")
+        self.check_codes(codes)
         if self._fast and not self._decoder_ready:
             _speed_up(self.model.decoder)
         self._decoder_ready = True

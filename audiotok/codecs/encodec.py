@@ -47,7 +47,7 @@ import torch
 from encodec.model import EncodecModel
 
 from audiotok._types import FramesPerSecond, Hz, Kbps, Seconds
-from audiotok.codecs.base import Context
+from audiotok.codecs.base import CodecBase, Context
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError, UsageError
 
@@ -168,7 +168,7 @@ def _spec_of_state(state: dict[str, torch.Tensor], path: Path) -> EncodecSpec:
     raise ModelError("cannot tell which EnCodec model this state dict is for; name the model", path)
 
 
-class EncodecCodec:
+class EncodecCodec(CodecBase):
     """A loaded EnCodec model in inference mode, with tensor-only encode and decode.
 
     Satisfies :class:`~audiotok.codecs.base.Codec`.
@@ -192,6 +192,8 @@ class EncodecCodec:
     weights_sha256 : str
     device : torch.device
     """
+
+    DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
 
     def __init__(
         self,
@@ -218,11 +220,6 @@ class EncodecCodec:
         spec.check_bandwidth(bandwidth)
         self.bandwidth = bandwidth
 
-    @property
-    def frame_rate(self) -> FramesPerSecond:
-        """Frames per second, ``sample_rate / hop_length`` (75.0 or 150.0)."""
-        return self.sample_rate / self.hop_length
-
     def encoder_context(self, seconds: Seconds) -> Context:
         """``round(seconds * fps)`` frames before a chunk, and as many after it unless causal."""
         frames = round(seconds * self.frame_rate)
@@ -233,63 +230,31 @@ class EncodecCodec:
         """1 s of context: :meth:`encoder_context` ``(1.0)``."""
         return self.encoder_context(1.0)
 
-    @property
-    def decoder_context_frames(self) -> Context:
-        """:data:`DECODE_CONTEXT_FRAMES` on both sides."""
-        return Context(DECODE_CONTEXT_FRAMES, DECODE_CONTEXT_FRAMES)
-
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
-        """Encode audio to RVQ codes (one stream: no segments, no normalisation).
+        """Encode ``audio : Tensor[B, C, S]`` to ``codes : LongTensor[B, K, T]``, as :meth:`Codec.encode`.
 
-        Parameters
-        ----------
-        audio : Tensor[B, C, S]
-            float32 at :attr:`sample_rate`, ``C = channels``; divided by the
-            file's scale first when :attr:`normalizes`. The encoder pads the
-            last frame itself (reflection), so ``S`` is passed as it is.
-        n_codebooks : int
-            K, ``1 <= K <= n_codebooks``.
-
-        Returns
-        -------
-        codes : LongTensor[B, K, T]
-            ``T = ceil(S / hop_length)``, on :attr:`device`.
-
-        Raises
-        ------
-        ValueError
-            If ``n_codebooks`` is out of range or ``audio`` is not ``[B, C, S]``.
+        One stream: no segments, no normalisation. ``audio`` is float32 at
+        :attr:`sample_rate`, ``C = channels``, divided by the file's scale first
+        when :attr:`normalizes`; the encoder pads the last frame itself
+        (reflection), so ``T = ceil(S / hop_length)``. ``codes`` are on
+        :attr:`device`. Raises ``ValueError`` as
+        :meth:`~audiotok.codecs.base.CodecBase.check_audio`.
         """
-        if not 1 <= n_codebooks <= self.n_codebooks:
-            raise ValueError(f"n_codebooks must be in [1, {self.n_codebooks}], got {n_codebooks}")
-        if audio.ndim != 3 or audio.shape[1] != self.channels:
-            raise ValueError(f"audio must be [B, {self.channels}, S], got {tuple(audio.shape)}")
+        self.check_audio(audio, n_codebooks)
         emb = self.model.encoder(audio.to(self.device, torch.float32))
         codes: torch.Tensor = self.model.quantizer.vq.encode(emb, n_q=n_codebooks)  # [K, B, T]
         return codes.transpose(0, 1)
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Decode RVQ codes to audio (not multiplied by any scale).
+        """Decode ``codes : LongTensor[B, K, T]`` to ``audio : Tensor[B, C, T * hop]``, see Codec.decode.
 
-        Parameters
-        ----------
-        codes : LongTensor[B, K, T]
-            ``1 <= K <= n_codebooks``.
-
-        Returns
-        -------
-        audio : Tensor[B, C, T * hop_length]
-            float32 at :attr:`sample_rate`, on :attr:`device`.
-
-        Raises
-        ------
-        ValueError
-            If ``codes`` is not ``[B, K, T]`` with ``1 <= K <= n_codebooks``.
+        Not multiplied by any scale. ``audio`` is float32 at :attr:`sample_rate`,
+        on :attr:`device`. Raises ``ValueError`` as
+        :meth:`~audiotok.codecs.base.CodecBase.check_codes`.
         """
-        if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(f"codes must be [B, K<={self.n_codebooks}, T], got {tuple(codes.shape)}")
+        self.check_codes(codes)
         emb = self.model.quantizer.decode(codes.to(self.device, torch.long).transpose(0, 1))
         audio: torch.Tensor = self.model.decoder(emb)
         return audio

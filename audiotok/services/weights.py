@@ -1,8 +1,8 @@
-"""``models``: which DAC models audiotok knows, whether they are cached, fetching them.
+"""``models``: which codec models audiotok knows, whether they are cached, fetching them.
 
-The models are the ``dac`` entries of :mod:`audiotok.codecs.registry`, listed
-by their short names (``44khz``); the canonical names (``dac-44khz``) are
-accepted by :func:`fetch_model` too.
+The models are the entries of :mod:`audiotok.codecs.registry` (DAC and
+EnCodec), listed by their canonical names (``dac-44khz``) with the earlier
+short name as ``alias`` (``44khz``); :func:`fetch_model` takes either.
 """
 
 from __future__ import annotations
@@ -20,35 +20,41 @@ __all__ = ["FetchedModel", "ModelInfo", "fetch_model", "list_models"]
 class ModelInfo(FrozenModel):
     """One known model (one JSON object per model)."""
 
-    name: str
+    name: str = Field(description="Canonical name (dac-44khz).")
+    alias: str = Field(description="The earlier short name, also accepted (44khz).")
+    family: str = Field(description="dac or encodec.")
     sample_rate: int = Field(description="Hz.")
+    channels: int = Field(description="Audio channels the model takes (2: EnCodec 48 kHz).")
     hop_length: int = Field(description="Samples per frame.")
     token_rate: float = Field(description="Frames per second (fps).")
     n_codebooks: int
     codebook_size: int
     cached: bool
-    path: str = Field(description="Where descript-audio-codec caches the weights.")
+    path: str = Field(description="Where the codec's own package caches the weights.")
     url: str
 
 
 class FetchedModel(FrozenModel):
     """A model whose weights are now in the cache."""
 
-    name: str
+    name: str = Field(description="Canonical name.")
     path: str
     sha256: str
     bytes: int
 
 
 def list_models() -> list[ModelInfo]:
-    """Every DAC model of the registry, with its cache state."""
+    """Every model of the registry (DAC, then EnCodec), with its cache state."""
     infos = []
-    for entry in registry.entries("dac"):
+    for entry in registry.entries():
         path = cache_path(entry.weights)
         infos.append(
             ModelInfo(
-                name=entry.short_name,
+                name=entry.name,
+                alias=entry.short_name,
+                family=entry.family,
                 sample_rate=entry.sample_rate,
+                channels=entry.channels,
                 hop_length=entry.hop_length,
                 token_rate=entry.frame_rate,
                 n_codebooks=entry.n_codebooks,
@@ -62,20 +68,18 @@ def list_models() -> list[ModelInfo]:
 
 
 def fetch_model(name: str) -> FetchedModel:
-    """Download ``name`` into DAC's cache (unless cached) and hash it.
+    """Download ``name`` into its codec's cache (unless cached) and hash it.
 
     Raises
     ------
     UsageError
-        If ``name`` is not a known DAC model.
+        If ``name`` is not a known model (canonical name or alias).
     ModelError
         If the download fails (the message names the URL and the cache path).
     """
     entry = registry.lookup(name)
-    if entry is None or entry.family != "dac":
-        known = ", ".join(e.short_name for e in registry.entries("dac"))
+    if entry is None:
+        known = ", ".join(n for e in registry.entries() for n in e.names)
         raise UsageError(f"unknown model {name!r}; known: {known}")
-    path = fetch(entry.short_name, entry.weights)
-    return FetchedModel(
-        name=entry.short_name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size
-    )
+    path = fetch(entry.name, entry.weights)
+    return FetchedModel(name=entry.name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size)

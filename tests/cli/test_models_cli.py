@@ -16,19 +16,24 @@ runner = CliRunner()
 def test_list_shows_cache_state(dac_home: Path) -> None:
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0
-    rows = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(rows) == {"44khz", "24khz", "16khz", "44khz-16kbps"}
+    rows = {r["alias"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == {"44khz", "24khz", "16khz", "44khz-16kbps", "encodec_24khz", "encodec_48khz"}
+    assert rows["44khz"]["name"] == "dac-44khz" and rows["encodec_48khz"]["name"] == "encodec-48khz"
     assert rows["44khz"]["cached"] and not rows["24khz"]["cached"]
     assert rows["24khz"]["hop_length"] == 320 and rows["24khz"]["n_codebooks"] == 32
+    assert rows["encodec_48khz"]["channels"] == 2 and rows["encodec_48khz"]["family"] == "encodec"
     assert rows["44khz"]["path"].startswith(str(dac_home))
+    assert "hub/checkpoints/encodec_24khz-d7cc33bc.th" in rows["encodec_24khz"]["path"]
     assert runner.invoke(app, ["models", "list"]).exit_code == 0
 
 
 def test_fetch_cached_prints_sha256(dac_home: Path) -> None:
-    result = runner.invoke(app, ["models", "fetch", "44khz"])
-    assert result.exit_code == 0
     weights = dac_home / ".cache/descript/dac/weights_44khz_8kbps_0.0.1.pth"
-    assert sha256_file(weights) in result.stdout
+    for name in ("44khz", "dac-44khz"):
+        result = runner.invoke(app, ["models", "fetch", name, "--json"])
+        assert result.exit_code == 0
+        fetched = json.loads(result.stdout)
+        assert fetched["name"] == "dac-44khz" and fetched["sha256"] == sha256_file(weights)
 
 
 def test_fetch_offline_uncached_is_one_line_error(dac_home: Path) -> None:

@@ -20,6 +20,9 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict
+
+from typing_extensions import Unpack
 
 from audiotok.errors import InputError, UsageError
 from audiotok.progress import ProgressFn
@@ -29,7 +32,7 @@ from audiotok.services.dataset._steps import Build, BuildResult
 from audiotok.services.dataset._swap import Staging
 from audiotok.services.dataset.verify import verify_dataset
 
-__all__ = ["BuildPlan", "BuildResult", "Materialize", "build_dataset", "plan_build"]
+__all__ = ["BuildPlan", "BuildResult", "Materialize", "PlanOptions", "build_dataset", "plan_build"]
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +70,39 @@ def _check_options(
         )
 
 
+class PlanOptions(TypedDict, total=False):
+    """The options of :func:`plan_build` (and :func:`build_dataset`), with their defaults.
+
+    ``suffix`` (None: detected), ``split`` ("train"), ``split_map`` (None),
+    ``valid_fraction`` (None), ``valid_split`` ("valid"), ``seed`` (0),
+    ``recursive`` (False), ``tokens_subdir`` ("tokens"), ``materialize``
+    (None), ``embed`` (True), ``max_files`` (None), ``workers`` (1); see
+    :func:`build_dataset`.
+    """
+
+    suffix: str | None
+    split: str
+    split_map: Mapping[str, str] | None
+    valid_fraction: float | None
+    valid_split: str
+    seed: int
+    recursive: bool
+    tokens_subdir: str
+    materialize: Materialize | None
+    embed: bool
+    max_files: int | None
+    workers: int
+
+
 def build_dataset(
     tokens_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    suffix: str | None = None,
-    split: str = "train",
-    split_map: Mapping[str, str] | None = None,
-    valid_fraction: float | None = None,
-    valid_split: str = "valid",
-    seed: int = 0,
-    recursive: bool = False,
-    tokens_subdir: str = "tokens",
-    materialize: Materialize | None = None,
-    embed: bool = True,
     verify: bool = False,
-    max_files: int | None = None,
     skip_bad: bool = False,
-    workers: int = 1,
     batch_rows: int = 256,
     on_progress: ProgressFn | None = None,
+    **options: Unpack[PlanOptions],
 ) -> BuildResult:
     """Build a ``DatasetDict`` in ``out_dir`` from the token files under ``tokens_dir``.
 
@@ -150,31 +166,18 @@ def build_dataset(
         ``out_dir`` and ``tokens_dir`` nest, or ``out_dir`` is not a dataset.
     """
     start = time.perf_counter()
-    plan = plan_build(
-        tokens_dir,
-        out_dir,
-        suffix=suffix,
-        split=split,
-        split_map=split_map,
-        valid_fraction=valid_fraction,
-        valid_split=valid_split,
-        seed=seed,
-        recursive=recursive,
-        tokens_subdir=tokens_subdir,
-        materialize=materialize,
-        embed=embed,
-        max_files=max_files,
-        workers=workers,
-    )
+    plan = plan_build(tokens_dir, out_dir, **options)
     build = Build(plan, batch_rows=batch_rows)
     try:
-        build.read(workers=workers, on_progress=on_progress)  # read -> write, row by row
+        build.read(workers=plan.workers, on_progress=on_progress)  # read -> write, row by row
         if build.failures and not skip_bad:
             build.discard()
             return build.result(start, written=False)
         build.finish()
         if verify:
-            verify_failures = verify_dataset(build.workdir, plan.kind, plan.roots, tokens_subdir, embed=embed)
+            verify_failures = verify_dataset(
+                build.workdir, plan.kind, plan.roots, plan.tokens_prefix, embed=plan.embed
+            )
             if verify_failures:
                 build.failures.extend(verify_failures)
                 plan.staging.discard()
@@ -212,6 +215,8 @@ class BuildPlan:
     tokens_prefix : str
         The ``audio`` column's folder (``tokens``).
     valid : tuple (fraction, seed, split) or None
+    workers : int
+        Processes reading token files.
     """
 
     out_dir: str
@@ -226,6 +231,7 @@ class BuildPlan:
     recursive: bool
     tokens_prefix: str
     valid: tuple[float, int, str] | None
+    workers: int
 
 
 def plan_build(
@@ -304,4 +310,5 @@ def plan_build(
         recursive=recursive,
         tokens_prefix=Path(tokens_subdir).as_posix(),
         valid=None if valid_fraction is None else (valid_fraction, seed, valid_split),
+        workers=workers,
     )
