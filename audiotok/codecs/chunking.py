@@ -9,16 +9,23 @@ least the network's receptive field on each side, the kept frames equal
 those of a single whole-stream run: DAC's encoder and decoders use a
 symmetric context; the causal EnCodec 24 kHz encoder needs none after a
 chunk. The planner knows nothing of any codec: frames in, frames out.
+
+Across streams (the files of a batch), :func:`stream_windows` lists every
+window in read order and :func:`plan_batches` groups windows of exactly
+equal sample length into encoder calls: zero-padding a window to its
+neighbour's length would change the codes near its end, so only equal
+lengths share a call. Both need only the streams' lengths, which the batch
+runner knows from its probes before any audio is decoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from audiotok._types import FramesPerSecond, Seconds
 
-__all__ = ["Chunk", "batch_chunks", "frames_for_seconds", "plan_chunks"]
+__all__ = ["Chunk", "Window", "frames_for_seconds", "plan_batches", "plan_chunks", "stream_windows"]
 
 
 @dataclass(frozen=True)
@@ -93,24 +100,100 @@ def plan_chunks(n_frames: int, chunk_frames: int, context: tuple[int, int]) -> l
     return chunks
 
 
-def batch_chunks(
-    chunks: list[Chunk], batch_size: int, length: Callable[[Chunk], int] | None = None
-) -> Iterator[list[Chunk]]:
-    """Group consecutive chunks of equal window length, at most ``batch_size`` per group.
+@dataclass(frozen=True)
+class Window:
+    """One chunk of one stream, as the batch planner sees it.
+
+    Attributes
+    ----------
+    pos : int
+        Read position: windows are numbered over all streams, stream 0's
+        chunks first, in order.
+    stream : int
+        Index of the stream (file) in the batch.
+    chunk : Chunk
+        The chunk, in the stream's frames.
+    samples : int
+        Samples the network runs on: ``[win_start * hop, min(win_stop * hop, length))``,
+        so a stream's last window is never padded. The bucket key.
+    """
+
+    pos: int
+    stream: int
+    chunk: Chunk
+    samples: int
+
+
+def stream_windows(
+    lengths: Sequence[int], hop: int, chunk_frames: int | None, context: tuple[int, int]
+) -> Iterator[Window]:
+    """Every window of every stream, in read order.
 
     Parameters
     ----------
-    length : callable, optional
-        The length that must be equal within a group; default the window in
-        frames (:attr:`Chunk.window`). The stream encoder passes the window in
-        samples, so a last, shorter window is never padded to its neighbour's.
+    lengths : sequence of int
+        Samples of each stream (at the codec's rate); a stream of 0 samples has no window.
+    hop : int
+        Samples per frame.
+    chunk_frames : int or None
+        Frames kept per chunk; ``None``: one window per stream.
+    context : (int, int)
+        Frames of context before and after each chunk.
     """
-    size = length or (lambda chunk: chunk.window)
-    group: list[Chunk] = []
-    for chunk in chunks:
-        if group and (len(group) == batch_size or size(chunk) != size(group[0])):
-            yield group
-            group = []
-        group.append(chunk)
-    if group:
-        yield group
+    pos = 0
+    for stream, n in enumerate(lengths):
+        n_frames = -(-n // hop)
+        chunks = plan_chunks(n_frames, max(1, n_frames) if chunk_frames is None else chunk_frames, context)
+        for c in chunks:
+            yield Window(pos, stream, c, min(c.win_stop * hop, n) - c.win_start * hop)
+            pos += 1
+
+
+def plan_batches(
+    windows: Iterable[Window], batch_size: int, horizon: int | None = None
+) -> Iterator[list[Window]]:
+    """Group windows of equal :attr:`Window.samples` into encoder calls, greedily, in read order.
+
+    Each length has one open group; a window joins its length's group, and a
+    group is closed (yielded) when it holds ``batch_size`` windows, when the
+    read position is ``horizon`` windows past its first window, or at the
+    end. So every window is yielded by the time the scan is ``horizon``
+    windows past it: whoever reads windows in order and encodes each group
+    once all of it has arrived holds at most ``horizon`` windows back.
+
+    Parameters
+    ----------
+    windows : iterable of Window
+        In read order (:func:`stream_windows`).
+    batch_size : int
+        Windows per call (``>= 1``).
+    horizon : int, optional
+        How far apart, in windows, the members of one call may be read;
+        default ``4 * batch_size``.
+
+    Yields
+    ------
+    list of Window
+        One encoder call: 1 to ``batch_size`` windows of one length, in read
+        order, ``last.pos - first.pos < horizon``.
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` or ``horizon`` is below 1.
+    """
+    span = 4 * batch_size if horizon is None else horizon
+    if batch_size < 1 or span < 1:
+        raise ValueError("batch_size and horizon must be >= 1")
+    groups: dict[int, list[Window]] = {}  # by length; insertion order is the order of first windows
+    for w in windows:
+        while groups:
+            oldest = next(iter(groups))
+            if w.pos - groups[oldest][0].pos < span:
+                break
+            yield groups.pop(oldest)
+        group = groups.setdefault(w.samples, [])
+        group.append(w)
+        if len(group) == batch_size:
+            yield groups.pop(w.samples)
+    yield from groups.values()

@@ -1,18 +1,17 @@
-"""Chunked encode and decode of any :class:`~audiotok.codecs.base.Codec`, with bounded memory.
+"""Chunked encode and decode of one stream by any :class:`~audiotok.codecs.base.Codec`, with bounded memory.
 
 Encoding reads a :class:`~audiotok.audio_stream.SampleSource` window by
 window: every chunk runs inside a window with the codec's
 ``encoder_context_frames`` before and after it (see
-:mod:`audiotok.codecs.chunking`) and only the chunk's own frames are kept.
-A source with more channels than the codec takes is split into items of
-``codec.channels`` channels each (DAC's Mid and Side are two mono items); the
-items of a window and up to ``batch_size`` windows of equal length go through
-the encoder as one batch. Decoding runs chunks of codes the same way with the
-codec's ``decoder_context_frames``.
+:mod:`audiotok.codecs.chunking`) and only the chunk's own frames are kept;
+:func:`encode_source` is a :class:`~audiotok.codecs.batch.StreamEncoder` of
+one source (many sources, batched across them: that class). Decoding runs
+chunks of codes the same way with the codec's ``decoder_context_frames``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -22,7 +21,8 @@ import torch
 from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
-from audiotok.codecs.chunking import Chunk, batch_chunks, frames_for_seconds, plan_chunks
+from audiotok.codecs.batch import Encoded, Failed, Stream, StreamEncoder, check_source
+from audiotok.codecs.chunking import plan_chunks
 
 __all__ = ["decode_codes", "encode_source"]
 
@@ -44,7 +44,7 @@ def encode_source(
     batch_size: int = 1,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Codes:
-    """Encode ``source`` (at the codec's rate) to RVQ codes, chunk by chunk.
+    """Encode one ``source`` (at the codec's rate) to RVQ codes, chunk by chunk.
 
     Parameters
     ----------
@@ -76,35 +76,22 @@ def encode_source(
     ------
     ValueError
         If the source's rate or channels do not fit, or it is empty.
+    Exception
+        Whatever reading the source or the encoder raised.
     """
-    items = len(codebooks)
-    if source.channels != items * codec.channels:
-        raise ValueError(f"{source.channels} channels but {items} items of {codec.channels} channel(s)")
-    if source.sample_rate != codec.sample_rate:
-        raise ValueError(f"source at {source.sample_rate} Hz, codec at {codec.sample_rate} Hz")
-    hop, n = codec.hop_length, source.length
-    n_frames = -(-n // hop)
-    if n_frames == 0:
+    stream = Stream(source.length, tuple(codebooks), lambda: contextlib.nullcontext(source))
+    check_source(source, stream, codec)
+    if source.length == 0:
         raise ValueError("no samples to encode")
-    chunk_frames = frames_for_seconds(chunk_seconds, codec.frame_rate, n_frames)
-    chunks = plan_chunks(n_frames, chunk_frames, context or codec.encoder_context_frames)
-    k_run = max(codebooks)
-    offsets = _offsets(codebooks)
-    out: Codes = np.empty((n_frames, offsets[-1]), dtype=np.int64)
-
-    def samples(chunk: Chunk) -> int:  # a window's real samples: the last one is not padded
-        return min(chunk.win_stop * hop, n) - chunk.win_start * hop
-
-    for group in batch_chunks(chunks, batch_size, length=samples):
-        windows = [source.read(c.win_start * hop, c.win_stop * hop) for c in group]
-        x = torch.from_numpy(np.stack(windows)).reshape(len(group) * items, codec.channels, samples(group[0]))
-        codes = codec.encode(x, k_run).cpu().numpy().reshape(len(group), items, k_run, -1)
-        for i, chunk in enumerate(group):
-            for j, k in enumerate(codebooks):
-                out[chunk.start : chunk.stop, offsets[j] : offsets[j] + k] = codes[i, j, :k, chunk.keep].T
+    encoder = StreamEncoder(codec, chunk_seconds=chunk_seconds, context=context, batch_size=batch_size)
+    for event in encoder.run([stream]):
+        if isinstance(event, Failed):
+            raise event.error
+        if isinstance(event, Encoded):
+            return event.codes
         if on_chunk is not None:
-            on_chunk(sum(min(c.stop * hop, n) - c.start * hop for c in group))
-    return out
+            on_chunk(event.samples)
+    raise AssertionError("the stream ended without its codes")  # run() always ends a stream
 
 
 def decode_codes(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from audiotok.codecs.base import Context
-from audiotok.codecs.chunking import batch_chunks, frames_for_seconds, plan_chunks
+from audiotok.codecs.chunking import Window, frames_for_seconds, plan_batches, plan_chunks, stream_windows
 
 
 @given(st.integers(0, 500), st.integers(1, 60), st.integers(0, 20), st.integers(0, 20))
@@ -33,12 +35,55 @@ def test_causal_context_looks_back_only() -> None:
     ]
 
 
-def test_batches_group_equal_windows() -> None:
-    chunks = plan_chunks(100, 10, Context(3, 3))  # windows 13, 16 x 8, 13
-    groups = [[c.window for c in g] for g in batch_chunks(chunks, 3)]
-    assert groups == [[13], [16, 16, 16], [16, 16, 16], [16, 16], [13]]
-    by_stop = [[c.stop for c in g] for g in batch_chunks(chunks, 3, length=lambda c: c.stop - c.start)]
-    assert by_stop == [[10, 20, 30], [40, 50, 60], [70, 80, 90], [100]]
+def test_one_stream_batches_equal_windows() -> None:
+    windows = list(stream_windows([100 * 512], 512, 10, Context(3, 3)))  # windows 13, 16 x 8, 13 frames
+    assert [w.samples // 512 for w in windows] == [13] + [16] * 8 + [13]
+    groups = [[w.pos for w in g] for g in plan_batches(windows, 3)]
+    assert groups == [[1, 2, 3], [4, 5, 6], [0, 9], [7, 8]]  # 0 and 9: equal length, within the horizon
+    assert [[w.pos for w in g] for g in plan_batches(windows, 3, horizon=4)] == [
+        [1, 2, 3], [0], [4, 5, 6], [7, 8], [9],
+    ]  # fmt: skip
+    assert [len(g) for g in plan_batches(windows, 1)] == [1] * 10
+
+
+def test_streams_batch_by_sample_length_never_by_frames() -> None:
+    # three 1-window clips: two of 1000 samples, one of 999 (same 2 frames): only equal samples batch
+    windows = list(stream_windows([1000, 999, 1000], 512, 345, Context(32, 32)))
+    assert [(w.stream, w.samples, w.chunk.window) for w in windows] == [
+        (0, 1000, 2),
+        (1, 999, 2),
+        (2, 1000, 2),
+    ]
+    assert [[w.stream for w in g] for g in plan_batches(windows, 4)] == [[0, 2], [1]]
+    assert [w.stream for w in stream_windows([0, 512], 512, None, Context(0, 0))] == [1]  # empty: none
+
+
+@given(
+    st.lists(st.integers(0, 40 * 64), max_size=8),
+    st.integers(1, 6),
+    st.integers(1, 5),
+    st.integers(1, 12),
+)
+def test_batches_cover_windows_once_equal_lengths_within_horizon(
+    lengths: list[int], chunk: int, batch_size: int, horizon: int
+) -> None:
+    windows = list(stream_windows(lengths, 64, chunk, Context(2, 3)))
+    assert [w.pos for w in windows] == list(range(len(windows)))
+    seen: list[int] = []
+
+    def scan() -> Iterator[Window]:
+        for w in windows:
+            seen.append(w.pos)
+            yield w
+
+    calls = []
+    for group in plan_batches(scan(), batch_size, horizon):
+        calls.append(group)
+        assert 1 <= len(group) <= batch_size and len({w.samples for w in group}) == 1
+        assert [w.pos for w in group] == sorted(w.pos for w in group)
+        assert group[-1].pos - group[0].pos < horizon
+        assert len(seen) <= group[0].pos + horizon + 1  # yielded before the scan is a horizon past it
+    assert sorted(w.pos for g in calls for w in g) == [w.pos for w in windows]
 
 
 def test_seconds_to_chunk_frames() -> None:

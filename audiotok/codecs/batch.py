@@ -1,0 +1,400 @@
+"""Batched encoding of many sources: windows of equal length share encoder calls, across sources.
+
+:class:`StreamEncoder` encodes a batch of sources (:class:`Stream`): every
+source is cut into context windows (:mod:`audiotok.codecs.chunking`), and
+windows of exactly equal sample length, of one source or of several, go
+through the encoder together, up to ``batch_size`` windows per call, as
+:func:`~audiotok.codecs.chunking.plan_batches` plans them from the sources'
+lengths alone. A source with more channels than the codec takes is split into
+items of ``codec.channels`` channels each (DAC's Mid and Side are two mono
+items, two batch rows). Windows are read in order (in a background thread
+with ``prefetch``); each source's codes are handed back as soon as its last
+window is encoded, and a source that fails (opening, reading, encoding) fails
+alone. An item that is exactly zero (the Side of a dual-mono window, digital
+silence) is not run again: its codes are those of the zero window of the
+same length, encoded once per run.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiotok._threads import Prefetch
+from audiotok._types import Seconds
+from audiotok.audio_stream import SampleSource
+from audiotok.codecs.base import Codec, Context
+from audiotok.codecs.chunking import Window, frames_for_seconds, plan_batches, stream_windows
+
+__all__ = [
+    "SILENCE_CACHE",
+    "Advanced",
+    "Encoded",
+    "Event",
+    "Failed",
+    "Stream",
+    "StreamEncoder",
+    "check_source",
+]
+
+Codes = np.ndarray[Any, np.dtype[np.int64]]
+Audio = np.ndarray[Any, np.dtype[np.float32]]
+
+SILENCE_CACHE = 32
+"""Window lengths whose zero-window codes a :class:`StreamEncoder` keeps (least recently used dropped)."""
+
+
+def _offsets(codebooks: Sequence[int]) -> list[int]:
+    return [0, *np.cumsum(codebooks).tolist()]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One source of a batch, planned from its length before it is opened.
+
+    Attributes
+    ----------
+    length : int
+        Samples per channel at the codec's rate (what the opened source's
+        ``length`` will be, e.g. from a probe).
+    codebooks : tuple of int
+        K per item of ``codec.channels`` channels: ``(9, 4)`` for DAC Mid/Side, ``(9,)`` mono.
+    open : callable
+        Returns a context manager giving the :class:`SampleSource`, with
+        ``len(codebooks) * codec.channels`` channels at the codec's rate.
+        Called in the reading thread, when the stream's first window is read.
+    """
+
+    length: int
+    codebooks: tuple[int, ...]
+    open: Callable[[], AbstractContextManager[SampleSource]]
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """``samples`` more of stream ``stream`` are encoded (at the codec's rate)."""
+
+    stream: int
+    samples: int
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Stream ``stream`` is done: ``codes : ndarray[T, sum(codebooks)] int64``."""
+
+    stream: int
+    codes: Codes
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Stream ``stream`` failed (opening, reading or encoding it) with ``error``; nothing more comes of it."""
+
+    stream: int
+    error: Exception
+
+
+Event = Advanced | Encoded | Failed
+
+
+@dataclass
+class _Call:
+    members: list[Window]
+    audio: dict[int, Audio] = field(default_factory=dict)
+    missing: int = 0
+
+
+class StreamEncoder:
+    """Encode a batch of streams to RVQ codes, windows of equal length batched across streams.
+
+    Parameters
+    ----------
+    codec : Codec
+    chunk_seconds : float, optional
+        Audio per chunk, seconds (rounded to whole frames); ``None``: one
+        window per stream.
+    context : Context, optional
+        Frames of context before and after each chunk; default
+        ``codec.encoder_context_frames``.
+    batch_size : int
+        Windows per encoder call (a window contributes one batch row per item).
+    horizon : int, optional
+        How far apart (in windows read) the windows of one call may be; default
+        ``4 * batch_size``. Bounds the windows held back waiting for partners.
+    reuse_silence : bool
+        Take the codes of an all-zero item from the zero window of the same
+        length, encoded once (exact: the codes of a window depend only on its
+        samples; kept frames are then sliced as for any window).
+
+    Attributes
+    ----------
+    calls, rows : int
+        Encoder calls made and batch rows run, so far.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        *,
+        chunk_seconds: Seconds | None = None,
+        context: Context | None = None,
+        batch_size: int = 1,
+        horizon: int | None = None,
+        reuse_silence: bool = True,
+    ) -> None:
+        self.codec = codec
+        self.chunk_frames = (
+            None if chunk_seconds is None else frames_for_seconds(chunk_seconds, codec.frame_rate, 0)
+        )
+        self.context = context or codec.encoder_context_frames
+        self.batch_size = batch_size
+        self.horizon = horizon
+        self.reuse_silence = reuse_silence
+        self.calls = 0
+        self.rows = 0
+        self._silence: OrderedDict[int, Codes] = OrderedDict()  # window samples -> codes [K, frames]
+
+    def run(self, streams: Sequence[Stream], *, prefetch: int = 0) -> Iterator[Event]:
+        """Encode ``streams``: events as windows are encoded, then each stream's end.
+
+        Parameters
+        ----------
+        streams : sequence of Stream
+        prefetch : int
+            Windows read ahead in a background thread (decoding and
+            resampling overlap the encoder); 0 reads in this thread.
+
+        Yields
+        ------
+        Advanced, Encoded or Failed
+            A stream's :class:`Encoded` comes after its last :class:`Advanced`;
+            streams finish about in order (a window may wait up to ``horizon``
+            windows for partners of its length). Closing the iterator stops
+            the reading thread.
+        """
+        lengths = [s.length for s in streams]
+        for j, n in enumerate(lengths):
+            if n <= 0:
+                yield Failed(j, ValueError("no samples to encode"))
+        hop = self.codec.hop_length
+        state = _Batch(
+            self,
+            streams,
+            plan_batches(
+                stream_windows(lengths, hop, self.chunk_frames, self.context), self.batch_size, self.horizon
+            ),
+        )
+        reads = self._read(streams, stream_windows(lengths, hop, self.chunk_frames, self.context))
+        source: Iterator[tuple[Window, Audio] | Failed] = (
+            Prefetch(reads, prefetch, "audiotok-read") if prefetch else reads
+        )
+        try:
+            for got in source:
+                if isinstance(got, Failed):
+                    yield from state.fail(got.stream, got.error)
+                else:
+                    yield from state.arrive(*got)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def _read(
+        self, streams: Sequence[Stream], windows: Iterator[Window]
+    ) -> Iterator[tuple[Window, Audio] | Failed]:
+        hop = self.codec.hop_length
+        for j, group in groupby(windows, key=lambda w: w.stream):
+            stream = streams[j]
+            try:
+                with stream.open() as source:
+                    check_source(source, stream, self.codec)
+                    for w in group:
+                        start = w.chunk.win_start * hop
+                        yield w, source.read(start, start + w.samples)
+            except Exception as exc:  # this stream fails; the batch goes on
+                yield Failed(j, exc)
+
+    def encode_items(self, windows: Sequence[tuple[Audio, Sequence[int]]]) -> list[list[Codes]]:
+        """Run windows of one length through the encoder as one batch.
+
+        Parameters
+        ----------
+        windows : sequence of (ndarray[C, S] float32, codebooks)
+            ``C = len(codebooks) * codec.channels``, ``S`` equal for all.
+
+        Returns
+        -------
+        list of list of ndarray[k, F] int64
+            Per window, per item, the codes of the whole window (``k`` of
+            that item's codebooks, ``F = ceil(S / hop)`` frames).
+        """
+        ch = self.codec.channels
+        rows: list[Audio] = []
+        zero_row: dict[int, int] = {}  # window samples -> row of a zero item to encode (and cache)
+        plan: list[list[tuple[int, int] | Codes]] = []  # per window, per item: (row, k) or cached codes
+        k_run = 0
+        for audio, codebooks in windows:
+            samples = audio.shape[-1]
+            items: list[tuple[int, int] | Codes] = []
+            for item, k in zip(audio.reshape(len(codebooks), ch, samples), codebooks, strict=True):
+                cached = self._silence.get(samples) if self.reuse_silence and not item.any() else None
+                if k == 0:
+                    items.append(np.zeros((0, -(-samples // self.codec.hop_length)), dtype=np.int64))
+                elif cached is not None and cached.shape[0] >= k:
+                    self._silence.move_to_end(samples)
+                    items.append(cached[:k])
+                elif self.reuse_silence and not item.any():
+                    if samples not in zero_row:
+                        zero_row[samples] = len(rows)
+                        rows.append(item)
+                    items.append((zero_row[samples], k))
+                else:
+                    items.append((len(rows), k))
+                    rows.append(item)
+                k_run = max(k_run, k)
+            plan.append(items)
+        codes = np.zeros((0, 0, 0), dtype=np.int64)
+        if rows:
+            codes = self.codec.encode(torch.from_numpy(np.stack(rows)), k_run).cpu().numpy()
+            self.calls += 1
+            self.rows += len(rows)
+        for samples, row in zero_row.items():
+            self._silence[samples] = codes[row]
+            while len(self._silence) > SILENCE_CACHE:
+                self._silence.popitem(last=False)
+        return [
+            [it if isinstance(it, np.ndarray) else codes[it[0], : it[1]] for it in items] for items in plan
+        ]
+
+
+def check_source(source: SampleSource, stream: Stream, codec: Codec) -> None:
+    """Refuse a source that does not fit ``stream`` and ``codec``.
+
+    Raises
+    ------
+    ValueError
+        If its channels, rate or length are not what the stream planned.
+    """
+    items = len(stream.codebooks)
+    if source.channels != items * codec.channels:
+        raise ValueError(f"{source.channels} channels but {items} items of {codec.channels} channel(s)")
+    if source.sample_rate != codec.sample_rate:
+        raise ValueError(f"source at {source.sample_rate} Hz, codec at {codec.sample_rate} Hz")
+    if source.length != stream.length:
+        raise ValueError(f"source has {source.length} samples, {stream.length} were planned")
+
+
+class _Batch:
+    """One run's bookkeeping: calls planned, windows arrived, codes per stream."""
+
+    def __init__(
+        self, encoder: StreamEncoder, streams: Sequence[Stream], calls: Iterator[list[Window]]
+    ) -> None:
+        self.encoder = encoder
+        self.streams = streams
+        self.calls = calls
+        self.call_of: dict[int, _Call] = {}  # window pos -> its call, for planned calls not yet run
+        self.out: dict[int, Codes] = {}
+        hop, frames = encoder.codec.hop_length, encoder.chunk_frames
+        self.left = [_count(s.length, hop, frames) for s in streams]  # windows still to encode per stream
+        self.failed: set[int] = set()
+
+    def _call(self, pos: int) -> _Call:
+        while pos not in self.call_of:
+            call = _Call(next(self.calls))
+            live = [w for w in call.members if w.stream not in self.failed]
+            call.missing = len(live)
+            if live:
+                self.call_of.update((w.pos, call) for w in live)
+        return self.call_of[pos]
+
+    def arrive(self, w: Window, audio: Audio) -> Iterator[Event]:
+        call = self._call(w.pos)
+        call.audio[w.pos] = audio
+        call.missing -= 1
+        if call.missing == 0:
+            yield from self._run(call)
+
+    def fail(self, stream: int, error: Exception) -> Iterator[Event]:
+        if stream in self.failed:
+            return
+        self.failed.add(stream)
+        self.out.pop(stream, None)
+        yield Failed(stream, error)
+        pending = {id(c): c for c in self.call_of.values()}.values()
+        for call in list(pending):
+            mine = [w for w in call.members if w.stream == stream]
+            if not mine:
+                continue
+            call.missing -= sum(w.pos not in call.audio for w in mine)
+            for w in mine:
+                call.audio.pop(w.pos, None)
+                self.call_of.pop(w.pos, None)
+            call.members = [w for w in call.members if w.stream != stream]
+            if call.members and call.missing == 0:
+                yield from self._run(call)
+
+    def _encode(self, members: list[Window], call: _Call) -> list[tuple[Window, list[Codes]]]:
+        got = self.encoder.encode_items(
+            [(call.audio[w.pos], self.streams[w.stream].codebooks) for w in members]
+        )
+        return list(zip(members, got, strict=True))
+
+    def _run(self, call: _Call) -> Iterator[Event]:
+        members = [w for w in call.members if w.pos in call.audio and w.stream not in self.failed]
+        call.members = []  # run (or dropped): a failing stream no longer looks at it
+        for w in members:
+            self.call_of.pop(w.pos, None)
+        if not members:
+            return
+        try:
+            results = self._encode(members, call)
+        except Exception as exc:  # one bad stream must not fail the others: encode each stream alone
+            by_stream = {
+                s: list(ws) for s, ws in groupby(sorted(members, key=lambda w: w.stream), lambda w: w.stream)
+            }
+            if len(by_stream) == 1:
+                yield from self.fail(members[0].stream, exc)
+                return
+            results = []
+            for s, ws in by_stream.items():
+                try:
+                    results += self._encode(ws, call)
+                except Exception as alone:
+                    yield from self.fail(s, alone)
+        call.audio.clear()
+        hop = self.encoder.codec.hop_length
+        advanced: dict[int, int] = {}
+        for w, items in results:
+            if w.stream in self.failed:
+                continue
+            stream, c = self.streams[w.stream], w.chunk
+            out = self.out.get(w.stream)
+            if out is None:
+                out = self.out[w.stream] = np.empty(
+                    (-(-stream.length // hop), sum(stream.codebooks)), np.int64
+                )
+            offsets = _offsets(stream.codebooks)
+            for j, codes in enumerate(items):
+                out[c.start : c.stop, offsets[j] : offsets[j + 1]] = codes[:, c.keep].T
+            self.left[w.stream] -= 1
+            advanced[w.stream] = advanced.get(w.stream, 0) + min(c.stop * hop, stream.length) - c.start * hop
+        for s, samples in advanced.items():
+            yield Advanced(s, samples)
+            if self.left[s] == 0:
+                yield Encoded(s, self.out.pop(s))
+
+
+def _count(length: int, hop: int, chunk_frames: int | None) -> int:
+    """Windows of a stream of ``length`` samples (as :func:`~.chunking.stream_windows` cuts it)."""
+    n_frames = -(-length // hop)
+    if n_frames <= 0:
+        return 0
+    return 1 if chunk_frames is None else -(-n_frames // chunk_frames)
