@@ -10,29 +10,33 @@ outputs that validate are skipped, so an interrupted run resumes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
 import torch
-from pydantic import Field
 
 from audiotok.audio import AudioInfo, ChannelMode, probe
-from audiotok.audio_stream import FileSource, ResampledSource
+from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import registry
 from audiotok.codecs.base import Codec
+from audiotok.codecs.batch import Codes, Stream, StreamEncoder
 from audiotok.codecs.registry import CodecEntry
 from audiotok.codecs.stream import encode_source
 from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import npq
-from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import runner
-from audiotok.services.records import BatchSummary, FileRecord
+from audiotok.services.npq.encode_models import EncodedFile, EncodeOptions, EncodeRecord, EncodeSummary
+from audiotok.services.pipeline import Pipeline
+from audiotok.services.records import FileRecord
 
 __all__ = [
     "EncodeOptions",
@@ -46,75 +50,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-class EncodeOptions(FrozenModel):
-    """What to encode and how (the options of ``npq encode``)."""
-
-    mono: bool = Field(default=False, description="Mix every file to mono and write NPQ1.")
-    codebooks: int = Field(default=9, ge=1, description="K for mono files (NPQ1).")
-    mid_codebooks: int = Field(default=9, ge=1, description="k_mid for stereo files (NPQ2).")
-    side_codebooks: int = Field(default=4, ge=0, description="k_side for stereo files (NPQ2).")
-    chunk_seconds: float = Field(
-        default=4.0,
-        gt=0,
-        description="Audio per encoder chunk, seconds. Bounds peak memory; the tokens are the same "
-        "for any value (the spec's tools used 10 s, which peaks at about 2.2 GB for stereo).",
-    )
-    batch_size: int = Field(default=1, ge=1, description="Chunks per encoder call.")
-    overwrite: bool = Field(default=False, description="Re-encode outputs that already exist.")
-
-
-class _EncodeFields(FrozenModel):
-    """What ``npq encode`` reports of one file besides its paths and status."""
-
-    format: Literal["NPQ1", "NPQ2"]
-    n_codebooks: int = Field(description="K, all codebooks.")
-    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
-    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
-    seq_len: int = Field(description="T, frames.")
-    token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
-    duration_s: float = Field(description="Audio duration, seconds.")
-    wall_s: float = Field(description="Wall time spent on this file, seconds.")
-    model: str = Field(description="Model name or checkpoint path.")
-    weights_sha256: str | None = Field(description="sha256 of the weights (None in a dry run).")
-
-
-class _EncodedHead(FrozenModel):
-    path: str = Field(description="The audio file.")
-    output: str = Field(description="The .npq file.")
-    status: Literal["encoded", "skipped", "planned"] = Field(
-        description="encoded; skipped (valid output exists); planned (dry run)."
-    )
-
-
-class EncodedFile(_EncodeFields, _EncodedHead):
-    """One input file's outcome (``path``, ``output``, ``status``, then the encode fields)."""
-
-
-class EncodeRecord(_EncodeFields, FileRecord):
-    """One input file of ``npq encode`` (one JSON object per file): an :class:`EncodedFile` as a record."""
-
-    @classmethod
-    def of(cls, result: EncodedFile) -> EncodeRecord:
-        """``result`` with the record's keys: ``path`` becomes ``input``, ``encoded`` becomes ``written``."""
-        fields = result.model_dump(exclude={"path", "status"})
-        status = "written" if result.status == "encoded" else result.status
-        return cls(input=result.path, status=status, **fields)
-
-
-class EncodeSummary(BatchSummary):
-    """The whole run: counts, audio seconds, speed and provenance."""
-
-    files_mono: int = Field(
-        default=0,
-        description="Of the files written, planned or skipped: mono inputs written as NPQ1 in the default "
-        "stereo mode (expected, not a problem; the mono option mixes every file to NPQ1).",
-    )
-
-    @property
-    def audio_hours(self) -> float:
-        """:attr:`audio_seconds` in hours."""
-        return self.audio_seconds / 3600
+PREFETCH_CALLS = 2
+"""Encoder calls' worth of windows decoded and resampled ahead, in the reading thread."""
 
 
 def _layout(info: AudioInfo, opts: EncodeOptions, path: Path) -> tuple[ChannelMode, tuple[int, ...]]:
@@ -176,6 +113,68 @@ def load_dac(
     return registry.load_codec(model, family="dac", device=device)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One file, planned: what it becomes and whether it needs encoding."""
+
+    src: Path
+    dst: Path
+    info: AudioInfo
+    mode: ChannelMode
+    codebooks: tuple[int, ...]
+    n_samples: int  # at the model's rate
+    header: npq.Npq1Header | npq.Npq2Header
+    status: Literal["encoded", "skipped", "planned"]  # "encoded": still to encode
+
+
+def _job(
+    src: Path,
+    dst: Path,
+    codec: Codec | CodecEntry,
+    opts: EncodeOptions,
+    info: AudioInfo | None,
+    dry_run: bool,
+) -> _Job:
+    sample_rate, hop, n_codebooks, vocab = _model_rates(codec)
+    info = info or probe(src)
+    mode, ks = _layout(info, opts, src)
+    if max(ks) > n_codebooks:
+        raise UsageError(f"{max(ks)} codebooks asked for but the model has {n_codebooks}")
+    n_samples = -(-info.frames * sample_rate // info.sample_rate)
+    header = _header(ks, (sample_rate / hop, vocab), -(-n_samples // hop), info.bitrate_kbps)
+    status: Literal["encoded", "skipped", "planned"] = "encoded"
+    if not opts.overwrite and _existing_valid(dst, header):
+        status = "skipped"
+    elif dry_run or isinstance(codec, CodecEntry):
+        status = "planned"
+    return _Job(src, dst, info, mode, ks, n_samples, header, status)
+
+
+def _outcome(job: _Job, codec: Codec | CodecEntry, wall_s: float) -> EncodedFile:
+    header = job.header
+    return EncodedFile(
+        path=str(job.src),
+        output=str(job.dst),
+        status=job.status,
+        format=header.format,
+        n_codebooks=header.n_codebooks,
+        k_mid=getattr(header, "k_mid", None),
+        k_side=getattr(header, "k_side", None),
+        seq_len=header.seq_len,
+        token_rate=header.token_rate,
+        duration_s=job.info.duration_s,
+        wall_s=wall_s,
+        model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
+        weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
+    )
+
+
+@contextmanager
+def _opened(job: _Job, sample_rate: int) -> Iterator[SampleSource]:
+    with FileSource(job.src, job.mode, job.info) as fsrc:
+        yield ResampledSource(fsrc, sample_rate)
+
+
 def encode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -189,7 +188,8 @@ def encode_file(
     """Encode one audio file to ``dst`` (skipped if a valid output exists and not ``overwrite``).
 
     Mono input becomes NPQ1 whatever ``opts.mono`` says; stereo becomes NPQ2
-    unless ``opts.mono``.
+    unless ``opts.mono``. (:func:`encode_paths` does many files, batched
+    across them and pipelined; the tokens are the same.)
 
     Parameters
     ----------
@@ -209,51 +209,21 @@ def encode_file(
         If a codebook count exceeds the model's.
     """
     t0 = time.perf_counter()
-    src, dst = Path(src), Path(dst)
-    sample_rate, hop, n_codebooks, vocab = _model_rates(codec)
-    info = info or probe(src)
-    mode, ks = _layout(info, opts, src)
-    if max(ks) > n_codebooks:
-        raise UsageError(f"{max(ks)} codebooks asked for but the model has {n_codebooks}")
-    n_samples = -(-info.frames * sample_rate // info.sample_rate)
-    seq_len = -(-n_samples // hop)
-    header = _header(ks, (sample_rate / hop, vocab), seq_len, info.bitrate_kbps)
-    status: Literal["encoded", "skipped", "planned"]
-    if not opts.overwrite and _existing_valid(dst, header):
-        status = "skipped"
-    elif dry_run or isinstance(codec, CodecEntry):
-        status = "planned"
-    else:
+    job = _job(Path(src), Path(dst), codec, opts, info, dry_run)
+    if job.status == "encoded" and not isinstance(codec, CodecEntry):
 
         def tick(samples: int) -> None:
-            emit(on_progress, ProgressEvent("seconds", advance=samples / sample_rate, item=str(src)))
-
-        with FileSource(src, mode, info) as fsrc:
-            tokens = encode_source(
-                ResampledSource(fsrc, sample_rate),
-                codec,
-                ks,
-                chunk_seconds=opts.chunk_seconds,
-                batch_size=opts.batch_size,
-                on_chunk=tick,
+            emit(
+                on_progress, ProgressEvent("seconds", advance=samples / codec.sample_rate, item=str(job.src))
             )
-        npq.write(dst, tokens, header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
-        status = "encoded"
-    return EncodedFile(
-        path=str(src),
-        output=str(dst),
-        status=status,
-        format=header.format,
-        n_codebooks=header.n_codebooks,
-        k_mid=getattr(header, "k_mid", None),
-        k_side=getattr(header, "k_side", None),
-        seq_len=seq_len,
-        token_rate=header.token_rate,
-        duration_s=info.duration_s,
-        wall_s=time.perf_counter() - t0,
-        model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
-        weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
-    )
+
+        with _opened(job, codec.sample_rate) as source:
+            tokens = encode_source(
+                source, codec, job.codebooks, chunk_seconds=opts.chunk_seconds, batch_size=opts.batch_size,
+                on_chunk=tick,
+            )  # fmt: skip
+        npq.write(job.dst, tokens, job.header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
+    return _outcome(job, codec, time.perf_counter() - t0)
 
 
 def _probe_or_none(path: Path) -> AudioInfo | None:
@@ -316,13 +286,23 @@ def encode_paths(
         probe=_probe_or_none,
     )
     mono = 0
+    jobs = _jobs(batch, codec, opts, dry_run)
+    pipe, stream_of = (None, {}) if isinstance(codec, CodecEntry) or dry_run else _pipeline(jobs, codec, opts)
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeRecord:
-        info = cast("AudioInfo | None", item.info)
-        result = encode_file(
-            item.path, item.dst, codec, opts, dry_run=dry_run, info=info, on_progress=on_progress
-        )
-        return EncodeRecord.of(result)
+        job = jobs[item.index]
+        if isinstance(job, Exception):
+            raise job
+        if pipe is None or job.status != "encoded":
+            return EncodeRecord.of(_outcome(job, codec, 0.0))
+
+        def advance(samples: int) -> None:
+            emit(
+                on_progress,
+                ProgressEvent("seconds", advance=samples / codec.sample_rate, item=str(item.path)),
+            )
+
+        return pipe.result(stream_of[item.index], advance)
 
     def record(rec: FileRecord) -> None:
         nonlocal mono
@@ -330,7 +310,8 @@ def encode_paths(
         if on_record is not None:
             on_record(rec)
 
-    summary = runner.run(batch, work, on_record=record, on_progress=on_progress)
+    with contextlib.nullcontext() if pipe is None else pipe:
+        summary = runner.run(batch, work, on_record=record, on_progress=on_progress)
     return runner.finish(
         summary,
         EncodeSummary,
@@ -339,3 +320,48 @@ def encode_paths(
         model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
         weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
     )
+
+
+def _jobs(
+    batch: runner.Plan, codec: Codec | CodecEntry, opts: EncodeOptions, dry_run: bool
+) -> dict[int, _Job | Exception]:
+    """Every item's job, or why it cannot be encoded (raised by ``work`` as that file's failure)."""
+    jobs: dict[int, _Job | Exception] = {}
+    for item in batch.items:
+        try:
+            jobs[item.index] = _job(
+                item.path, item.dst, codec, opts, cast("AudioInfo | None", item.info), dry_run
+            )
+        except Exception as exc:
+            jobs[item.index] = exc
+    return jobs
+
+
+def _pipeline(
+    jobs: dict[int, _Job | Exception], codec: Codec, opts: EncodeOptions
+) -> tuple[Pipeline[EncodeRecord], dict[int, int]]:
+    """The files to encode as one :class:`StreamEncoder` run, written in a background thread.
+
+    Returns the pipeline and each planned item's stream (item index -> stream index).
+    """
+    todo = {i: job for i, job in jobs.items() if isinstance(job, _Job) and job.status == "encoded"}
+    index = list(todo)  # stream -> plan item
+    started: dict[int, float] = {}
+
+    def opener(i: int, job: _Job) -> Callable[[], AbstractContextManager[SampleSource]]:
+        def open_file() -> AbstractContextManager[SampleSource]:
+            started[i] = time.perf_counter()
+            return _opened(job, codec.sample_rate)
+
+        return open_file
+
+    streams = [Stream(job.n_samples, job.codebooks, opener(i, job)) for i, job in todo.items()]
+    encoder = StreamEncoder(codec, chunk_seconds=opts.chunk_seconds, batch_size=opts.batch_size)
+
+    def finish(stream: int, codes: Codes) -> EncodeRecord:
+        job = todo[index[stream]]
+        npq.write(job.dst, codes, job.header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
+        return EncodeRecord.of(_outcome(job, codec, time.perf_counter() - started[index[stream]]))
+
+    events = encoder.run(streams, prefetch=PREFETCH_CALLS * opts.batch_size)
+    return Pipeline(events, finish), {i: s for s, i in enumerate(index)}
