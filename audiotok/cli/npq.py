@@ -150,7 +150,15 @@ def encode(
             min=0.01,
         ),
     ] = 4.0,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Chunks per encoder call.", min=1)] = 1,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            help="Windows per encoder call, batched across files (equal lengths only); same tokens, "
+            "helps on a GPU, not on a CPU.",
+            min=1,
+        ),
+    ] = 1,
     recursive: RecursiveOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
