@@ -9,9 +9,7 @@ hits both alike; the median of the rounds is reported, with ratios.
 Cases
   1. the same real 20 s file: DAC CLI vs ``npq encode --mono``
   2. a batch of 8 real clips (2.5 s each, one folder): DAC CLI vs ``--mono``
-  3. a real 15 s stereo file: ``npq encode`` Mid/Side (NPQ2) vs ``--mono``, and the same
-     file made dual mono (L copied to R: Side windows come from the zero-window cache)
-  3b. the 8 clips with ``--batch-size 4`` (batched across files) vs 1
+  3. a real 15 s stereo file: ``npq encode`` Mid/Side (NPQ2) vs ``--mono``
   4. peak RSS of ``npq encode`` on long synthetic 44.1 kHz stereo files.
 
 Peak RSS per child comes from ``os.wait4``. Usage::
@@ -101,9 +99,6 @@ def main() -> None:
     batch.mkdir()
     audio, sr = sf.read(clip20, dtype="float32")
     step = len(audio) // 8
-    dual = tmp / "dual_mono.wav"
-    left = sf.read(stereo, dtype="float32")[0][:, 0]
-    sf.write(dual, np.stack([left, left], axis=1), 48000)
     for i in range(8):
         sf.write(batch / f"clip{i}.wav", audio[i * step : (i + 1) * step], sr)
 
@@ -114,8 +109,6 @@ def main() -> None:
         "8 clips: audiotok --mono": ours(batch, tmp / "o2", "--mono"),
         "15s stereo: audiotok M/S": ours(stereo, tmp / "o3"),
         "15s stereo: audiotok --mono": ours(stereo, tmp / "o4", "--mono"),
-        "15s dual mono: audiotok M/S": ours(dual, tmp / "o5"),
-        "8 clips: audiotok --mono -b 4": ours(batch, tmp / "o6", "--mono", "--batch-size", "4"),
     }
     times: dict[str, list[float]] = {k: [] for k in cases}
     cpu: dict[str, list[float]] = {k: [] for k in cases}
@@ -140,18 +133,6 @@ def main() -> None:
         ("20s: dac encode", "20s: audiotok --mono", "20 s file, dac / audiotok (speed-up)", ">= 2.0"),
         ("8 clips: dac encode", "8 clips: audiotok --mono", "8 clips, dac / audiotok (speed-up)", ">= 2.0"),
         ("15s stereo: audiotok M/S", "15s stereo: audiotok --mono", "stereo M/S / mono (cost)", "<= 1.3"),
-        (
-            "15s dual mono: audiotok M/S",
-            "15s stereo: audiotok --mono",
-            "dual-mono M/S / mono (cost)",
-            "<= 1.1",
-        ),
-        (
-            "8 clips: audiotok --mono -b 4",
-            "8 clips: audiotok --mono",
-            "8 clips, batch 4 / batch 1",
-            "CPU: ~1",
-        ),
     ):
         print(
             f"  {label:40s} {med[a]:7.2f} / {med[b]:7.2f} = {med[a] / med[b]:.2f}  (target {target})"
