@@ -89,6 +89,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(skip)
 
 
+# Converted backend models (OpenVINO) are cached per test session: the tiny DAC's weights are the same
+# bytes in every test of a session, so `--backend auto` converts and gates them once.
+os.environ.setdefault("AUDIOTOK_CACHE_DIR", tempfile.mkdtemp(prefix="audiotok-tests-cache-"))
+
 # The batch runner's per-file net catches only AudiotokError in tests: any other exception (a bug)
 # fails the test instead of becoming a "failed file" (audiotok/services/runner.py).
 os.environ.setdefault("AUDIOTOK_STRICT", "1")

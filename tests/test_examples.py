@@ -56,7 +56,7 @@ def test_readme_opens_with_exactly_two_commands() -> None:
     install, tests = (b.split(" && ") for b in blocks)
     for parts in (install, tests):
         assert parts[:2] == ["python3 -m venv .venv", ". .venv/bin/activate"]
-    assert install[2] == "pip install -e ."
+    assert install[2] == 'pip install -e ".[openvino]"'  # the fast CPU path (see Backends)
     assert "audiotok npq encode examples/demo_chords.flac" in install[3:]
     assert tests[2:] == ['pip install -e ".[test]"', "python -m pytest -q"]
 

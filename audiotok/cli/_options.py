@@ -30,6 +30,25 @@ JsonOpt = Annotated[
     typer.Option("--json", help="Print one JSON object per line (JSON Lines) for scripts and CI."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+BACKEND_NAMES = ("auto", "eager", "compile", "openvino")
+"""``--backend`` values: :data:`audiotok.codecs.backends.BACKENDS` (spelled here: no torch at start-up)."""
+
+
+def _check_backend(value: str) -> str:
+    if value not in BACKEND_NAMES:
+        raise typer.BadParameter(f"must be {', '.join(BACKEND_NAMES)}, not {value!r}")
+    return value
+
+
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        callback=_check_backend,
+        help="What runs the codec: auto, eager, compile or openvino (auto: OpenVINO on the CPU "
+        "where it converts and is installed; checked against eager once, cached).",
+    ),
+]
 SkipErrorsOpt = Annotated[bool, typer.Option("--skip-errors", help="Report failing files and go on.")]
 ShardIndexOpt = Annotated[
     int, typer.Option("--shard-index", min=0, help="Process only this shard (0-based).")

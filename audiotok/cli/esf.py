@@ -13,6 +13,7 @@ from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
+    BackendOpt,
     DeviceOpt,
     JsonOpt,
     OutdirOpt,
@@ -102,6 +103,7 @@ def encode(
     verify: Annotated[bool, typer.Option("--verify", help="Re-read a sample of outputs afterwards.")] = False,
     verify_samples: Annotated[int, typer.Option("--verify-samples", help="Files to verify.")] = 8,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Chunks per forward pass.")] = 1,
     chunk_seconds: Annotated[
         float, typer.Option("--chunk-seconds", min=1.0, help="Chunk length (s).")
@@ -116,8 +118,9 @@ def encode(
     if list_missing:
         _list_missing(src, folder, recursive=recursive, suffixes=exts, as_json=as_json)
     load = esf_encode.ModelLoader.from_option(
-        model, architecture=codec, device=device_lib.select_device(device), bandwidth=bandwidth
-    )
+        model, architecture=codec, device=device_lib.select_device(device), bandwidth=bandwidth,
+        backend=backend,
+    )  # fmt: skip
     written: list[str] = []
 
     def keep(record: FileRecord) -> None:

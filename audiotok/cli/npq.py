@@ -11,6 +11,7 @@ from rich.table import Table
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
+    BackendOpt,
     DeviceOpt,
     InputsArg,
     JsonOpt,
@@ -141,6 +142,7 @@ def encode(
     side_codebooks: Annotated[int, typer.Option("--side-codebooks", help="k_side (NPQ2).", min=0)] = 4,
     model: ModelOpt = "44khz",
     device: DeviceOpt = "auto",
+    backend: BackendOpt = "auto",
     threads: ThreadsOpt = None,
     chunk_seconds: Annotated[
         float,
@@ -183,7 +185,8 @@ def encode(
     summary = out.run(
         "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model,
         device=device_lib.select_device(device), opts=opts, recursive=recursive,
-        shard=(shard_index, shard_count), dry_run=dry_run, line=_summary_line, exit_on_failure=False,
+        shard=(shard_index, shard_count), dry_run=dry_run, backend=backend, line=_summary_line,
+        exit_on_failure=False,
     )  # fmt: skip
     if out.failures:
         out.line(f"{len(out.failures)} failed:", style="red")
@@ -221,6 +224,7 @@ def decode(
         str | None, model_option("DAC model or checkpoint; default: from each file's token_rate.")
     ] = None,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = "auto",
     threads: ThreadsOpt = None,
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
@@ -236,7 +240,7 @@ def decode(
     sink.run(
         "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
         device=device_lib.select_device(device), sample_rate=sample_rate, recursive=recursive,
-        shard=(shard_index, shard_count),
+        shard=(shard_index, shard_count), backend=backend,
     )  # fmt: skip
 
 

@@ -10,13 +10,19 @@ what this protocol declares.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from torch import Tensor
 
 from audiotok._types import FramesPerSecond, Hz
 
-__all__ = ["Codec", "CodecBase", "Context"]
+__all__ = ["Codec", "CodecBase", "Context", "Network", "Part"]
+
+Part = Literal["encoder", "decoder"]
+"""A codec's networks that a backend can run: the encoder (audio -> latents) and the decoder."""
+Network = Callable[[Tensor], Tensor]
+"""A network as a function, ``Tensor[B, C_in, N] -> Tensor[B, C_out, M]``."""
 
 
 class Context(NamedTuple):
@@ -145,6 +151,30 @@ class CodecBase:
     channels: int
     hop_length: int
     n_codebooks: int
+    #: Backends ``auto`` may choose for this codec (:mod:`audiotok.codecs.backends`), fastest first.
+    AUTO_BACKENDS: tuple[str, ...] = ()
+
+    @property
+    def backends(self) -> dict[str, str]:
+        """Which backend runs each network (``{"encoder": "openvino"}``); eager when absent."""
+        return {part: name for part, (_, name) in self.__dict__.get("_runners", {}).items()}
+
+    def network(self, part: Part) -> Network:
+        """The eager PyTorch module of ``part``, ready for inference (speed-ups applied)."""
+        raise NotImplementedError
+
+    def run(self, part: Part, x: Tensor) -> Tensor:
+        """Run ``part`` on ``x`` through its backend (see :mod:`audiotok.codecs.backends`), else eagerly."""
+        entry = self.__dict__.get("_runners", {}).get(part)
+        return entry[0](x) if entry is not None else self.network(part)(x)
+
+    def set_runner(self, part: Part, runner: Network | None, backend: str = "eager") -> None:
+        """Run ``part`` with ``runner`` from now on (``None``: eager again); ``backend`` names it."""
+        runners: dict[str, tuple[Network, str]] = self.__dict__.setdefault("_runners", {})
+        if runner is None:
+            runners.pop(part, None)
+        else:
+            runners[part] = (runner, backend)
 
     @property
     def frame_rate(self) -> FramesPerSecond:

@@ -47,7 +47,7 @@ import torch
 from encodec.model import EncodecModel
 
 from audiotok._types import FramesPerSecond, Hz, Kbps, Seconds
-from audiotok.codecs.base import CodecBase, Context
+from audiotok.codecs.base import CodecBase, Context, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError, UsageError
 
@@ -194,6 +194,9 @@ class EncodecCodec(CodecBase):
     """
 
     DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
+    #: None: SEANet's padding is computed from the input length, which tracing freezes, so an
+    #: OpenVINO model would serve one window length only.
+    AUTO_BACKENDS = ()
 
     def __init__(
         self,
@@ -242,7 +245,7 @@ class EncodecCodec(CodecBase):
         :meth:`~audiotok.codecs.base.CodecBase.check_audio`.
         """
         self.check_audio(audio, n_codebooks)
-        emb = self.model.encoder(audio.to(self.device, torch.float32))
+        emb = self.run("encoder", audio.to(self.device, torch.float32))
         codes: torch.Tensor = self.model.quantizer.vq.encode(emb, n_q=n_codebooks)  # [K, B, T]
         return codes.transpose(0, 1)
 
@@ -256,8 +259,12 @@ class EncodecCodec(CodecBase):
         """
         self.check_codes(codes)
         emb = self.model.quantizer.decode(codes.to(self.device, torch.long).transpose(0, 1))
-        audio: torch.Tensor = self.model.decoder(emb)
-        return audio
+        return self.run("decoder", emb)
+
+    def network(self, part: Part) -> torch.nn.Module:
+        """EnCodec's ``encoder`` or ``decoder`` module (SEANet)."""
+        module: torch.nn.Module = getattr(self.model, part)
+        return module
 
 
 def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, fast: bool) -> EncodecCodec:

@@ -44,7 +44,7 @@ from audiotok.errors import ModelError, UsageError
 if TYPE_CHECKING:
     import torch
 
-    from audiotok.codecs.base import Codec
+    from audiotok.codecs.base import Codec, CodecBase, Part
 
 __all__ = [
     "CHECKPOINT_FAMILIES",
@@ -203,6 +203,8 @@ def load_codec(
     device: torch.device | None = None,
     download: bool = True,
     fast: bool = True,
+    backend: str = "eager",
+    parts: tuple[Part, ...] = ("encoder",),
 ) -> Codec:
     """Load a codec by name, from a checkpoint file, or from the Hugging Face Hub.
 
@@ -224,6 +226,11 @@ def load_codec(
     fast : bool
         Inference speed-ups with identical outputs (DAC: weight norm folded,
         an in-place Snake).
+    backend : {"eager", "auto", "compile", "openvino"}
+        What runs ``parts`` (:func:`audiotok.codecs.backends.apply_backend`):
+        converted or compiled once, cached, checked against eager on a probe.
+    parts : tuple of {"encoder", "decoder"}
+        The networks the caller will run.
 
     Raises
     ------
@@ -235,7 +242,22 @@ def load_codec(
     """
     import torch
 
-    dev = device or torch.device("cpu")
+    codec = _load(model, checkpoint, family, device or torch.device("cpu"), download, fast)
+    if backend != "eager":
+        from audiotok.codecs.backends import apply_backend
+
+        apply_backend(cast("CodecBase", codec), backend, parts)
+    return codec
+
+
+def _load(
+    model: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None,
+    family: Family | None,
+    dev: torch.device,
+    download: bool,
+    fast: bool,
+) -> Codec:
     ref = os.fspath(model)
     entry = lookup(ref)
     if entry is not None:

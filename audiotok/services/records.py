@@ -56,6 +56,9 @@ class BatchSummary(FrozenModel):
     )
     model: str | None = Field(default=None, description="Model name or checkpoint, for commands with one.")
     weights_sha256: str | None = Field(default=None, description="sha256 of the weights, when loaded.")
+    backend: str | None = Field(
+        default=None, description="What ran the codec's networks: eager, compile or openvino."
+    )
 
     @property
     def files_ok(self) -> int:

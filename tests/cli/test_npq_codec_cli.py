@@ -126,3 +126,44 @@ def test_decode_missing_input_exits_1(dac_home: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["npq", "decode", str(tmp_path / "nope.npq")])
     assert result.exit_code == 1
     assert "no such file" in result.stderr
+
+
+def test_backends_write_identical_npq_files_and_name_the_backend(
+    dac_home: Path, tmp_path: Path, shared_audio: Path
+) -> None:
+    """The default (OpenVINO on this CPU) and eager write the same bytes; the summary says which ran."""
+    pytest.importorskip("openvino")
+    import soundfile as sf
+
+    audio, sr = sf.read(shared_audio / "music_48k_stereo.wav", dtype="float32")
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, audio[: 3 * sr], sr)
+    summaries = {}
+    for backend in ("eager", "auto", "openvino"):
+        out = tmp_path / backend
+        result = runner.invoke(
+            app, ["npq", "encode", str(clip), "-o", str(out), "--backend", backend, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        summaries[backend] = json.loads(result.stdout.splitlines()[-1])
+    assert {k: v["backend"] for k, v in summaries.items()} == {
+        "eager": "eager",
+        "auto": "openvino",
+        "openvino": "openvino",
+    }
+    eager = (tmp_path / "eager" / "clip.npq").read_bytes()
+    assert (tmp_path / "auto" / "clip.npq").read_bytes() == eager
+    assert (tmp_path / "openvino" / "clip.npq").read_bytes() == eager
+    decoded = runner.invoke(app, ["npq", "decode", str(tmp_path / "eager" / "clip.npq"), "--json"])
+    assert decoded.exit_code == 0 and json.loads(decoded.stdout.splitlines()[-1])["backend"] == "openvino"
+
+
+def test_unknown_backend_is_a_usage_error_naming_the_flag(tmp_path: Path) -> None:
+    from audiotok.cli._options import BACKEND_NAMES
+    from audiotok.codecs.backends import BACKENDS
+
+    assert BACKEND_NAMES == BACKENDS
+    for command in (["npq", "encode", "a.wav"], ["npq", "decode", "a.npq"], ["esf", "encode", "a.wav"]):
+        result = runner.invoke(app, [*command, "--backend", "fast"])
+        assert result.exit_code == 2, command
+        assert "--backend" in result.stderr and "'fast'" in result.stderr

@@ -18,6 +18,7 @@ from pydantic import Field
 from audiotok import audio
 from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import encodec, registry, stream
+from audiotok.codecs.backends import backend_of
 from audiotok.codecs.encodec import EncodecCodec
 from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc
@@ -77,6 +78,8 @@ class ModelLoader:
     device : torch.device or str
     bandwidth : float
         Target bandwidth in kbps; sets the number of codebooks.
+    backend : str
+        What runs the encoder (:mod:`audiotok.codecs.backends`).
     """
 
     def __init__(
@@ -86,8 +89,10 @@ class ModelLoader:
         path: Path | None = None,
         device: torch.device | str = "cpu",
         bandwidth: float = 6.0,
+        backend: str = "auto",
     ) -> None:
         self.name, self.path, self.device, self.bandwidth = name, path, device, bandwidth
+        self.backend = backend
         self.model: EncodecCodec | None = None
 
     @classmethod
@@ -98,6 +103,7 @@ class ModelLoader:
         architecture: str | None = None,
         device: torch.device | str = "cpu",
         bandwidth: float = 6.0,
+        backend: str = "auto",
     ) -> ModelLoader:
         """A loader for ``model``: a name (``encodec_48khz``) or a state-dict file of ``architecture``.
 
@@ -115,8 +121,14 @@ class ModelLoader:
                     f"`model` {name} and `architecture` {architecture} contradict each other",
                     param=("model", "architecture"),
                 )
-            return cls(name, device=device, bandwidth=bandwidth)
-        return cls(architecture or "encodec_24khz", path=Path(model), device=device, bandwidth=bandwidth)
+            return cls(name, device=device, bandwidth=bandwidth, backend=backend)
+        return cls(
+            architecture or "encodec_24khz",
+            path=Path(model),
+            device=device,
+            bandwidth=bandwidth,
+            backend=backend,
+        )
 
     @property
     def label(self) -> str:
@@ -136,8 +148,9 @@ class ModelLoader:
         if self.model is None:
             encodec.spec_for(self.name).check_bandwidth(self.bandwidth)
             loaded = registry.load_codec(
-                self.name, checkpoint=self.path, family="encodec", device=torch.device(self.device)
-            )
+                self.name, checkpoint=self.path, family="encodec", device=torch.device(self.device),
+                backend=self.backend,
+            )  # fmt: skip
             if not isinstance(loaded, EncodecCodec):
                 raise UsageError(f"{self.name!r} is not an EnCodec model")
             loaded.bandwidth = self.bandwidth
@@ -312,7 +325,9 @@ def encode_paths(
         return _result(item, "written", meta, time.perf_counter() - start)
 
     summary = runner.run(batch, work, on_record=on_record, on_progress=on_progress)
-    return runner.finish(summary, BatchSummary, since=t0, model=getattr(load, "label", None))
+    loaded = getattr(load, "model", None)
+    used = None if loaded is None else backend_of(loaded, "encoder")
+    return runner.finish(summary, BatchSummary, since=t0, model=getattr(load, "label", None), backend=used)
 
 
 def _probe_or_none(path: Path) -> audio.AudioInfo | None:

@@ -22,6 +22,7 @@ from pydantic import Field
 from audiotok.audio import from_mid_side
 from audiotok.audio_stream import ChunkSource, ResampledSource, wav_writer
 from audiotok.codecs import registry
+from audiotok.codecs.backends import backend_of
 from audiotok.codecs.base import Codec
 from audiotok.codecs.stream import decode_codes
 from audiotok.errors import FormatError, UsageError
@@ -88,8 +89,10 @@ def infer_model(header: npq.NpqHeader, path: str | os.PathLike[str] | None = Non
     )
 
 
-def load_dac(model: str, *, device: torch.device | None = None) -> Codec:
+def load_dac(model: str, *, device: torch.device | None = None, backend: str = "auto") -> Codec:
     """Load the DAC model ``model`` (name, checkpoint or Hugging Face repo) for decoding.
+
+    ``backend`` runs the decoder (:mod:`audiotok.codecs.backends`).
 
     Raises
     ------
@@ -98,7 +101,7 @@ def load_dac(model: str, *, device: torch.device | None = None) -> Codec:
     UsageError
         If it is not a DAC model.
     """
-    return registry.load_codec(model, family="dac", device=device)
+    return registry.load_codec(model, family="dac", device=device, backend=backend, parts=("decoder",))
 
 
 def _channel_codebooks(header: npq.NpqHeader) -> tuple[int, ...]:
@@ -176,6 +179,7 @@ def decode_paths(
     sample_rate: int | None = None,
     recursive: bool = False,
     shard: tuple[int, int] = (0, 1),
+    backend: str = "auto",
     on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> BatchSummary:
@@ -216,13 +220,13 @@ def decode_paths(
     )
     codecs: dict[str, Codec] = {}
     if model is not None:
-        codecs[model] = load_dac(model, device=device)
+        codecs[model] = load_dac(model, device=device, backend=backend)
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> DecodeRecord:
         header = cast("npq.NpqHeader | None", item.info) or npq.read_header(item.path)
         name = model or infer_model(header, item.path)
         if name not in codecs:
-            codecs[name] = load_dac(name, device=device)
+            codecs[name] = load_dac(name, device=device, backend=backend)
         result = decode_file(
             item.path, item.dst, codecs[name], sample_rate=sample_rate, on_progress=on_progress
         )
@@ -236,6 +240,7 @@ def decode_paths(
         since=t0,
         model=",".join(sorted(codecs)) or None,
         weights_sha256=None if only is None else only.weights_sha256,
+        backend=",".join(sorted({backend_of(c, "decoder") for c in codecs.values()})) or None,
     )
 
 

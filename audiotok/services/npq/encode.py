@@ -25,6 +25,7 @@ import torch
 from audiotok.audio import AudioInfo, ChannelMode, probe
 from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import registry
+from audiotok.codecs.backends import backend_of
 from audiotok.codecs.base import Codec
 from audiotok.codecs.batch import Codes, Stream, StreamEncoder
 from audiotok.codecs.registry import CodecEntry
@@ -96,9 +97,15 @@ def _model_rates(model: Codec | CodecEntry) -> tuple[int, int, int, int]:
 
 
 def load_dac(
-    model: str | os.PathLike[str], *, device: torch.device | None = None, dry_run: bool = False
+    model: str | os.PathLike[str],
+    *,
+    device: torch.device | None = None,
+    dry_run: bool = False,
+    backend: str = "auto",
 ) -> Codec | CodecEntry:
     """The DAC model ``npq encode`` uses: loaded, or for a dry run of a named model only its entry.
+
+    ``backend`` runs the encoder (:mod:`audiotok.codecs.backends`).
 
     Raises
     ------
@@ -110,7 +117,7 @@ def load_dac(
     entry = registry.lookup(os.fspath(model))
     if dry_run and entry is not None and entry.family == "dac":
         return entry
-    return registry.load_codec(model, family="dac", device=device)
+    return registry.load_codec(model, family="dac", device=device, backend=backend, parts=("encoder",))
 
 
 @dataclass(frozen=True)
@@ -255,6 +262,7 @@ def encode_paths(
     recursive: bool = False,
     shard: tuple[int, int] = (0, 1),
     dry_run: bool = False,
+    backend: str = "auto",
     on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> EncodeSummary:
@@ -274,7 +282,7 @@ def encode_paths(
     """
     opts = opts or EncodeOptions()
     t0 = time.perf_counter()
-    codec = load_dac(model, device=device, dry_run=dry_run)
+    codec = load_dac(model, device=device, dry_run=dry_run, backend=backend)
     _check_codebooks(opts, codec.n_codebooks)
     batch = runner.plan(
         inputs,
@@ -319,6 +327,7 @@ def encode_paths(
         files_mono=mono,
         model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
         weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
+        backend=None if isinstance(codec, CodecEntry) else backend_of(codec, "encoder"),
     )
 
 

@@ -1,0 +1,171 @@
+"""Inference backends: resolution, the OpenVINO cache, the correctness gate and its fallback."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiotok.codecs import backends, registry
+from audiotok.codecs.base import CodecBase
+from audiotok.errors import UsageError
+
+openvino = pytest.importorskip("openvino")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty backend cache for this test alone."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv(backends.CACHE_ENV, str(root))
+    return root
+
+
+def _dac(backend: str = "eager", parts: tuple[Any, ...] = ("encoder",)) -> CodecBase:
+    codec = registry.load_codec("dac-44khz", backend=backend, parts=parts)
+    assert isinstance(codec, CodecBase)
+    return codec
+
+
+def _real(shared_audio: Path, seconds: float = 3.0) -> torch.Tensor:
+    import torchaudio.functional as F
+
+    audio, sr = sf.read(shared_audio / "speech_music_24k_mono.wav", dtype="float32")
+    x = torch.from_numpy(audio[: int(seconds * sr)])[None]
+    return F.resample(x, sr, 44100)[None]
+
+
+def test_resolve() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert backends.resolve("auto", cpu) == "openvino"
+    assert backends.resolve("auto", cpu, auto=()) == "eager"  # a codec that does not convert (EnCodec)
+    assert backends.resolve("auto", cuda) == "eager"
+    assert backends.resolve("eager", cpu) == "eager"
+    with pytest.raises(UsageError, match="runs on the CPU") as gpu:
+        backends.resolve("openvino", cuda)
+    assert gpu.value.param == "backend"
+    with pytest.raises(UsageError, match="unknown backend 'fast'"):
+        backends.resolve("fast", cpu)
+
+
+def test_without_openvino_auto_is_eager_and_openvino_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backends, "available", lambda name: name != "openvino")
+    assert backends.resolve("auto", torch.device("cpu")) == "eager"
+    with pytest.raises(UsageError, match=r"pip install 'audiotok\[openvino\]'"):
+        backends.resolve("openvino", torch.device("cpu"))
+
+
+def test_openvino_codes_equal_eager_on_real_audio(dac_home: Path, cache: Path, shared_audio: Path) -> None:
+    x = _real(shared_audio)
+    eager = _dac().encode(x, 9)
+    fast = _dac("openvino", ("encoder", "decoder"))
+    assert fast.backends == {"encoder": "openvino", "decoder": "openvino"}
+    assert torch.equal(fast.encode(x, 9), eager)
+    # the decoder's audio stays within the gate's tolerance of eager PyTorch
+    plain = _dac()
+    diff = (fast.decode(eager) - plain.decode(eager)).abs().max().item()
+    assert diff <= backends.DECODER_TOLERANCE
+    # one entry per network, complete, with its passed gate; no temporary folders left
+    entries = sorted(p.name for p in (cache / "backends").iterdir())
+    assert len(entries) == 2 and all(not e.startswith(".") for e in entries)
+    for entry in entries:
+        folder = cache / "backends" / entry
+        assert {p.name for p in folder.iterdir()} == {"model.xml", "model.bin", "gate.json"}
+        assert json.loads((folder / "gate.json").read_text())["passed"] is True
+        assert entry.endswith(f"-openvino-{backends._version('openvino')}-any")
+
+
+def test_cache_entry_is_reused_without_converting(
+    dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _dac("openvino")
+    probe = backends.probe_signal(44100, 1)
+
+    def no_conversion(*args: object) -> None:
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(backends, "_convert_openvino", no_conversion)
+    again = _dac("openvino")
+    assert again.backends == {"encoder": "openvino"}
+    assert torch.equal(again.encode(probe, 9), first.encode(probe, 9))
+
+
+def test_gate_mismatch_falls_back_to_eager_with_one_warning(
+    dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_runner = backends._openvino_runner
+
+    def off_by_a_lot(model: Any, threads: int) -> backends.Network:
+        run = real_runner(model, threads)
+        return lambda x: run(x) + 0.5  # latents far off: codes differ
+
+    monkeypatch.setattr(backends, "_openvino_runner", off_by_a_lot)
+    with pytest.warns(backends.BackendFallbackWarning, match="openvino encoder .* not used .*codes equal"):
+        codec = _dac("openvino")
+    assert codec.backends == {}
+    probe = backends.probe_signal(44100, 1)
+    assert torch.equal(codec.encode(probe, 9), _dac().encode(probe, 9))
+    (entry,) = (cache / "backends").iterdir()
+    assert json.loads((entry / "gate.json").read_text())["passed"] is False
+    # the recorded verdict is kept: no new conversion, the same fallback
+    monkeypatch.setattr(backends, "_convert_openvino", lambda *a: pytest.fail("converted again"))
+    with pytest.warns(backends.BackendFallbackWarning, match="codes equal"):
+        assert _dac("auto").backends == {}
+
+
+def test_failed_conversion_leaves_no_entry(
+    dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(codec: object, part: str, folder: Path) -> None:
+        (folder / "model.xml").write_text("<half")
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(backends, "_convert_openvino", broken)
+    with pytest.warns(backends.BackendFallbackWarning, match="RuntimeError: converter crashed"):
+        codec = _dac("openvino")
+    assert codec.backends == {}
+    assert list((cache / "backends").iterdir()) == []
+
+
+def test_eager_backend_converts_nothing(dac_home: Path, cache: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _dac("eager").backends == {}
+    assert not cache.exists()
+
+
+def test_probe_signal_is_fixed() -> None:
+    a, b = backends.probe_signal(44100, 2), backends.probe_signal(44100, 2)
+    assert a.shape == (1, 2, round(backends.PROBE_SECONDS * 44100)) and torch.equal(a, b)
+    assert 0.1 < float(a.abs().max()) < 0.8 and np.isfinite(a.numpy()).all()
+
+
+def test_compile_backend_goes_through_the_gate(
+    dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compile`` wraps the eager module with ``torch.compile`` and keeps it only if the gate passes.
+
+    A real ``torch.compile`` takes about a minute on this CPU (benchmarks time it); here it is
+    replaced by a recorder, once faithful and once off, to check the wiring and the fallback.
+    """
+    seen: list[dict[str, object]] = []
+
+    def fake_compile(module: torch.nn.Module, **kwargs: object) -> backends.Network:
+        seen.append(kwargs)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    codec = _dac("compile")
+    assert codec.backends == {"encoder": "compile"} and seen == [{"dynamic": True}]
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: lambda x: module(x) * -1.0)
+    with pytest.warns(backends.BackendFallbackWarning, match="compile encoder .*codes equal"):
+        assert _dac("compile").backends == {}
+    assert not cache.exists()  # torch.compile keeps its own cache; nothing of ours is written
