@@ -1,7 +1,7 @@
 """Option types shared by the commands: one spelling of each flag everywhere.
 
 ``-o/--outdir``, ``-r/--recursive``, ``--jobs``, ``--skip-errors``,
-``--json``, ``--device``, ``--model``, ``--shard-index/--shard-count``. An
+``--json``, ``--device``, ``--precision``, ``--model``, ``--shard-index/--shard-count``. An
 older spelling lives on for one release as a hidden option of its own
 (``hidden=True``), merged into the new one with :func:`alias`.
 """
@@ -30,6 +30,14 @@ JsonOpt = Annotated[
     typer.Option("--json", help="Print one JSON object per line (JSON Lines) for scripts and CI."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="CUDA math: fp32 (exact), tf32 or bf16 (faster; a few codes may differ from fp32). "
+        "On the CPU: fp32, with a warning.",
+    ),
+]
 SkipErrorsOpt = Annotated[bool, typer.Option("--skip-errors", help="Report failing files and go on.")]
 ShardIndexOpt = Annotated[
     int, typer.Option("--shard-index", min=0, help="Process only this shard (0-based).")

@@ -15,6 +15,7 @@ from audiotok.cli._options import (
     InputsArg,
     JsonOpt,
     OutdirOpt,
+    PrecisionOpt,
     RecursiveOpt,
     ShardCountOpt,
     ShardIndexOpt,
@@ -141,6 +142,7 @@ def encode(
     side_codebooks: Annotated[int, typer.Option("--side-codebooks", help="k_side (NPQ2).", min=0)] = 4,
     model: ModelOpt = "44khz",
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     threads: ThreadsOpt = None,
     chunk_seconds: Annotated[
         float,
@@ -172,11 +174,13 @@ def encode(
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    summary = out.run(
-        "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model,
-        device=device_lib.select_device(device), opts=opts, recursive=recursive,
-        shard=(shard_index, shard_count), dry_run=dry_run, line=_summary_line, exit_on_failure=False,
-    )  # fmt: skip
+    dev = device_lib.select_device(device)
+    with device_lib.precision(precision, dev):
+        summary = out.run(
+            "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model, device=dev,
+            opts=opts, recursive=recursive, shard=(shard_index, shard_count), dry_run=dry_run,
+            line=_summary_line, exit_on_failure=False,
+        )  # fmt: skip
     if out.failures:
         out.line(f"{len(out.failures)} failed:", style="red")
         for failure in out.failures:
@@ -213,6 +217,7 @@ def decode(
         str | None, model_option("DAC model or checkpoint; default: from each file's token_rate.")
     ] = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     threads: ThreadsOpt = None,
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
@@ -225,11 +230,12 @@ def decode(
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
     device_lib.set_threads(threads)
     sink = Output(as_json=as_json, human=_decoded)
-    sink.run(
-        "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
-        device=device_lib.select_device(device), sample_rate=sample_rate, recursive=recursive,
-        shard=(shard_index, shard_count),
-    )  # fmt: skip
+    dev = device_lib.select_device(device)
+    with device_lib.precision(precision, dev):
+        sink.run(
+            "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
+            device=dev, sample_rate=sample_rate, recursive=recursive, shard=(shard_index, shard_count),
+        )  # fmt: skip
 
 
 def _converted(record: FileRecord) -> str | None:
