@@ -86,7 +86,9 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads for both (1: robust on a busy box)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="OMP/MKL threads for both (1: robust on a busy box)"
+    )
     ap.add_argument("--file", type=Path, default=SHARED / "speech_music_24k_mono.wav")
     args = ap.parse_args()
     if not args.file.is_file():
