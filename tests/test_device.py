@@ -371,3 +371,23 @@ def test_to_device_batch_size_and_peak_memory_on_cuda() -> None:
     assert np.array_equal(t.cpu().numpy(), x)  # .cpu() waits for the copy
     assert device.peak_memory(dev) >= x.nbytes
     assert device.batch_size_for(dev, 44100, 1.0) > 1
+
+
+@pytest.mark.gpu
+@pytest.mark.usefixtures("tf32_flags")
+def test_dac_codes_per_precision_agree_with_fp32(tiny_weights: Any) -> None:
+    """A tiny DAC on CUDA: every precision gives codes of the same shape, mostly those of fp32."""
+    from audiotok.codecs import registry
+
+    dev = device.select_device("cuda")
+    codec = registry.load_codec(tiny_weights, family="dac", device=dev)
+    x = np.random.default_rng(0).standard_normal((2, 1, 44100)).astype(np.float32) * 0.1
+    codes = {}
+    for name in device.PRECISIONS:
+        with device.precision(name, dev):
+            codes[name] = codec.encode(device.to_device(x, dev), 4).cpu()
+    cpu = registry.load_codec(tiny_weights, family="dac").encode(torch.from_numpy(x), 4)
+    assert device.token_agreement(codes["fp32"], cpu) > 0.95
+    for name in ("tf32", "bf16"):
+        assert codes[name].shape == codes["fp32"].shape
+        assert device.token_agreement(codes[name], codes["fp32"]) > 0.5
