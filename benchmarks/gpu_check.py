@@ -306,13 +306,17 @@ def render(report: Report) -> str:
         f"model: DAC 44.1 kHz, {env.get('model', '?')}; clips {env.get('clips', '?')}; "
         f"batch size {env.get('batch_size', '?')}",
     ]
+    lines.append("x real time = audio s / wall s (the command's own summary: model load in, start-up out);")
+    lines.append("proc s = the whole `audiotok npq encode` process, interpreter start-up included")
     lines.append(
-        f"{'run':38} {'prec':>7} {'batch':>5} {'audio s':>8} {'wall s':>7} {'x real time':>11}  peak GPU"
+        f"{'run':34} {'prec':>7} {'batch':>5} {'audio s':>8} {'wall s':>7} {'proc s':>7} {'x real time':>11}"
+        "  peak GPU"
     )
     for r in report.runs:
         lines.append(
-            f"{r.label:38} {r.precision:>7} {r.batch_size:>5} {r.audio_s:8.0f} {r.wall_s:7.1f} "
-            f"{r.real_time:11.1f}  {_gib(r.peak_bytes)}" + (f"  ({r.failed} failed)" if r.failed else "")
+            f"{r.label:34} {r.precision:>7} {r.batch_size:>5} {r.audio_s:8.0f} {r.wall_s:7.1f} "
+            f"{r.process_s:7.1f} {r.real_time:11.1f}  {_gib(r.peak_bytes)}"
+            + (f"  ({r.failed} failed)" if r.failed else "")
         )
         lines += [f"    note: {n}" for n in r.notes]
     if report.agreement:
@@ -364,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check(args, report, budget, work, clips_n, clip_s, long_s, precisions)
         return 0
+    except SystemExit:
+        report.notes.append("stopped at the time limit (SIGTERM): the steps above are all that ran")
+        raise
     except Exception as exc:
         report.notes.append(f"stopped: {type(exc).__name__}: {exc}")
         return 1

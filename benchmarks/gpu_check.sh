@@ -10,8 +10,9 @@
 #      (the device tool: carry [".whl"]; $OUT/gpu_check.json comes back)
 #   CPU test of the script: bash benchmarks/gpu_check.sh --quick
 #
-# Measured on the 2-core development box (no GPU), `--quick` end to end: 72 s
-# (tiny model, 4 x 1 s clips, 6 s stereo; most of it interpreter and model start-up).
+# Measured on the 2-core development box (no GPU), `--quick` end to end: 37 s when the box was
+# quiet, 63-72 s while other jobs ran (tiny model, 4 x 1 s clips, 6 s stereo, 6 encode processes;
+# most of it interpreter start-up). SIGTERM at the limit was tried too: partial report, exit 124.
 # Not yet run on a GPU: no device machine was lent to the task that wrote it.
 set -euo pipefail
 
