@@ -1,17 +1,45 @@
-"""Compute device selection: the only module that probes CUDA and MPS."""
+"""Compute device selection and GPU settings: the only module that probes CUDA and MPS.
+
+- :func:`select_device` and :func:`set_threads`: where to compute, with how many CPU threads;
+- :func:`precision`: fp32, tf32 or bf16 math for a block of code (CUDA);
+- :func:`batch_size_for`: how many windows fit in the device's free memory;
+- :func:`to_device`: host arrays to the device through pinned memory, without blocking;
+- :func:`token_agreement`: how often two code arrays agree (a precision against fp32, say);
+- :func:`peak_memory` and :func:`reset_peak_memory`: the device's peak allocation.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
+from collections.abc import Iterator
+from typing import Any, Literal
 
+import numpy as np
 import torch
 
-from audiotok.errors import DeviceFallbackWarning, UsageError
+from audiotok.errors import DeviceFallbackWarning, PrecisionFallbackWarning, UsageError
 
-__all__ = ["select_device", "set_threads"]
+__all__ = [
+    "PRECISIONS",
+    "Precision",
+    "batch_size_for",
+    "peak_memory",
+    "precision",
+    "reset_peak_memory",
+    "resolve_precision",
+    "select_device",
+    "set_threads",
+    "to_device",
+    "token_agreement",
+]
 
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
+
+Precision = Literal["fp32", "tf32", "bf16"]
+#: The precisions :func:`precision` knows, the default first.
+PRECISIONS: tuple[Precision, ...] = ("fp32", "tf32", "bf16")
 
 
 def _fallback(requested: str, why: str) -> torch.device:
@@ -78,3 +106,216 @@ def set_threads(threads: int | None) -> None:
     if threads < 1:
         raise UsageError(f"`threads` must be >= 1, got {threads}", param="threads")
     torch.set_num_threads(threads)
+
+
+# -- precision ---------------------------------------------------------------------------------
+
+
+def _as_device(device: torch.device | str) -> torch.device:
+    return device if isinstance(device, torch.device) else torch.device(device)
+
+
+def resolve_precision(name: str, device: torch.device | str) -> Precision:
+    """The precision that :func:`precision` ``(name, device)`` computes in.
+
+    ``tf32`` and ``bf16`` need a CUDA device of compute capability 8.0 or
+    newer (Ampere: A100, H100, ...); elsewhere (the CPU, MPS, older GPUs)
+    they fall back to ``fp32`` with a
+    :class:`~audiotok.errors.PrecisionFallbackWarning`, as an unavailable
+    device falls back to the CPU: a command written for a GPU machine still
+    runs, more slowly, where there is none.
+
+    Raises
+    ------
+    UsageError
+        If ``name`` is not ``fp32``, ``tf32`` or ``bf16``.
+    """
+    return _resolve(name, _as_device(device), stacklevel=3)
+
+
+def _resolve(name: str, dev: torch.device, *, stacklevel: int) -> Precision:
+    key = name.strip().lower()
+    if key not in PRECISIONS:
+        raise UsageError(f"unknown `precision` {name!r}; expected {', '.join(PRECISIONS)}", param="precision")
+    wanted: Precision = key
+    if wanted == "fp32":
+        return wanted
+    if dev.type != "cuda":
+        why = f"needs a CUDA device, not {dev.type}"
+    elif torch.cuda.get_device_capability(dev) < (8, 0):
+        major, minor = torch.cuda.get_device_capability(dev)
+        why = f"needs a CUDA device of compute capability 8.0 or newer, not {major}.{minor}"
+    else:
+        return wanted
+    warnings.warn(PrecisionFallbackWarning(f"precision {wanted!r} {why}; using fp32"), stacklevel=stacklevel)
+    return "fp32"
+
+
+@contextlib.contextmanager
+def precision(name: str = "fp32", device: torch.device | str = "cpu") -> Iterator[Precision]:
+    """Compute in ``name`` precision on ``device`` inside the ``with`` block.
+
+    ``fp32``
+        Full float32 on CUDA: TF32 off for matrix products *and* cuDNN
+        convolutions (torch's default lets cuDNN use TF32).
+    ``tf32``
+        float32 tensors, TF32 tensor-core math for matrix products and cuDNN
+        convolutions (``torch.backends.cuda.matmul.allow_tf32``,
+        ``torch.backends.cudnn.allow_tf32``).
+    ``bf16``
+        ``torch.autocast("cuda", dtype=torch.bfloat16)``: convolutions and
+        matrix products in bfloat16, the rest in float32 (TF32 allowed).
+
+    On the CPU every precision is plain float32 (see :func:`resolve_precision`
+    for the fallback). The TF32 switches are process-wide and restored on
+    exit; autocast applies to the calling thread only, so the codec must run
+    in the thread that entered the block.
+
+    Yields
+    ------
+    Precision
+        The precision in effect (``fp32`` after a fallback).
+
+    Raises
+    ------
+    UsageError
+        If ``name`` is not a known precision.
+    """
+    dev = _as_device(device)
+    used = _resolve(name, dev, stacklevel=4)  # past this generator and contextlib's __enter__
+    if dev.type != "cuda":
+        yield used
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    tf32 = used != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        if used == "bf16":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                yield used
+        else:
+            yield used
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def batch_size_for(
+    device: torch.device | str,
+    window_samples: int,
+    bytes_per_sample_estimate: float,
+    *,
+    headroom: float = 0.8,
+    max_batch: int = 256,
+) -> int:
+    """How many windows of ``window_samples`` fit in one encoder call on ``device``.
+
+    On CUDA: ``headroom`` of the free memory (``torch.cuda.mem_get_info``)
+    divided by ``window_samples * bytes_per_sample_estimate`` (the peak
+    memory one batch row takes per input sample, activations included),
+    between 1 and ``max_batch``. Elsewhere 1: the CPU gains nothing from
+    batching windows, and MPS reports no free memory.
+
+    Parameters
+    ----------
+    device : torch.device or str
+    window_samples : int
+        Input samples of one batch row (chunk plus context, one channel).
+    bytes_per_sample_estimate : float
+        Peak bytes per input sample of one row; measure it as the growth of
+        :func:`peak_memory` over one encoder call divided by its samples.
+    headroom : float
+        Part of the free memory to plan for, in ``(0, 1]``.
+    max_batch : int
+        Upper bound.
+
+    Raises
+    ------
+    UsageError
+        If a size is not positive or ``headroom`` is outside ``(0, 1]``.
+    """
+    if window_samples < 1:
+        raise UsageError(f"`window_samples` must be >= 1, got {window_samples}", param="window_samples")
+    if not bytes_per_sample_estimate > 0:
+        raise UsageError(
+            f"`bytes_per_sample_estimate` must be > 0, got {bytes_per_sample_estimate}",
+            param="bytes_per_sample_estimate",
+        )
+    if not 0 < headroom <= 1:
+        raise UsageError(f"`headroom` must be in (0, 1], got {headroom}", param="headroom")
+    if max_batch < 1:
+        raise UsageError(f"`max_batch` must be >= 1, got {max_batch}", param="max_batch")
+    dev = _as_device(device)
+    if dev.type != "cuda":
+        return 1
+    free, _total = torch.cuda.mem_get_info(dev)
+    rows = int(free * headroom // (window_samples * bytes_per_sample_estimate))
+    return max(1, min(max_batch, rows))
+
+
+def peak_memory(device: torch.device | str) -> int:
+    """Peak bytes allocated on a CUDA ``device`` since the last reset (0 elsewhere)."""
+    dev = _as_device(device)
+    return int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else 0
+
+
+def reset_peak_memory(device: torch.device | str) -> None:
+    """Start :func:`peak_memory` afresh (nothing elsewhere than CUDA)."""
+    dev = _as_device(device)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+
+def to_device(
+    array: np.ndarray[Any, Any] | torch.Tensor, device: torch.device | str, *, non_blocking: bool = True
+) -> torch.Tensor:
+    """``array`` as a tensor on ``device``; to CUDA through pinned host memory, without blocking.
+
+    On the CPU the result shares ``array``'s memory when it can (a C-ordered,
+    writeable array; else a copy). To CUDA the data is copied into
+    page-locked memory (torch's caching host allocator, so repeated batches
+    of one size reuse it) and from there with ``non_blocking``, so the host
+    can read the next window while the copy runs; work queued on the device
+    afterwards sees the data, and so does ``.cpu()``.
+    """
+    dev = _as_device(device)
+    if isinstance(array, torch.Tensor):
+        tensor = array
+    else:
+        contiguous = np.ascontiguousarray(array)
+        writeable = contiguous.flags.writeable
+        tensor = torch.from_numpy(contiguous if writeable else contiguous.copy())
+    if dev.type == "cpu":
+        return tensor
+    if dev.type == "cuda":
+        if tensor.device.type == "cpu" and not tensor.is_pinned():
+            tensor = tensor.pin_memory()
+        return tensor.to(dev, non_blocking=non_blocking)
+    return tensor.to(dev)
+
+
+# -- comparing codes ---------------------------------------------------------------------------
+
+
+def token_agreement(a: np.ndarray[Any, Any] | torch.Tensor, b: np.ndarray[Any, Any] | torch.Tensor) -> float:
+    """The fraction of positions where codes ``a`` and ``b`` are equal, in ``[0, 1]``.
+
+    For comparing the codes of one input from two runs (bf16 against fp32, a
+    GPU against the CPU). ``a`` and ``b`` are integer arrays of one shape,
+    e.g. ``[T, K]`` as ``.npq`` files hold them.
+
+    Raises
+    ------
+    UsageError
+        If the shapes differ or the arrays are empty.
+    """
+    x = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    y = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    if x.shape != y.shape:
+        raise UsageError(f"codes of shapes {x.shape} and {y.shape} cannot be compared", param=("a", "b"))
+    if x.size == 0:
+        raise UsageError("no codes to compare", param=("a", "b"))
+    return float(np.count_nonzero(x == y)) / x.size

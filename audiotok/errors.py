@@ -114,3 +114,7 @@ class AudiotokWarning(UserWarning):
 
 class DeviceFallbackWarning(AudiotokWarning):
     """An explicitly requested device is unavailable; audiotok runs on the CPU instead."""
+
+
+class PrecisionFallbackWarning(AudiotokWarning):
+    """A requested precision cannot be used on the device; audiotok computes in fp32 instead."""

@@ -1,7 +1,7 @@
 """Option types shared by the commands: one spelling of each flag everywhere.
 
 ``-o/--outdir``, ``-r/--recursive``, ``--jobs``, ``--skip-errors``,
-``--json``, ``--device``, ``--model``, ``--shard-index/--shard-count``. An
+``--json``, ``--device``, ``--precision``, ``--model``, ``--shard-index/--shard-count``. An
 older spelling lives on for one release as a hidden option of its own
 (``hidden=True``), merged into the new one with :func:`alias`.
 """
@@ -47,6 +47,14 @@ BackendOpt = Annotated[
         callback=_check_backend,
         help="What runs the codec: auto, eager, compile or openvino (auto: OpenVINO on the CPU "
         "where it converts and is installed; checked against eager once, cached).",
+    ),
+]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="CUDA math: fp32 (exact), tf32 or bf16 (faster; a few codes may differ from fp32). "
+        "On the CPU: fp32, with a warning.",
     ),
 ]
 SkipErrorsOpt = Annotated[bool, typer.Option("--skip-errors", help="Report failing files and go on.")]

@@ -17,6 +17,7 @@ from audiotok.cli._options import (
     DeviceOpt,
     JsonOpt,
     OutdirOpt,
+    PrecisionOpt,
     RecursiveOpt,
     ShardCountOpt,
     ShardIndexOpt,
@@ -104,6 +105,8 @@ def encode(
     verify_samples: Annotated[int, typer.Option("--verify-samples", help="Files to verify.")] = 8,
     device: DeviceOpt = "auto",
     backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Chunks per forward pass.")] = 1,
     chunk_seconds: Annotated[
         float, typer.Option("--chunk-seconds", min=1.0, help="Chunk length (s).")
@@ -117,10 +120,15 @@ def encode(
     exts, folder = _suffixes(extensions), outdir_of(out, outdir)
     if list_missing:
         _list_missing(src, folder, recursive=recursive, suffixes=exts, as_json=as_json)
+    device_lib.set_threads(threads)
+    dev = device_lib.select_device(device)
     load = esf_encode.ModelLoader.from_option(
-        model, architecture=codec, device=device_lib.select_device(device), bandwidth=bandwidth,
+        model,
+        architecture=codec,
+        device=dev,
+        bandwidth=bandwidth,
         backend=backend,
-    )  # fmt: skip
+    )
     written: list[str] = []
 
     def keep(record: FileRecord) -> None:
@@ -129,7 +137,7 @@ def encode(
         sink.record(record)
 
     sink = Output(as_json=as_json, human=_encoded)
-    with progress("Encoding", enabled=not as_json) as on_progress:
+    with progress("Encoding", enabled=not as_json) as on_progress, device_lib.precision(precision, dev):
         summary = esf_encode.encode_paths(
             [src], outdir=folder, load=load, recursive=recursive, suffixes=exts, overwrite=overwrite,
             dry_run=dry_run, shard=(shard_index, shard_count), chunk_s=chunk_seconds,

@@ -16,6 +16,7 @@ from audiotok.cli._options import (
     InputsArg,
     JsonOpt,
     OutdirOpt,
+    PrecisionOpt,
     RecursiveOpt,
     ShardCountOpt,
     ShardIndexOpt,
@@ -143,6 +144,7 @@ def encode(
     model: ModelOpt = "44khz",
     device: DeviceOpt = "auto",
     backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     threads: ThreadsOpt = None,
     chunk_seconds: Annotated[
         float,
@@ -182,12 +184,13 @@ def encode(
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    summary = out.run(
-        "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model,
-        device=device_lib.select_device(device), opts=opts, recursive=recursive,
-        shard=(shard_index, shard_count), dry_run=dry_run, backend=backend, line=_summary_line,
-        exit_on_failure=False,
-    )  # fmt: skip
+    dev = device_lib.select_device(device)
+    with device_lib.precision(precision, dev):
+        summary = out.run(
+            "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model, device=dev,
+            opts=opts, recursive=recursive, shard=(shard_index, shard_count), dry_run=dry_run,
+            backend=backend, line=_summary_line, exit_on_failure=False,
+        )  # fmt: skip
     if out.failures:
         out.line(f"{len(out.failures)} failed:", style="red")
         for failure in out.failures:
@@ -225,6 +228,7 @@ def decode(
     ] = None,
     device: DeviceOpt = "auto",
     backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     threads: ThreadsOpt = None,
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
@@ -237,11 +241,13 @@ def decode(
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
     device_lib.set_threads(threads)
     sink = Output(as_json=as_json, human=_decoded)
-    sink.run(
-        "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
-        device=device_lib.select_device(device), sample_rate=sample_rate, recursive=recursive,
-        shard=(shard_index, shard_count), backend=backend,
-    )  # fmt: skip
+    dev = device_lib.select_device(device)
+    with device_lib.precision(precision, dev):
+        sink.run(
+            "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
+            device=dev, sample_rate=sample_rate, recursive=recursive, shard=(shard_index, shard_count),
+            backend=backend,
+        )  # fmt: skip
 
 
 def _converted(record: FileRecord) -> str | None:
