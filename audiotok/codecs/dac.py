@@ -172,7 +172,8 @@ class DacCodec(CodecBase):
         pad = -(-n // self.hop_length) * self.hop_length - n
         x = nn.functional.pad(audio.to(self.device, torch.float32), (0, pad))
         z = self.run("encoder", x)
-        _, codes, *_ = self.model.quantizer(z, n_codebooks)
+        with torch.autocast(self.device.type, enabled=False):  # RVQ in fp32 even under --precision bf16
+            _, codes, *_ = self.model.quantizer(z.float(), n_codebooks)
         out: torch.Tensor = codes[:, :n_codebooks]
         return out
 

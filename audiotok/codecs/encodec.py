@@ -246,7 +246,8 @@ class EncodecCodec(CodecBase):
         """
         self.check_audio(audio, n_codebooks)
         emb = self.run("encoder", audio.to(self.device, torch.float32))
-        codes: torch.Tensor = self.model.quantizer.vq.encode(emb, n_q=n_codebooks)  # [K, B, T]
+        with torch.autocast(self.device.type, enabled=False):  # RVQ in fp32 even under --precision bf16
+            codes: torch.Tensor = self.model.quantizer.vq.encode(emb.float(), n_q=n_codebooks)  # [K, B, T]
         return codes.transpose(0, 1)
 
     @torch.inference_mode()
