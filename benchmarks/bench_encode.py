@@ -14,7 +14,8 @@ Cases (the targets of the throughput issue):
   stereo  15 s stereo: Mid/Side (NPQ2) vs ``--mono``; a dual-mono (L == R) 20 s file vs ``--mono``
   cache   one 20 s file with an empty backend cache (conversion + check) vs warm, start-up included
   esf     one 20 s file: the ``encodec`` command vs ``audiotok esf encode``; 24 clips: a shell loop
-          of ``encodec`` (one file per run) vs one ``audiotok esf encode`` of the folder
+          of ``encodec`` (one file per run) vs one ``audiotok esf encode`` of the folder (the command
+          is encodec's own ``main()`` with audio read by soundfile, see bench_esf_startup.py)
   decode  the 20 s file: ``python -m dac decode`` vs ``audiotok npq decode``, wall time and peak RSS
   tokens  audiotok's default path vs DAC's own ``model.encode`` on the same samples (% equal)
   rss     peak RSS of ``npq encode`` (Mid/Side) on long synthetic stereo (tiny model: growth)
@@ -43,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDIOTOK_SHARED_AUDIO", REPO.parent / "shared" / "audio"))
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_esf_startup import ANCHOR  # noqa: E402  (encodec's main(), audio via soundfile)
 from tests.dac_helpers import TINY, save_dac  # noqa: E402
 
 Cmd = list[str]
@@ -161,7 +163,9 @@ def main() -> None:
     inputs = make_inputs(tmp)
     o = tmp / "out"
     enc = ["npq", "encode", "--overwrite", "--threads", threads]
-    encodec_bin = str(Path(sys.executable).with_name("encodec"))
+    anchor = tmp / "encodec_cli.py"  # the encodec command; torchaudio.load needs torchcodec, absent here
+    anchor.write_text(ANCHOR)
+    encodec_bin = f"{sys.executable} {anchor}"
     clips = sorted(inputs["clips24"].glob("*.wav"))
     loop = " && ".join(f"{encodec_bin} -f {c} {o / 'loop' / (c.stem + '.ecdc')}" for c in clips)
 
