@@ -155,14 +155,14 @@ def encode(
         ),
     ] = 4.0,
     batch_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--batch-size",
-            help="Windows per encoder call, batched across files (equal lengths only); same tokens, "
-            "helps on a GPU, not on a CPU.",
+            help="Windows per encoder call, batched across files (equal lengths only); same tokens. "
+            "Default: 1 on the CPU (batching does not help there), on CUDA what fits in GPU memory.",
             min=1,
         ),
-    ] = 1,
+    ] = None,
     recursive: RecursiveOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,

@@ -25,13 +25,13 @@ from itertools import groupby
 from typing import Any
 
 import numpy as np
-import torch
 
 from audiotok._threads import Prefetch
 from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.chunking import Window, frames_for_seconds, plan_batches, stream_windows
+from audiotok.device import to_device
 
 __all__ = [
     "SILENCE_CACHE",
@@ -262,7 +262,8 @@ class StreamEncoder:
             plan.append(items)
         codes = np.zeros((0, 0, 0), dtype=np.int64)
         if rows:
-            codes = self.codec.encode(torch.from_numpy(np.stack(rows)), k_run).cpu().numpy()
+            batch = to_device(np.stack(rows), getattr(self.codec, "device", "cpu"))  # pinned, non-blocking
+            codes = self.codec.encode(batch, k_run).cpu().numpy()
             self.calls += 1
             self.rows += len(rows)
         for samples, row in zero_row.items():

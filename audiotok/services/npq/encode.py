@@ -29,6 +29,7 @@ from audiotok.codecs.backends import backend_of
 from audiotok.codecs.base import Codec
 from audiotok.codecs.batch import Codes, Stream, StreamEncoder
 from audiotok.codecs.registry import CodecEntry
+from audiotok.codecs.sizing import auto_batch_size
 from audiotok.codecs.stream import encode_source
 from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import npq
@@ -226,8 +227,8 @@ def encode_file(
 
         with _opened(job, codec.sample_rate) as source:
             tokens = encode_source(
-                source, codec, job.codebooks, chunk_seconds=opts.chunk_seconds, batch_size=opts.batch_size,
-                on_chunk=tick,
+                source, codec, job.codebooks, chunk_seconds=opts.chunk_seconds,
+                batch_size=opts.batch_size or 1, on_chunk=tick,
             )  # fmt: skip
         npq.write(job.dst, tokens, job.header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
     return _outcome(job, codec, time.perf_counter() - t0)
@@ -365,12 +366,13 @@ def _pipeline(
         return open_file
 
     streams = [Stream(job.n_samples, job.codebooks, opener(i, job)) for i, job in todo.items()]
-    encoder = StreamEncoder(codec, chunk_seconds=opts.chunk_seconds, batch_size=opts.batch_size)
+    batch_size = opts.batch_size or auto_batch_size(codec, opts.chunk_seconds)
+    encoder = StreamEncoder(codec, chunk_seconds=opts.chunk_seconds, batch_size=batch_size)
 
     def finish(stream: int, codes: Codes) -> EncodeRecord:
         job = todo[index[stream]]
         npq.write(job.dst, codes, job.header)  # type: ignore[type-var]  # NPQ1 or NPQ2, both writable
         return EncodeRecord.of(_outcome(job, codec, time.perf_counter() - started[index[stream]]))
 
-    events = encoder.run(streams, prefetch=PREFETCH_CALLS * opts.batch_size)
+    events = encoder.run(streams, prefetch=PREFETCH_CALLS * batch_size)
     return Pipeline(events, finish), {i: s for s, i in enumerate(index)}

@@ -25,11 +25,12 @@ class EncodeOptions(FrozenModel):
         description="Audio per encoder chunk, seconds. Bounds peak memory; the tokens are the same "
         "for any value (the spec's tools used 10 s, which peaks at about 2.2 GB for stereo).",
     )
-    batch_size: int = Field(
-        default=1,
+    batch_size: int | None = Field(
+        default=None,
         ge=1,
         description="Windows per encoder call, batched across files (only windows of exactly equal length "
-        "share a call). The tokens are the same for any value; more helps on a GPU, not on a CPU.",
+        "share a call). The tokens are the same for any value; more helps on a GPU, not on a CPU. "
+        "None: 1 on the CPU, on CUDA what fits in free GPU memory (codecs.sizing.auto_batch_size).",
     )
     overwrite: bool = Field(default=False, description="Re-encode outputs that already exist.")
 

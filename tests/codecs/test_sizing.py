@@ -1,0 +1,63 @@
+"""Encoder batch sizes: 1 on the CPU, filled from measured bytes per sample on CUDA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from audiotok.codecs import registry, sizing
+from audiotok.codecs.base import Context
+
+
+def test_cpu_batches_one_window(dac_home: Path) -> None:
+    codec = registry.load_codec("dac-44khz")
+    assert sizing.auto_batch_size(codec, 4.0) == 1
+    ctx = codec.encoder_context_frames
+    assert sizing.window_samples(codec, 4.0) == (round(4.0 * codec.frame_rate) + ctx.before + ctx.after) * 512
+
+
+class _FakeCudaCodec:
+    """A codec that says it is on CUDA and 'allocates' 1000 bytes per input sample per call."""
+
+    device = torch.device("cuda")
+    channels, hop_length, frame_rate = 1, 512, 44100 / 512
+    encoder_context_frames = Context(16, 16)
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self.calls: list[tuple[int, ...]] = []
+
+    def encode(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        self.calls.append(tuple(x.shape))
+        self.peak = 1000 * x.numel()
+        return torch.zeros(x.shape[0], k, x.shape[-1] // 512, dtype=torch.long)
+
+
+def test_cuda_batch_comes_from_one_probe_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = _FakeCudaCodec()
+    seen: dict[str, Any] = {}
+
+    def batch_size_for(dev: Any, window: int, per_sample: float, *, max_batch: int) -> int:
+        seen.update(window=window, per_sample=per_sample, max_batch=max_batch)
+        return 7
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda dev=None: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda dev=None: 0)
+    monkeypatch.setattr(sizing.device_lib, "reset_peak_memory", lambda dev: None)
+    monkeypatch.setattr(sizing.device_lib, "peak_memory", lambda dev: codec.peak)
+    monkeypatch.setattr(sizing.device_lib, "to_device", lambda a, dev: torch.from_numpy(a))
+    monkeypatch.setattr(sizing.device_lib, "batch_size_for", batch_size_for)
+    assert sizing.auto_batch_size(codec, 4.0) == 7  # type: ignore[arg-type]
+    window = (round(4.0 * 44100 / 512) + 32) * 512
+    assert codec.calls == [(2, 1, window)]
+    assert seen == {"window": window, "per_sample": 1000 * sizing.SAFETY, "max_batch": sizing.MAX_AUTO_BATCH}
+
+
+@pytest.mark.gpu
+def test_real_cuda_batch_fits(dac_home: Path) -> None:
+    codec = registry.load_codec("dac-44khz", device=torch.device("cuda"))
+    n = sizing.auto_batch_size(codec, 4.0)
+    assert 1 <= n <= sizing.MAX_AUTO_BATCH
