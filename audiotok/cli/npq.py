@@ -153,7 +153,7 @@ def encode(
             help="Audio per encoder chunk (s); bounds memory, never changes the tokens.",
             min=0.01,
         ),
-    ] = 4.0,
+    ] = 2.0,
     batch_size: Annotated[
         int | None,
         typer.Option(

@@ -20,7 +20,7 @@ class EncodeOptions(FrozenModel):
     mid_codebooks: int = Field(default=9, ge=1, description="k_mid for stereo files (NPQ2).")
     side_codebooks: int = Field(default=4, ge=0, description="k_side for stereo files (NPQ2).")
     chunk_seconds: float = Field(
-        default=4.0,
+        default=2.0,
         gt=0,
         description="Audio per encoder chunk, seconds. Bounds peak memory; the tokens are the same "
         "for any value (the spec's tools used 10 s, which peaks at about 2.2 GB for stereo).",
