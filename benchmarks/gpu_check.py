@@ -212,6 +212,8 @@ def npq_encode(
                "--chunk-seconds", str(chunk_seconds), "--overwrite", "--json"]  # fmt: skip
         if use_precision[0]:
             cmd += ["--precision", precision]
+        if device == "cpu":
+            cmd += ["--backend", "eager"]  # the reference is eager PyTorch, whatever is installed
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=max(timeout, 1.0))
         run.process_s = time.perf_counter() - t0
