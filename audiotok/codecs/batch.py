@@ -244,13 +244,14 @@ class StreamEncoder:
             samples = audio.shape[-1]
             items: list[tuple[int, int] | Codes] = []
             for item, k in zip(audio.reshape(len(codebooks), ch, samples), codebooks, strict=True):
-                cached = self._silence.get(samples) if self.reuse_silence and not item.any() else None
+                silent = self.reuse_silence and k > 0 and not item.any()  # one scan of the item
+                cached = self._silence.get(samples) if silent else None
                 if k == 0:
                     items.append(np.zeros((0, -(-samples // self.codec.hop_length)), dtype=np.int64))
                 elif cached is not None and cached.shape[0] >= k:
                     self._silence.move_to_end(samples)
                     items.append(cached[:k])
-                elif self.reuse_silence and not item.any():
+                elif silent:
                     if samples not in zero_row:
                         zero_row[samples] = len(rows)
                         rows.append(item)
