@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from audiotok.codecs import registry
 from audiotok.codecs.dac import DacCodec
 from audiotok.codecs.weights import cache_path, sha256_file
 from audiotok.errors import ModelError
+from tests.dac_helpers import TINY
 
 
 def load_codec(model: str | Path, **kwargs: object) -> DacCodec:
@@ -99,3 +101,35 @@ def test_full_size_encoder_receptive_field() -> None:
     model = dac.DAC()
     # first conv 6 + blocks (78 + 3) * 1, (78 + 7) * 2, (78 + 15) * 8, (78 + 15) * 64 + last conv 2 * 512, + 1
     assert dac_codec._receptive_field(model.encoder) == 7978
+
+
+def _cone(network: torch.nn.Module, x: torch.Tensor, out: slice) -> tuple[int, int]:
+    """First and last input position (last axis) with a nonzero gradient from ``network(x)[..., out]``."""
+    x = x.clone().requires_grad_(True)
+    network(x)[..., out].sum().backward()
+    assert x.grad is not None
+    used = (x.grad.abs().sum(dim=(0, 1)) != 0).nonzero().flatten()
+    return int(used.min()), int(used.max())
+
+
+def test_contexts_cover_what_a_frame_depends_on() -> None:
+    """Encoder and decoder contexts hold every input a kept frame's gradient reaches (float64)."""
+    import dac
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = dac.DAC(**TINY).double().eval()
+    cpu = torch.device("cpu")
+    codec = DacCodec(model, name="tiny", weights_path=Path("x"), weights_sha256="", device=cpu)
+    hop, t = codec.hop_length, 40
+    lo, hi = _cone(model.encoder, torch.randn(1, 1, 80 * hop, dtype=torch.float64), slice(t, t + 1))
+    assert codec.encoder_reach == (t * hop - lo, hi - t * hop)  # the formula is exact
+    before, after = codec.encoder_context_frames
+    assert (before, after) == (8, 8)
+    assert lo >= (t - before) * hop and hi < (t + 1 + after) * hop
+    z = torch.randn(1, model.latent_dim, 80, dtype=torch.float64)
+    lo, hi = _cone(model.decoder, z, slice(t * hop, (t + 1) * hop))
+    before, after = codec.decoder_context_frames
+    assert (t - lo, hi - t) == (10, 10)
+    assert lo >= t - before and hi <= t + after
