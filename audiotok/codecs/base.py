@@ -163,6 +163,13 @@ class CodecBase:
         """The eager PyTorch module of ``part``, ready for inference (speed-ups applied)."""
         raise NotImplementedError
 
+    def export_module(self, part: Part) -> Network:
+        """What a backend converts or compiles for ``part`` (default: :meth:`network`).
+
+        DAC's encoder adds its RVQ, so that a backend maps audio straight to codes.
+        """
+        return self.network(part)
+
     def run(self, part: Part, x: Tensor) -> Tensor:
         """Run ``part`` on ``x`` through its backend (see :mod:`audiotok.codecs.backends`), else eagerly."""
         entry = self.__dict__.get("_runners", {}).get(part)

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,14 +25,14 @@ from torch import nn
 
 from audiotok._types import Hz
 from audiotok.codecs._dac_hf import load_hf_dac
-from audiotok.codecs.base import CodecBase, Context, Part
+from audiotok.codecs.base import CodecBase, Context, Network, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
 if TYPE_CHECKING:
     from audiotok.codecs.registry import CodecEntry
 
-__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "load", "load_hf"]
+__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "DacShape", "load", "load_encoder_only", "load_hf"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ class DacCodec(CodecBase):
         weights_sha256: str,
         device: torch.device,
         fast: bool = False,
+        shape: DacShape | None = None,
     ) -> None:
         self.model = model
         self._fast = fast
@@ -166,12 +168,33 @@ class DacCodec(CodecBase):
         self.weights_path = weights_path
         self.weights_sha256 = weights_sha256
         self.device = device
-        self.sample_rate: Hz = int(model.sample_rate)
-        self.hop_length = int(model.hop_length)
-        self.n_codebooks = int(model.n_codebooks)
-        self.codebook_size = int(model.codebook_size)
-        self.encoder_receptive_field = _receptive_field(model.encoder)
-        self.encoder_reach = _reach(model.encoder)
+        if shape is None:
+            shape = DacShape.of(model)
+        self.shape = shape
+        self.sample_rate: Hz = shape.sample_rate
+        self.hop_length = shape.hop_length
+        self.n_codebooks = shape.n_codebooks
+        self.codebook_size = shape.codebook_size
+        self.encoder_receptive_field = shape.encoder_receptive_field
+        self.encoder_reach = shape.encoder_reach
+
+    @classmethod
+    def without_model(
+        cls, shape: DacShape, encoder: Network, *, name: str, weights_path: Path, weights_sha256: str
+    ) -> DacCodec:
+        """A DAC codec that only encodes, through ``encoder`` (audio -> codes, a cached backend).
+
+        Built from a backend cache entry whose correctness gate passed
+        (:func:`audiotok.codecs.backends.cached_encoder`): neither the ``dac``
+        package nor the checkpoint's tensors are loaded. :meth:`decode` and
+        :meth:`network` raise :class:`~audiotok.errors.ModelError`.
+        """
+        codec = cls(
+            None, name=name, weights_path=weights_path, weights_sha256=weights_sha256,
+            device=torch.device("cpu"), shape=shape,
+        )  # fmt: skip
+        codec.set_runner("encoder", encoder, "openvino")
+        return codec
 
     @property
     def encoder_context_frames(self) -> Context:
@@ -199,10 +222,11 @@ class DacCodec(CodecBase):
         n = audio.shape[-1]
         pad = -(-n // self.hop_length) * self.hop_length - n
         x = nn.functional.pad(audio.to(self.device, torch.float32), (0, pad))
-        z = self.run("encoder", x)
-        with torch.autocast(self.device.type, enabled=False):  # RVQ in fp32 even under --precision bf16
-            _, codes, *_ = self.model.quantizer(z.float(), n_codebooks)
-        out: torch.Tensor = codes[:, :n_codebooks]
+        if "encoder" in self.backends:  # a backend runs encoder and RVQ (export_module)
+            codes = self.run("encoder", x)
+        else:
+            codes = _Tokens(self.network("encoder"), self.network_quantizer())(x)
+        out: torch.Tensor = codes[:, :n_codebooks].long()
         return out
 
     @torch.inference_mode()
@@ -214,16 +238,115 @@ class DacCodec(CodecBase):
         as :meth:`~audiotok.codecs.base.CodecBase.check_codes`.
         """
         self.check_codes(codes)
-        z = self.model.quantizer.from_codes(codes.to(self.device, torch.long))[0]
+        z = self.network_quantizer().from_codes(codes.to(self.device, torch.long))[0]
         return self.run("decoder", z)
 
     def network(self, part: Part) -> nn.Module:
-        """DAC's ``encoder`` or ``decoder`` module; the decoder is sped up on first use when ``fast``."""
+        """DAC's ``encoder`` or ``decoder`` module; the decoder is sped up on first use when ``fast``.
+
+        Raises
+        ------
+        ModelError
+            If the codec was built :meth:`without_model`.
+        """
+        if self.model is None:
+            raise ModelError(f"the {part} needs the PyTorch model, not loaded here", self.weights_path)
         module: nn.Module = getattr(self.model, part)
         if self._fast and part == "decoder" and part not in self._ready:
             _speed_up(module)  # the encoder was sped up at load time
         self._ready.add(part)
         return module
+
+    def export_module(self, part: Part) -> nn.Module:
+        """What a backend runs for ``part``: the encoder with the RVQ (audio -> all codes), or the decoder.
+
+        The encoder's module maps ``audio : Tensor[B, 1, S]`` (``S`` a
+        multiple of :attr:`hop_length`) to ``codes : IntTensor[B, n_codebooks, S / hop]``.
+        """
+        if part == "encoder":
+            return _Tokens(self.network("encoder"), self.network_quantizer())
+        return self.network(part)
+
+    def network_quantizer(self) -> nn.Module:
+        """DAC's ``ResidualVectorQuantize`` (raises as :meth:`network`)."""
+        if self.model is None:
+            raise ModelError("decoding needs the PyTorch model, not loaded here", self.weights_path)
+        return cast(nn.Module, self.model.quantizer)
+
+
+class _Tokens(nn.Module):
+    """DAC's encoder, then its RVQ with every codebook.
+
+    ``audio : Tensor[B, 1, S] -> codes : IntTensor[B, n_codebooks, S / hop]``.
+
+    The RVQ runs in fp32 even under ``--precision bf16`` (autocast off).
+    The first ``k`` codebooks' codes are those of a ``k``-codebook encode:
+    residual quantization goes codebook by codebook.
+    """
+
+    def __init__(self, encoder: nn.Module, quantizer: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.quantizer = quantizer
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(audio)
+        with torch.autocast(audio.device.type, enabled=False):
+            _, codes, *_ = self.quantizer(z.float(), None)
+        return cast(torch.Tensor, codes).int()
+
+
+@dataclass(frozen=True)
+class DacShape:
+    """The numbers of a DAC model the encode path needs, without its tensors.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Hz.
+    hop_length : int
+        Samples per frame.
+    n_codebooks, codebook_size : int
+        RVQ codebooks and entries per codebook.
+    encoder_receptive_field : int
+        Samples.
+    encoder_reach : (int, int)
+        Input samples before and after an output sample that it depends on.
+    """
+
+    sample_rate: int
+    hop_length: int
+    n_codebooks: int
+    codebook_size: int
+    encoder_receptive_field: int
+    encoder_reach: tuple[int, int]
+
+    @classmethod
+    def of(cls, model: Any) -> DacShape:
+        """Read from a ``dac.DAC`` (or transformers' ``DacModel`` adapter)."""
+        return cls(
+            int(model.sample_rate), int(model.hop_length), int(model.n_codebooks), int(model.codebook_size),
+            _receptive_field(model.encoder), _reach(model.encoder),
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """As a JSON object (for a backend cache entry)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DacShape:
+        """From :meth:`to_json`'s object.
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            If ``data`` is not such an object.
+        """
+        reach = data["encoder_reach"]
+        return cls(
+            int(data["sample_rate"]), int(data["hop_length"]), int(data["n_codebooks"]),
+            int(data["codebook_size"]), int(data["encoder_receptive_field"]), (int(reach[0]), int(reach[1])),
+        )  # fmt: skip
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -300,6 +423,29 @@ def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, 
         If the file is unreadable or does not fit the DAC architecture.
     """
     return _codec(_build(path).eval(), name=name, path=path, device=device, fast=fast)
+
+
+def load_encoder_only(path: Path, name: str) -> DacCodec | None:
+    """The encode-only codec of checkpoint ``path`` from its OpenVINO cache entry, else ``None``.
+
+    Reads the checkpoint's sha256 (remembered per file, :func:`~audiotok.codecs.weights.sha256_file`)
+    and the entry whose correctness gate passed for those weights
+    (:func:`~audiotok.codecs.backends.cached_encoder`); neither ``dac`` nor
+    the checkpoint's tensors are loaded. ``None`` when there is no such entry
+    (the caller loads the model and makes one).
+    """
+    from audiotok.codecs.backends import cached_encoder
+
+    sha = sha256_file(path)
+    found = cached_encoder(sha)
+    if found is None:
+        return None
+    runner, shape = found
+    try:
+        dac_shape = DacShape.from_json(shape)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return DacCodec.without_model(dac_shape, runner, name=name, weights_path=path, weights_sha256=sha)
 
 
 def load_hf(ref: str | os.PathLike[str], *, device: torch.device, offline: bool, fast: bool) -> DacCodec:

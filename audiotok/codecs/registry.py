@@ -242,12 +242,73 @@ def load_codec(
     """
     import torch
 
-    codec = _load(model, checkpoint, family, device or torch.device("cpu"), download, fast)
+    dev = device or torch.device("cpu")
+    if backend != "eager" and parts == ("encoder",):
+        cached = _cached_encoder(model, checkpoint, family, dev, download, backend)
+        if cached is not None:
+            return cached
+    codec = _load(model, checkpoint, family, dev, download, fast)
     if backend != "eager":
         from audiotok.codecs.backends import apply_backend
 
         apply_backend(cast("CodecBase", codec), backend, parts)
     return codec
+
+
+def _cached_encoder(
+    model: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None,
+    family: Family | None,
+    dev: torch.device,
+    download: bool,
+    backend: str,
+) -> Codec | None:
+    """A DAC encoder straight from its backend cache entry, when there is one (no PyTorch model loaded)."""
+    located = _locate(model, checkpoint, family, download)
+    if located is None or located[0] != "dac":
+        return None
+    from audiotok.codecs.backends import resolve
+    from audiotok.codecs.dac import DacCodec, load_encoder_only
+
+    if resolve(backend, dev, DacCodec.AUTO_BACKENDS) != "openvino":
+        return None
+    _, path, name = located
+    return load_encoder_only(path, name)
+
+
+def _locate(
+    model: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None,
+    family: Family | None,
+    download: bool,
+) -> tuple[Family, Path, str] | None:
+    """The family, checkpoint file and name of a registry name or checkpoint path; ``None`` otherwise.
+
+    Raises
+    ------
+    ModelError
+        If a named model's weights are missing and cannot be downloaded.
+    UsageError
+        If the model is not of ``family``.
+    """
+    ref = os.fspath(model)
+    entry = lookup(ref)
+    if entry is not None:
+        if family is not None:
+            get(ref, family)  # raises for a model of another family
+        path = (
+            Path(checkpoint)
+            if checkpoint is not None
+            else fetch(entry.short_name, entry.weights, download=download)
+        )
+        return entry.family, path, entry.short_name
+    path = Path(ref)
+    if path.is_file():
+        kind = CHECKPOINT_FAMILIES.get(path.suffix.lower(), "dac")
+        if family is not None and kind != family:
+            raise UsageError(f"{_A_LABEL[kind]} checkpoint, not {_A_LABEL[family]}", ref)
+        return kind, path, ref
+    return None
 
 
 def _load(
@@ -259,21 +320,11 @@ def _load(
     fast: bool,
 ) -> Codec:
     ref = os.fspath(model)
-    entry = lookup(ref)
-    if entry is not None:
-        if family is not None:
-            get(ref, family)  # raises for a model of another family
-        if checkpoint is not None:
-            path = Path(checkpoint)
-        else:
-            path = fetch(entry.short_name, entry.weights, download=download)
-        return _loader(entry.family)(path, entry.short_name, entry, dev, fast)
+    located = _locate(model, checkpoint, family, download)
+    if located is not None:
+        kind, path, name = located
+        return _loader(kind)(path, name, lookup(ref), dev, fast)
     path = Path(ref)
-    if path.is_file():
-        kind = CHECKPOINT_FAMILIES.get(path.suffix.lower(), "dac")
-        if family is not None and kind != family:
-            raise UsageError(f"{_A_LABEL[kind]} checkpoint, not {_A_LABEL[family]}", ref)
-        return _loader(kind)(path, ref, None, dev, fast)
     if path.suffix.lower() in _MISSING_SUFFIXES:
         raise ModelError("no such checkpoint file", ref)
     if family in (None, "dac"):

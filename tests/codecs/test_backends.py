@@ -80,7 +80,7 @@ def test_openvino_codes_equal_eager_on_real_audio(dac_home: Path, cache: Path, s
         folder = cache / "backends" / entry
         assert {p.name for p in folder.iterdir()} == {"model.xml", "model.bin", "gate.json"}
         assert json.loads((folder / "gate.json").read_text())["passed"] is True
-        assert entry.endswith(f"-openvino-{backends._version('openvino')}-any")
+        assert entry.endswith(f"-openvino-{backends._version('openvino')}-any-e{backends.ENTRY_LAYOUT}")
 
 
 def test_cache_entry_is_reused_without_converting(
@@ -98,14 +98,40 @@ def test_cache_entry_is_reused_without_converting(
     assert torch.equal(again.encode(probe, 9), first.encode(probe, 9))
 
 
+def test_an_encode_with_a_cached_entry_loads_no_pytorch_model(
+    dac_home: Path, cache: Path, shared_audio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once an entry passed its gate, an encode-only load reads neither ``dac`` nor the tensors."""
+    from audiotok.codecs import dac as dac_codec
+    from audiotok.errors import ModelError
+
+    x = _real(shared_audio, 2.0)
+    first = _dac("auto")  # converts, checks and caches the encoder (with its RVQ)
+    want = first.encode(x, 9)
+    with monkeypatch.context() as m:
+        m.setattr(dac_codec, "_build", lambda path: pytest.fail("built the PyTorch model"))
+        lean = _dac("auto")
+    assert isinstance(lean, dac_codec.DacCodec) and lean.model is None
+    assert lean.backends == {"encoder": "openvino"}
+    assert (lean.sample_rate, lean.hop_length, lean.n_codebooks, lean.codebook_size) == (44100, 512, 9, 1024)
+    assert lean.encoder_context_frames == first.encoder_context_frames
+    assert lean.weights_sha256 == first.weights_sha256
+    assert torch.equal(lean.encode(x, 9), want) and torch.equal(lean.encode(x, 4), want[:, :4])
+    with pytest.raises(ModelError, match="needs the PyTorch model"):
+        lean.decode(want)
+    assert (next((cache / "backends").iterdir()) / "compiled").is_dir()  # OpenVINO's compiled blob
+    # a decode (or the eager backend) still loads the model
+    assert getattr(_dac("auto", ("encoder", "decoder")), "model", None) is not None
+
+
 def test_gate_mismatch_falls_back_to_eager_with_one_warning(
     dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_runner = backends._openvino_runner
 
-    def off_by_a_lot(model: Any, threads: int) -> backends.Network:
-        run = real_runner(model, threads)
-        return lambda x: run(x) + 0.5  # latents far off: codes differ
+    def off_by_a_lot(model: Any, threads: int, blobs: Path | None = None) -> backends.Network:
+        run = real_runner(model, threads, blobs)
+        return lambda x: (run(x) + 1) % 1024  # every code off by one
 
     monkeypatch.setattr(backends, "_openvino_runner", off_by_a_lot)
     with pytest.warns(backends.BackendFallbackWarning, match="openvino encoder .* not used .*codes equal"):
@@ -139,7 +165,7 @@ def test_eager_backend_converts_nothing(dac_home: Path, cache: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _dac("eager").backends == {}
-    assert not cache.exists()
+    assert not (cache / "backends").exists()  # (the sha256 memo is all it writes)
 
 
 def test_probe_signal_is_fixed() -> None:
@@ -168,4 +194,4 @@ def test_compile_backend_goes_through_the_gate(
     monkeypatch.setattr(torch, "compile", lambda module, **kw: lambda x: module(x) * -1.0)
     with pytest.warns(backends.BackendFallbackWarning, match="compile encoder .*codes equal"):
         assert _dac("compile").backends == {}
-    assert not cache.exists()  # torch.compile keeps its own cache; nothing of ours is written
+    assert not (cache / "backends").exists()  # torch.compile keeps its own cache
