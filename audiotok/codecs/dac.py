@@ -267,11 +267,11 @@ class DacCodec(CodecBase):
             return _Tokens(self.network("encoder"), self.network_quantizer())
         return self.network(part)
 
-    def network_quantizer(self) -> nn.Module:
+    def network_quantizer(self) -> Any:
         """DAC's ``ResidualVectorQuantize`` (raises as :meth:`network`)."""
         if self.model is None:
             raise ModelError("decoding needs the PyTorch model, not loaded here", self.weights_path)
-        return cast(nn.Module, self.model.quantizer)
+        return self.model.quantizer
 
 
 class _Tokens(nn.Module):
