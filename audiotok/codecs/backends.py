@@ -67,6 +67,7 @@ __all__ = [
     "backend_of",
     "cache_root",
     "cached_encoder",
+    "entry_tag",
     "probe_signal",
     "resolve",
 ]
@@ -153,6 +154,12 @@ ENTRY_LAYOUT = 2
 
 def _key(sha256: str, part: Part, backend: str) -> str:
     return f"{(sha256 or 'nosha')[:24]}-{part}-{backend}-{_version(backend)}-any-e{ENTRY_LAYOUT}"
+
+
+def entry_tag(codec: object, part: Part) -> str:
+    """``BACKEND-VERSION-eLAYOUT`` of what runs ``part`` of ``codec`` now (keys caches of its outputs)."""
+    backend = backend_of(codec, part)
+    return f"{backend}-{_version(backend)}-e{ENTRY_LAYOUT}"
 
 
 def _shape_json(codec: CodecBase) -> dict[str, Any] | None:

@@ -12,12 +12,11 @@ with ``prefetch``); each source's codes are handed back as soon as its last
 window is encoded, and a source that fails (opening, reading, encoding) fails
 alone. An item that is exactly zero (the Side of a dual-mono window, digital
 silence) is not run again: its codes are those of the zero window of the
-same length, encoded once per run.
+same length, encoded once and kept (:mod:`audiotok.codecs.silence`).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.chunking import Window, frames_for_seconds, plan_batches, stream_windows
+from audiotok.codecs.silence import SILENCE_CACHE, SilenceCache
 from audiotok.device import to_device
 
 __all__ = [
@@ -46,9 +46,6 @@ __all__ = [
 
 Codes = np.ndarray[Any, np.dtype[np.int64]]
 Audio = np.ndarray[Any, np.dtype[np.float32]]
-
-SILENCE_CACHE = 32
-"""Window lengths whose zero-window codes a :class:`StreamEncoder` keeps (least recently used dropped)."""
 
 
 def _offsets(codebooks: Sequence[int]) -> list[int]:
@@ -132,6 +129,10 @@ class StreamEncoder:
         Take the codes of an all-zero item from the zero window of the same
         length, encoded once (exact: the codes of a window depend only on its
         samples; kept frames are then sliced as for any window).
+    silence : SilenceCache, optional
+        Where those codes are kept; default
+        :meth:`SilenceCache.for_codec(codec) <audiotok.codecs.silence.SilenceCache.for_codec>`
+        (on disk, across runs, per weights and backend).
 
     Attributes
     ----------
@@ -148,6 +149,7 @@ class StreamEncoder:
         batch_size: int = 1,
         horizon: int | None = None,
         reuse_silence: bool = True,
+        silence: SilenceCache | None = None,
     ) -> None:
         self.codec = codec
         self.chunk_frames = (
@@ -159,7 +161,9 @@ class StreamEncoder:
         self.reuse_silence = reuse_silence
         self.calls = 0
         self.rows = 0
-        self._silence: OrderedDict[int, Codes] = OrderedDict()  # window samples -> codes [K, frames]
+        self._silence = (
+            silence if silence is not None else SilenceCache.for_codec(codec) if reuse_silence else None
+        )
 
     def run(self, streams: Sequence[Stream], *, prefetch: int = 0) -> Iterator[Event]:
         """Encode ``streams``: events as windows are encoded, then each stream's end.
@@ -244,13 +248,12 @@ class StreamEncoder:
             samples = audio.shape[-1]
             items: list[tuple[int, int] | Codes] = []
             for item, k in zip(audio.reshape(len(codebooks), ch, samples), codebooks, strict=True):
-                silent = self.reuse_silence and k > 0 and not item.any()  # one scan of the item
-                cached = self._silence.get(samples) if silent else None
+                silent = self._silence is not None and k > 0 and not item.any()  # one scan of the item
+                cached = self._silence.get(samples, k) if silent and self._silence is not None else None
                 if k == 0:
                     items.append(np.zeros((0, -(-samples // self.codec.hop_length)), dtype=np.int64))
-                elif cached is not None and cached.shape[0] >= k:
-                    self._silence.move_to_end(samples)
-                    items.append(cached[:k])
+                elif cached is not None:
+                    items.append(cached)
                 elif silent:
                     if samples not in zero_row:
                         zero_row[samples] = len(rows)
@@ -268,9 +271,8 @@ class StreamEncoder:
             self.calls += 1
             self.rows += len(rows)
         for samples, row in zero_row.items():
-            self._silence[samples] = codes[row]
-            while len(self._silence) > SILENCE_CACHE:
-                self._silence.popitem(last=False)
+            if self._silence is not None:
+                self._silence.put(samples, codes[row])
         return [
             [it if isinstance(it, np.ndarray) else codes[it[0], : it[1]] for it in items] for items in plan
         ]
