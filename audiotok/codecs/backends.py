@@ -25,7 +25,7 @@ shapes). An entry is written to a temporary folder and renamed into place, so
 a crash never leaves a half-written entry. ``gate.json`` also holds the
 codec's shape (rates, codebooks, context), so that an encode whose entry
 passed its gate runs without loading the PyTorch model at all
-(:func:`cached_encoder`).
+(:func:`cached_network`).
 
 Correctness gate: when an entry is made, the codec encodes a built-in probe
 signal (:func:`probe_signal`) with the backend and with eager PyTorch; the
@@ -66,7 +66,7 @@ __all__ = [
     "available",
     "backend_of",
     "cache_root",
-    "cached_encoder",
+    "cached_network",
     "entry_tag",
     "probe_signal",
     "resolve",
@@ -167,8 +167,11 @@ def _shape_json(codec: CodecBase) -> dict[str, Any] | None:
     return None if shape is None else cast(dict[str, Any], shape.to_json())
 
 
-def cached_encoder(weights_sha256: str) -> tuple[Network, dict[str, Any]] | None:
-    """The OpenVINO encoder (audio -> codes) of the weights ``weights_sha256``, if its entry passed its gate.
+def cached_network(weights_sha256: str, part: Part) -> tuple[Network, dict[str, Any]] | None:
+    """The OpenVINO ``part`` of the weights ``weights_sha256``, if its entry passed its gate.
+
+    What the network maps is the codec's ``export_module(part)`` (DAC:
+    audio -> codes, codes -> audio).
 
     Returns
     -------
@@ -180,7 +183,7 @@ def cached_encoder(weights_sha256: str) -> tuple[Network, dict[str, Any]] | None
     """
     if not available("openvino"):
         return None
-    folder = cache_root() / "backends" / _key(weights_sha256, "encoder", "openvino")
+    folder = cache_root() / "backends" / _key(weights_sha256, part, "openvino")
     try:
         verdict = json.loads((folder / "gate.json").read_text())
     except (OSError, ValueError):
@@ -198,10 +201,8 @@ def cached_encoder(weights_sha256: str) -> tuple[Network, dict[str, Any]] | None
 
 def _example(codec: CodecBase, part: Part) -> torch.Tensor:
     audio = probe_signal(codec.sample_rate, codec.channels, 0.5)
-    if part == "encoder":
-        return audio
     with torch.inference_mode():
-        return codec.network("encoder")(audio.to(getattr(codec, "device", "cpu"))).cpu()
+        return codec.export_example(part, audio.to(getattr(codec, "device", "cpu"))).cpu()
 
 
 def _openvino_runner(model: Any, threads: int, blobs: Path | None = None) -> Network:
@@ -224,7 +225,8 @@ def _openvino_runner(model: Any, threads: int, blobs: Path | None = None) -> Net
     request = compiled.create_infer_request()
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        data = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        data = x.detach().cpu().numpy()
+        data = np.ascontiguousarray(data, dtype=np.float32 if data.dtype.kind == "f" else data.dtype)
         out = request.infer({0: data}, share_inputs=True, share_outputs=False)
         return torch.from_numpy(np.asarray(out[0]))
 

@@ -170,6 +170,15 @@ class CodecBase:
         """
         return self.network(part)
 
+    def export_example(self, part: Part, audio: Tensor) -> Tensor:
+        """An input of :meth:`export_module` ``(part)`` made from ``audio : Tensor[1, channels, S]``.
+
+        Default: the audio for the encoder, the encoder's latents for the decoder.
+        """
+        if part == "encoder":
+            return audio
+        return self.network("encoder")(audio)
+
     def run(self, part: Part, x: Tensor) -> Tensor:
         """Run ``part`` on ``x`` through its backend (see :mod:`audiotok.codecs.backends`), else eagerly."""
         entry = self.__dict__.get("_runners", {}).get(part)

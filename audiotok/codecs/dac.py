@@ -32,7 +32,7 @@ from audiotok.errors import ModelError
 if TYPE_CHECKING:
     from audiotok.codecs.registry import CodecEntry
 
-__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "DacShape", "load", "load_encoder_only", "load_hf"]
+__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "DacShape", "load", "load_cached", "load_hf"]
 
 log = logging.getLogger(__name__)
 
@@ -180,20 +180,28 @@ class DacCodec(CodecBase):
 
     @classmethod
     def without_model(
-        cls, shape: DacShape, encoder: Network, *, name: str, weights_path: Path, weights_sha256: str
+        cls,
+        shape: DacShape,
+        runners: dict[Part, Network],
+        *,
+        name: str,
+        weights_path: Path,
+        weights_sha256: str,
     ) -> DacCodec:
-        """A DAC codec that only encodes, through ``encoder`` (audio -> codes, a cached backend).
+        """A DAC codec whose networks are all cached OpenVINO models (:meth:`export_module`'s).
 
-        Built from a backend cache entry whose correctness gate passed
-        (:func:`audiotok.codecs.backends.cached_encoder`): neither the ``dac``
-        package nor the checkpoint's tensors are loaded. :meth:`decode` and
-        :meth:`network` raise :class:`~audiotok.errors.ModelError`.
+        Built from backend cache entries whose correctness gates passed
+        (:func:`audiotok.codecs.backends.cached_network`): neither the ``dac``
+        package nor the checkpoint's tensors are loaded. With only an
+        ``encoder``, :meth:`decode` raises :class:`~audiotok.errors.ModelError`
+        (and :meth:`encode` with only a ``decoder``), as does :meth:`network`.
         """
         codec = cls(
             None, name=name, weights_path=weights_path, weights_sha256=weights_sha256,
             device=torch.device("cpu"), shape=shape,
         )  # fmt: skip
-        codec.set_runner("encoder", encoder, "openvino")
+        for part, runner in runners.items():
+            codec.set_runner(part, runner, "openvino")
         return codec
 
     @property
@@ -238,8 +246,12 @@ class DacCodec(CodecBase):
         as :meth:`~audiotok.codecs.base.CodecBase.check_codes`.
         """
         self.check_codes(codes)
-        z = self.network_quantizer().from_codes(codes.to(self.device, torch.long))[0]
-        return self.run("decoder", z)
+        codes = codes.to(self.device, torch.long)
+        if "decoder" in self.backends:  # a backend runs RVQ lookup and decoder (export_module)
+            missing = self.n_codebooks - codes.shape[1]
+            return self.run("decoder", nn.functional.pad(codes, (0, 0, 0, missing), value=-1))
+        z = self.network_quantizer().from_codes(codes)[0]
+        return cast(torch.Tensor, self.network("decoder")(z))
 
     def network(self, part: Part) -> nn.Module:
         """DAC's ``encoder`` or ``decoder`` module; the decoder is sped up on first use when ``fast``.
@@ -265,7 +277,15 @@ class DacCodec(CodecBase):
         """
         if part == "encoder":
             return _Tokens(self.network("encoder"), self.network_quantizer())
-        return self.network(part)
+        return _FromCodes(self.network_quantizer(), self.network("decoder"))
+
+    def export_example(self, part: Part, audio: torch.Tensor) -> torch.Tensor:
+        """Audio for the encoder; for the decoder, codes of every codebook (``LongTensor[1, K, T]``)."""
+        if part == "encoder":
+            return audio
+        n = audio.shape[-1] // self.hop_length * self.hop_length
+        codes: torch.Tensor = _Tokens(self.network("encoder"), self.network_quantizer())(audio[..., :n])
+        return codes.long()
 
     def network_quantizer(self) -> Any:
         """DAC's ``ResidualVectorQuantize`` (raises as :meth:`network`)."""
@@ -294,6 +314,31 @@ class _Tokens(nn.Module):
         with torch.autocast(audio.device.type, enabled=False):
             _, codes, *_ = self.quantizer(z.float(), None)
         return cast(torch.Tensor, codes).int()
+
+
+class _FromCodes(nn.Module):
+    """DAC's RVQ lookup, then its decoder.
+
+    ``codes : LongTensor[B, n_codebooks, T] -> audio : Tensor[B, 1, T * hop]``.
+
+    A code of ``-1`` marks a codebook left out: it contributes nothing, as in
+    a decode of fewer codebooks (one module serves every ``K``). The lookup is
+    that of DAC's ``ResidualVectorQuantize.from_codes``.
+    """
+
+    def __init__(self, quantizer: Any, decoder: nn.Module) -> None:
+        super().__init__()
+        self.quantizers = quantizer.quantizers
+        self.decoder = decoder
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        z: torch.Tensor | float = 0.0
+        for i, q in enumerate(self.quantizers):
+            c = codes[:, i, :]
+            keep = (c >= 0).unsqueeze(1).float()
+            z_p = nn.functional.embedding(c.clamp(min=0), q.codebook.weight).transpose(1, 2)
+            z = z + q.out_proj(z_p) * keep
+        return cast(torch.Tensor, self.decoder(z))
 
 
 @dataclass(frozen=True)
@@ -425,27 +470,32 @@ def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, 
     return _codec(_build(path).eval(), name=name, path=path, device=device, fast=fast)
 
 
-def load_encoder_only(path: Path, name: str) -> DacCodec | None:
-    """The encode-only codec of checkpoint ``path`` from its OpenVINO cache entry, else ``None``.
+def load_cached(path: Path, name: str, parts: tuple[Part, ...]) -> DacCodec | None:
+    """A codec of checkpoint ``path`` running ``parts`` from their OpenVINO cache entries, else ``None``.
 
     Reads the checkpoint's sha256 (remembered per file, :func:`~audiotok.codecs.weights.sha256_file`)
-    and the entry whose correctness gate passed for those weights
-    (:func:`~audiotok.codecs.backends.cached_encoder`); neither ``dac`` nor
-    the checkpoint's tensors are loaded. ``None`` when there is no such entry
-    (the caller loads the model and makes one).
+    and, for each of ``parts``, the entry whose correctness gate passed for
+    those weights (:func:`~audiotok.codecs.backends.cached_network`); neither
+    ``dac`` nor the checkpoint's tensors are loaded. ``None`` when an entry
+    is missing (the caller loads the model and makes it).
     """
-    from audiotok.codecs.backends import cached_encoder
+    from audiotok.codecs.backends import cached_network
 
     sha = sha256_file(path)
-    found = cached_encoder(sha)
-    if found is None:
+    runners: dict[Part, Network] = {}
+    shapes = []
+    for part in parts:
+        found = cached_network(sha, part)
+        if found is None:
+            return None
+        runners[part], shape = found
+        try:
+            shapes.append(DacShape.from_json(shape))
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+    if not shapes or any(s != shapes[0] for s in shapes):
         return None
-    runner, shape = found
-    try:
-        dac_shape = DacShape.from_json(shape)
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
-    return DacCodec.without_model(dac_shape, runner, name=name, weights_path=path, weights_sha256=sha)
+    return DacCodec.without_model(shapes[0], runners, name=name, weights_path=path, weights_sha256=sha)
 
 
 def load_hf(ref: str | os.PathLike[str], *, device: torch.device, offline: bool, fast: bool) -> DacCodec:

@@ -243,8 +243,8 @@ def load_codec(
     import torch
 
     dev = device or torch.device("cpu")
-    if backend != "eager" and parts == ("encoder",):
-        cached = _cached_encoder(model, checkpoint, family, dev, download, backend)
+    if backend != "eager" and parts:
+        cached = _cached(model, checkpoint, family, dev, download, backend, parts)
         if cached is not None:
             return cached
     codec = _load(model, checkpoint, family, dev, download, fast)
@@ -255,25 +255,26 @@ def load_codec(
     return codec
 
 
-def _cached_encoder(
+def _cached(
     model: str | os.PathLike[str],
     checkpoint: str | os.PathLike[str] | None,
     family: Family | None,
     dev: torch.device,
     download: bool,
     backend: str,
+    parts: tuple[Part, ...],
 ) -> Codec | None:
-    """A DAC encoder straight from its backend cache entry, when there is one (no PyTorch model loaded)."""
+    """A DAC codec straight from its backend cache entries, when there are all of them (no PyTorch model)."""
     located = _locate(model, checkpoint, family, download)
     if located is None or located[0] != "dac":
         return None
     from audiotok.codecs.backends import resolve
-    from audiotok.codecs.dac import DacCodec, load_encoder_only
+    from audiotok.codecs.dac import DacCodec, load_cached
 
     if resolve(backend, dev, DacCodec.AUTO_BACKENDS) != "openvino":
         return None
     _, path, name = located
-    return load_encoder_only(path, name)
+    return load_cached(path, name, parts)
 
 
 def _locate(

@@ -83,6 +83,24 @@ def test_openvino_codes_equal_eager_on_real_audio(dac_home: Path, cache: Path, s
         assert entry.endswith(f"-openvino-{backends._version('openvino')}-any-e{backends.ENTRY_LAYOUT}")
 
 
+def test_a_cached_decoder_decodes_any_codebook_count_without_the_model(
+    dac_home: Path, cache: Path, shared_audio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OpenVINO decoder takes codes (RVQ lookup inside); codebooks left out contribute nothing."""
+    from audiotok.codecs import dac as dac_codec
+
+    plain = _dac()
+    codes = plain.encode(_real(shared_audio, 1.0), 9)
+    _dac("openvino", ("decoder",))  # converts and checks the decoder
+    with monkeypatch.context() as m:
+        m.setattr(dac_codec, "_build", lambda path: pytest.fail("built the PyTorch model"))
+        lean = _dac("openvino", ("decoder",))
+    assert getattr(lean, "model", 0) is None and lean.backends == {"decoder": "openvino"}
+    for k in (9, 4, 1):
+        diff = (lean.decode(codes[:, :k]) - plain.decode(codes[:, :k])).abs().max().item()
+        assert diff <= backends.DECODER_TOLERANCE, k
+
+
 def test_cache_entry_is_reused_without_converting(
     dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
