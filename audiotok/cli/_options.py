@@ -126,12 +126,14 @@ WorkersOpt = Annotated[
     ),
 ]
 CpusPerWorkerOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--cpus-per-worker",
         min=0.01,
         rich_help_panel=_RAY_PANEL,
-        help="CPUs each actor reserves; also its torch threads (at least 1) unless --threads.",
+        show_default=False,
+        help="CPUs each actor reserves, also its torch threads (at least 1) unless --threads. "
+        "Default: 4, or the CPUs of the largest node where it has fewer.",
     ),
 ]
 GpusPerWorkerOpt = Annotated[
@@ -167,7 +169,7 @@ def ray_options(
     *,
     ray_address: str | None,
     workers: int | None,
-    cpus_per_worker: float,
+    cpus_per_worker: float | None,
     gpus_per_worker: float | None,
     device: str,
     precision: str,
@@ -187,7 +189,7 @@ def ray_options(
             name
             for name, value, default in (
                 ("ray_address", ray_address, None), ("worker_count", workers, None),
-                ("cpus_per_worker", cpus_per_worker, 1.0), ("gpus_per_worker", gpus_per_worker, None),
+                ("cpus_per_worker", cpus_per_worker, None), ("gpus_per_worker", gpus_per_worker, None),
             )
             if value != default
         ]  # fmt: skip

@@ -134,7 +134,7 @@ def encode(
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    cpus_per_worker: CpusPerWorkerOpt = None,
     gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Encode audio to EnCodec .ecdc codes (75 fps; resumable, atomic)."""

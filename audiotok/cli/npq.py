@@ -187,7 +187,7 @@ def encode(
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    cpus_per_worker: CpusPerWorkerOpt = None,
     gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Encode audio to DAC tokens: stereo → NPQ2 Mid/Side, mono or --mono → NPQ1."""
@@ -278,7 +278,7 @@ def decode(
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    cpus_per_worker: CpusPerWorkerOpt = None,
     gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""

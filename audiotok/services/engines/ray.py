@@ -71,6 +71,9 @@ ATTEMPTS = 2
 STARTUP_DEATHS = 3
 """Actors that may die before any is ready (loading the model) before the run gives up."""
 
+DEFAULT_CPUS_PER_WORKER = 4
+"""CPUs (and torch threads) per actor by default: one loaded model per 4 CPUs, not per CPU (memory)."""
+
 #: Environment variables handed to every actor (the run's settings and model caches), when set.
 FORWARDED_ENV = ("TORCH_HOME", "XDG_CACHE_HOME", "HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 #: Also handed on when every node of the cluster is this machine (a local cluster): paths valid here.
@@ -91,8 +94,11 @@ class RayOptions(FrozenModel):
         description="Actors, each with one loaded codec. None: the cluster's GPUs / gpus_per_worker "
         "when actors use GPUs, else its CPUs / cpus_per_worker (never more than the files to do).",
     )
-    cpus_per_worker: float = Field(
-        default=1.0, gt=0, description="CPUs each actor reserves; its torch threads (at least 1)."
+    cpus_per_worker: float | None = Field(
+        default=None,
+        gt=0,
+        description="CPUs each actor reserves, and its torch threads (at least 1). None: "
+        f"{DEFAULT_CPUS_PER_WORKER}, or the CPUs of the largest node where it has fewer.",
     )
     gpus_per_worker: float | None = Field(
         default=None, ge=0, description="GPUs each actor reserves. None: 1 when the cluster has GPUs, else 0."
@@ -158,7 +164,7 @@ class AudiotokWorker:
         self.device: Any = None
         self.precision = options.precision
         try:
-            threads = options.threads or max(1, math.floor(options.cpus_per_worker))
+            threads = options.threads or max(1, math.floor(options.cpus_per_worker or 1))
             device_lib.set_threads(threads)
             self.device = device_lib.select_device(options.device)
             with warnings.catch_warnings():  # the driver says it once (RayEngine)
@@ -229,16 +235,22 @@ class _Pool:
     """The actors of one run and the files sent to them (one in flight per actor)."""
 
     def __init__(
-        self, ray: ModuleType, job: RemoteJob[Any], options: RayOptions, *, size: int, gpus: float
+        self,
+        ray: ModuleType,
+        job: RemoteJob[Any],
+        options: RayOptions,
+        *,
+        size: int,
+        gpus: float,
+        inherited: bool,
     ) -> None:
         self.ray, self.options, self.size, self.gpus = ray, options, size, gpus
         self.job_ref = ray.put(job)
+        # a cluster started here has this process's environment (_cluster): no runtime_env, so the
+        # actors may take the workers Ray started ahead; elsewhere the settings travel with them
+        env = {} if inherited else {"runtime_env": {"env_vars": _env_for_actors(ray)}}
         self.cls = ray.remote(AudiotokWorker).options(
-            num_cpus=options.cpus_per_worker,
-            num_gpus=gpus,
-            max_restarts=0,
-            max_task_retries=0,
-            runtime_env={"env_vars": _env_for_actors(ray)},
+            num_cpus=options.cpus_per_worker, num_gpus=gpus, max_restarts=0, max_task_retries=0, **env
         )
         self.starting: dict[Any, _Actor] = {}
         self.idle: deque[_Actor] = deque()
@@ -297,7 +309,7 @@ class _Pool:
                 actor, item = self.running.pop(ref)
                 self._finished(ref, actor, item)
         if not self.any_ready and time.monotonic() - self.t0 > self.options.start_timeout_s:
-            need = f"{self.options.cpus_per_worker:g} CPU"
+            need = f"{self.options.cpus_per_worker or 1:g} CPU"
             need += f" and {self.gpus:g} GPU" if self.gpus else ""
             raise DeviceError(
                 f"no Ray actor started within {self.options.start_timeout_s:g} s (each asks for {need}; "
@@ -314,17 +326,22 @@ class _Pool:
                 raise DeviceError(f"the Ray actors cannot start: {_init_failure(exc)}") from None
             self._drop(actor)
             self.startup_deaths += 1
-            if not self.any_ready and self.startup_deaths >= STARTUP_DEATHS:
+            if self.startup_deaths < STARTUP_DEATHS:
+                log.info("a Ray actor died while starting (%s); starting another", _one_line_death(exc))
+                self._start()
+            elif not self.any_ready and not self.starting:
                 raise DeviceError(
                     f"Ray actors die while loading the model ({self.startup_deaths} so far): "
                     f"{_one_line_death(exc)}"
                 ) from None
-            log.info("a Ray actor died while starting (%s); starting another", _one_line_death(exc))
-            self._start()
+            else:  # go on with the actors that started
+                log.warning("Ray actors die while starting (%s); going on with fewer", _one_line_death(exc))
             return
         if error is not None:
             raise error
         actor.ready = True
+        log.info("ray: actor %s ready %.1f s after the pool started", description.get("pid"),
+                 time.monotonic() - self.t0)  # fmt: skip
         self.descriptions[id(actor)] = description
         self.idle.append(actor)
 
@@ -383,6 +400,15 @@ class _Pool:
         return list(self.descriptions.values())
 
 
+def _largest_node_cpus(ray: ModuleType, default: float) -> float:
+    """CPUs of the cluster's largest live node (``default`` when Ray cannot say)."""
+    try:
+        sizes = [float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    except Exception:  # pragma: no cover
+        sizes = []
+    return max([s for s in sizes if s > 0], default=default) or 1.0
+
+
 def _describe_resources(resources: dict[str, float]) -> str:
     return f"{resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs"
 
@@ -408,10 +434,31 @@ def _env_for_actors(ray: ModuleType) -> dict[str, str]:
     local = _local_cluster(ray)
     names = set(FORWARDED_ENV) | (set(LOCAL_ENV) if local else set())
     env = {k: v for k, v in os.environ.items() if k.startswith("AUDIOTOK_") or k in names}
-    code = str(Path(__file__).resolve().parents[3])  # the folder holding the audiotok package
-    if local and "site-packages" not in Path(code).parts:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH")) if p)
+    if local:
+        env.update(_code_path())
     return env
+
+
+def _code_path() -> dict[str, str]:
+    """``PYTHONPATH`` that imports audiotok from where this process did, if that is a source checkout."""
+    code = str(Path(__file__).resolve().parents[3])  # the folder holding the audiotok package
+    if "site-packages" in Path(code).parts:
+        return {}
+    return {"PYTHONPATH": os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)}
+
+
+@contextlib.contextmanager
+def _environ(extra: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class _ToLog(logging.Handler):
@@ -466,15 +513,15 @@ def _cluster(ray: ModuleType, options: RayOptions) -> Iterator[bool]:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     t0 = time.perf_counter()
     try:
-        if options.ray_address is None:
-            ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+        if options.ray_address is None:  # its processes inherit this environment (and our code path)
+            with _environ(_code_path()):
+                ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
         else:
             ray.init(address=options.ray_address, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = "a local Ray cluster" if options.ray_address is None else f"Ray at {options.ray_address!r}"
-        raise UsageError(
-            f"cannot start or join {where}: {' '.join(str(exc).split())[:300]}", param="ray_address"
-        ) from None
+        why = " ".join(str(exc).split()).split(". ")[0].rstrip(".")[:300]  # Ray's first sentence
+        raise UsageError(f"cannot start or join {where}: {why}", param="ray_address") from None
     log.info("ray: %s in %.1f s", "started a local cluster" if options.ray_address is None else "joined",
              time.perf_counter() - t0)  # fmt: skip
     try:
@@ -542,8 +589,10 @@ class RayEngine(Generic[S]):
         ray = self.ray
         with _quiet(ray), _cluster(ray, self.options) as ours:
             self.started_cluster = ours
-            size, gpus = self._plan_actors(len(todo), ours)
-            pool = _Pool(ray, self.job, self.options, size=size, gpus=gpus)
+            size, resolved = self._plan_actors(len(todo), ours)
+            pool = _Pool(
+                ray, self.job, resolved, size=size, gpus=resolved.gpus_per_worker or 0.0, inherited=ours
+            )
             try:
                 pool.submit(todo)
                 pool.wait_ready()
@@ -554,12 +603,16 @@ class RayEngine(Generic[S]):
             finally:
                 self.descriptions = pool.close() or self.descriptions
 
-    def _plan_actors(self, files: int, ours: bool) -> tuple[int, float]:
-        """How many actors and what each reserves, from the cluster's resources."""
+    def _plan_actors(self, files: int, ours: bool) -> tuple[int, RayOptions]:
+        """How many actors, and the options with what each reserves, from the cluster's resources."""
         opts = self.options
         total = self.ray.cluster_resources()
         cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
         per_gpu = opts.gpus_per_worker if opts.gpus_per_worker is not None else (1.0 if gpus >= 1 else 0.0)
+        per_cpu = opts.cpus_per_worker or min(
+            float(DEFAULT_CPUS_PER_WORKER), _largest_node_cpus(self.ray, cpus)
+        )
+        opts = opts.model_copy(update={"cpus_per_worker": per_cpu, "gpus_per_worker": per_gpu})
         if ours or opts.ray_address is None:  # a cluster that cannot grow: refuse what can never start
             if per_gpu > gpus:
                 raise UsageError(
@@ -567,9 +620,9 @@ class RayEngine(Generic[S]):
                     f"{_describe_resources(total)}",
                     param="gpus_per_worker",
                 )
-            if opts.cpus_per_worker > cpus:
+            if per_cpu > cpus:
                 raise UsageError(
-                    f"each Ray actor asks for {opts.cpus_per_worker:g} CPUs (`cpus_per_worker`) but the "
+                    f"each Ray actor asks for {per_cpu:g} CPUs (`cpus_per_worker`) but the "
                     f"cluster has {_describe_resources(total)}",
                     param="cpus_per_worker",
                 )
@@ -578,16 +631,19 @@ class RayEngine(Generic[S]):
         elif per_gpu > 0:
             size = max(1, math.floor(gpus / per_gpu + 1e-9))
         else:
-            size = max(1, math.floor(cpus / opts.cpus_per_worker + 1e-9))
-        fits = math.floor(cpus / opts.cpus_per_worker + 1e-9)
+            size = max(1, math.floor(cpus / per_cpu + 1e-9))
+        fits = math.floor(cpus / per_cpu + 1e-9)
         if per_gpu > 0:
             fits = min(fits, math.floor(gpus / per_gpu + 1e-9))
-        if size > fits:
+        if size > fits and (ours or opts.ray_address is None):  # this cluster will not grow
+            log.warning("%d Ray actors asked for, %d fit (%s)", size, fits, _describe_resources(total))
+            size = fits
+        elif size > fits:
             log.warning(
                 "%d Ray actors asked for, the cluster holds %d now (%s); the others start if it grows",
                 size, fits, _describe_resources(total),
             )  # fmt: skip
-        return min(size, files), per_gpu
+        return min(size, files), opts
 
     def _warn_precision(self) -> None:
         wanted = self.options.precision

@@ -356,7 +356,12 @@ def encode_paths(
 
 @dataclass(frozen=True)
 class _RemoteEncode:
-    """``npq encode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call."""
+    """``npq encode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call.
+
+    Each file goes through the same :class:`StreamEncoder` pipeline as locally
+    (the next windows decoded while the encoder runs, the output written in a
+    writer thread), so its tokens and bytes are the local engine's.
+    """
 
     model: str
     backend: str
@@ -370,9 +375,14 @@ class _RemoteEncode:
         return codec, self.opts.model_copy(update={"batch_size": batch})
 
     def work(self, state: tuple[Codec, EncodeOptions], item: runner.PlanItem) -> EncodeRecord:
+        """The local engine's pipeline (reading thread, encoder, writer thread) over this one file."""
         codec, opts = state
-        info = cast("AudioInfo | None", item.info)
-        return EncodeRecord.of(encode_file(item.path, item.dst, codec, opts, info=info))
+        job = _job(item.path, item.dst, codec, opts, cast("AudioInfo | None", item.info), False)
+        if job.status != "encoded":  # written meanwhile (valid now): skipped, as a rerun would
+            return EncodeRecord.of(_outcome(job, codec, 0.0))
+        pipe, stream_of = _pipeline({item.index: job}, codec, opts)
+        with pipe:
+            return pipe.result(stream_of[item.index])
 
     def describe(self, state: tuple[Codec, EncodeOptions]) -> dict[str, Any]:
         codec, _ = state

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import json
+import logging
 import os
 import signal
 import threading
@@ -108,6 +109,16 @@ def test_npq_encode_outputs_are_those_of_the_local_engine(tmp_path: Path) -> Non
     fields = {"files_written", "files_failed", "files_mono", "audio_seconds", "model", "weights_sha256"}
     assert summary.model_dump(include=fields) == local.model_dump(include=fields)
     assert (summary.files_written, summary.files_failed, summary.backend) == (3, 1, local.backend)
+
+
+@pytest.mark.usefixtures("dac_home")
+def test_real_recordings_encode_to_the_same_bytes(tmp_path: Path, shared_audio: Path) -> None:
+    """The 48 kHz stereo WAV (NPQ2) and its 44.1 kHz MP3, as the local engine writes them."""
+    src = [str(shared_audio / "music_48k_stereo.wav"), str(shared_audio / "music_44k_stereo.mp3")]
+    local = encode_paths(src, outdir=tmp_path / "local")
+    summary = encode_paths(src, outdir=tmp_path / "ray", engine=ONE)
+    assert _tree(tmp_path / "ray") == _tree(tmp_path / "local") and len(_tree(tmp_path / "ray")) == 2
+    assert (summary.files_written, summary.audio_seconds) == (2, pytest.approx(local.audio_seconds))
 
 
 @pytest.mark.usefixtures("dac_home")
@@ -239,7 +250,10 @@ def _descends_from(pid: int, ancestor: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds actors through /proc")
 @pytest.mark.usefixtures("dac_home")
-def test_an_actor_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path: Path) -> None:
+def test_an_actor_killed_mid_run_loses_nothing_and_a_rerun_completes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audiotok.services.engines.ray")
     src = tmp_path / "in"
     for i in range(6):
         write_audio(src / f"s{i}.wav", 3.0, sr=44100, channels=2, seed=i)
@@ -265,11 +279,12 @@ def test_an_actor_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path: P
         stop.set()
         thread.join(10)
     assert killed, "no actor was seen processing a file"
+    assert "its Ray actor died" in caplog.text and "trying once more" in caplog.text
     done = {p.name for p in (tmp_path / "ray").iterdir()}
     assert not [n for n in done if n.endswith(".tmp")]  # no torn file, no temporary left
-    assert first.files_written + first.files_failed == 6  # the killed actor's file: retried
+    assert (first.files_written, first.files_failed) == (6, 0)  # the killed actor's file: retried
     rerun = encode_paths([str(src)], outdir=tmp_path / "ray", engine=TWO)
-    assert rerun.files_written == first.files_failed and rerun.files_failed == 0
+    assert (rerun.files_written, rerun.files_skipped, rerun.files_failed) == (0, 6, 0)
     assert _tree(tmp_path / "ray") == _tree(tmp_path / "local") and local.files_written == 6
 
 
