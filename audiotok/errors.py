@@ -54,6 +54,16 @@ class AudiotokError(Exception):
         """The main parameter the error is about, or ``None``."""
         return self.params[0] if self.params else None
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by reason, path and parameters (errors cross processes: Ray workers, ``--jobs``)."""
+        return (_rebuild, (type(self), self.reason, self.path, self.params))
+
+
+def _rebuild(
+    cls: type[AudiotokError], reason: str, path: str | None, params: tuple[str, ...]
+) -> AudiotokError:
+    return cls(reason, path, param=params)
+
 
 class FormatError(AudiotokError):
     """A token or sidecar file does not follow its format specification."""

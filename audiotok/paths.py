@@ -1,14 +1,16 @@
 """Finding input files and placing outputs.
 
 Every batch command takes ``INPUTS...``: files, glob patterns (``**`` included)
-and folders (scanned with ``recursive``). Outputs mirror each input's path
-relative to its root, so ``a/take1.wav`` and ``b/take1.wav`` never collide.
+and folders (scanned with ``recursive``), and lists of files (``--from-list``,
+:class:`FileList`). Outputs mirror each input's path relative to its root, so
+``a/take1.wav`` and ``b/take1.wav`` never collide.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from audiotok.errors import UsageError
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "FileList",
     "InputFile",
     "Unmatched",
     "check_shard",
@@ -25,6 +28,7 @@ __all__ = [
     "in_shard",
     "iter_files",
     "mirror_path",
+    "read_file_list",
 ]
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
@@ -61,6 +65,74 @@ class Unmatched:
     reason: str
 
 
+@dataclass(frozen=True)
+class FileList:
+    """A file that lists inputs (``--from-list``), given among the inputs of :func:`expand_inputs`.
+
+    One path per line, or JSON Lines objects with a ``path`` (other keys are
+    ignored); blank lines and lines starting with ``#`` are skipped. Relative
+    paths are relative to the list file's folder, and outputs mirror each
+    file's path below that folder (a listed path outside it: its whole
+    absolute path). A listed file is kept whatever its suffix, as a file named
+    on the command line is; a listed path that is missing or a folder is
+    reported like an argument that named nothing.
+    """
+
+    path: Path
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+def read_file_list(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """The paths listed in ``path`` as ``(line number, path as written)``, in order (see :class:`FileList`).
+
+    Raises
+    ------
+    UsageError
+        If the list cannot be read, or a line that starts with ``{`` is not a
+        JSON object with a non-empty string ``path`` (naming the line).
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read the list of inputs: {why}", path, param="from_list") from None
+    out: list[tuple[int, str]] = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"line {n}: not valid JSON ({exc.msg})", path, param="from_list") from None
+            entry = obj.get("path") if isinstance(obj, dict) else None
+            if not isinstance(entry, str) or not entry.strip():
+                raise UsageError(
+                    f'line {n}: a JSON line needs a non-empty string "path"', path, param="from_list"
+                )
+            line = entry.strip()
+        out.append((n, line))
+    return out
+
+
+def _listed(listing: FileList) -> Iterator[tuple[int, Path, Path]]:
+    """``(line, file, root)`` of each path in ``listing``: relative to its folder, mirrored from it."""
+    base = listing.path.parent
+    abs_base = Path(os.path.abspath(base))
+    for n, entry in read_file_list(listing.path):
+        path = Path(os.path.normpath(base / entry))
+        if not path.is_absolute() and not path.parts[:1] == ("..",):
+            yield n, path, base  # below the list's folder, spelled from it
+            continue
+        absolute = Path(os.path.abspath(path))
+        inside = absolute.is_relative_to(abs_base)
+        yield n, absolute, abs_base if inside else Path(absolute.anchor)
+
+
 def _glob_root(pattern: str) -> Path:
     parts = Path(pattern).parts
     fixed: list[str] = []
@@ -86,10 +158,11 @@ def expand_inputs(
     Parameters
     ----------
     inputs : iterable of str or os.PathLike
-        Files, glob patterns (``*``, ``?``, ``[...]``, ``**``) or folders.
+        Files, glob patterns (``*``, ``?``, ``[...]``, ``**``), folders, or
+        :class:`FileList` (the files a list file names).
     suffixes : sequence of str or None
         Lower-case suffixes to keep (``(".wav", ".flac")``); ``None`` keeps all.
-        A file named explicitly is kept whatever its suffix.
+        A file named explicitly (or listed) is kept whatever its suffix.
     recursive : bool
         Scan folders recursively (globs always honour ``**``).
 
@@ -98,7 +171,13 @@ def expand_inputs(
     files : list of InputFile
         In a stable order: per input, sorted by path.
     unmatched : list of Unmatched
-        Inputs that named nothing (missing file, empty glob, empty folder).
+        Inputs that named nothing (missing file, empty glob, empty folder; a
+        listed path that is missing or a folder).
+
+    Raises
+    ------
+    UsageError
+        If a :class:`FileList` cannot be read or has a bad line (:func:`read_file_list`).
     """
     keep = None if suffixes is None else tuple(s.lower() for s in suffixes)
     files: list[InputFile] = []
@@ -110,6 +189,14 @@ def expand_inputs(
             files.append(InputFile(path, root))
 
     for raw in inputs:
+        if isinstance(raw, FileList):
+            for n, p, root in _listed(raw):
+                if p.is_file():
+                    add(p, root)
+                else:
+                    what = "a folder (a list names files)" if p.is_dir() else "no such file"
+                    unmatched.append(Unmatched(str(p), f"{what}; listed in {raw.path}, line {n}"))
+            continue
         arg = os.fspath(raw)
         path = Path(arg)
         if path.is_dir():

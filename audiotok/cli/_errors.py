@@ -40,6 +40,7 @@ FLAGS: dict[str, str] = {
     "suffixes": "--extensions",
     "architecture": "--codec",
     "workers": "--jobs",
+    "worker_count": "--workers",
     "skip_bad": "--skip-errors",
 }
 

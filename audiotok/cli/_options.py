@@ -1,7 +1,8 @@
 """Option types shared by the commands: one spelling of each flag everywhere.
 
-``-o/--outdir``, ``-r/--recursive``, ``--jobs``, ``--skip-errors``,
-``--json``, ``--device``, ``--precision``, ``--model``, ``--shard-index/--shard-count``. An
+``-o/--outdir``, ``-r/--recursive``, ``--from-list``, ``--jobs``, ``--skip-errors``,
+``--json``, ``--device``, ``--precision``, ``--model``, ``--shard-index/--shard-count``,
+``--engine`` and its Ray options. An
 older spelling lives on for one release as a hidden option of its own
 (``hidden=True``), merged into the new one with :func:`alias`.
 """
@@ -9,17 +10,34 @@ older spelling lives on for one release as a hidden option of its own
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from audiotok.errors import UsageError
+from audiotok.paths import FileList
+
+if TYPE_CHECKING:
+    from audiotok.services.engines.ray import RayOptions
 
 T = TypeVar("T")
 
 InputsArg = Annotated[
-    list[str],
-    typer.Argument(help='Files, glob patterns (quote them: "music/**/*.mp3") or folders.'),
+    list[str] | None,
+    typer.Argument(
+        help='Files, glob patterns (quote them: "music/**/*.mp3") or folders; or none with --from-list.',
+        show_default=False,
+    ),
+]
+FromListOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-list",
+        help='A file listing input files: one path per line, or JSON Lines with "path" (blank lines '
+        "and # comments skipped). Relative paths are relative to the list file's folder, and outputs "
+        "mirror the paths below that folder. Adds to INPUTS.",
+        show_default=False,
+    ),
 ]
 OutdirOpt = Annotated[
     Path | None, typer.Option("--outdir", "-o", help="Output folder; input folders are mirrored.")
@@ -64,6 +82,127 @@ ShardIndexOpt = Annotated[
 ShardCountOpt = Annotated[
     int, typer.Option("--shard-count", min=1, help="Split the files into this many shards.")
 ]
+
+
+ENGINE_NAMES = ("local", "ray")
+_RAY_PANEL = "Scale-out (--engine ray)"
+
+
+def _check_engine(value: str) -> str:
+    if value not in ENGINE_NAMES:
+        raise typer.BadParameter(f"must be {' or '.join(ENGINE_NAMES)}, not {value!r}")
+    return value
+
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        callback=_check_engine,
+        rich_help_panel=_RAY_PANEL,
+        help="local: this process. ray: actors on a Ray cluster, one loaded codec each, the same "
+        "outputs (needs pip install 'audiotok[ray]').",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        rich_help_panel=_RAY_PANEL,
+        show_default=False,
+        help="A running Ray cluster (ray://host:10001, host:6379), or auto: the one this machine "
+        "belongs to. Default: start a local cluster on this machine (stopped at the end).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        rich_help_panel=_RAY_PANEL,
+        show_default=False,
+        help="Ray actors, each with one loaded codec. Default: the cluster's GPUs / --gpus-per-worker, "
+        "else its CPUs / --cpus-per-worker.",
+    ),
+]
+CpusPerWorkerOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cpus-per-worker",
+        min=0.01,
+        rich_help_panel=_RAY_PANEL,
+        show_default=False,
+        help="CPUs each actor reserves, also its torch threads (at least 1) unless --threads. "
+        "Default: 4, or the CPUs of the largest node where it has fewer.",
+    ),
+]
+GpusPerWorkerOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--gpus-per-worker",
+        min=0,
+        rich_help_panel=_RAY_PANEL,
+        show_default=False,
+        help="GPUs each actor reserves (fractions share a GPU). Default: 1 if the cluster has GPUs, else 0.",
+    ),
+]
+
+
+def inputs_of(inputs: list[str] | None, from_list: Path | None) -> list[str | FileList]:
+    """The command's inputs: the positional ones, then the files ``--from-list`` names.
+
+    Raises
+    ------
+    UsageError
+        If there are neither.
+    """
+    found: list[str | FileList] = list(inputs or [])
+    if from_list is not None:
+        found.append(FileList(from_list))
+    if not found:
+        raise UsageError("no `inputs`: give files, globs or folders, or `from_list`", param="inputs")
+    return found
+
+
+def ray_options(
+    engine: str,
+    *,
+    ray_address: str | None,
+    workers: int | None,
+    cpus_per_worker: float | None,
+    gpus_per_worker: float | None,
+    device: str,
+    precision: str,
+    threads: int | None,
+) -> RayOptions | None:
+    """The Ray engine's options for ``--engine ray``; ``None`` for the local engine.
+
+    Ray itself is not imported here (the service does, when it runs).
+
+    Raises
+    ------
+    UsageError
+        If a Ray option is given with ``--engine local``.
+    """
+    if engine != "ray":
+        given = [
+            name
+            for name, value, default in (
+                ("ray_address", ray_address, None), ("worker_count", workers, None),
+                ("cpus_per_worker", cpus_per_worker, None), ("gpus_per_worker", gpus_per_worker, None),
+            )
+            if value != default
+        ]  # fmt: skip
+        if given:
+            flags = ", ".join(f"`{name}`" for name in given)
+            raise UsageError(f"{flags} only apply with `engine` ray", param=given[0])
+        return None
+    from audiotok.services.engines.ray import RayOptions
+
+    return RayOptions(
+        ray_address=ray_address, worker_count=workers, cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
+    )  # fmt: skip
 
 
 def jobs_option(help: str) -> Any:

@@ -9,7 +9,16 @@ import typer
 
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
-from audiotok.cli._options import JsonOpt, OutdirOpt, RecursiveOpt, ShardCountOpt, ShardIndexOpt, outdir_of
+from audiotok.cli._options import (
+    FromListOpt,
+    JsonOpt,
+    OutdirOpt,
+    RecursiveOpt,
+    ShardCountOpt,
+    ShardIndexOpt,
+    inputs_of,
+    outdir_of,
+)
 from audiotok.cli._output import Output
 from audiotok.errors import UsageError
 from audiotok.services.records import FileRecord
@@ -42,7 +51,12 @@ audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", n
     ),
 )
 def normalize(
-    src: Annotated[str, typer.Argument(help="Audio file, folder or quoted glob.")],
+    src: Annotated[
+        str | None,
+        typer.Argument(
+            help="Audio file, folder or quoted glob (none: --from-list, with -o).", show_default=False
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Argument(help="Output folder (input tree mirrored, .wav PCM16); or -o.")
     ] = None,
@@ -59,17 +73,19 @@ def normalize(
     shard_index: ShardIndexOpt = 0,
     shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
+    from_list: FromListOpt = None,
 ) -> None:
     """Normalise loudness (peak 250 ms windowed RMS), resample, mix to mono."""
     if clip not in ("scale", "clip"):
         raise UsageError(f"--clip must be scale or clip, not {clip}")
+    inputs = inputs_of(None if src is None else [src], from_list)
     folder = outdir_of(out, outdir)
     if folder is None:
         raise UsageError("an output folder is needed: OUT or -o/--outdir")
     exts = tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
     sink = Output(as_json=as_json, human=lambda r: _normalized(r, clip))
     sink.run(
-        "Normalizing", normalize_service.normalize_paths, [src], folder, recursive=recursive, suffixes=exts,
+        "Normalizing", normalize_service.normalize_paths, inputs, folder, recursive=recursive, suffixes=exts,
         target_rms=target_rms, window_ms=window_ms, sample_rate=sample_rate or None,
         keep_channels=keep_channels, clip=clip, shard=(shard_index, shard_count),
     )  # fmt: skip

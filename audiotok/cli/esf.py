@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,21 +15,30 @@ from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
     BackendOpt,
+    CpusPerWorkerOpt,
     DeviceOpt,
+    EngineOpt,
+    FromListOpt,
+    GpusPerWorkerOpt,
     JsonOpt,
     OutdirOpt,
     PrecisionOpt,
+    RayAddressOpt,
     RecursiveOpt,
     ShardCountOpt,
     ShardIndexOpt,
+    WorkersOpt,
+    inputs_of,
     jobs_option,
     model_option,
     outdir_of,
+    ray_options,
 )
 from audiotok.cli._output import Output
 from audiotok.cli.esf_sidecars import AudioRootOpt, CondRootOpt, ManifestOpt, SuffixOpt, sidecar_opts
 from audiotok.errors import UsageError
 from audiotok.formats.esf import sidecar_paths
+from audiotok.paths import FileList
 from audiotok.services.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
@@ -81,7 +91,12 @@ def _encoded(record: FileRecord) -> str | None:
     ),
 )
 def encode(
-    src: Annotated[str, typer.Argument(help="Audio file, folder or quoted glob.")],
+    src: Annotated[
+        str | None,
+        typer.Argument(
+            help="Audio file, folder or quoted glob (none: --from-list, with -o).", show_default=False
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Argument(help="Output folder (mirrors the input tree), or -o; default: beside.")
     ] = None,
@@ -115,13 +130,25 @@ def encode(
     shard_index: ShardIndexOpt = 0,
     shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
+    from_list: FromListOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Encode audio to EnCodec .ecdc codes (75 fps; resumable, atomic)."""
     exts, folder = _suffixes(extensions), outdir_of(out, outdir)
+    inputs = inputs_of(None if src is None else [src], from_list)
     if list_missing:
-        _list_missing(src, folder, recursive=recursive, suffixes=exts, as_json=as_json)
-    device_lib.set_threads(threads)
-    dev = device_lib.select_device(device)
+        _list_missing(inputs, folder, recursive=recursive, suffixes=exts, as_json=as_json)
+    rays = ray_options(
+        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
+    )  # fmt: skip
+    if rays is None:
+        device_lib.set_threads(threads)
+    dev = device_lib.select_device(device) if rays is None else "cpu"  # Ray: each actor picks its own
     load = esf_encode.ModelLoader.from_option(
         model,
         architecture=codec,
@@ -137,11 +164,13 @@ def encode(
         sink.record(record)
 
     sink = Output(as_json=as_json, human=_encoded)
-    with progress("Encoding", enabled=not as_json) as on_progress, device_lib.precision(precision, dev):
+    compute = device_lib.precision(precision, dev) if rays is None else contextlib.nullcontext()
+    with progress("Encoding", enabled=not as_json) as on_progress, compute:
         summary = esf_encode.encode_paths(
-            [src], outdir=folder, load=load, recursive=recursive, suffixes=exts, overwrite=overwrite,
+            inputs, outdir=folder, load=load, recursive=recursive, suffixes=exts, overwrite=overwrite,
             dry_run=dry_run, shard=(shard_index, shard_count), chunk_s=chunk_seconds,
-            context_s=context_seconds, batch_size=batch_size, on_record=keep, on_progress=on_progress,
+            context_s=context_seconds, batch_size=batch_size, engine=rays, on_record=keep,
+            on_progress=on_progress,
         )  # fmt: skip
     bad = 0
     if verify and written and not dry_run:
@@ -158,10 +187,15 @@ def encode(
 
 
 def _list_missing(
-    src: str, outdir: Path | None, *, recursive: bool, suffixes: tuple[str, ...], as_json: bool
+    inputs: list[str | FileList],
+    outdir: Path | None,
+    *,
+    recursive: bool,
+    suffixes: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """``--list-missing``: print the report, exit 1 if any input lacks its output."""
-    report = esf_encode.list_missing([src], outdir=outdir, recursive=recursive, suffixes=suffixes)
+    report = esf_encode.list_missing(inputs, outdir=outdir, recursive=recursive, suffixes=suffixes)
     if as_json:
         typer.echo(report.model_dump_json())
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,15 +14,23 @@ from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
     BackendOpt,
+    CpusPerWorkerOpt,
     DeviceOpt,
+    EngineOpt,
+    FromListOpt,
+    GpusPerWorkerOpt,
     InputsArg,
     JsonOpt,
     OutdirOpt,
     PrecisionOpt,
+    RayAddressOpt,
     RecursiveOpt,
     ShardCountOpt,
     ShardIndexOpt,
+    WorkersOpt,
+    inputs_of,
     model_option,
+    ray_options,
 )
 from audiotok.cli._output import Output
 from audiotok.services.npq import inspect as npq_service
@@ -28,7 +38,10 @@ from audiotok.services.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
+    import torch
+
     from audiotok import device as device_lib
+    from audiotok.services.engines.ray import RayOptions
     from audiotok.services.npq import convert as npq_convert
     from audiotok.services.npq import decode as npq_decode
     from audiotok.services.npq import encode as npq_encode
@@ -67,7 +80,8 @@ def _row(info: npq_service.NpqFileInfo) -> tuple[str, ...]:
     ),
 )
 def inspect(
-    inputs: InputsArg,
+    inputs: InputsArg = None,
+    from_list: FromListOpt = None,
     recursive: RecursiveOpt = False,
     as_json: JsonOpt = False,
     verify: Annotated[
@@ -87,7 +101,7 @@ def inspect(
     summary = out.run(
         "Inspecting",
         npq_service.inspect_paths,
-        inputs,
+        inputs_of(inputs, from_list),
         recursive=recursive,
         verify=verify,
         exit_on_failure=False,
@@ -125,17 +139,18 @@ def _summary_line(summary: EncodeSummary) -> str:
         ),
         ("A folder, recursively, mirrored under npq_out/", "audiotok npq encode music/ -r -o npq_out"),
         (
-            "Every file mixed to mono with 4 codebooks (NPQ1)",
-            'audiotok npq encode "music/**/*.mp3" -o npq_out --mono --codebooks 4',
-        ),
-        (
             "Worker 3 of 16, JSON Lines for scripts",
             "audiotok npq encode corpus/ -r -o npq_out --shard-index 3 --shard-count 16 --json",
+        ),
+        (
+            "The files a list names, on the Ray cluster this machine is in (README: across nodes)",
+            "audiotok npq encode --from-list files.txt -o /shared/npq --engine ray --ray-address auto",
         ),
     ),
 )
 def encode(
-    inputs: InputsArg,
+    inputs: InputsArg = None,
+    from_list: FromListOpt = None,
     outdir: OutdirOpt = None,
     mono: Annotated[bool, typer.Option("--mono", help="Mix to mono, write NPQ1.")] = False,
     codebooks: Annotated[int, typer.Option("--codebooks", help="K for mono (NPQ1).", min=1)] = 9,
@@ -169,9 +184,18 @@ def encode(
     shard_index: ShardIndexOpt = 0,
     shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Encode audio to DAC tokens: stereo → NPQ2 Mid/Side, mono or --mono → NPQ1."""
-    device_lib.set_threads(threads)
+    rays = ray_options(
+        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
+    )  # fmt: skip
+    paths = inputs_of(inputs, from_list)
     opts = npq_encode.EncodeOptions(
         mono=mono,
         codebooks=codebooks,
@@ -184,12 +208,11 @@ def encode(
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    dev = device_lib.select_device(device)
-    with device_lib.precision(precision, dev):
+    with _compute(device, precision, threads, rays) as dev:
         summary = out.run(
-            "Encoding", npq_encode.encode_paths, inputs, outdir=outdir, model=model, device=dev,
+            "Encoding", npq_encode.encode_paths, paths, outdir=outdir, model=model, device=dev,
             opts=opts, recursive=recursive, shard=(shard_index, shard_count), dry_run=dry_run,
-            backend=backend, line=_summary_line, exit_on_failure=False,
+            backend=backend, engine=rays, line=_summary_line, exit_on_failure=False,
         )  # fmt: skip
     if out.failures:
         out.line(f"{len(out.failures)} failed:", style="red")
@@ -197,6 +220,20 @@ def encode(
             out.line(f"  {failure.input}: {failure.error}")
     if summary.files_failed:
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _compute(
+    device: str, precision: str, threads: int | None, rays: RayOptions | None
+) -> Iterator[torch.device | None]:
+    """This process's torch device under ``--precision`` (local engine); nothing here for Ray's actors."""
+    if rays is not None:  # each actor applies device, precision and threads (RayOptions)
+        yield None
+        return
+    device_lib.set_threads(threads)
+    dev = device_lib.select_device(device)
+    with device_lib.precision(precision, dev):
+        yield dev
 
 
 def _decoded(record: FileRecord) -> str | None:
@@ -220,7 +257,8 @@ def _decoded(record: FileRecord) -> str | None:
     ),
 )
 def decode(
-    inputs: InputsArg,
+    inputs: InputsArg = None,
+    from_list: FromListOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output WAV (one input only).")] = None,
     outdir: OutdirOpt = None,
     model: Annotated[
@@ -237,16 +275,24 @@ def decode(
     shard_index: ShardIndexOpt = 0,
     shard_count: ShardCountOpt = 1,
     as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
-    device_lib.set_threads(threads)
+    rays = ray_options(
+        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
+    )  # fmt: skip
+    paths = inputs_of(inputs, from_list)
     sink = Output(as_json=as_json, human=_decoded)
-    dev = device_lib.select_device(device)
-    with device_lib.precision(precision, dev):
+    with _compute(device, precision, threads, rays) as dev:
         sink.run(
-            "Decoding", npq_decode.decode_paths, inputs, out=out, outdir=outdir, model=model,
+            "Decoding", npq_decode.decode_paths, paths, out=out, outdir=outdir, model=model,
             device=dev, sample_rate=sample_rate, recursive=recursive, shard=(shard_index, shard_count),
-            backend=backend,
+            backend=backend, engine=rays,
         )  # fmt: skip
 
 
@@ -269,7 +315,8 @@ def _converted(record: FileRecord) -> str | None:
     ),
 )
 def convert(
-    inputs: InputsArg,
+    inputs: InputsArg = None,
+    from_list: FromListOpt = None,
     outdir: OutdirOpt = None,
     model: Annotated[
         str | None, model_option("DAC model that made the codes; default: from the file's sample rate and K.")
@@ -288,6 +335,6 @@ def convert(
     """Convert DAC CLI .dac files to NPQ1, token for token (never executes their pickle)."""
     out = Output(as_json=as_json, human=_converted)
     out.run(
-        "Converting", npq_convert.convert_paths, inputs, outdir=outdir, model=model, channel=channel,
-        recursive=recursive, overwrite=overwrite, shard=(shard_index, shard_count),
+        "Converting", npq_convert.convert_paths, inputs_of(inputs, from_list), outdir=outdir, model=model,
+        channel=channel, recursive=recursive, overwrite=overwrite, shard=(shard_index, shard_count),
     )  # fmt: skip

@@ -45,6 +45,7 @@ __all__ = [
     "caught_exceptions",
     "check_shard",
     "expand",
+    "failed",
     "failure_reason",
     "finish",
     "plan",
@@ -85,6 +86,13 @@ def failure_reason(path: str | os.PathLike[str], exc: BaseException) -> str:
     if isinstance(exc, AudiotokError):
         return exc.reason if exc.path in (None, os.fspath(path)) else str(exc)
     return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def failed(item: PlanItem, exc: BaseException) -> FileRecord:
+    """The ``failed`` record of ``item`` that raised ``exc`` (:func:`failure_reason`)."""
+    output = None if item.output is None else str(item.output)
+    reason = failure_reason(item.path, exc)
+    return FileRecord(input=str(item.path), output=output, status="failed", error=reason)
 
 
 def run(
@@ -144,10 +152,7 @@ def run(
         try:
             return work(item, None if seconds is None else seconds.share(item.index))
         except caught as exc:
-            output = None if item.output is None else str(item.output)
-            return FileRecord(
-                input=str(item.path), output=output, status="failed", error=failure_reason(item.path, exc)
-            )
+            return failed(item, exc)
 
     audio = 0.0
     results = (engine or LocalEngine()).execute(batch.items, attempt)

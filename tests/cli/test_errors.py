@@ -60,3 +60,14 @@ def test_errors_carry_their_parameters() -> None:
     assert (two.param, two.params) == ("out", ("out", "outdir"))
     none = InputError("x", "p")
     assert (none.param, none.params, str(none)) == (None, (), "p: x")
+
+
+def test_errors_cross_processes_whole() -> None:
+    """Pickled (to and from Ray's actors), an error keeps its class, reason, path and parameters."""
+    import pickle
+
+    exc = UsageError("`shard_index` is out of range", "list.txt", param=("shard_index", "shard_count"))
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is UsageError
+    assert (back.reason, back.path, back.params, str(back)) == (exc.reason, exc.path, exc.params, str(exc))
+    assert format_error(back) == "usage error: list.txt: --shard-index is out of range"

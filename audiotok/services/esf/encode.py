@@ -8,8 +8,9 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import runner
 from audiotok.services.records import BatchSummary, FileRecord
+
+if TYPE_CHECKING:
+    from audiotok.services.engines.ray import RayOptions
 
 __all__ = [
     "EncodeResult",
@@ -284,6 +288,7 @@ def encode_paths(
     chunk_s: float = 30.0,
     context_s: float = 1.0,
     batch_size: int = 1,
+    engine: RayOptions | None = None,
     on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> BatchSummary:
@@ -292,7 +297,11 @@ def encode_paths(
     Valid existing outputs are skipped unless ``overwrite`` (resume); invalid
     leftovers are encoded again. ``load`` is called once, only when there is
     something to encode. ``on_record`` gets an :class:`EncodeResult` per
-    file, or a failed record; the batch goes on.
+    file, or a failed record; the batch goes on. With ``engine``
+    (:class:`~audiotok.services.engines.ray.RayOptions`) the files to encode
+    go to Ray actors, each calling ``load`` once (a :class:`ModelLoader` on
+    the actor's own device) and encoding one file a call: the same outputs.
+    A dry run plans here.
 
     Returns
     -------
@@ -306,10 +315,21 @@ def encode_paths(
         both, before any file is written), or the shard does not exist.
     """
     t0 = time.perf_counter()
+    ray = None
+    if engine is not None and not dry_run:
+        from audiotok.services.engines.ray import RayEngine
+
+        job = _RemoteEsf(load, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size)
+        ray = RayEngine(engine, job)  # checks Ray is installed
     batch = runner.plan(
         inputs, suffixes=suffixes, outdir=outdir, out_suffix=".ecdc", recursive=recursive, shard=shard,
         resume=_resume, overwrite=overwrite, probe=_probe_or_none,
     )  # fmt: skip
+    if ray is not None:
+        summary = runner.run(batch, _unreachable, on_record=on_record, on_progress=on_progress, engine=ray)
+        backends = ",".join(sorted({str(d["backend"]) for d in ray.descriptions})) or None
+        label = getattr(load, "label", None)
+        return runner.finish(summary, BatchSummary, since=t0, model=label, backend=backends)
     model: EncodecCodec | None = None
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeResult:
@@ -328,6 +348,39 @@ def encode_paths(
     loaded = getattr(load, "model", None)
     used = None if loaded is None else backend_of(loaded, "encoder")
     return runner.finish(summary, BatchSummary, since=t0, model=getattr(load, "label", None), backend=used)
+
+
+def _unreachable(item: runner.PlanItem, on_progress: ProgressFn | None) -> FileRecord:  # pragma: no cover
+    raise TypeError(f"{item.path}: only files skipped by resume stay here, and they are not worked on")
+
+
+@dataclass(frozen=True)
+class _RemoteEsf:
+    """``esf encode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call."""
+
+    load: Callable[[], EncodecCodec]
+    chunk_s: float
+    context_s: float
+    batch_size: int
+
+    def setup(self, device: torch.device) -> EncodecCodec:
+        load = self.load
+        if isinstance(load, ModelLoader):  # on this actor's device, whatever the driver's was
+            load = ModelLoader(
+                load.name, path=load.path, device=device, bandwidth=load.bandwidth, backend=load.backend
+            )
+        return load()
+
+    def work(self, model: EncodecCodec, item: runner.PlanItem) -> EncodeResult:
+        start = time.perf_counter()
+        meta = encode_file(
+            item.path, item.dst, model, chunk_s=self.chunk_s, context_s=self.context_s,
+            batch_size=self.batch_size,
+        )  # fmt: skip
+        return _result(item, "written", meta, time.perf_counter() - start)
+
+    def describe(self, model: EncodecCodec) -> dict[str, Any]:
+        return {"model": model.name, "backend": backend_of(model, "encoder")}
 
 
 def _probe_or_none(path: Path) -> audio.AudioInfo | None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from audiotok.paths import mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services import runner
 from audiotok.services.records import BatchSummary, FileRecord
+
+if TYPE_CHECKING:
+    from audiotok.services.engines.ray import RayOptions
 
 __all__ = ["DecodeRecord", "DecodedFile", "decode_file", "decode_paths", "infer_model", "load_dac"]
 
@@ -184,6 +188,7 @@ def decode_paths(
     recursive: bool = False,
     shard: tuple[int, int] = (0, 1),
     backend: str = "auto",
+    engine: RayOptions | None = None,
     on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> BatchSummary:
@@ -192,6 +197,9 @@ def decode_paths(
     Without ``model`` each file's model is inferred from its token rate
     (:func:`infer_model`); models are loaded once and reused. ``on_record``
     gets a :class:`DecodeRecord` per file, or a failed record; the batch goes on.
+    With ``engine`` (:class:`~audiotok.services.engines.ray.RayOptions`) the
+    files are decoded on Ray actors (each loading the models it needs on its
+    own device; ``device`` is not used), one file a call, with the same WAVs.
 
     Returns
     -------
@@ -208,6 +216,11 @@ def decode_paths(
         If an explicitly named model cannot be loaded.
     """
     t0 = time.perf_counter()
+    ray = None
+    if engine is not None:
+        from audiotok.services.engines.ray import RayEngine
+
+        ray = RayEngine(engine, _RemoteDecode(model, backend, sample_rate))  # checks Ray is installed
     if out is not None and outdir is not None:
         raise UsageError("`out` and `outdir` exclude each other", param=("out", "outdir"))
     files, unmatched = runner.expand(inputs, suffixes=(".npq",), recursive=recursive)
@@ -222,6 +235,17 @@ def decode_paths(
         shard=shard,
         probe=_header_or_none,
     )
+    if ray is not None:
+        summary = runner.run(batch, _unreachable, on_record=on_record, on_progress=on_progress, engine=ray)
+        models: dict[str, str] = {}
+        for desc in ray.descriptions:
+            models.update(desc.get("models", {}))
+        used = sorted({b for desc in ray.descriptions for b in desc.get("backends", [])})
+        return runner.finish(
+            summary, BatchSummary, since=t0, model=",".join(sorted(models)) or None,
+            weights_sha256=next(iter(models.values())) if len(models) == 1 else None,
+            backend=",".join(used) or None,
+        )  # fmt: skip
     codecs: dict[str, Codec] = {}
     if model is not None:
         codecs[model] = load_dac(model, device=device, backend=backend)
@@ -246,6 +270,48 @@ def decode_paths(
         weights_sha256=None if only is None else only.weights_sha256,
         backend=",".join(sorted({backend_of(c, "decoder") for c in codecs.values()})) or None,
     )
+
+
+def _unreachable(item: runner.PlanItem, on_progress: ProgressFn | None) -> FileRecord:  # pragma: no cover
+    raise TypeError(f"{item.path}: decode plans have no resume; every file goes to the engine")
+
+
+@dataclass
+class _Decoders:
+    """One Ray actor's models, by name (:class:`_RemoteDecode`)."""
+
+    codecs: dict[str, Codec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _RemoteDecode:
+    """``npq decode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call."""
+
+    model: str | None
+    backend: str
+    sample_rate: int | None
+
+    def setup(self, device: torch.device) -> tuple[_Decoders, torch.device]:
+        state = _Decoders()
+        if self.model is not None:  # a named model that cannot load stops the run, as locally
+            state.codecs[self.model] = load_dac(self.model, device=device, backend=self.backend)
+        return state, device
+
+    def work(self, state: tuple[_Decoders, torch.device], item: runner.PlanItem) -> DecodeRecord:
+        decoders, device = state
+        header = cast("npq.NpqHeader | None", item.info) or npq.read_header(item.path)
+        name = self.model or infer_model(header, item.path)
+        if name not in decoders.codecs:
+            decoders.codecs[name] = load_dac(name, device=device, backend=self.backend)
+        result = decode_file(item.path, item.dst, decoders.codecs[name], sample_rate=self.sample_rate)
+        return DecodeRecord.of(result)
+
+    def describe(self, state: tuple[_Decoders, torch.device]) -> dict[str, Any]:
+        codecs = state[0].codecs
+        return {
+            "models": {name: c.weights_sha256 for name, c in codecs.items()},
+            "backends": sorted({backend_of(c, "decoder") for c in codecs.values()}),
+        }
 
 
 def _header_or_none(path: Path) -> npq.NpqHeader | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 
@@ -39,6 +39,9 @@ from audiotok.services import runner
 from audiotok.services.npq.encode_models import EncodedFile, EncodeOptions, EncodeRecord, EncodeSummary
 from audiotok.services.pipeline import Pipeline
 from audiotok.services.records import FileRecord
+
+if TYPE_CHECKING:
+    from audiotok.services.engines.ray import RayOptions
 
 __all__ = [
     "EncodeOptions",
@@ -153,13 +156,21 @@ def _job(
     status: Literal["encoded", "skipped", "planned"] = "encoded"
     if not opts.overwrite and _existing_valid(dst, header):
         status = "skipped"
-    elif dry_run or isinstance(codec, CodecEntry):
+    elif dry_run:
         status = "planned"
     return _Job(src, dst, info, mode, ks, n_samples, header, status)
 
 
-def _outcome(job: _Job, codec: Codec | CodecEntry, wall_s: float) -> EncodedFile:
+def _provenance(codec: Codec | CodecEntry) -> tuple[str, str | None]:
+    """The model name and weights' sha256 written into records (a dry run's entry: its name only)."""
+    if isinstance(codec, CodecEntry):
+        return codec.short_name, None
+    return codec.name, codec.weights_sha256
+
+
+def _outcome(job: _Job, codec: Codec | CodecEntry | tuple[str, str | None], wall_s: float) -> EncodedFile:
     header = job.header
+    model, sha = codec if isinstance(codec, tuple) else _provenance(codec)
     return EncodedFile(
         path=str(job.src),
         output=str(job.dst),
@@ -172,8 +183,8 @@ def _outcome(job: _Job, codec: Codec | CodecEntry, wall_s: float) -> EncodedFile
         token_rate=header.token_rate,
         duration_s=job.info.duration_s,
         wall_s=wall_s,
-        model=codec.short_name if isinstance(codec, CodecEntry) else codec.name,
-        weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
+        model=model,
+        weights_sha256=sha,
     )
 
 
@@ -217,7 +228,7 @@ def encode_file(
         If a codebook count exceeds the model's.
     """
     t0 = time.perf_counter()
-    job = _job(Path(src), Path(dst), codec, opts, info, dry_run)
+    job = _job(Path(src), Path(dst), codec, opts, info, dry_run or isinstance(codec, CodecEntry))
     if job.status == "encoded" and not isinstance(codec, CodecEntry):
 
         def tick(samples: int) -> None:
@@ -264,13 +275,19 @@ def encode_paths(
     shard: tuple[int, int] = (0, 1),
     dry_run: bool = False,
     backend: str = "auto",
+    engine: RayOptions | None = None,
     on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> EncodeSummary:
-    """Encode every audio file named by ``inputs`` (files, globs, folders).
+    """Encode every audio file named by ``inputs`` (files, globs, folders, :class:`~audiotok.paths.FileList`).
 
     ``on_record`` gets an :class:`EncodeRecord` per file, or a failed
     :class:`~audiotok.services.records.FileRecord`; the batch goes on.
+
+    With ``engine`` (:class:`~audiotok.services.engines.ray.RayOptions`) the
+    files to encode go to Ray actors, each loading ``model`` on its own
+    device (``device`` is not used) and encoding one file at a time with
+    :func:`encode_file`: the same outputs, byte for byte. A dry run plans here.
 
     Raises
     ------
@@ -279,10 +296,15 @@ def encode_paths(
     UsageError
         If a codebook count exceeds the model's, two inputs map to one output
         (``a.wav`` and ``a.flac``: naming both, before any file is written),
-        or the shard does not exist.
+        the shard does not exist, or ``engine`` is given without Ray installed.
     """
     opts = opts or EncodeOptions()
     t0 = time.perf_counter()
+    if engine is not None and not dry_run:
+        return _encode_on_ray(
+            inputs, outdir=outdir, model=model, opts=opts, recursive=recursive, shard=shard,
+            backend=backend, engine=engine, on_record=on_record, on_progress=on_progress,
+        )  # fmt: skip
     codec = load_dac(model, device=device, dry_run=dry_run, backend=backend)
     _check_codebooks(opts, codec.n_codebooks)
     batch = runner.plan(
@@ -295,7 +317,7 @@ def encode_paths(
         probe=_probe_or_none,
     )
     mono = 0
-    jobs = _jobs(batch, codec, opts, dry_run)
+    jobs = _jobs(batch, codec, opts, dry_run or isinstance(codec, CodecEntry))
     pipe, stream_of = (None, {}) if isinstance(codec, CodecEntry) or dry_run else _pipeline(jobs, codec, opts)
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeRecord:
@@ -330,6 +352,99 @@ def encode_paths(
         weights_sha256=None if isinstance(codec, CodecEntry) else codec.weights_sha256,
         backend=None if isinstance(codec, CodecEntry) else backend_of(codec, "encoder"),
     )
+
+
+@dataclass(frozen=True)
+class _RemoteEncode:
+    """``npq encode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call.
+
+    Each file goes through the same :class:`StreamEncoder` pipeline as locally
+    (the next windows decoded while the encoder runs, the output written in a
+    writer thread), so its tokens and bytes are the local engine's.
+    """
+
+    model: str
+    backend: str
+    opts: EncodeOptions
+
+    def setup(self, device: torch.device) -> tuple[Codec, EncodeOptions]:
+        codec = load_dac(self.model, device=device, backend=self.backend)
+        if isinstance(codec, CodecEntry):  # pragma: no cover  # load_dac loads unless dry_run
+            raise TypeError("not loaded")
+        batch = self.opts.batch_size or auto_batch_size(codec, self.opts.chunk_seconds)
+        return codec, self.opts.model_copy(update={"batch_size": batch})
+
+    def work(self, state: tuple[Codec, EncodeOptions], item: runner.PlanItem) -> EncodeRecord:
+        """The local engine's pipeline (reading thread, encoder, writer thread) over this one file."""
+        codec, opts = state
+        job = _job(item.path, item.dst, codec, opts, cast("AudioInfo | None", item.info), False)
+        if job.status != "encoded":  # written meanwhile (valid now): skipped, as a rerun would
+            return EncodeRecord.of(_outcome(job, codec, 0.0))
+        pipe, stream_of = _pipeline({item.index: job}, codec, opts)
+        with pipe:
+            return pipe.result(stream_of[item.index])
+
+    def describe(self, state: tuple[Codec, EncodeOptions]) -> dict[str, Any]:
+        codec, _ = state
+        return {"model": codec.name, "weights_sha256": codec.weights_sha256,
+                "backend": backend_of(codec, "encoder")}  # fmt: skip
+
+
+def _encode_on_ray(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    outdir: Path | None,
+    model: str,
+    opts: EncodeOptions,
+    recursive: bool,
+    shard: tuple[int, int],
+    backend: str,
+    engine: RayOptions,
+    on_record: Callable[[FileRecord], None] | None,
+    on_progress: ProgressFn | None,
+) -> EncodeSummary:
+    """:func:`encode_paths` with the files to encode on Ray actors (planned and resumed here)."""
+    from audiotok.services.engines.ray import RayEngine
+
+    t0 = time.perf_counter()
+    job = _RemoteEncode(os.fspath(model), backend, opts)
+    ray = RayEngine(engine, job, remote=lambda item: _todo(jobs[item.index]))  # checks Ray is installed
+    entry = load_dac(model, dry_run=True, backend="eager")  # rates and codebooks: the entry of a named model
+    _check_codebooks(opts, entry.n_codebooks)
+    batch = runner.plan(
+        inputs, suffixes=AUDIO_SUFFIXES, outdir=outdir, out_suffix=".npq", recursive=recursive, shard=shard,
+        probe=_probe_or_none,
+    )  # fmt: skip
+    jobs = _jobs(batch, entry, opts, dry_run=False)
+    mono = 0
+
+    def provenance() -> tuple[str, str | None]:
+        first = ray.descriptions[0] if ray.descriptions else None
+        return _provenance(entry) if first is None else (first["model"], first["weights_sha256"])
+
+    def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeRecord:
+        job = jobs[item.index]  # not encoded here: skipped (resume), or why it cannot be
+        if isinstance(job, Exception):
+            raise job
+        return EncodeRecord.of(_outcome(job, provenance(), 0.0))
+
+    def record(rec: FileRecord) -> None:
+        nonlocal mono
+        mono += int(not opts.mono and isinstance(rec, EncodeRecord) and rec.format == "NPQ1")
+        if on_record is not None:
+            on_record(rec)
+
+    summary = runner.run(batch, work, on_record=record, on_progress=on_progress, engine=ray)
+    name, sha = provenance()
+    used = sorted({str(d["backend"]) for d in ray.descriptions})
+    return runner.finish(
+        summary, EncodeSummary, since=t0, files_mono=mono, model=name, weights_sha256=sha,
+        backend=",".join(used) or None,
+    )  # fmt: skip
+
+
+def _todo(job: _Job | Exception) -> bool:
+    return isinstance(job, _Job) and job.status == "encoded"
 
 
 def _jobs(
