@@ -133,7 +133,7 @@ CpusPerWorkerOpt = Annotated[
         rich_help_panel=_RAY_PANEL,
         show_default=False,
         help="CPUs each actor reserves, also its torch threads (at least 1) unless --threads. "
-        "Default: 4, or the CPUs of the largest node where it has fewer.",
+        "Default: 4, or half the CPUs of the largest node where it has fewer than 8.",
     ),
 ]
 GpusPerWorkerOpt = Annotated[

@@ -384,6 +384,32 @@ class _RemoteEncode:
         with pipe:
             return pipe.result(stream_of[item.index])
 
+    def work_many(
+        self, state: tuple[Codec, EncodeOptions], items: Sequence[runner.PlanItem]
+    ) -> Iterator[Callable[[], EncodeRecord]]:
+        """``items`` through the local engine's pipeline (batched, read ahead, written behind), in order.
+
+        Yields one call per item that returns its record or raises its error.
+        """
+        codec, opts = state
+        jobs = _jobs(items, codec, opts, dry_run=False)
+        pipe, stream_of = _pipeline(jobs, codec, opts)
+
+        def one(item: runner.PlanItem) -> Callable[[], EncodeRecord]:
+            def result() -> EncodeRecord:
+                job = jobs[item.index]
+                if isinstance(job, Exception):
+                    raise job
+                if job.status != "encoded":
+                    return EncodeRecord.of(_outcome(job, codec, 0.0))
+                return pipe.result(stream_of[item.index])
+
+            return result
+
+        with pipe:
+            for item in items:
+                yield one(item)
+
     def describe(self, state: tuple[Codec, EncodeOptions]) -> dict[str, Any]:
         codec, _ = state
         return {"model": codec.name, "weights_sha256": codec.weights_sha256,
@@ -448,11 +474,14 @@ def _todo(job: _Job | Exception) -> bool:
 
 
 def _jobs(
-    batch: runner.Plan, codec: Codec | CodecEntry, opts: EncodeOptions, dry_run: bool
+    batch: runner.Plan | Sequence[runner.PlanItem],
+    codec: Codec | CodecEntry,
+    opts: EncodeOptions,
+    dry_run: bool,
 ) -> dict[int, _Job | Exception]:
     """Every item's job, or why it cannot be encoded (raised by ``work`` as that file's failure)."""
     jobs: dict[int, _Job | Exception] = {}
-    for item in batch.items:
+    for item in batch.items if isinstance(batch, runner.Plan) else batch:
         try:
             jobs[item.index] = _job(
                 item.path, item.dst, codec, opts, cast("AudioInfo | None", item.info), dry_run
