@@ -219,6 +219,28 @@ def test_a_file_that_kills_its_actor_is_retried_once_then_reported(tmp_path: Pat
     assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq"]  # no torn file, no temporary left
 
 
+@pytest.mark.usefixtures("dac_home")
+def test_files_after_a_killer_in_one_call_are_sent_again(tmp_path: Path) -> None:
+    """One actor, five files, several per call: the killer fails after 2 tries, the rest is written."""
+    src = tmp_path / "in"
+    for name in "abcde":
+        write_audio(src / f"{name}.wav", 0.3, channels=1, seed=ord(name))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    job = CrashOn(_RemoteEncode("44khz", "auto", EncodeOptions()), "b.wav", str(marks))
+    batch = runner.plan([str(src)], suffixes=None, outdir=tmp_path / "out", out_suffix=".npq")
+    records: list[FileRecord] = []
+    one = RayOptions(worker_count=1, cpus_per_worker=0.5)
+    engine = RayEngine(one, job)
+    runner.run(batch, lambda item, p: pytest.fail("local"), on_record=records.append, engine=engine)
+    assert [(Path(r.input).name, r.status) for r in records] == [
+        ("a.wav", "written"), ("b.wav", "failed"), ("c.wav", "written"), ("d.wav", "written"),
+        ("e.wav", "written"),
+    ]  # fmt: skip
+    assert len(list(marks.iterdir())) == 2
+    assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq", "d.npq", "e.npq"]
+
+
 def _busy_workers() -> list[int]:
     """Pids of this test's Ray actors that are processing a file (process title ``...AudiotokWorker.run``)."""
     me, found = os.getpid(), []
