@@ -314,7 +314,11 @@ class _Pool:
             batch = deque(self.pending.popleft() for _ in range(min(n, len(self.pending))))
             for item in batch:
                 self.tries[item.index] = self.tries.get(item.index, 0) + 1
-            call = actor.handle.run_many.options(num_returns="streaming").remote(list(batch))
+            # backpressure 1: the actor goes on to the next file only once this one's record is in,
+            # so that a record is never lost with an actor that dies on the file after it
+            call = actor.handle.run_many.options(
+                num_returns="streaming", _generator_backpressure_num_objects=1
+            ).remote(list(batch))
             self.running[call] = (actor, batch)
 
     @property
