@@ -243,11 +243,12 @@ def load_codec(
     import torch
 
     dev = device or torch.device("cpu")
-    if backend != "eager" and parts:
-        cached = _cached(model, checkpoint, family, dev, download, backend, parts)
+    located = _locate(model, checkpoint, family, download)  # once: a named model's file is fetched here
+    if backend != "eager" and parts and located is not None and located[0] == "dac":
+        cached = _cached(located[1], located[2], dev, backend, parts)
         if cached is not None:
             return cached
-    codec = _load(model, checkpoint, family, dev, download, fast)
+    codec = _load(model, located, family, dev, download, fast)
     if backend != "eager":
         from audiotok.codecs.backends import apply_backend
 
@@ -255,25 +256,13 @@ def load_codec(
     return codec
 
 
-def _cached(
-    model: str | os.PathLike[str],
-    checkpoint: str | os.PathLike[str] | None,
-    family: Family | None,
-    dev: torch.device,
-    download: bool,
-    backend: str,
-    parts: tuple[Part, ...],
-) -> Codec | None:
+def _cached(path: Path, name: str, dev: torch.device, backend: str, parts: tuple[Part, ...]) -> Codec | None:
     """A DAC codec straight from its backend cache entries, when there are all of them (no PyTorch model)."""
-    located = _locate(model, checkpoint, family, download)
-    if located is None or located[0] != "dac":
-        return None
     from audiotok.codecs.backends import resolve
     from audiotok.codecs.dac import DacCodec, load_cached
 
     if resolve(backend, dev, DacCodec.AUTO_BACKENDS) != "openvino":
         return None
-    _, path, name = located
     return load_cached(path, name, parts)
 
 
@@ -314,14 +303,14 @@ def _locate(
 
 def _load(
     model: str | os.PathLike[str],
-    checkpoint: str | os.PathLike[str] | None,
+    located: tuple[Family, Path, str] | None,
     family: Family | None,
     dev: torch.device,
     download: bool,
     fast: bool,
 ) -> Codec:
+    """Load what :func:`_locate` found, or a Hugging Face model; else a ModelError naming what was wrong."""
     ref = os.fspath(model)
-    located = _locate(model, checkpoint, family, download)
     if located is not None:
         kind, path, name = located
         return _loader(kind)(path, name, lookup(ref), dev, fast)

@@ -65,7 +65,7 @@ class SilenceCache:
         """The first ``k`` codebooks' codes of the zero window of ``samples`` samples, if known."""
         codes = self._memory.get(samples)
         if codes is None and self.folder is not None:
-            codes = self._read(samples)
+            codes = self._read(self.folder, samples)
             if codes is not None:
                 self._remember(samples, codes)
         if codes is None or codes.shape[0] < k:
@@ -93,10 +93,9 @@ class SilenceCache:
         while len(self._memory) > SILENCE_CACHE:
             self._memory.popitem(last=False)
 
-    def _read(self, samples: int) -> Codes | None:
-        assert self.folder is not None
+    def _read(self, folder: Path, samples: int) -> Codes | None:
         try:
-            codes = np.load(self.folder / f"{samples}.npy", allow_pickle=False)
+            codes = np.load(folder / f"{samples}.npy", allow_pickle=False)
         except (OSError, ValueError):
             return None
         frames = -(-samples // self.hop_length)

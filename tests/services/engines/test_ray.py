@@ -30,7 +30,7 @@ from audiotok.services.engines.ray import RayEngine, RayOptions
 from audiotok.services.esf import encode as esf_encode
 from audiotok.services.npq import decode as npq_decode
 from audiotok.services.npq.encode import EncodeOptions, _RemoteEncode, encode_paths
-from audiotok.services.records import FileRecord
+from audiotok.services.records import BatchSummary, FileRecord
 from tests._encodec import install
 from tests._records import collect
 from tests.dac_helpers import write_audio
@@ -194,11 +194,13 @@ def test_esf_encode_outputs_are_those_of_the_local_engine(
     assert (summary.files_written, summary.files_failed, summary.model) == (2, 1, local.model)
 
 
-@pytest.mark.usefixtures("dac_home")
-def test_a_file_that_kills_its_actor_is_retried_once_then_reported(tmp_path: Path) -> None:
+def _killed_on_b(
+    tmp_path: Path, names: str, seconds: float, options: RayOptions
+) -> tuple[list[FileRecord], BatchSummary, int]:
+    """Encode ``names`` on Ray, ``b.wav`` killing its actor: records, summary, attempts at ``b.wav``."""
     src = tmp_path / "in"
-    for name in ("a", "b", "c"):
-        write_audio(src / f"{name}.wav", 0.5, channels=1, seed=ord(name))
+    for name in names:
+        write_audio(src / f"{name}.wav", seconds, channels=1, seed=ord(name))
     marks = tmp_path / "marks"
     marks.mkdir()
     job = CrashOn(_RemoteEncode("44khz", "auto", EncodeOptions()), "b.wav", str(marks))
@@ -208,13 +210,19 @@ def test_a_file_that_kills_its_actor_is_retried_once_then_reported(tmp_path: Pat
     def work(item: runner.PlanItem, on_progress: object) -> FileRecord:  # pragma: no cover
         raise AssertionError("every file goes to the actors")
 
-    summary = runner.run(batch, work, on_record=records.append, engine=RayEngine(TWO, job))
+    summary = runner.run(batch, work, on_record=records.append, engine=RayEngine(options, job))
+    return records, summary, len(list(marks.iterdir()))
+
+
+@pytest.mark.usefixtures("dac_home")
+def test_a_file_that_kills_its_actor_is_retried_once_then_reported(tmp_path: Path) -> None:
+    records, summary, attempts = _killed_on_b(tmp_path, "abc", 0.5, TWO)
     assert [(Path(r.input).name, r.status) for r in records] == [
         ("a.wav", "written"), ("b.wav", "failed"), ("c.wav", "written"),
     ]  # fmt: skip
     assert records[1].error is not None and "Ray actor died while processing it, 2 times" in records[1].error
     assert "\n" not in records[1].error
-    assert len(list(marks.iterdir())) == 2  # tried, then once more
+    assert attempts == 2  # tried, then once more
     assert (summary.files_written, summary.files_failed) == (2, 1)
     assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq"]  # no torn file, no temporary left
 
@@ -222,22 +230,13 @@ def test_a_file_that_kills_its_actor_is_retried_once_then_reported(tmp_path: Pat
 @pytest.mark.usefixtures("dac_home")
 def test_files_after_a_killer_in_one_call_are_sent_again(tmp_path: Path) -> None:
     """One actor, five files, several per call: the killer fails after 2 tries, the rest is written."""
-    src = tmp_path / "in"
-    for name in "abcde":
-        write_audio(src / f"{name}.wav", 0.3, channels=1, seed=ord(name))
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    job = CrashOn(_RemoteEncode("44khz", "auto", EncodeOptions()), "b.wav", str(marks))
-    batch = runner.plan([str(src)], suffixes=None, outdir=tmp_path / "out", out_suffix=".npq")
-    records: list[FileRecord] = []
     one = RayOptions(worker_count=1, cpus_per_worker=0.5)
-    engine = RayEngine(one, job)
-    runner.run(batch, lambda item, p: pytest.fail("local"), on_record=records.append, engine=engine)
+    records, _, attempts = _killed_on_b(tmp_path, "abcde", 0.3, one)
     assert [(Path(r.input).name, r.status) for r in records] == [
         ("a.wav", "written"), ("b.wav", "failed"), ("c.wav", "written"), ("d.wav", "written"),
         ("e.wav", "written"),
     ]  # fmt: skip
-    assert len(list(marks.iterdir())) == 2
+    assert attempts == 2
     assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq", "d.npq", "e.npq"]
 
 
