@@ -10,7 +10,7 @@ what this protocol declares.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from torch import Tensor
@@ -183,6 +183,30 @@ class CodecBase:
         """Run ``part`` on ``x`` through its backend (see :mod:`audiotok.codecs.backends`), else eagerly."""
         entry = self.__dict__.get("_runners", {}).get(part)
         return entry[0](x) if entry is not None else self.network(part)(x)
+
+    def fixed_shapes(self, part: Part) -> bool:
+        """Whether ``part`` runs fastest on a few repeated input lengths (a backend compiled per shape).
+
+        Then the chunk planners cut windows of one length where they can
+        (:func:`audiotok.codecs.chunking.plan_chunks` ``fixed=True``).
+        """
+        entry = self.__dict__.get("_runners", {}).get(part)
+        return entry is not None and bool(getattr(entry[0], "fixed_shapes", False))
+
+    def expect_windows(self, part: Part, frames: Iterable[int]) -> None:
+        """Tell ``part``'s backend that windows of these lengths (frames) will run many times.
+
+        A backend compiled per shape (:meth:`fixed_shapes`) compiles a model
+        for each; otherwise nothing happens. Encoder windows are audio
+        ``[channels, f * hop_length]``, decoder windows codes ``[n_codebooks, f]``.
+        """
+        entry = self.__dict__.get("_runners", {}).get(part)
+        expect = getattr(entry[0], "expect", None) if entry is not None else None
+        if expect is not None:
+            if part == "encoder":
+                expect([(self.channels, f * self.hop_length) for f in frames])
+            else:
+                expect([(self.n_codebooks, f) for f in frames])
 
     def set_runner(self, part: Part, runner: Network | None, backend: str = "eager") -> None:
         """Run ``part`` with ``runner`` from now on (``None``: eager again); ``backend`` names it."""

@@ -29,7 +29,13 @@ from audiotok._threads import Prefetch
 from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
-from audiotok.codecs.chunking import Window, frames_for_seconds, plan_batches, stream_windows
+from audiotok.codecs.chunking import (
+    Window,
+    frames_for_seconds,
+    plan_batches,
+    repeated_windows,
+    stream_windows,
+)
 from audiotok.codecs.silence import SILENCE_CACHE, SilenceCache
 from audiotok.device import to_device
 
@@ -133,6 +139,11 @@ class StreamEncoder:
         Where those codes are kept; default
         :meth:`SilenceCache.for_codec(codec) <audiotok.codecs.silence.SilenceCache.for_codec>`
         (on disk, across runs, per weights and backend).
+    fixed_windows : bool, optional
+        Cut windows of one length where a stream allows
+        (:func:`~audiotok.codecs.chunking.plan_chunks` ``fixed=True``; the
+        same codes); default: when the codec's encoder backend is compiled
+        per input shape (``codec.fixed_shapes("encoder")``).
 
     Attributes
     ----------
@@ -150,6 +161,7 @@ class StreamEncoder:
         horizon: int | None = None,
         reuse_silence: bool = True,
         silence: SilenceCache | None = None,
+        fixed_windows: bool | None = None,
     ) -> None:
         self.codec = codec
         self.chunk_frames = (
@@ -159,6 +171,9 @@ class StreamEncoder:
         self.batch_size = batch_size
         self.horizon = horizon
         self.reuse_silence = reuse_silence
+        if fixed_windows is None:
+            fixed_windows = bool(getattr(codec, "fixed_shapes", lambda part: False)("encoder"))
+        self.fixed_windows = fixed_windows
         self.calls = 0
         self.rows = 0
         self._silence = (
@@ -187,15 +202,15 @@ class StreamEncoder:
         for j, n in enumerate(lengths):
             if n <= 0:
                 yield Failed(j, ValueError("no samples to encode"))
-        hop = self.codec.hop_length
+        expect = getattr(self.codec, "expect_windows", None)  # CodecBase's; not in the protocol
+        if self.fixed_windows and expect is not None:
+            expect("encoder", repeated_windows(w.chunk for w in self._windows(lengths)))
         state = _Batch(
             self,
             streams,
-            plan_batches(
-                stream_windows(lengths, hop, self.chunk_frames, self.context), self.batch_size, self.horizon
-            ),
+            plan_batches(self._windows(lengths), self.batch_size, self.horizon),
         )
-        reads = self._read(streams, stream_windows(lengths, hop, self.chunk_frames, self.context))
+        reads = self._read(streams, self._windows(lengths))
         source: Iterator[tuple[Window, Audio] | Failed] = (
             Prefetch(reads, prefetch, "audiotok-read") if prefetch else reads
         )
@@ -209,6 +224,10 @@ class StreamEncoder:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
+
+    def _windows(self, lengths: Sequence[int]) -> Iterator[Window]:
+        hop = self.codec.hop_length
+        return stream_windows(lengths, hop, self.chunk_frames, self.context, fixed=self.fixed_windows)
 
     def _read(
         self, streams: Sequence[Stream], windows: Iterator[Window]
@@ -241,24 +260,27 @@ class StreamEncoder:
         """
         ch = self.codec.channels
         rows: list[Audio] = []
-        zero_row: dict[int, int] = {}  # window samples -> row of a zero item to encode (and cache)
+        zero_row: dict[int, int] = {}  # silence key (samples) -> row of a zero item to encode (and cache)
         plan: list[list[tuple[int, int] | Codes]] = []  # per window, per item: (row, k) or cached codes
         k_run = 0
+        hop = self.codec.hop_length
         for audio, codebooks in windows:
             samples = audio.shape[-1]
+            # a codec that zero-pads to whole frames sees the same zeros for every length of a frame count
+            key = -(-samples // hop) * hop if getattr(self.codec, "ZERO_PADS_TO_HOP", False) else samples
             items: list[tuple[int, int] | Codes] = []
             for item, k in zip(audio.reshape(len(codebooks), ch, samples), codebooks, strict=True):
                 silent = self._silence is not None and k > 0 and not item.any()  # one scan of the item
-                cached = self._silence.get(samples, k) if silent and self._silence is not None else None
+                cached = self._silence.get(key, k) if silent and self._silence is not None else None
                 if k == 0:
-                    items.append(np.zeros((0, -(-samples // self.codec.hop_length)), dtype=np.int64))
+                    items.append(np.zeros((0, -(-samples // hop)), dtype=np.int64))
                 elif cached is not None:
                     items.append(cached)
                 elif silent:
-                    if samples not in zero_row:
-                        zero_row[samples] = len(rows)
+                    if key not in zero_row:
+                        zero_row[key] = len(rows)
                         rows.append(item)
-                    items.append((zero_row[samples], k))
+                    items.append((zero_row[key], k))
                 else:
                     items.append((len(rows), k))
                     rows.append(item)
@@ -306,8 +328,10 @@ class _Batch:
         self.calls = calls
         self.call_of: dict[int, _Call] = {}  # window pos -> its call, for planned calls not yet run
         self.out: dict[int, Codes] = {}
-        hop, frames = encoder.codec.hop_length, encoder.chunk_frames
-        self.left = [_count(s.length, hop, frames) for s in streams]  # windows still to encode per stream
+        windows = encoder._windows([s.length for s in streams])
+        self.left = [0] * len(streams)  # windows still to encode per stream
+        for w in windows:
+            self.left[w.stream] += 1
         self.failed: set[int] = set()
 
     def _call(self, pos: int) -> _Call:
@@ -394,11 +418,3 @@ class _Batch:
             yield Advanced(s, samples)
             if self.left[s] == 0:
                 yield Encoded(s, self.out.pop(s))
-
-
-def _count(length: int, hop: int, chunk_frames: int | None) -> int:
-    """Windows of a stream of ``length`` samples (as :func:`~.chunking.stream_windows` cuts it)."""
-    n_frames = -(-length // hop)
-    if n_frames <= 0:
-        return 0
-    return 1 if chunk_frames is None else -(-n_frames // chunk_frames)

@@ -20,12 +20,25 @@ runner knows from its probes before any audio is decoded.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from audiotok._types import FramesPerSecond, Seconds
 
-__all__ = ["Chunk", "Window", "frames_for_seconds", "plan_batches", "plan_chunks", "stream_windows"]
+__all__ = [
+    "Chunk",
+    "Window",
+    "frames_for_seconds",
+    "plan_batches",
+    "plan_chunks",
+    "repeated_windows",
+    "stream_windows",
+]
+
+
+WHOLE_WINDOWS = 2
+"""With ``fixed`` windows, :func:`stream_windows` runs a stream up to this many windows long whole."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,9 @@ def frames_for_seconds(seconds: Seconds | None, frame_rate: FramesPerSecond, n_f
     return max(1, round(seconds * frame_rate))
 
 
-def plan_chunks(n_frames: int, chunk_frames: int, context: tuple[int, int]) -> list[Chunk]:
+def plan_chunks(
+    n_frames: int, chunk_frames: int, context: tuple[int, int], *, fixed: bool = False
+) -> list[Chunk]:
     """Cut ``n_frames`` frames into chunks with context windows.
 
     Parameters
@@ -78,12 +93,20 @@ def plan_chunks(n_frames: int, chunk_frames: int, context: tuple[int, int]) -> l
     context : (int, int)
         Frames of context before and after each chunk (``>= 0``), e.g. a
         :class:`~audiotok.codecs.base.Context`.
+    fixed : bool
+        Give every window of a stream longer than ``W = chunk_frames +
+        before + after`` frames exactly ``W`` frames, for a backend compiled
+        per input shape: the first window ``[0, W)`` keeps its first ``W -
+        after`` frames, and the last one is ``[n_frames - W, n_frames)``,
+        with more context before its chunk than needed (real signal, so the
+        codes are the same). A stream of at most ``W`` frames is one window.
 
     Returns
     -------
     list of Chunk
         Covering ``[0, n_frames)`` in order without gaps or overlap. When the
-        whole stream fits in one chunk it is one window ``[0, n_frames)``.
+        whole stream fits in one chunk (``fixed``: in one window) it is one
+        window ``[0, n_frames)``.
 
     Raises
     ------
@@ -93,6 +116,15 @@ def plan_chunks(n_frames: int, chunk_frames: int, context: tuple[int, int]) -> l
     before, after = context
     if chunk_frames < 1 or before < 0 or after < 0:
         raise ValueError("chunk_frames must be >= 1 and the context frames >= 0")
+    window = chunk_frames + before + after
+    if fixed and n_frames > window:
+        chunks = [Chunk(0, window - after, 0, window)]
+        for start in range(window - after, n_frames, chunk_frames):
+            win_start = min(start - before, n_frames - window)
+            chunks.append(Chunk(start, min(start + chunk_frames, n_frames), win_start, win_start + window))
+        return chunks
+    if fixed:
+        return [Chunk(0, n_frames, 0, n_frames)] if n_frames > 0 else []
     chunks = []
     for start in range(0, n_frames, chunk_frames):
         stop = min(start + chunk_frames, n_frames)
@@ -125,7 +157,12 @@ class Window:
 
 
 def stream_windows(
-    lengths: Sequence[int], hop: int, chunk_frames: int | None, context: tuple[int, int]
+    lengths: Sequence[int],
+    hop: int,
+    chunk_frames: int | None,
+    context: tuple[int, int],
+    *,
+    fixed: bool = False,
 ) -> Iterator[Window]:
     """Every window of every stream, in read order.
 
@@ -139,11 +176,21 @@ def stream_windows(
         Frames kept per chunk; ``None``: one window per stream.
     context : (int, int)
         Frames of context before and after each chunk.
+    fixed : bool
+        Windows of one length where a stream allows, as :func:`plan_chunks`;
+        a stream of at most :data:`WHOLE_WINDOWS` windows' frames is one
+        whole window (files of one length, e.g. clips cut to 3 s, then share
+        one compiled shape, with none of the overlap). Each stream's windows
+        depend on its own length alone, never on the other streams.
     """
+    window = (chunk_frames or 0) + context[0] + context[1]
     pos = 0
     for stream, n in enumerate(lengths):
         n_frames = -(-n // hop)
-        chunks = plan_chunks(n_frames, max(1, n_frames) if chunk_frames is None else chunk_frames, context)
+        size = max(1, n_frames) if chunk_frames is None else chunk_frames
+        if fixed and n_frames <= WHOLE_WINDOWS * window:
+            size = max(1, n_frames)
+        chunks = plan_chunks(n_frames, size, context, fixed=fixed)
         for c in chunks:
             yield Window(pos, stream, c, min(c.win_stop * hop, n) - c.win_start * hop)
             pos += 1
@@ -197,3 +244,9 @@ def plan_batches(
         if len(group) == batch_size:
             yield groups.pop(w.samples)
     yield from groups.values()
+
+
+def repeated_windows(chunks: Iterable[Chunk]) -> set[int]:
+    """Window lengths (frames) that two or more of ``chunks`` share: worth a model compiled for them."""
+    counts = Counter(c.window for c in chunks)
+    return {n for n, count in counts.items() if count >= 2}

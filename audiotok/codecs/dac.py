@@ -105,6 +105,110 @@ class _FastSnake(nn.Module):
         return y
 
 
+# sin(y) = sin(r) with r = y - n pi, n = round(y / pi) (the sign is squared away). pi is split in
+# three floats (Cody-Waite, as Cephes' sinf), so r is exact to float32 for |y| < 2 ** 16 pi.
+_PI_PARTS = (3.140625, 9.67502593994140625e-4, 1.509957990978376432e-7)
+_INV_PI = 0.318309886183790671537767526745
+# Taylor series of sin(r) / r - 1 in r^2 for |r| <= pi / 2: the truncation error is below 7e-10.
+_SIN_TAYLOR = (-1 / 6, 1 / 120, -1 / 5040, 1 / 362880, -1 / 39916800, 1 / 6227020800)
+
+
+class _ExportSnake(nn.Module):
+    """Snake ``x + sin(alpha x)^2 / alpha`` with ``sin`` as a range reduction and a polynomial.
+
+    For the backends only (:meth:`DacCodec.export_module`). OpenVINO has no
+    vectorised ``Sin`` on the CPU: its reference kernel, and the layout
+    changes around it, took a third of the encoder's time. Multiplies, adds
+    and ``Round`` fuse into one compiled kernel per Snake instead. ``sin``
+    matches ``torch.sin`` to about 1e-7 for ``|alpha x| < 2 ** 16``; the
+    backends' correctness gate compares the codes with eager.
+    """
+
+    def __init__(self, alpha: torch.Tensor, inv_alpha: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("alpha", alpha.detach().clone())
+        self.register_buffer("inv_alpha", inv_alpha.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * cast(torch.Tensor, self.alpha)
+        n = torch.round(y * _INV_PI)
+        r = y
+        for part in _PI_PARTS:
+            r = r - n * part
+        r2 = r * r
+        poly: torch.Tensor | float = _SIN_TAYLOR[-1]
+        for c in _SIN_TAYLOR[-2::-1]:
+            poly = c + r2 * poly
+        s = r + (r * r2) * poly
+        return x + cast(torch.Tensor, self.inv_alpha) * (s * s)
+
+
+class _PhaseConvTranspose(nn.Module):
+    """DAC's upsampling ``ConvTranspose1d`` (kernel ``2 s``, stride ``s``) as a convolution and a reshape.
+
+    For the backends only. Output sample ``t`` of the transposed convolution
+    takes input frames ``q = (t + p) // s`` and ``q - 1`` with the kernel taps
+    of its phase ``(t + p) % s``: a kernel-2 ``Conv1d`` giving ``s`` phases
+    of ``C_out`` channels, interleaved. The same products, summed in another
+    order; OpenVINO runs the convolution with its fast kernels, where the
+    transposed one used a generic GEMM (23 % of the decoder's time).
+
+    ``x : Tensor[B, C_in, L] -> Tensor[B, C_out, L * s + s - 2 p]``.
+    """
+
+    def __init__(self, conv: nn.ConvTranspose1d) -> None:
+        super().__init__()
+        w = conv.weight.detach()  # [C_in, C_out, 2 s]
+        self.stride = int(conv.stride[0])
+        self.padding = int(conv.padding[0])  # type: ignore[index]
+        self.out_channels = int(w.shape[1])
+        s = self.stride
+        taps = torch.stack([w[:, :, s:], w[:, :, :s]], dim=-1)  # [C_in, C_out, s, 2]: x[q - 1], x[q]
+        self.register_buffer("weight", taps.permute(2, 1, 0, 3).reshape(s * w.shape[1], w.shape[0], 2))
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(w.shape[1])
+        self.register_buffer("bias", bias.reshape(1, -1, 1).clone())
+
+    @staticmethod
+    def fits(conv: nn.Module) -> bool:
+        """Whether ``conv`` is a transposed convolution this rewrites exactly."""
+        return (
+            isinstance(conv, nn.ConvTranspose1d)
+            and conv.kernel_size[0] == 2 * conv.stride[0]
+            and conv.dilation[0] == 1
+            and conv.groups == 1
+            and conv.output_padding[0] == 0
+            and int(conv.padding[0]) <= conv.stride[0]  # type: ignore[index]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, n = x.shape
+        s, c = self.stride, self.out_channels
+        z = nn.functional.conv1d(nn.functional.pad(x, (1, 1)), cast(torch.Tensor, self.weight))
+        z = z.reshape(b, s, c, n + 1).permute(0, 2, 3, 1).reshape(b, c, (n + 1) * s)
+        out = z[:, :, self.padding : self.padding + n * s + s - 2 * self.padding]
+        return out + cast(torch.Tensor, self.bias)
+
+
+def _for_export(module: nn.Module) -> nn.Module:
+    """A copy of a DAC network for a backend: :class:`_ExportSnake` for every Snake, and
+    :class:`_PhaseConvTranspose` for every upsampling layer (the eager network is kept as it is)."""
+    import copy
+
+    from dac.nn.layers import Snake1d
+
+    out = copy.deepcopy(module)
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, _FastSnake):
+                setattr(parent, name, _ExportSnake(child.alpha, cast(torch.Tensor, child.inv_alpha)))
+            elif isinstance(child, Snake1d):
+                alpha = child.alpha.detach()
+                setattr(parent, name, _ExportSnake(alpha, (alpha + 1e-9).reciprocal()))
+            elif _PhaseConvTranspose.fits(child):
+                setattr(parent, name, _PhaseConvTranspose(cast(nn.ConvTranspose1d, child)))
+    return out
+
+
 def _speed_up(model: nn.Module) -> None:
     from dac.nn.layers import Snake1d
 
@@ -146,9 +250,11 @@ class DacCodec(CodecBase):
     """
 
     channels = 1
-    #: OpenVINO converts DAC's networks with dynamic batch and length (equal codes, measured 1.5x eager).
+    #: OpenVINO converts DAC's networks (equal codes; compiled per window length, see backends).
     AUTO_BACKENDS = ("openvino",)
     DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
+    #: :meth:`encode` pads with zeros to whole frames, so all-zero inputs of one frame count share codes.
+    ZERO_PADS_TO_HOP = True
 
     def __init__(
         self,
@@ -276,8 +382,8 @@ class DacCodec(CodecBase):
         multiple of :attr:`hop_length`) to ``codes : IntTensor[B, n_codebooks, S / hop]``.
         """
         if part == "encoder":
-            return _Tokens(self.network("encoder"), self.network_quantizer())
-        return _FromCodes(self.network_quantizer(), self.network("decoder"))
+            return _Tokens(_for_export(self.network("encoder")), self.network_quantizer())
+        return _FromCodes(self.network_quantizer(), _for_export(self.network("decoder")))
 
     def export_example(self, part: Part, audio: torch.Tensor) -> torch.Tensor:
         """Audio for the encoder; for the decoder, codes of every codebook (``LongTensor[1, K, T]``)."""

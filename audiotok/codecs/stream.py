@@ -22,7 +22,7 @@ from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.batch import Encoded, Failed, Stream, StreamEncoder, check_source
-from audiotok.codecs.chunking import plan_chunks
+from audiotok.codecs.chunking import plan_chunks, repeated_windows
 
 __all__ = ["decode_codes", "encode_source"]
 
@@ -118,6 +118,9 @@ def decode_codes(
         Frames of context before and after each chunk; default
         ``codec.decoder_context_frames``.
 
+    Windows are of one length where the stream allows when the codec's
+    decoder backend is compiled per shape (``codec.fixed_shapes("decoder")``).
+
     Yields
     ------
     audio : ndarray[len(codebooks) * codec.channels, n] float32
@@ -128,7 +131,12 @@ def decode_codes(
     n_frames = codes.shape[0]
     offsets = _offsets(codebooks)
     size = n_frames if chunk_frames is None else chunk_frames
-    for chunk in plan_chunks(n_frames, max(1, size), context or codec.decoder_context_frames):
+    fixed = bool(getattr(codec, "fixed_shapes", lambda part: False)("decoder"))
+    chunks = plan_chunks(n_frames, max(1, size), context or codec.decoder_context_frames, fixed=fixed)
+    expect = getattr(codec, "expect_windows", None)  # CodecBase's; not in the protocol
+    if fixed and expect is not None:
+        expect("decoder", repeated_windows(chunks))
+    for chunk in chunks:
         window = np.asarray(codes[chunk.win_start : chunk.win_stop], dtype=np.int64)
         keep = slice(chunk.keep.start * hop, chunk.keep.stop * hop)
         pieces = []

@@ -213,3 +213,83 @@ def test_compile_backend_goes_through_the_gate(
     with pytest.warns(backends.BackendFallbackWarning, match="compile encoder .*codes equal"):
         assert _dac("compile").backends == {}
     assert not (cache / "backends").exists()  # torch.compile keeps its own cache
+
+
+def _network(codec: CodecBase, part: str = "encoder") -> backends.OpenVinoNetwork:
+    runner = codec.__dict__["_runners"][part][0]
+    assert isinstance(runner, backends.OpenVinoNetwork)
+    return runner
+
+
+def test_announced_lengths_get_static_models_and_nothing_depends_on_history(
+    dac_home: Path, cache: Path
+) -> None:
+    _dac("openvino")  # converts the entry
+    codec = _dac("openvino")
+    net = _network(codec)
+    assert codec.fixed_shapes("encoder") and not codec.fixed_shapes("decoder")
+    x = backends.probe_signal(44100, 1, 0.4)
+    frames = -(-x.shape[-1] // 512)
+    first = codec.encode(x, 9)
+    assert torch.equal(codec.encode(x, 9), first)
+    assert net.compiled == 0  # not announced: the dynamic-shape model, however often it runs
+    codec.expect_windows("encoder", [frames])
+    assert torch.equal(codec.encode(x, 9), first) and net.compiled == 1
+    (entry,) = (cache / "backends").iterdir()
+    assert (entry / "compiled" / f"static-1x{frames * 512}").is_dir()
+    later = _dac("openvino")
+    assert torch.equal(later.encode(x, 9), first)
+    assert _network(later).compiled == 0  # a blob on disk changes nothing unannounced
+    # a batch runs row by row on the static model, with the codes of each row alone
+    later.expect_windows("encoder", [frames])
+    batch = torch.cat([x, 0.5 * x, torch.zeros_like(x)])
+    rows = later.encode(batch, 9)
+    for i in range(3):
+        assert torch.equal(rows[i : i + 1], later.encode(batch[i : i + 1], 9))
+    assert _network(later).compiled == 1
+
+
+def test_static_models_are_bounded_in_memory_and_on_disk(
+    dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "STATIC_IN_MEMORY", 1)
+    monkeypatch.setattr(backends, "STATIC_ON_DISK", 2)
+    _dac("openvino")
+    codec = _dac("openvino")
+    net = _network(codec)
+    (entry,) = (cache / "backends").iterdir()
+    for seconds in (0.3, 0.4, 0.5):
+        x = backends.probe_signal(44100, 1, seconds)
+        codec.expect_windows("encoder", [-(-x.shape[-1] // 512)])
+        codec.encode(x, 9)
+    assert net.compiled == 3 and len(net._static) == 1
+    kept = sorted(p.name for p in (entry / "compiled").glob("static-*"))
+    assert kept == [f"static-1x{-(-round(s * 44100) // 512) * 512}" for s in (0.4, 0.5)]
+
+
+def test_stream_encoder_announces_the_window_lengths_it_repeats(dac_home: Path, cache: Path) -> None:
+    import contextlib
+
+    from audiotok.codecs.batch import Encoded, Stream, StreamEncoder
+
+    _dac("openvino")
+    codec = _dac("openvino")
+    net = _network(codec)
+    audio = backends.probe_signal(44100, 1, 1.2)[0].numpy()
+
+    class Source:
+        channels, sample_rate, length = 1, 44100, audio.shape[-1]
+
+        def read(self, a: int, b: int) -> np.ndarray:
+            return audio[:, a:b]
+
+    enc = StreamEncoder(codec, chunk_seconds=0.25)
+    assert enc.fixed_windows
+    stream = Stream(audio.shape[-1], (9,), lambda: contextlib.nullcontext(Source()))
+    (done,) = [e for e in enc.run([stream]) if isinstance(e, Encoded)]
+    window = round(0.25 * codec.frame_rate) + sum(codec.encoder_context_frames)
+    assert net._expected == {(1, window * 512)} and net.compiled == 1
+    eager = StreamEncoder(_dac(), chunk_seconds=0.25)
+    assert not eager.fixed_windows
+    (want,) = [e for e in eager.run([stream]) if isinstance(e, Encoded)]
+    np.testing.assert_array_equal(done.codes, want.codes)

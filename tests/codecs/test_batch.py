@@ -106,3 +106,38 @@ def test_closing_a_run_early_stops_its_reading_thread(dac: Codec) -> None:
     assert isinstance(next(run), Advanced) and _readers()
     run.close()
     assert not _readers()
+
+
+def test_fixed_windows_give_the_same_codes_and_one_zero_encode_per_frame_count(
+    dac: Codec, shared_audio: Path, tmp_path: Path
+) -> None:
+    """Windows of one length (a backend compiled per shape) change no code. A dual-mono file's Side
+    is encoded once: its last window, shorter in samples, pads to the same zeros (DAC pads with zeros)."""
+    from audiotok.codecs.chunking import plan_chunks
+    from audiotok.codecs.silence import SilenceCache
+
+    x, sr = sf.read(shared_audio / "music_48k_stereo.wav", dtype="float32", always_2d=True)
+    dual = tmp_path / "dual.wav"
+    sf.write(dual, np.stack([x[: 3 * sr + 77, 0]] * 2, axis=1), sr, subtype="FLOAT")
+    other = tmp_path / "other.wav"
+    sf.write(other, x[sr : 4 * sr + 77], sr, subtype="FLOAT")  # the same length; its Side is not zero
+
+    def codes(fixed: bool, seconds: float) -> tuple[list[np.ndarray], StreamEncoder, int]:
+        enc = StreamEncoder(dac, chunk_seconds=seconds, fixed_windows=fixed, silence=SilenceCache(512))
+        with FileSource(dual, "mid-side") as f, FileSource(other, "mid-side") as g:
+            srcs = [ResampledSource(f, 44100), ResampledSource(g, 44100)]
+            streams = [Stream(s.length, (9, 4), lambda s=s: contextlib.nullcontext(s)) for s in srcs]
+            done = sorted((e for e in enc.run(streams) if isinstance(e, Encoded)), key=lambda e: e.stream)
+        assert srcs[0].length % 512
+        return [d.codes for d in done], enc, -(-srcs[0].length // 512)
+
+    plain, _, frames = codes(False, 0.2)
+    for seconds in (0.2, 2.0):
+        fixed, enc, _ = codes(True, seconds)
+        for a, b in zip(plain, fixed, strict=True):
+            np.testing.assert_array_equal(a, b)
+        chunk = round(seconds * dac.frame_rate)
+        windows = len(plan_chunks(frames, chunk, dac.encoder_context_frames, fixed=True))
+        if seconds == 2.0:  # 2 windows of 172 + 16 frames hold a stream: each stream is one whole window
+            windows = 1
+        assert (enc.calls, enc.rows) == (2 * windows, 3 * windows + 1)  # the zero Side is encoded once

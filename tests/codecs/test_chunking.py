@@ -91,3 +91,39 @@ def test_seconds_to_chunk_frames() -> None:
     assert frames_for_seconds(0.001, 75.0, 10) == 1
     assert frames_for_seconds(None, 75.0, 1234) == 1234
     assert frames_for_seconds(None, 75.0, 0) == 1
+
+
+@given(st.integers(0, 500), st.integers(1, 60), st.integers(0, 20), st.integers(0, 20))
+def test_fixed_plan_repeats_one_window_length_with_at_least_the_context(
+    n_frames: int, chunk: int, before: int, after: int
+) -> None:
+    chunks = plan_chunks(n_frames, chunk, Context(before, after), fixed=True)
+    kept = [f for c in chunks for f in range(c.start, c.stop)]
+    assert kept == list(range(n_frames))
+    window = chunk + before + after
+    for c in chunks:
+        assert 0 <= c.win_start <= c.start and c.stop <= c.win_stop <= n_frames
+        assert c.win_start == 0 or c.start - c.win_start >= before  # context is real signal
+        assert c.win_stop == n_frames or c.win_stop - c.stop >= after
+        assert c.window == (window if n_frames > window else n_frames)
+
+
+def test_fixed_plan_shifts_the_last_window_back_into_the_stream() -> None:
+    chunks = plan_chunks(30, 8, Context(2, 3), fixed=True)  # windows of 13 frames
+    assert [(c.start, c.stop, c.win_start, c.win_stop) for c in chunks] == [
+        (0, 10, 0, 13),
+        (10, 18, 8, 21),
+        (18, 26, 16, 29),
+        (26, 30, 17, 30),
+    ]
+
+
+def test_fixed_windows_run_short_streams_whole_whatever_the_other_streams() -> None:
+    hop = 512
+    lengths = [32 * hop, 32 * hop - 7, 33 * hop, 5 * hop]  # windows of 10 + 3 + 3 = 16 frames
+    windows = list(stream_windows(lengths, hop, 10, Context(3, 3), fixed=True))
+    by_stream = {s: [w.chunk.window for w in windows if w.stream == s] for s in range(4)}
+    assert by_stream == {0: [32], 1: [32], 2: [16, 16, 16], 3: [5]}
+    for n in lengths:  # each stream is cut as it would be alone
+        alone = [w.chunk for w in stream_windows([n], hop, 10, Context(3, 3), fixed=True)]
+        assert alone == [w.chunk for w in windows if w.stream == lengths.index(n)]

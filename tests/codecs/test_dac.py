@@ -133,3 +133,51 @@ def test_contexts_cover_what_a_frame_depends_on() -> None:
     before, after = codec.decoder_context_frames
     assert (t - lo, hi - t) == (10, 10)
     assert lo >= t - before and hi <= t + after
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.0, 30.0, 1000.0])
+def test_export_snake_is_as_accurate_as_torch_sin(scale: float) -> None:
+    """The backends' polynomial Snake errs from float64 no more than PyTorch's float32 Snake does."""
+    from audiotok.codecs.dac import _ExportSnake, _FastSnake
+
+    gen = torch.Generator().manual_seed(0)
+    alpha = torch.empty(1, 16, 1).uniform_(0.05, 50.0, generator=gen)
+    x = torch.randn(2, 16, 4000, generator=gen) * scale
+    eager = _FastSnake(alpha)
+    export = _ExportSnake(alpha, eager.inv_alpha)
+    xd, ad = x.double(), alpha.double()
+    exact = xd + (ad + 1e-9).reciprocal() * torch.sin(ad * xd) ** 2
+    err_eager = (eager(x.clone()).double() - exact).abs().max().item()
+    err_export = (export(x).double() - exact).abs().max().item()
+    assert err_export <= 1.5 * err_eager + 1e-7
+
+
+def test_export_module_swaps_every_snake_and_keeps_the_eager_model(dac_home: Path) -> None:
+    from audiotok.codecs.dac import _ExportSnake, _FastSnake
+
+    codec = registry.load_codec("dac-44khz")
+    exported = codec.export_module("encoder")
+    snakes = [m for m in exported.modules() if isinstance(m, (_FastSnake, _ExportSnake))]
+    assert snakes and all(isinstance(m, _ExportSnake) for m in snakes)
+    assert any(isinstance(m, _FastSnake) for m in codec.network("encoder").modules())
+    x = torch.randn(1, 1, 512 * 40, generator=torch.Generator().manual_seed(1)) * 0.3
+    with torch.inference_mode():
+        assert torch.equal(exported(x).long(), codec.encode(x, codec.n_codebooks))
+
+
+@pytest.mark.parametrize(("stride", "length"), [(8, 13), (4, 5), (2, 1), (3, 7)])
+def test_phase_conv_transpose_equals_conv_transpose(stride: int, length: int) -> None:
+    """The backends' upsampling (a convolution, phases interleaved) is DAC's transposed convolution."""
+    import math
+
+    from audiotok.codecs.dac import _PhaseConvTranspose
+
+    torch.manual_seed(stride)
+    conv = torch.nn.ConvTranspose1d(6, 5, 2 * stride, stride=stride, padding=math.ceil(stride / 2)).double()
+    assert _PhaseConvTranspose.fits(conv)
+    x = torch.randn(2, 6, length, dtype=torch.float64)
+    want = conv(x)
+    got = _PhaseConvTranspose(conv)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert not _PhaseConvTranspose.fits(torch.nn.ConvTranspose1d(6, 5, 3, stride=2))

@@ -120,14 +120,16 @@ def decode_file(
     codec: Codec,
     *,
     sample_rate: int | None = None,
-    chunk_seconds: float = 5.0,
+    chunk_seconds: float = 3.0,
     on_progress: ProgressFn | None = None,
 ) -> DecodedFile:
     """Decode one ``.npq`` file to a PCM16 WAV at ``dst``.
 
     ``chunk_seconds`` of codes are decoded at a time (with the codec's decoder
-    context on both sides). With the full 44.1 kHz model on 2 CPU cores, 5 s
-    took 34 s and 2.2 GB for a 20 s file, 10 s 39 s and 2.9 GB, 2.5 s 38 s and 1.9 GB.
+    context on both sides). With the full 44.1 kHz model on 2 CPU cores and the
+    OpenVINO backend compiled per window length, a 20 s file took 29.6 s and
+    1.83 GB peak with 5 s, 30.9 s and 1.63 GB with 3 s, 32.9 s and 1.53 GB with 2 s
+    (``python -m dac decode``: 1.72 GB).
 
     Raises
     ------
