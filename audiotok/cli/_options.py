@@ -9,6 +9,7 @@ older spelling lives on for one release as a hidden option of its own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -52,17 +53,22 @@ BACKEND_NAMES = ("auto", "eager", "compile", "openvino")
 """``--backend`` values: :data:`audiotok.codecs.backends.BACKENDS` (spelled here: no torch at start-up)."""
 
 
-def _check_backend(value: str) -> str:
-    if value not in BACKEND_NAMES:
-        raise typer.BadParameter(f"must be {', '.join(BACKEND_NAMES)}, not {value!r}")
-    return value
+def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
+    """A Typer callback accepting only ``names`` (a usage error naming them otherwise)."""
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise typer.BadParameter(f"must be {', '.join(names[:-1])} or {names[-1]}, not {value!r}")
+        return value
+
+    return check
 
 
 BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        callback=_check_backend,
+        callback=_one_of(BACKEND_NAMES),
         help="What runs the codec: auto, eager, compile or openvino (auto: OpenVINO on the CPU "
         "where it converts and is installed; checked against eager once, cached).",
     ),
@@ -88,17 +94,11 @@ ENGINE_NAMES = ("local", "ray")
 _RAY_PANEL = "Scale-out (--engine ray)"
 
 
-def _check_engine(value: str) -> str:
-    if value not in ENGINE_NAMES:
-        raise typer.BadParameter(f"must be {' or '.join(ENGINE_NAMES)}, not {value!r}")
-    return value
-
-
 EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        callback=_check_engine,
+        callback=_one_of(ENGINE_NAMES),
         rich_help_panel=_RAY_PANEL,
         help="local: this process. ray: actors on a Ray cluster, one loaded codec each, the same "
         "outputs (needs pip install 'audiotok[ray]').",

@@ -223,11 +223,14 @@ class OpenVinoNetwork:
     OpenVINO fuses the element-wise chains of DAC's Snake into one kernel
     only for static shapes: measured on DAC 44.1 kHz's encoder, 2.7x real
     time per window against 1.9x with dynamic shapes. The chunk planners
-    announce the window lengths they will use many times (:meth:`expect`);
-    those get a model compiled for exactly that shape (its blob cached on
-    disk), other lengths run on the dynamic-shape model. Which model runs a
-    length depends only on what was announced, never on what ran before, so
-    a file's output does not depend on the files before it. A batch of
+    announce the two window lengths of their fixed plans (:meth:`expect`,
+    :func:`audiotok.codecs.chunking.fixed_lengths`), which depend on the
+    chunk size alone; those get a model compiled for exactly that shape (its
+    blob cached on disk), other lengths (a stream shorter than one window)
+    run on the dynamic-shape model. So which model runs a window depends on
+    the chunk size and the stream's own length, never on the other files of
+    a batch or shard, nor on what ran before: the two models may differ in a
+    rare code (1 of 4662 on a tiny test model at 1 thread). A batch of
     ``B`` rows runs row by row (on the CPU a batch is no faster), so a length
     is one shape whatever the batch.
 
@@ -275,8 +278,16 @@ class OpenVinoNetwork:
         self.compiled = 0
 
     def expect(self, shapes: Iterable[tuple[int, ...]]) -> None:
-        """Run inputs of these per-row shapes (``x.shape[1:]``) on models compiled for them."""
-        self._expected.update(tuple(int(d) for d in shape) for shape in shapes)
+        """Run inputs of these per-row shapes (``x.shape[1:]``) on models compiled for them.
+
+        ``shapes`` come the most used first and replace those announced
+        before; only the first :data:`STATIC_IN_MEMORY` are taken (more would
+        evict each other, and read their blobs again and again). A model
+        compiled earlier stays in memory while there is room, and runs its
+        shape again only once that shape is announced again.
+        """
+        wanted = [tuple(int(d) for d in shape) for shape in shapes]
+        self._expected = set(wanted[:STATIC_IN_MEMORY])
 
     def forget(self) -> None:
         """Drop every announced shape and its compiled model (the dynamic-shape model runs all)."""
@@ -300,7 +311,7 @@ class OpenVinoNetwork:
         return self._core.compile_model(model, "CPU", config).create_infer_request()
 
     def _request(self, shape: tuple[int, ...]) -> Any:
-        if shape in self._static:
+        if shape in self._expected and shape in self._static:
             self._static[shape] = self._static.pop(shape)  # most recently used
             return self._static[shape]
         if shape in self._expected:

@@ -31,9 +31,9 @@ from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.chunking import (
     Window,
+    fixed_lengths,
     frames_for_seconds,
     plan_batches,
-    repeated_windows,
     stream_windows,
 )
 from audiotok.codecs.silence import SILENCE_CACHE, SilenceCache
@@ -203,8 +203,8 @@ class StreamEncoder:
             if n <= 0:
                 yield Failed(j, ValueError("no samples to encode"))
         expect = getattr(self.codec, "expect_windows", None)  # CodecBase's; not in the protocol
-        if self.fixed_windows and expect is not None:
-            expect("encoder", repeated_windows(w.chunk for w in self._windows(lengths)))
+        if self.fixed_windows and self.chunk_frames is not None and expect is not None:
+            expect("encoder", fixed_lengths(self.chunk_frames, self.context))
         state = _Batch(
             self,
             streams,
@@ -226,6 +226,8 @@ class StreamEncoder:
                 close()
 
     def _windows(self, lengths: Sequence[int]) -> Iterator[Window]:
+        """The windows of ``lengths``, lazily: a run walks them a few times rather than hold them all
+        (one per chunk of every file of the batch)."""
         hop = self.codec.hop_length
         return stream_windows(lengths, hop, self.chunk_frames, self.context, fixed=self.fixed_windows)
 

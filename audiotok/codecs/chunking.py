@@ -20,7 +20,6 @@ runner knows from its probes before any audio is decoded.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,16 +28,12 @@ from audiotok._types import FramesPerSecond, Seconds
 __all__ = [
     "Chunk",
     "Window",
+    "fixed_lengths",
     "frames_for_seconds",
     "plan_batches",
     "plan_chunks",
-    "repeated_windows",
     "stream_windows",
 ]
-
-
-WHOLE_WINDOWS = 2
-"""With ``fixed`` windows, :func:`stream_windows` runs a stream up to this many windows long whole."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,10 @@ def plan_chunks(
         per input shape: the first window ``[0, W)`` keeps its first ``W -
         after`` frames, and the last one is ``[n_frames - W, n_frames)``,
         with more context before its chunk than needed (real signal, so the
-        codes are the same). A stream of at most ``W`` frames is one window.
+        codes are the same), or ``[n_frames - ceil(W / 2), n_frames)`` when
+        its chunk and context fit in that (a second repeated length, less
+        work than a whole window for a short tail). A stream of at most
+        ``W`` frames is one window.
 
     Returns
     -------
@@ -122,6 +120,9 @@ def plan_chunks(
         for start in range(window - after, n_frames, chunk_frames):
             win_start = min(start - before, n_frames - window)
             chunks.append(Chunk(start, min(start + chunk_frames, n_frames), win_start, win_start + window))
+        last, half = chunks[-1], fixed_lengths(chunk_frames, context)[1]
+        if len(chunks) > 1 and n_frames - last.start + before <= half:  # a short tail: a half window
+            chunks[-1] = Chunk(last.start, n_frames, n_frames - half, n_frames)
         return chunks
     if fixed:
         return [Chunk(0, n_frames, 0, n_frames)] if n_frames > 0 else []
@@ -177,19 +178,12 @@ def stream_windows(
     context : (int, int)
         Frames of context before and after each chunk.
     fixed : bool
-        Windows of one length where a stream allows, as :func:`plan_chunks`;
-        a stream of at most :data:`WHOLE_WINDOWS` windows' frames is one
-        whole window (files of one length, e.g. clips cut to 3 s, then share
-        one compiled shape, with none of the overlap). Each stream's windows
-        depend on its own length alone, never on the other streams.
+        Windows of :func:`fixed_lengths` where a stream allows, as :func:`plan_chunks`.
     """
-    window = (chunk_frames or 0) + context[0] + context[1]
     pos = 0
     for stream, n in enumerate(lengths):
         n_frames = -(-n // hop)
         size = max(1, n_frames) if chunk_frames is None else chunk_frames
-        if fixed and n_frames <= WHOLE_WINDOWS * window:
-            size = max(1, n_frames)
         chunks = plan_chunks(n_frames, size, context, fixed=fixed)
         for c in chunks:
             yield Window(pos, stream, c, min(c.win_stop * hop, n) - c.win_start * hop)
@@ -246,7 +240,11 @@ def plan_batches(
     yield from groups.values()
 
 
-def repeated_windows(chunks: Iterable[Chunk]) -> set[int]:
-    """Window lengths (frames) that two or more of ``chunks`` share: worth a model compiled for them."""
-    counts = Counter(c.window for c in chunks)
-    return {n for n, count in counts.items() if count >= 2}
+def fixed_lengths(chunk_frames: int, context: tuple[int, int]) -> tuple[int, int]:
+    """The two window lengths (frames) of a ``fixed`` plan longer than one window: ``W`` and ``ceil(W / 2)``.
+
+    They depend on the chunk size and context alone, so a backend compiled per
+    shape can compile these two for every stream of a run, whatever the others.
+    """
+    window = chunk_frames + context[0] + context[1]
+    return window, (window + 1) // 2

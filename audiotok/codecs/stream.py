@@ -22,7 +22,7 @@ from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.batch import Encoded, Failed, Stream, StreamEncoder, check_source
-from audiotok.codecs.chunking import plan_chunks, repeated_windows
+from audiotok.codecs.chunking import fixed_lengths, plan_chunks
 
 __all__ = ["decode_codes", "encode_source"]
 
@@ -132,11 +132,11 @@ def decode_codes(
     offsets = _offsets(codebooks)
     size = n_frames if chunk_frames is None else chunk_frames
     fixed = bool(getattr(codec, "fixed_shapes", lambda part: False)("decoder"))
-    chunks = plan_chunks(n_frames, max(1, size), context or codec.decoder_context_frames, fixed=fixed)
+    context = context or codec.decoder_context_frames
     expect = getattr(codec, "expect_windows", None)  # CodecBase's; not in the protocol
-    if fixed and expect is not None:
-        expect("decoder", repeated_windows(chunks))
-    for chunk in chunks:
+    if fixed and chunk_frames is not None and expect is not None:
+        expect("decoder", fixed_lengths(max(1, chunk_frames), context))
+    for chunk in plan_chunks(n_frames, max(1, size), context, fixed=fixed):
         window = np.asarray(codes[chunk.win_start : chunk.win_stop], dtype=np.int64)
         keep = slice(chunk.keep.start * hop, chunk.keep.stop * hop)
         pieces = []

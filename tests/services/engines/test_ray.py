@@ -292,10 +292,15 @@ def test_an_actor_killed_mid_run_loses_nothing_and_a_rerun_completes(
                 break
             time.sleep(0.01)
 
+    # the local engine's thread count: OpenVINO's static-shape models may flip a rare code between
+    # 1 and 2 threads (1 of 4662 on one of these files with the tiny model)
+    import torch
+
+    two = TWO.model_copy(update={"threads": torch.get_num_threads()})
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
-        first = encode_paths([str(src)], outdir=tmp_path / "ray", engine=TWO)
+        first = encode_paths([str(src)], outdir=tmp_path / "ray", engine=two)
     finally:
         stop.set()
         thread.join(10)
@@ -304,7 +309,7 @@ def test_an_actor_killed_mid_run_loses_nothing_and_a_rerun_completes(
     done = {p.name for p in (tmp_path / "ray").iterdir()}
     assert not [n for n in done if n.endswith(".tmp")]  # no torn file, no temporary left
     assert (first.files_written, first.files_failed) == (6, 0)  # the killed actor's file: retried
-    rerun = encode_paths([str(src)], outdir=tmp_path / "ray", engine=TWO)
+    rerun = encode_paths([str(src)], outdir=tmp_path / "ray", engine=two)
     assert (rerun.files_written, rerun.files_skipped, rerun.files_failed) == (0, 6, 0)
     assert _tree(tmp_path / "ray") == _tree(tmp_path / "local") and local.files_written == 6
 
