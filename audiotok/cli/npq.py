@@ -174,7 +174,8 @@ def encode(
         typer.Option(
             "--batch-size",
             help="Windows per encoder call, batched across files (equal lengths only); same tokens. "
-            "Default: 1 on the CPU (batching does not help there), on CUDA what fits in GPU memory.",
+            "Default: 1 for eager PyTorch on the CPU, 8 with OpenVINO (one length's windows back to "
+            "back), on CUDA what fits in GPU memory.",
             min=1,
         ),
     ] = None,

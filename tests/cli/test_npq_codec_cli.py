@@ -158,6 +158,34 @@ def test_backends_write_identical_npq_files_and_name_the_backend(
     assert decoded.exit_code == 0 and json.loads(decoded.stdout.splitlines()[-1])["backend"] == "openvino"
 
 
+def test_openvino_groups_windows_by_length_with_the_codes_of_one_window_per_call(
+    dac_home: Path, tmp_path: Path, shared_audio: Path
+) -> None:
+    """OpenVINO's default batch (one length's windows back to back) writes the bytes of ``--batch-size 1``."""
+    pytest.importorskip("openvino")
+    import soundfile as sf
+
+    from audiotok.codecs.sizing import SAME_LENGTH_GROUP
+
+    audio, sr = sf.read(shared_audio / "speech_music_24k_mono.wav", dtype="float32")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i, seconds in enumerate((2.5, 3.0, 4.2, 5.0, 3.0, 6.1)):  # full and half windows, several files
+        sf.write(clips / f"c{i}.wav", audio[i * sr : i * sr + int(seconds * sr)], sr)
+    outs = {}
+    for name, extra in (("grouped", []), ("single", ["--batch-size", "1"])):
+        outs[name] = tmp_path / name
+        result = runner.invoke(
+            app,
+            ["npq", "encode", str(clips), "-o", str(outs[name]), "--backend", "openvino", "--mono", *extra],
+        )
+        assert result.exit_code == 0, result.output
+    assert SAME_LENGTH_GROUP > 1
+    for npq_file in sorted(outs["single"].glob("*.npq")):
+        assert (outs["grouped"] / npq_file.name).read_bytes() == npq_file.read_bytes(), npq_file.name
+    assert len(list(outs["grouped"].glob("*.npq"))) == 6
+
+
 def test_unknown_backend_is_a_usage_error_naming_the_flag(tmp_path: Path) -> None:
     from audiotok.cli._options import BACKEND_NAMES
     from audiotok.codecs.backends import BACKENDS

@@ -1,4 +1,5 @@
-"""Encoder batch sizes: 1 on the CPU, filled from measured bytes per sample on CUDA."""
+"""Encoder batch sizes: 1 on the CPU, a same-length group on a backend compiled per length,
+filled from measured bytes per sample on CUDA."""
 
 from __future__ import annotations
 
@@ -17,6 +18,24 @@ def test_cpu_batches_one_window(dac_home: Path) -> None:
     assert sizing.auto_batch_size(codec, 4.0) == 1
     ctx = codec.encoder_context_frames
     assert sizing.window_samples(codec, 4.0) == (round(4.0 * codec.frame_rate) + ctx.before + ctx.after) * 512
+
+
+class _PerLengthCodec:
+    """A CPU codec whose encoder backend is compiled per window length (as OpenVINO's is)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, fixed: bool) -> None:
+        self.fixed = fixed
+
+    def fixed_shapes(self, part: str) -> bool:
+        return self.fixed and part == "encoder"
+
+
+def test_a_backend_compiled_per_length_groups_windows_of_one_length() -> None:
+    assert sizing.auto_batch_size(_PerLengthCodec(True), 2.0) == sizing.SAME_LENGTH_GROUP > 1  # type: ignore[arg-type]
+    assert sizing.auto_batch_size(_PerLengthCodec(True), 2.0, max_batch=3) == 3  # type: ignore[arg-type]
+    assert sizing.auto_batch_size(_PerLengthCodec(False), 2.0) == 1  # type: ignore[arg-type]
 
 
 class _FakeCudaCodec:
