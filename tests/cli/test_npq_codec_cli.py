@@ -128,16 +128,24 @@ def test_decode_missing_input_exits_1(dac_home: Path, tmp_path: Path) -> None:
     assert "no such file" in result.stderr
 
 
+def _real_clips(src: Path, folder: Path, spans: list[tuple[float, float]]) -> list[Path]:
+    """WAV clips ``folder/c{i}.wav`` cut from the real recording ``src`` at ``(start_s, seconds)`` spans."""
+    import soundfile as sf
+
+    audio, sr = sf.read(src, dtype="float32")
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = [folder / f"c{i}.wav" for i in range(len(spans))]
+    for clip, (start, seconds) in zip(clips, spans, strict=True):
+        sf.write(clip, audio[int(start * sr) : int(start * sr) + int(seconds * sr)], sr)
+    return clips
+
+
 def test_backends_write_identical_npq_files_and_name_the_backend(
     dac_home: Path, tmp_path: Path, shared_audio: Path
 ) -> None:
     """The default (OpenVINO on this CPU) and eager write the same bytes; the summary says which ran."""
     pytest.importorskip("openvino")
-    import soundfile as sf
-
-    audio, sr = sf.read(shared_audio / "music_48k_stereo.wav", dtype="float32")
-    clip = tmp_path / "clip.wav"
-    sf.write(clip, audio[: 3 * sr], sr)
+    (clip,) = _real_clips(shared_audio / "music_48k_stereo.wav", tmp_path, [(0.0, 3.0)])
     summaries = {}
     for backend in ("eager", "auto", "openvino"):
         out = tmp_path / backend
@@ -151,10 +159,10 @@ def test_backends_write_identical_npq_files_and_name_the_backend(
         "auto": "openvino",
         "openvino": "openvino",
     }
-    eager = (tmp_path / "eager" / "clip.npq").read_bytes()
-    assert (tmp_path / "auto" / "clip.npq").read_bytes() == eager
-    assert (tmp_path / "openvino" / "clip.npq").read_bytes() == eager
-    decoded = runner.invoke(app, ["npq", "decode", str(tmp_path / "eager" / "clip.npq"), "--json"])
+    eager = (tmp_path / "eager" / "c0.npq").read_bytes()
+    assert (tmp_path / "auto" / "c0.npq").read_bytes() == eager
+    assert (tmp_path / "openvino" / "c0.npq").read_bytes() == eager
+    decoded = runner.invoke(app, ["npq", "decode", str(tmp_path / "eager" / "c0.npq"), "--json"])
     assert decoded.exit_code == 0 and json.loads(decoded.stdout.splitlines()[-1])["backend"] == "openvino"
 
 
@@ -163,15 +171,11 @@ def test_openvino_groups_windows_by_length_with_the_codes_of_one_window_per_call
 ) -> None:
     """OpenVINO's default batch (one length's windows back to back) writes the bytes of ``--batch-size 1``."""
     pytest.importorskip("openvino")
-    import soundfile as sf
-
     from audiotok.codecs.sizing import SAME_LENGTH_GROUP
 
-    audio, sr = sf.read(shared_audio / "speech_music_24k_mono.wav", dtype="float32")
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for i, seconds in enumerate((2.5, 3.0, 4.2, 5.0, 3.0, 6.1)):  # full and half windows, several files
-        sf.write(clips / f"c{i}.wav", audio[i * sr : i * sr + int(seconds * sr)], sr)
+    clips = tmp_path / "clips"  # full and half windows, several files
+    spans = [(float(i), s) for i, s in enumerate((2.5, 3.0, 4.2, 5.0, 3.0, 6.1))]
+    _real_clips(shared_audio / "speech_music_24k_mono.wav", clips, spans)
     outs = {}
     for name, extra in (("grouped", []), ("single", ["--batch-size", "1"])):
         outs[name] = tmp_path / name
