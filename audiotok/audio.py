@@ -8,21 +8,24 @@ file is never held whole when it is processed in chunks.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 from pydantic import Field
 
 from audiotok._fsio import atomic_write
 from audiotok._types import Hz, Seconds
 from audiotok.errors import InputError
 from audiotok.formats._base import FrozenModel
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "AudioInfo",
@@ -34,6 +37,7 @@ __all__ = [
     "probe",
     "read",
     "resample",
+    "resample_array",
     "to_mid_side",
     "to_mono",
     "write_wav",
@@ -212,19 +216,75 @@ def apply_channel_mode(x: Audio, mode: ChannelMode, path: str | os.PathLike[str]
     return x
 
 
+@lru_cache(maxsize=16)
+def _sinc_kernel(orig: int, new: int) -> tuple[np.ndarray[Any, np.dtype[np.float32]], int]:
+    """torchaudio's ``sinc_interp_hann`` kernel for ``orig -> new`` (both divided by their gcd).
+
+    The same formula as :func:`torchaudio.functional.resample` with its
+    defaults (``lowpass_filter_width = 6``, ``rolloff = 0.99``), in float32:
+    ``kernel : ndarray[new, 2 width + orig]``, and ``width`` in input samples.
+    """
+    base = min(orig, new) * 0.99
+    width = math.ceil(6 * orig / base)
+    f32 = np.float32
+    idx = np.arange(-width, width + orig, dtype=f32)[None, :] / f32(orig)
+    t = np.arange(0, -new, -1, dtype=f32)[:, None] / f32(new) + idx
+    t *= f32(base)
+    np.clip(t, -6, 6, out=t)
+    window = np.cos(t * f32(math.pi) / f32(6) / f32(2)) ** 2
+    t *= f32(math.pi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kernel = np.where(t == 0, f32(1), np.sin(t) / t)
+    kernel *= window * f32(base / orig)
+    return np.ascontiguousarray(kernel, dtype=f32), width
+
+
+def resample_array(x: Audio, orig_sr: Hz, target_sr: Hz) -> Audio:
+    """Resample ``x : ndarray[C, N]`` float32 from ``orig_sr`` to ``target_sr`` Hz (band-limited sinc).
+
+    The values of :func:`torchaudio.functional.resample` with its defaults
+    (Hann-windowed sinc, 6 zero crossings, rolloff 0.99) to float32 rounding
+    (within 1e-6 of full scale), computed with NumPy: no PyTorch import on
+    the paths that only need this.
+
+    Returns
+    -------
+    ndarray[C, M] float32
+        ``M = ceil(N * target_sr / orig_sr)``; ``x`` itself when the rates match.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if orig_sr == target_sr:
+        return x
+    g = math.gcd(int(orig_sr), int(target_sr))
+    orig, new = int(orig_sr) // g, int(target_sr) // g
+    kernel, width = _sinc_kernel(orig, new)
+    channels, n = x.shape
+    padded = np.zeros((channels, n + 2 * width + orig), dtype=np.float32)
+    padded[:, width : width + n] = x
+    taps = kernel.shape[1]
+    blocks = (padded.shape[1] - taps) // orig + 1
+    frames = np.lib.stride_tricks.as_strided(
+        padded, (channels, blocks, taps), (padded.strides[0], orig * padded.strides[1], padded.strides[1])
+    )
+    out = (frames @ kernel.T).reshape(channels, blocks * new)  # [C, blocks, new]: output k of block b
+    result: Audio = np.ascontiguousarray(out[:, : -(-new * n // orig)])
+    return result
+
+
 def resample(x: Audio | torch.Tensor, orig_sr: Hz, target_sr: Hz) -> torch.Tensor:
-    """Resample ``[C, N]`` audio with :func:`torchaudio.functional.resample`.
+    """Resample ``[C, N]`` audio as :func:`resample_array`, as a tensor.
 
     Returns
     -------
     torch.Tensor[C, M] float32
         ``M = ceil(N * target_sr / orig_sr)``; ``x`` itself (as a tensor) when the rates match.
     """
-    t = torch.as_tensor(x, dtype=torch.float32)
+    import torch
+
     if orig_sr == target_sr:
-        return t
-    out: torch.Tensor = AF.resample(t, orig_sr, target_sr)
-    return out
+        return torch.as_tensor(x, dtype=torch.float32)
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+    return torch.from_numpy(resample_array(np.asarray(arr, dtype=np.float32), orig_sr, target_sr))
 
 
 def load(
@@ -259,7 +319,7 @@ def write_wav(
 
     Samples outside ``[-1, 1]`` are clipped by the PCM conversion.
     """
-    arr = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    arr = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
     if arr.ndim == 1:
         arr = arr[None, :]
     with atomic_write(path) as fh:

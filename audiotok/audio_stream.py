@@ -7,7 +7,7 @@ the last ``start`` on and decodes the file once, front to back.
 
 :class:`ResampledSource` resamples block by block with enough input context
 that its output equals :func:`audiotok.audio.resample` of the whole file (the
-same torchaudio kernel, applied to aligned blocks).
+same sinc kernel, applied to aligned blocks).
 """
 
 from __future__ import annotations
@@ -21,11 +21,17 @@ from typing import Protocol
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 
 from audiotok._fsio import atomic_write
-from audiotok.audio import Audio, AudioInfo, ChannelMode, apply_channel_mode, check_finite, probe
+from audiotok.audio import (
+    Audio,
+    AudioInfo,
+    ChannelMode,
+    apply_channel_mode,
+    check_finite,
+    probe,
+    resample_array,
+)
 from audiotok.errors import InputError
 
 __all__ = ["ChunkSource", "FileSource", "ResampledSource", "SampleSource", "wav_writer"]
@@ -153,7 +159,7 @@ class FileSource:
 
 
 class ResampledSource:
-    """A :class:`SampleSource` resampled to ``sample_rate`` with torchaudio's sinc kernel.
+    """A :class:`SampleSource` resampled to ``sample_rate`` (:func:`~audiotok.audio.resample_array`).
 
     ``length = ceil(source.length * sample_rate / source.sample_rate)``, as
     :func:`audiotok.audio.resample` gives for the whole signal. Each request is
@@ -183,9 +189,9 @@ class ResampledSource:
         u0 = max(0, start // self._n - self._margin_units)
         u1 = -(-stop // self._n) + self._margin_units
         block = self.source.read(u0 * self._o, u1 * self._o)
-        y = AF.resample(torch.from_numpy(block), self._o, self._n)
+        y = resample_array(block, self._o, self._n)
         lo = start - u0 * self._n
-        out: Audio = np.ascontiguousarray(y[:, lo : lo + stop - start].numpy())
+        out: Audio = np.ascontiguousarray(y[:, lo : lo + stop - start])
         return out
 
 

@@ -1,6 +1,8 @@
 """Compute device selection and GPU settings: the only module that probes CUDA and MPS.
 
 - :func:`select_device` and :func:`set_threads`: where to compute, with how many CPU threads;
+  :func:`cpu_only` and :func:`threads` answer the same without importing PyTorch (a run on a
+  cached OpenVINO model needs none of it);
 - :func:`precision`: fp32, tf32 or bf16 math for a block of code (CUDA);
 - :func:`batch_size_for`: how many windows fit in the device's free memory;
 - :func:`to_device`: host arrays to the device through pinned memory, without blocking;
@@ -11,26 +13,33 @@
 from __future__ import annotations
 
 import contextlib
+import glob
+import os
 import re
+import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from audiotok.errors import DeviceFallbackWarning, PrecisionFallbackWarning, UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "PRECISIONS",
     "Precision",
     "batch_size_for",
+    "cpu_only",
     "peak_memory",
     "precision",
     "reset_peak_memory",
     "resolve_precision",
     "select_device",
     "set_threads",
+    "threads",
     "to_device",
     "token_agreement",
 ]
@@ -43,6 +52,8 @@ PRECISIONS: tuple[Precision, ...] = ("fp32", "tf32", "bf16")
 
 
 def _fallback(requested: str, why: str) -> torch.device:
+    import torch
+
     warnings.warn(
         DeviceFallbackWarning(f"device {requested!r} is not available ({why}); using the CPU"),
         stacklevel=3,
@@ -72,6 +83,8 @@ def select_device(requested: str = "auto") -> torch.device:
     UsageError
         If ``requested`` is not a device name audiotok knows.
     """
+    import torch
+
     name = requested.strip().lower()
     if name == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -93,26 +106,77 @@ def select_device(requested: str = "auto") -> torch.device:
     raise UsageError(f"unknown device {requested!r}; expected auto, cpu, cuda, cuda:N or mps")
 
 
+#: Device nodes of a CUDA (NVIDIA, or AMD's ROCm) driver; WSL's GPU bridge.
+_GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg")
+
+
+def cpu_only(requested: str = "auto") -> bool:
+    """Whether :func:`select_device` ``(requested)`` is surely the CPU, known without importing PyTorch.
+
+    True for ``"cpu"``, and for ``"auto"`` where no CUDA driver's device
+    nodes exist (``/dev/nvidia*``, ROCm's ``/dev/kfd``, WSL's ``/dev/dxg``):
+    there CUDA cannot be available. False means "ask PyTorch"
+    (:func:`select_device`), which may still answer the CPU.
+    """
+    name = requested.strip().lower()
+    if name == "cpu":
+        return True
+    return name == "auto" and not any(glob.glob(pattern) for pattern in _GPU_NODES)
+
+
+_threads: int | None = None
+
+
 def set_threads(threads: int | None) -> None:
-    """Set the number of CPU threads torch uses (``None`` leaves torch's default).
+    """Set the number of CPU threads the codecs use (``None`` leaves the default).
+
+    PyTorch's own count is set now if torch is imported, else through
+    ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``, which torch reads when it
+    is imported; :func:`threads` gives the number to other backends.
 
     Raises
     ------
     UsageError
         If ``threads < 1``.
     """
+    global _threads
     if threads is None:
         return
     if threads < 1:
         raise UsageError(f"`threads` must be >= 1, got {threads}", param="threads")
-    torch.set_num_threads(threads)
+    _threads = threads
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
+def threads() -> int:
+    """CPU threads for inference: :func:`set_threads`' number, else PyTorch's if it is imported,
+    else ``OMP_NUM_THREADS``, else the CPUs this process may run on."""
+    if _threads is not None:
+        return _threads
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 # -- precision ---------------------------------------------------------------------------------
 
 
 def _as_device(device: torch.device | str) -> torch.device:
+    import torch
+
     return device if isinstance(device, torch.device) else torch.device(device)
+
+
+def _kind(device: torch.device | str) -> str:
+    """``cpu``, ``cuda`` or ``mps`` of a device or its name, without importing PyTorch."""
+    return str(getattr(device, "type", device)).split(":")[0]
 
 
 def resolve_precision(name: str, device: torch.device | str) -> Precision:
@@ -130,23 +194,26 @@ def resolve_precision(name: str, device: torch.device | str) -> Precision:
     UsageError
         If ``name`` is not ``fp32``, ``tf32`` or ``bf16``.
     """
-    return _resolve(name, _as_device(device), stacklevel=3)
+    return _resolve(name, device, stacklevel=3)
 
 
-def _resolve(name: str, dev: torch.device, *, stacklevel: int) -> Precision:
+def _resolve(name: str, dev: torch.device | str, *, stacklevel: int) -> Precision:
     key = name.strip().lower()
     if key not in PRECISIONS:
         raise UsageError(f"unknown `precision` {name!r}; expected {', '.join(PRECISIONS)}", param="precision")
     wanted: Precision = key
     if wanted == "fp32":
         return wanted
-    if dev.type != "cuda":
-        why = f"needs a CUDA device, not {dev.type}"
-    elif torch.cuda.get_device_capability(dev) < (8, 0):
-        major, minor = torch.cuda.get_device_capability(dev)
-        why = f"needs a CUDA device of compute capability 8.0 or newer, not {major}.{minor}"
+    kind = _kind(dev)
+    if kind != "cuda":
+        why = f"needs a CUDA device, not {kind}"
     else:
-        return wanted
+        import torch
+
+        major, minor = torch.cuda.get_device_capability(_as_device(dev))
+        if (major, minor) >= (8, 0):
+            return wanted
+        why = f"needs a CUDA device of compute capability 8.0 or newer, not {major}.{minor}"
     warnings.warn(PrecisionFallbackWarning(f"precision {wanted!r} {why}; using fp32"), stacklevel=stacklevel)
     return "fp32"
 
@@ -181,11 +248,12 @@ def precision(name: str = "fp32", device: torch.device | str = "cpu") -> Iterato
     UsageError
         If ``name`` is not a known precision.
     """
-    dev = _as_device(device)
-    used = _resolve(name, dev, stacklevel=4)  # past this generator and contextlib's __enter__
-    if dev.type != "cuda":
+    used = _resolve(name, device, stacklevel=4)  # past this generator and contextlib's __enter__
+    if _kind(device) != "cuda":
         yield used
         return
+    import torch
+
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     tf32 = used != "fp32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -248,6 +316,8 @@ def batch_size_for(
         raise UsageError(f"`headroom` must be in (0, 1], got {headroom}", param="headroom")
     if max_batch < 1:
         raise UsageError(f"`max_batch` must be >= 1, got {max_batch}", param="max_batch")
+    import torch
+
     dev = _as_device(device)
     if dev.type != "cuda":
         return 1
@@ -258,12 +328,16 @@ def batch_size_for(
 
 def peak_memory(device: torch.device | str) -> int:
     """Peak bytes allocated on a CUDA ``device`` since the last reset (0 elsewhere)."""
+    import torch
+
     dev = _as_device(device)
     return int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else 0
 
 
 def reset_peak_memory(device: torch.device | str) -> None:
     """Start :func:`peak_memory` afresh (nothing elsewhere than CUDA)."""
+    import torch
+
     dev = _as_device(device)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -281,6 +355,8 @@ def to_device(
     can read the next window while the copy runs; work queued on the device
     afterwards sees the data, and so does ``.cpu()``.
     """
+    import torch
+
     dev = _as_device(device)
     if isinstance(array, torch.Tensor):
         tensor = array
@@ -312,8 +388,8 @@ def token_agreement(a: np.ndarray[Any, Any] | torch.Tensor, b: np.ndarray[Any, A
     UsageError
         If the shapes differ or the arrays are empty.
     """
-    x = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-    y = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    x = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+    y = b.detach().cpu().numpy() if hasattr(b, "detach") else np.asarray(b)
     if x.shape != y.shape:
         raise UsageError(f"codes of shapes {x.shape} and {y.shape} cannot be compared", param=("a", "b"))
     if x.size == 0:

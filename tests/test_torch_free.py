@@ -15,10 +15,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audiotok.services.dataset.build import build_dataset
 from tests._token_trees import make_esf_tree, make_npq_tree
+from tests.dac_helpers import write_audio
 
 REPO = Path(__file__).resolve().parents[1]
 TORCH_IMPORTED = 97
@@ -180,3 +182,30 @@ def test_the_guard_catches_an_import_of_torch() -> None:
     caught = run_without_torch("try:\n    import audiotok.data\nexcept ImportError:\n    pass")
     assert caught.returncode == TORCH_IMPORTED and "torch was imported" in caught.stderr
     assert run_without_torch("import audiotok.services.dataset.build").returncode == 0
+
+
+def test_npq_encode_on_a_warm_openvino_cache_runs_without_torch(dac_home: Path, tmp_path: Path) -> None:
+    """Once the OpenVINO encoder is cached, ``npq encode`` (resampling, Mid/Side, silence) needs no torch,
+    and writes the bytes of the run that made the cache."""
+    pytest.importorskip("openvino")
+    from typer.testing import CliRunner
+
+    from audiotok.cli.app import app
+
+    src = tmp_path / "in"
+    write_audio(src / "stereo48k.wav", 1.3, sr=48000)
+    write_audio(src / "mono24k.wav", 2.7, sr=24000, channels=1, seed=1)
+    dual = write_audio(src / "dual.flac", 0.9, sr=44100, channels=1, seed=2)
+    import soundfile as sf
+
+    x, sr = sf.read(dual, dtype="float32")
+    sf.write(dual, np.stack([x, x], axis=1), sr)  # L == R: an all-zero Side
+    made = CliRunner().invoke(app, ["npq", "encode", str(src), "-o", str(tmp_path / "warm"), "--json"])
+    assert made.exit_code == 0, made.output
+    res = run_cli_without_torch("npq", "encode", src, "-o", tmp_path / "cold", "--json")
+    assert res.returncode != TORCH_IMPORTED, res.stderr
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    assert records[-1]["backend"] == "openvino" and records[-1]["files_written"] == 3
+    for npq_file in sorted((tmp_path / "warm").glob("*.npq")):
+        assert (tmp_path / "cold" / npq_file.name).read_bytes() == npq_file.read_bytes(), npq_file.name

@@ -226,13 +226,17 @@ def encode(
 @contextlib.contextmanager
 def _compute(
     device: str, precision: str, threads: int | None, rays: RayOptions | None
-) -> Iterator[torch.device | None]:
-    """This process's torch device under ``--precision`` (local engine); nothing here for Ray's actors."""
+) -> Iterator[torch.device | str | None]:
+    """This process's device under ``--precision`` (local engine); nothing here for Ray's actors.
+
+    ``"cpu"`` without importing PyTorch where the CPU is sure (:func:`~audiotok.device.cpu_only`):
+    an encode on a cached OpenVINO model then needs no PyTorch at all.
+    """
     if rays is not None:  # each actor applies device, precision and threads (RayOptions)
         yield None
         return
     device_lib.set_threads(threads)
-    dev = device_lib.select_device(device)
+    dev: torch.device | str = "cpu" if device_lib.cpu_only(device) else device_lib.select_device(device)
     with device_lib.precision(precision, dev):
         yield dev
 

@@ -52,12 +52,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-import torch
 
 from audiotok.codecs.weights import CACHE_ENV, cache_root
 from audiotok.errors import AudiotokWarning, UsageError
 
 if TYPE_CHECKING:
+    import torch
+
     from audiotok.codecs.base import CodecBase, Network, Part
 
 __all__ = [
@@ -94,7 +95,7 @@ def available(backend: str) -> bool:
     return backend in BACKENDS
 
 
-def resolve(backend: str, device: torch.device, auto: tuple[str, ...] = ("openvino",)) -> str:
+def resolve(backend: str, device: torch.device | str, auto: tuple[str, ...] = ("openvino",)) -> str:
     """The concrete backend ``backend`` means on ``device`` (``auto`` -> ``openvino`` or ``eager``).
 
     ``auto`` lists the backends ``auto`` may pick for the codec, fastest first.
@@ -107,18 +108,17 @@ def resolve(backend: str, device: torch.device, auto: tuple[str, ...] = ("openvi
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; expected {', '.join(BACKENDS)}", param="backend")
+    kind = str(getattr(device, "type", device)).split(":")[0]
     if backend == "auto":
-        return (
-            "openvino" if "openvino" in auto and device.type == "cpu" and available("openvino") else "eager"
-        )
+        return "openvino" if "openvino" in auto and kind == "cpu" and available("openvino") else "eager"
     if backend == "openvino":
         if not available("openvino"):
             raise UsageError(
                 "the openvino backend needs the openvino package: pip install 'audiotok[openvino]'",
                 param="backend",
             )
-        if device.type != "cpu":
-            raise UsageError(f"the openvino backend runs on the CPU, not {device.type}", param="backend")
+        if kind != "cpu":
+            raise UsageError(f"the openvino backend runs on the CPU, not {kind}", param="backend")
     return backend
 
 
@@ -141,6 +141,8 @@ def probe_signal(sample_rate: int, channels: int, seconds: float = PROBE_SECONDS
     chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
     noise = np.random.default_rng(20261201).standard_normal((channels, n)) * 0.05
     audio = 0.25 * chirp + 0.25 * chord + noise
+    import torch
+
     return torch.from_numpy(audio.astype(np.float32)).reshape(1, channels, n)
 
 
@@ -149,6 +151,8 @@ def _version(backend: str) -> str:
         import openvino
 
         return str(openvino.__version__).split("-")[0]
+    import torch
+
     return torch.__version__.split("+")[0]
 
 
@@ -199,12 +203,14 @@ def cached_network(weights_sha256: str, part: Part) -> tuple[Network, dict[str, 
         or not isinstance(verdict.get("codec"), dict)
     ):
         return None
-    return _openvino_runner(folder / "model.xml", torch.get_num_threads(), folder / "compiled"), verdict[
-        "codec"
-    ]
+    from audiotok.device import threads
+
+    return _openvino_runner(folder / "model.xml", threads(), folder / "compiled"), verdict["codec"]
 
 
 def _example(codec: CodecBase, part: Part) -> torch.Tensor:
+    import torch
+
     audio = probe_signal(codec.sample_rate, codec.channels, 0.5)
     with torch.inference_mode():
         return codec.export_example(part, audio.to(getattr(codec, "device", "cpu"))).cpu()
@@ -295,12 +301,20 @@ class OpenVinoNetwork:
         self._static.clear()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        data = x.detach().cpu().numpy()
+        """Run ``x : [B, ...]`` (a tensor, or a NumPy array: then an array comes back), row by row."""
+        array = isinstance(x, np.ndarray)
+        data: np.ndarray[Any, Any] = x if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
         data = np.ascontiguousarray(data, dtype=np.float32 if data.dtype.kind == "f" else data.dtype)
         request = self._request(data.shape[1:])
         if len(data) == 1:
-            return torch.from_numpy(self._infer(request, data))
-        return torch.from_numpy(np.concatenate([self._infer(request, row[None]) for row in data]))
+            out = self._infer(request, data)
+        else:
+            out = np.concatenate([self._infer(request, row[None]) for row in data])
+        if array:
+            return cast("torch.Tensor", out)
+        import torch
+
+        return torch.from_numpy(out)
 
     @staticmethod
     def _infer(request: Any, data: np.ndarray) -> np.ndarray:
@@ -369,6 +383,7 @@ def _usable_cpus() -> int:
 
 def _convert_openvino(codec: CodecBase, part: Part, folder: Path) -> None:
     import openvino
+    import torch
 
     module = codec.export_module(part)
     example = _example(codec, part)
@@ -410,7 +425,9 @@ def _openvino_entry(codec: CodecBase, part: Part) -> tuple[Network | None, str]:
 
     root = cache_root() / "backends"
     folder = root / _key(getattr(codec, "weights_sha256", ""), part, "openvino")
-    threads = torch.get_num_threads()
+    from audiotok.device import threads as cpu_threads
+
+    threads = cpu_threads()
     gate_file = folder / "gate.json"
     if gate_file.is_file():
         verdict = json.loads(gate_file.read_text())
@@ -434,6 +451,8 @@ def _openvino_entry(codec: CodecBase, part: Part) -> tuple[Network | None, str]:
 
 
 def _compile_entry(codec: CodecBase, part: Part) -> tuple[Network | None, str]:
+    import torch
+
     compiled = cast("Network", torch.compile(codec.export_module(part), dynamic=True))
     passed, detail = _gate(codec, part, compiled)
     return (compiled, "") if passed else (None, detail)
@@ -466,7 +485,7 @@ def apply_backend(codec: CodecBase, backend: str, parts: tuple[Part, ...] = ("en
     BackendFallbackWarning
         When a network fails its correctness gate, or cannot be converted; it stays eager.
     """
-    device = getattr(codec, "device", torch.device("cpu"))
+    device = getattr(codec, "device", "cpu")
     chosen = resolve(backend, device, getattr(codec, "AUTO_BACKENDS", ()))
     if chosen == "eager":
         return "eager"

@@ -1,6 +1,7 @@
 """The ``Codec`` protocol: a neural audio codec as the engine sees it.
 
-Tensors in, tensors out; no file I/O. Every codec module in this package
+Tensors in, tensors out (NumPy arrays also for a codec that runs on cached
+OpenVINO models, :mod:`audiotok.codecs.dac_cached`); no file I/O. Every codec module in this package
 (``dac.py``, ``encodec.py``) provides a class that satisfies :class:`Codec`,
 and :mod:`audiotok.codecs.registry` maps names and checkpoint paths to the
 functions that load them. Chunking (:mod:`audiotok.codecs.chunking`) and the
@@ -11,18 +12,22 @@ what this protocol declares.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
-from torch import Tensor
+import numpy as np
 
 from audiotok._types import FramesPerSecond, Hz
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["Codec", "CodecBase", "Context", "Network", "Part"]
 
 Part = Literal["encoder", "decoder"]
 """A codec's networks that a backend can run: the encoder (audio -> latents) and the decoder."""
-Network = Callable[[Tensor], Tensor]
-"""A network as a function, ``Tensor[B, C_in, N] -> Tensor[B, C_out, M]``."""
+Network = Callable[["Tensor"], "Tensor"]
+"""A network as a function, ``Tensor[B, C_in, N] -> Tensor[B, C_out, M]`` (an OpenVINO network also
+maps NumPy arrays to arrays, see :class:`~audiotok.codecs.backends.OpenVinoNetwork`)."""
 
 
 class Context(NamedTuple):
@@ -226,7 +231,7 @@ class CodecBase:
         """:attr:`DECODE_CONTEXT_FRAMES` on both sides."""
         return Context(self.DECODE_CONTEXT_FRAMES, self.DECODE_CONTEXT_FRAMES)
 
-    def check_audio(self, audio: Tensor, n_codebooks: int) -> None:
+    def check_audio(self, audio: Tensor | np.ndarray[Any, Any], n_codebooks: int) -> None:
         """Check :meth:`Codec.encode`'s arguments.
 
         Raises
@@ -239,7 +244,7 @@ class CodecBase:
         if audio.ndim != 3 or audio.shape[1] != self.channels:
             raise ValueError(f"audio must be [B, {self.channels}, S], got {tuple(audio.shape)}")
 
-    def check_codes(self, codes: Tensor) -> None:
+    def check_codes(self, codes: Tensor | np.ndarray[Any, Any]) -> None:
         """Check :meth:`Codec.decode`'s argument.
 
         Raises

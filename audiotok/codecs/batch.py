@@ -290,8 +290,14 @@ class StreamEncoder:
             plan.append(items)
         codes = np.zeros((0, 0, 0), dtype=np.int64)
         if rows:
-            batch = to_device(np.stack(rows), getattr(self.codec, "device", "cpu"))  # pinned, non-blocking
-            codes = self.codec.encode(batch, k_run).cpu().numpy()
+            encode_array = getattr(self.codec, "encode_array", None)  # arrays in and out, no PyTorch
+            if encode_array is not None:
+                codes = np.asarray(encode_array(np.stack(rows), k_run))
+            else:
+                batch = to_device(
+                    np.stack(rows), getattr(self.codec, "device", "cpu")
+                )  # pinned, non-blocking
+                codes = self.codec.encode(batch, k_run).cpu().numpy()
             self.calls += 1
             self.rows += len(rows)
         for samples, row in zero_row.items():

@@ -13,10 +13,8 @@ This module holds tensors only: no audio files are read or written here.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,7 +23,8 @@ from torch import nn
 
 from audiotok._types import Hz
 from audiotok.codecs._dac_hf import load_hf_dac
-from audiotok.codecs.base import CodecBase, Context, Network, Part
+from audiotok.codecs.base import CodecBase, Context, Part
+from audiotok.codecs.dac_cached import DECODE_CONTEXT_FRAMES, DacShape, encoder_context, load_cached
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
@@ -35,11 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "DacShape", "load", "load_cached", "load_hf"]
 
 log = logging.getLogger(__name__)
-
-#: Frames of context each side of a decoded chunk. A 44.1 kHz decoder's output
-#: frame depends on the 10 latent frames each side of it (measured by gradient
-#: in ``tests/codecs/test_dac.py``); 12 leaves margin.
-DECODE_CONTEXT_FRAMES = 12
 
 
 def _receptive_field(module: nn.Module) -> int:
@@ -275,7 +269,7 @@ class DacCodec(CodecBase):
         self.weights_sha256 = weights_sha256
         self.device = device
         if shape is None:
-            shape = DacShape.of(model)
+            shape = _shape_of(model)
         self.shape = shape
         self.sample_rate: Hz = shape.sample_rate
         self.hop_length = shape.hop_length
@@ -283,32 +277,6 @@ class DacCodec(CodecBase):
         self.codebook_size = shape.codebook_size
         self.encoder_receptive_field = shape.encoder_receptive_field
         self.encoder_reach = shape.encoder_reach
-
-    @classmethod
-    def without_model(
-        cls,
-        shape: DacShape,
-        runners: dict[Part, Network],
-        *,
-        name: str,
-        weights_path: Path,
-        weights_sha256: str,
-    ) -> DacCodec:
-        """A DAC codec whose networks are all cached OpenVINO models (:meth:`export_module`'s).
-
-        Built from backend cache entries whose correctness gates passed
-        (:func:`audiotok.codecs.backends.cached_network`): neither the ``dac``
-        package nor the checkpoint's tensors are loaded. With only an
-        ``encoder``, :meth:`decode` raises :class:`~audiotok.errors.ModelError`
-        (and :meth:`encode` with only a ``decoder``), as does :meth:`network`.
-        """
-        codec = cls(
-            None, name=name, weights_path=weights_path, weights_sha256=weights_sha256,
-            device=torch.device("cpu"), shape=shape,
-        )  # fmt: skip
-        for part, runner in runners.items():
-            codec.set_runner(part, runner, "openvino")
-        return codec
 
     @property
     def encoder_context_frames(self) -> Context:
@@ -319,9 +287,7 @@ class DacCodec(CodecBase):
         window no convolution's zero padding at the window's edge reaches a
         kept frame, so its codes are those of a whole-file run.
         """
-        left, right = self.encoder_reach
-        hop = self.hop_length
-        return Context(math.ceil(left / hop), max(0, math.ceil((right - (hop - 1)) / hop)))
+        return encoder_context(self.encoder_reach, self.hop_length)
 
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
@@ -365,7 +331,7 @@ class DacCodec(CodecBase):
         Raises
         ------
         ModelError
-            If the codec was built :meth:`without_model`.
+            If the model is not loaded.
         """
         if self.model is None:
             raise ModelError(f"the {part} needs the PyTorch model, not loaded here", self.weights_path)
@@ -447,57 +413,12 @@ class _FromCodes(nn.Module):
         return cast(torch.Tensor, self.decoder(z))
 
 
-@dataclass(frozen=True)
-class DacShape:
-    """The numbers of a DAC model the encode path needs, without its tensors.
-
-    Attributes
-    ----------
-    sample_rate : int
-        Hz.
-    hop_length : int
-        Samples per frame.
-    n_codebooks, codebook_size : int
-        RVQ codebooks and entries per codebook.
-    encoder_receptive_field : int
-        Samples.
-    encoder_reach : (int, int)
-        Input samples before and after an output sample that it depends on.
-    """
-
-    sample_rate: int
-    hop_length: int
-    n_codebooks: int
-    codebook_size: int
-    encoder_receptive_field: int
-    encoder_reach: tuple[int, int]
-
-    @classmethod
-    def of(cls, model: Any) -> DacShape:
-        """Read from a ``dac.DAC`` (or transformers' ``DacModel`` adapter)."""
-        return cls(
-            int(model.sample_rate), int(model.hop_length), int(model.n_codebooks), int(model.codebook_size),
-            _receptive_field(model.encoder), _reach(model.encoder),
-        )  # fmt: skip
-
-    def to_json(self) -> dict[str, Any]:
-        """As a JSON object (for a backend cache entry)."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DacShape:
-        """From :meth:`to_json`'s object.
-
-        Raises
-        ------
-        KeyError, TypeError, ValueError
-            If ``data`` is not such an object.
-        """
-        reach = data["encoder_reach"]
-        return cls(
-            int(data["sample_rate"]), int(data["hop_length"]), int(data["n_codebooks"]),
-            int(data["codebook_size"]), int(data["encoder_receptive_field"]), (int(reach[0]), int(reach[1])),
-        )  # fmt: skip
+def _shape_of(model: Any) -> DacShape:
+    """The :class:`~audiotok.codecs.dac_cached.DacShape` of a ``dac.DAC`` (or transformers' adapter)."""
+    return DacShape(
+        int(model.sample_rate), int(model.hop_length), int(model.n_codebooks), int(model.codebook_size),
+        _receptive_field(model.encoder), _reach(model.encoder),
+    )  # fmt: skip
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -574,34 +495,6 @@ def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, 
         If the file is unreadable or does not fit the DAC architecture.
     """
     return _codec(_build(path).eval(), name=name, path=path, device=device, fast=fast)
-
-
-def load_cached(path: Path, name: str, parts: tuple[Part, ...]) -> DacCodec | None:
-    """A codec of checkpoint ``path`` running ``parts`` from their OpenVINO cache entries, else ``None``.
-
-    Reads the checkpoint's sha256 (remembered per file, :func:`~audiotok.codecs.weights.sha256_file`)
-    and, for each of ``parts``, the entry whose correctness gate passed for
-    those weights (:func:`~audiotok.codecs.backends.cached_network`); neither
-    ``dac`` nor the checkpoint's tensors are loaded. ``None`` when an entry
-    is missing (the caller loads the model and makes it).
-    """
-    from audiotok.codecs.backends import cached_network
-
-    sha = sha256_file(path)
-    runners: dict[Part, Network] = {}
-    shapes = []
-    for part in parts:
-        found = cached_network(sha, part)
-        if found is None:
-            return None
-        runners[part], shape = found
-        try:
-            shapes.append(DacShape.from_json(shape))
-        except (KeyError, TypeError, ValueError, IndexError):
-            return None
-    if not shapes or any(s != shapes[0] for s in shapes):
-        return None
-    return DacCodec.without_model(shapes[0], runners, name=name, weights_path=path, weights_sha256=sha)
 
 
 def load_hf(ref: str | os.PathLike[str], *, device: torch.device, offline: bool, fast: bool) -> DacCodec:

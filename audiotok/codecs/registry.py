@@ -200,7 +200,7 @@ def load_codec(
     *,
     checkpoint: str | os.PathLike[str] | None = None,
     family: Family | None = None,
-    device: torch.device | None = None,
+    device: torch.device | str | None = None,
     download: bool = True,
     fast: bool = True,
     backend: str = "eager",
@@ -219,8 +219,10 @@ def load_codec(
         With a name: read the weights from this file instead of the cache.
     family : {"dac", "encodec"}, optional
         Refuse models of another family (a command that writes one format).
-    device : torch.device, optional
-        Defaults to the CPU.
+    device : torch.device or str, optional
+        Defaults to the CPU. A DAC model whose networks are all in the
+        backend cache loads without PyTorch
+        (:class:`~audiotok.codecs.dac_cached.CachedDacCodec`).
     download : bool
         Allow downloading a named model that is not cached.
     fast : bool
@@ -240,15 +242,15 @@ def load_codec(
     UsageError
         If the model is not of ``family``.
     """
-    import torch
-
-    dev = device or torch.device("cpu")
+    dev: torch.device | str = device or "cpu"
     located = _locate(model, checkpoint, family, download)  # once: a named model's file is fetched here
     if backend != "eager" and parts and located is not None and located[0] == "dac":
         cached = _cached(located[1], located[2], dev, backend, parts)
         if cached is not None:
             return cached
-    codec = _load(model, located, family, dev, download, fast)
+    import torch
+
+    codec = _load(model, located, family, torch.device(dev), download, fast)
     if backend != "eager":
         from audiotok.codecs.backends import apply_backend
 
@@ -256,12 +258,14 @@ def load_codec(
     return codec
 
 
-def _cached(path: Path, name: str, dev: torch.device, backend: str, parts: tuple[Part, ...]) -> Codec | None:
-    """A DAC codec straight from its backend cache entries, when there are all of them (no PyTorch model)."""
+def _cached(
+    path: Path, name: str, dev: torch.device | str, backend: str, parts: tuple[Part, ...]
+) -> Codec | None:
+    """A DAC codec straight from its backend cache entries, when there are all of them (no PyTorch)."""
     from audiotok.codecs.backends import resolve
-    from audiotok.codecs.dac import DacCodec, load_cached
+    from audiotok.codecs.dac_cached import CachedDacCodec, load_cached
 
-    if resolve(backend, dev, DacCodec.AUTO_BACKENDS) != "openvino":
+    if resolve(backend, dev, CachedDacCodec.AUTO_BACKENDS) != "openvino":
         return None
     return load_cached(path, name, parts)
 

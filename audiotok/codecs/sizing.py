@@ -15,7 +15,6 @@ rows of that size, with headroom.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from audiotok import device as device_lib
 from audiotok._types import Seconds
@@ -65,12 +64,15 @@ def auto_batch_size(codec: Codec, chunk_seconds: Seconds, *, max_batch: int = MA
     int
         Between 1 and ``max_batch``.
     """
-    dev = torch.device(getattr(codec, "device", "cpu"))
     fixed_shapes = getattr(codec, "fixed_shapes", None)  # CodecBase's; not in the protocol
     if fixed_shapes is not None and fixed_shapes("encoder"):
         return max(1, min(SAME_LENGTH_GROUP, max_batch))
-    if dev.type != "cuda":
+    where = getattr(codec, "device", "cpu")
+    if str(getattr(where, "type", where)).split(":")[0] != "cuda":
         return 1
+    import torch
+
+    dev = torch.device(where)
     window = window_samples(codec, chunk_seconds)
     rows = 2
     probe = np.zeros((rows, codec.channels, window), dtype=np.float32)

@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
 from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.batch import Encoded, Failed, Stream, StreamEncoder, check_source
 from audiotok.codecs.chunking import fixed_lengths, plan_chunks
+from audiotok.codecs.dac_cached import CachedDacCodec
 
 __all__ = ["decode_codes", "encode_source"]
 
@@ -144,6 +144,11 @@ def decode_codes(
             if k == 0:  # e.g. an NPQ2 file without Side codebooks: silence
                 pieces.append(np.zeros((codec.channels, keep.stop - keep.start), dtype=np.float32))
                 continue
-            item = torch.from_numpy(window[:, offsets[j] : offsets[j] + k].T.copy())[None]
-            pieces.append(codec.decode(item)[0, :, keep].cpu().numpy())
+            item = window[:, offsets[j] : offsets[j] + k].T.copy()[None]
+            if isinstance(codec, CachedDacCodec):  # arrays in and out, no PyTorch
+                pieces.append(np.asarray(codec.decode(item))[0, :, keep])
+                continue
+            import torch
+
+            pieces.append(codec.decode(torch.from_numpy(item))[0, :, keep].cpu().numpy())
         yield np.concatenate(pieces).astype(np.float32, copy=False)

@@ -121,6 +121,7 @@ def test_an_encode_with_a_cached_entry_loads_no_pytorch_model(
 ) -> None:
     """Once an entry passed its gate, an encode-only load reads neither ``dac`` nor the tensors."""
     from audiotok.codecs import dac as dac_codec
+    from audiotok.codecs.dac_cached import CachedDacCodec
     from audiotok.errors import ModelError
 
     x = _real(shared_audio, 2.0)
@@ -129,12 +130,15 @@ def test_an_encode_with_a_cached_entry_loads_no_pytorch_model(
     with monkeypatch.context() as m:
         m.setattr(dac_codec, "_build", lambda path: pytest.fail("built the PyTorch model"))
         lean = _dac("auto")
-    assert isinstance(lean, dac_codec.DacCodec) and lean.model is None
+    assert isinstance(lean, CachedDacCodec) and lean.model is None
     assert lean.backends == {"encoder": "openvino"}
     assert (lean.sample_rate, lean.hop_length, lean.n_codebooks, lean.codebook_size) == (44100, 512, 9, 1024)
     assert lean.encoder_context_frames == first.encoder_context_frames
     assert lean.weights_sha256 == first.weights_sha256
     assert torch.equal(lean.encode(x, 9), want) and torch.equal(lean.encode(x, 4), want[:, :4])
+    array = lean.encode_array(x.numpy()[..., :-100], 9)  # NumPy in and out; padded to whole frames
+    assert isinstance(array, np.ndarray) and array.dtype == np.int64
+    np.testing.assert_array_equal(array, first.encode(x[..., :-100], 9).numpy())
     with pytest.raises(ModelError, match="needs the PyTorch model"):
         lean.decode(want)
     assert (next((cache / "backends").iterdir()) / "compiled").is_dir()  # OpenVINO's compiled blob

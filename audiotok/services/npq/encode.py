@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import torch
-
 from audiotok.audio import AudioInfo, ChannelMode, probe
 from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import registry
@@ -41,6 +39,8 @@ from audiotok.services.pipeline import Pipeline
 from audiotok.services.records import FileRecord
 
 if TYPE_CHECKING:
+    import torch
+
     from audiotok.services.engines.ray import RayOptions
 
 __all__ = [
@@ -103,7 +103,7 @@ def _model_rates(model: Codec | CodecEntry) -> tuple[int, int, int, int]:
 def load_dac(
     model: str | os.PathLike[str],
     *,
-    device: torch.device | None = None,
+    device: torch.device | str | None = None,
     dry_run: bool = False,
     backend: str = "auto",
 ) -> Codec | CodecEntry:
@@ -269,7 +269,7 @@ def encode_paths(
     *,
     outdir: Path | None,
     model: str = "44khz",
-    device: torch.device | None = None,
+    device: torch.device | str | None = None,
     opts: EncodeOptions | None = None,
     recursive: bool = False,
     shard: tuple[int, int] = (0, 1),

@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 from audiotok.codecs.dac import DacCodec
+from audiotok.codecs.dac_cached import CachedDacCodec
 from audiotok.codecs.registry import load_codec
 from audiotok.formats import npq
 from audiotok.services.npq.encode import EncodeOptions, encode_file, encode_paths
@@ -33,12 +34,18 @@ class Calls:
 def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     seen = Calls()
     original = DacCodec.encode
+    cached = CachedDacCodec.encode_array  # what the batch runner calls once the encoder is cached
 
     def encode(self: DacCodec, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
         seen.shapes.append((audio.shape[0], audio.shape[-1]))
         return original(self, audio, n_codebooks)
 
+    def encode_array(self: CachedDacCodec, audio: np.ndarray, n_codebooks: int) -> np.ndarray:
+        seen.shapes.append((audio.shape[0], audio.shape[-1]))
+        return cached(self, audio, n_codebooks)
+
     monkeypatch.setattr(DacCodec, "encode", encode)
+    monkeypatch.setattr(CachedDacCodec, "encode_array", encode_array)
     return seen
 
 
@@ -114,14 +121,20 @@ def test_a_bad_file_in_a_batch_fails_alone(
     sf.write(
         root / "d.wav", np.full((22050, 2), 0.25, np.float32), 44100, subtype="FLOAT"
     )  # the encoder refuses
-    original = DacCodec.encode
+    original, cached = DacCodec.encode, CachedDacCodec.encode_array
 
     def refusing(self: DacCodec, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
         if bool((audio == 0.25).flatten(1).all(dim=1).any()):
             raise RuntimeError("CUDA out of memory (a test)")
         return original(self, audio, n_codebooks)
 
+    def refusing_array(self: CachedDacCodec, audio: np.ndarray, n_codebooks: int) -> np.ndarray:
+        if bool((audio == 0.25).reshape(len(audio), -1).all(axis=1).any()):
+            raise RuntimeError("CUDA out of memory (a test)")
+        return cached(self, audio, n_codebooks)
+
     monkeypatch.setattr(DacCodec, "encode", refusing)
+    monkeypatch.setattr(CachedDacCodec, "encode_array", refusing_array)
     monkeypatch.setenv(STRICT_ENV, "0")  # a RuntimeError becomes a failed file, as in production
     written: list[Path] = []
     write = npq.write
