@@ -156,9 +156,10 @@ def _version(backend: str) -> str:
     return torch.__version__.split("+")[0]
 
 
-ENTRY_LAYOUT = 3
+ENTRY_LAYOUT = 4
 """Bumped when what an entry holds changes (2: DAC's encoder entry includes the RVQ and gives codes;
-3: DAC's Snake as a polynomial and its upsampling as a convolution, see ``dac._for_export``)."""
+3: DAC's Snake as a polynomial and its upsampling as a convolution, see ``dac._for_export``;
+4: DAC's encoder takes ``(audio, valid samples)``, see ``dac._MaskedTokens``)."""
 
 
 def _key(sha256: str, part: Part, backend: str) -> str:
@@ -232,8 +233,11 @@ class OpenVinoNetwork:
     announce the two window lengths of their fixed plans (:meth:`expect`,
     :func:`audiotok.codecs.chunking.fixed_lengths`), which depend on the
     chunk size alone; those get a model compiled for exactly that shape (its
-    blob cached on disk), other lengths (a stream shorter than one window)
-    run on the dynamic-shape model. So which model runs a window depends on
+    blob cached on disk). A shorter input (a stream shorter than one window)
+    runs zero-padded in the shortest announced model longer than it, when
+    the model takes ``(input, valid samples)`` and masks what lies past them
+    (DAC's encoder: the same codes, see :meth:`_bucket`); other lengths run
+    on the dynamic-shape model. So which model runs a window depends on
     the chunk size and the stream's own length, never on the other files of
     a batch or shard, nor on what ran before: the two models may differ in a
     rare code (1 of 4662 on a tiny test model at 1 thread). A batch of
@@ -281,6 +285,7 @@ class OpenVinoNetwork:
         self._dynamic: Any = None
         self._static: dict[tuple[int, ...], Any] = {}  # insertion order: least recently used first
         self._expected: set[tuple[int, ...]] = set()
+        self._masked: bool | None = None  # whether the model takes (input, valid); known once compiled
         self.compiled = 0
 
     def expect(self, shapes: Iterable[tuple[int, ...]]) -> None:
@@ -305,11 +310,20 @@ class OpenVinoNetwork:
         array = isinstance(x, np.ndarray)
         data: np.ndarray[Any, Any] = x if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
         data = np.ascontiguousarray(data, dtype=np.float32 if data.dtype.kind == "f" else data.dtype)
-        request = self._request(data.shape[1:])
-        if len(data) == 1:
-            out = self._infer(request, data)
+        shape = data.shape[1:]
+        n = shape[-1]
+        bucket = self._bucket(shape)
+        if bucket is not None:  # a shorter window inside a model compiled for a longer one, masked
+            request = self._request(bucket)
+            padded = np.zeros((len(data), *bucket), dtype=data.dtype)
+            padded[..., :n] = data
+            data = padded
         else:
-            out = np.concatenate([self._infer(request, row[None]) for row in data])
+            request = self._request(shape)
+        rows = [self._infer(request, row[None], n) for row in data]
+        out = rows[0] if len(rows) == 1 else np.concatenate(rows)
+        if bucket is not None:
+            out = np.ascontiguousarray(out[..., : out.shape[-1] * n // bucket[-1]])
         if array:
             return cast("torch.Tensor", out)
         import torch
@@ -317,8 +331,35 @@ class OpenVinoNetwork:
         return torch.from_numpy(out)
 
     @staticmethod
-    def _infer(request: Any, data: np.ndarray) -> np.ndarray:
-        return np.asarray(request.infer({0: data}, share_inputs=True, share_outputs=False)[0])
+    def _infer(request: Any, data: np.ndarray, valid: int) -> np.ndarray:
+        inputs: dict[int, np.ndarray] = {0: data}
+        if len(request.model_inputs) == 2:  # (input, valid samples): see _bucket
+            inputs[1] = np.array([valid], dtype=np.int64)
+        return np.asarray(request.infer(inputs, share_inputs=True, share_outputs=False)[0])
+
+    def _bucket(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The announced shape a shorter input of ``shape`` runs in, masked; ``None``: its own shape.
+
+        For a model taking ``(input, valid)`` (DAC's encoder, see
+        ``dac._MaskedTokens``): an input shorter than an announced length
+        (a file shorter than one window) is zero-padded to the shortest
+        such length and run on that static model with ``valid`` set, which
+        gives its codes exactly, instead of on the dynamic-shape model (0.64x
+        as fast). Which model runs it still depends only on its own length
+        and the chunk size.
+        """
+        if self._masked is False or shape in self._expected:
+            return None
+        longer = [s for s in self._expected if s[:-1] == shape[:-1] and s[-1] > shape[-1]]
+        if not longer:
+            return None
+        bucket = min(longer, key=lambda s: s[-1])
+        if self._masked is None:
+            try:
+                self._masked = len(self._request(bucket).model_inputs) == 2
+            except Exception:  # as _request: the dynamic model runs it
+                return None
+        return bucket if self._masked else None
 
     def _compile(self, model: Any, blobs: Path | None) -> Any:
         config = self._config if blobs is None else {**self._config, "CACHE_DIR": str(blobs)}
@@ -390,8 +431,26 @@ def _convert_openvino(codec: CodecBase, part: Part, folder: Path) -> None:
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # tracer warnings of the codec packages, not ours
         shape = openvino.PartialShape([-1, example.shape[1], -1])
-        model = openvino.convert_model(cast(torch.nn.Module, module), example_input=example, input=[shape])
+        if _takes_valid(module):  # (input, valid samples): see OpenVinoNetwork's buckets
+            valid = torch.tensor([example.shape[-1]], dtype=torch.int64)
+            model = openvino.convert_model(
+                cast(torch.nn.Module, module),
+                example_input=(example, valid),
+                input=[shape, openvino.PartialShape([1])],
+            )
+        else:
+            model = openvino.convert_model(
+                cast(torch.nn.Module, module), example_input=example, input=[shape]
+            )
     openvino.save_model(model, folder / "model.xml", compress_to_fp16=False)
+
+
+def _takes_valid(module: object) -> bool:
+    """Whether an export module's ``forward`` takes ``(x, valid)`` (DAC's masked encoder)."""
+    import inspect
+
+    forward = getattr(module, "forward", None)
+    return forward is not None and "valid" in inspect.signature(forward).parameters
 
 
 def _gate(codec: CodecBase, part: Part, runner: Network) -> tuple[bool, str]:
@@ -410,7 +469,10 @@ def _gate(codec: CodecBase, part: Part, runner: Network) -> tuple[bool, str]:
         if isinstance(runner, OpenVinoNetwork):  # and on a model compiled for the probe's shape
             codec.expect_windows(part, [codes.shape[-1]])
             runs.append(decode(codes) if part == "decoder" else encode(probe, k))
-            runner.forget()  # the probe's length is no one's window
+            # and inside a model compiled for a longer window (masked, where the model takes `valid`)
+            codec.expect_windows(part, [2 * codes.shape[-1]])
+            runs.append(decode(codes) if part == "decoder" else encode(probe, k))
+            runner.forget()  # the probe's lengths are no one's windows
     finally:
         codec.set_runner(part, previous, name)
     if part == "encoder":

@@ -348,7 +348,10 @@ class DacCodec(CodecBase):
         multiple of :attr:`hop_length`) to ``codes : IntTensor[B, n_codebooks, S / hop]``.
         """
         if part == "encoder":
-            return _Tokens(_for_export(self.network("encoder")), self.network_quantizer())
+            encoder = _for_export(self.network("encoder"))
+            if _MaskedTokens.fits(encoder):  # takes (audio, valid samples): shorter windows run exactly
+                return _MaskedTokens(encoder, self.network_quantizer())
+            return _Tokens(encoder, self.network_quantizer())
         return _FromCodes(self.network_quantizer(), _for_export(self.network("decoder")))
 
     def export_example(self, part: Part, audio: torch.Tensor) -> torch.Tensor:
@@ -385,6 +388,71 @@ class _Tokens(nn.Module):
         z = self.encoder(audio)
         with torch.autocast(audio.device.type, enabled=False):
             _, codes, *_ = self.quantizer(z.float(), None)
+        return cast(torch.Tensor, codes).int()
+
+
+class _MaskedTokens(nn.Module):
+    """:class:`_Tokens` that can run a shorter input inside a longer buffer, exactly (for the backends).
+
+    ``forward(audio, valid)``: ``audio : Tensor[B, 1, L]`` holds ``valid``
+    samples (``LongTensor[1]``, a multiple of the hop) and zeros after them.
+    The activations past each layer's share of ``valid`` are set to zero
+    before every convolution that reads them, as the convolutions' own zero
+    padding at the end of a ``valid``-sample input would be, so the codes of
+    the first ``valid / hop`` frames are those of the ``valid`` samples run
+    alone (the products and sums of those frames are the same; past them
+    only zeros are added). A backend compiled for ``L`` then also runs every
+    shorter window. ``valid = None`` (or ``L``) is :class:`_Tokens`.
+
+    Only for DAC's own encoder layout (:meth:`fits`): an input convolution,
+    ``EncoderBlock`` s of three ``ResidualUnit`` s, a Snake and a strided
+    convolution each, then a Snake and the output convolution.
+    """
+
+    def __init__(self, encoder: nn.Module, quantizer: nn.Module) -> None:
+        super().__init__()
+        self.tokens = _Tokens(encoder, quantizer)
+        layers = list(cast(nn.Sequential, encoder.block))
+        self.first, self.blocks, self.last = layers[0], layers[1:-2], layers[-2:]
+        self.strides = [int(cast(nn.Conv1d, cast(nn.Sequential, b.block)[4]).stride[0]) for b in self.blocks]
+
+    @staticmethod
+    def fits(encoder: nn.Module) -> bool:
+        """Whether ``encoder`` has DAC's layout (``dac.model.dac.Encoder``), which masking relies on."""
+        from dac.model.dac import EncoderBlock, ResidualUnit
+
+        block = getattr(encoder, "block", None)
+        if not isinstance(block, nn.Sequential) or len(block) < 4:
+            return False
+        blocks = list(block)[1:-2]
+        return all(
+            isinstance(b, EncoderBlock)
+            and len(b.block) == 5
+            and all(isinstance(u, ResidualUnit) for u in list(b.block)[:3])
+            and isinstance(list(b.block)[4], nn.Conv1d)
+            for b in blocks
+        ) and isinstance(list(block)[-1], nn.Conv1d)
+
+    def forward(self, audio: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        if valid is None:
+            return cast(torch.Tensor, self.tokens(audio))
+
+        def mask(y: torch.Tensor, step: int) -> torch.Tensor:  # y[..., t] stands for samples t * step
+            pos = torch.arange(y.shape[-1], device=y.device).reshape(1, 1, -1) * step
+            return y * (pos < valid).to(y.dtype)
+
+        y, step = self.first(audio), 1
+        for block, stride in zip(self.blocks, self.strides, strict=True):
+            units = list(cast(nn.Sequential, block.block))
+            for unit in units[:3]:
+                y = unit(mask(y, step))
+            y = units[4](units[3](mask(y, step)))
+            step *= stride
+        y = mask(y, step)
+        for layer in self.last:
+            y = layer(y)
+        with torch.autocast(audio.device.type, enabled=False):
+            _, codes, *_ = self.tokens.quantizer(y.float(), None)
         return cast(torch.Tensor, codes).int()
 
 

@@ -298,3 +298,27 @@ def test_stream_encoder_announces_the_window_lengths_it_repeats(dac_home: Path, 
     assert not eager.fixed_windows
     (want,) = [e for e in eager.run([stream]) if isinstance(e, Encoded)]
     np.testing.assert_array_equal(done.codes, want.codes)
+
+
+def test_openvino_runs_shorter_windows_masked_in_a_longer_model_with_eagers_codes(
+    dac_home: Path, cache: Path, shared_audio: Path
+) -> None:
+    """A window shorter than the announced lengths runs zero-padded in the shortest longer static model,
+    masked (``dac._MaskedTokens``): eager's codes, and never the slower dynamic-shape model."""
+    x = _real(shared_audio, 3.0)
+    eager = _dac("eager")
+    _dac("openvino")  # makes the entry
+    lean = _dac("openvino")  # from the cache: a fresh runner
+    runner = lean.__dict__["_runners"]["encoder"][0]
+    assert isinstance(runner, backends.OpenVinoNetwork)
+    lean.expect_windows("encoder", [189, 95])
+    for seconds in (0.3, 1.0, 1.6, 2.1):
+        clip = x[..., : int(seconds * 44100)]
+        assert torch.equal(lean.encode(clip, 9), eager.encode(clip, 9)), seconds
+    assert runner.compiled == 2 and runner._dynamic is None  # the 95- and 189-frame models ran them all
+    # without masking (an entry whose model takes no `valid`), a shorter window is not padded
+    lean.expect_windows("encoder", [189])
+    runner._masked = False
+    clip = x[..., : int(1.0 * 44100)]
+    assert torch.equal(lean.encode(clip, 9), eager.encode(clip, 9))
+    assert runner._dynamic is not None
