@@ -42,6 +42,7 @@ __all__ = [
     "threads",
     "to_device",
     "token_agreement",
+    "usable_cpus",
 ]
 
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
@@ -161,6 +162,11 @@ def threads() -> int:
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
+    return usable_cpus()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity), or all of them."""
     affinity = getattr(os, "sched_getaffinity", None)
     return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 

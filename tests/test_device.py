@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -391,3 +392,26 @@ def test_dac_codes_per_precision_agree_with_fp32(tiny_weights: Any) -> None:
     for name in ("tf32", "bf16"):
         assert codes[name].shape == codes["fp32"].shape
         assert device.token_agreement(codes[name], codes["fp32"]) > 0.5
+
+
+def test_cpu_only_is_known_without_torch_from_the_name_and_the_driver_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(device.glob, "glob", lambda pattern: [])
+    assert device.cpu_only("cpu") and device.cpu_only(" Auto ")
+    assert not device.cpu_only("cuda") and not device.cpu_only("mps")
+    nvidia = lambda pattern: ["/dev/nvidia0"] if "nvidia" in pattern else []  # noqa: E731
+    monkeypatch.setattr(device.glob, "glob", nvidia)
+    assert not device.cpu_only("auto") and device.cpu_only("cpu")  # auto: torch decides
+
+
+def test_threads_follow_set_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device, "_threads", None)
+    before = torch.get_num_threads()
+    assert device.threads() == before  # torch is imported here: its count
+    try:
+        device.set_threads(1)
+        assert device.threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert 1 <= device.usable_cpus() <= (os.cpu_count() or 1)

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 
 from audiotok.codecs.weights import CACHE_ENV, cache_root
+from audiotok.device import usable_cpus
 from audiotok.errors import AudiotokWarning, UsageError
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ class OpenVinoNetwork:
             "INFERENCE_NUM_THREADS": threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        if threads < _usable_cpus():
+        if threads < usable_cpus():
             # processes that share the CPUs (Ray actors, shards on one machine) would each pin their
             # threads to the first cores: two 1-thread processes on 2 cores ran 2.3x slower pinned
             self._config["ENABLE_CPU_PINNING"] = False
@@ -414,12 +415,6 @@ def _openvino_runner(model: Any, threads: int, blobs: Path | None = None) -> Net
     for DAC's encoder with dynamic shapes). See :class:`OpenVinoNetwork`.
     """
     return OpenVinoNetwork(model, threads, blobs)
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity), or all of them."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _convert_openvino(codec: CodecBase, part: Part, folder: Path) -> None:
