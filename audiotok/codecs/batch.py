@@ -294,9 +294,8 @@ class StreamEncoder:
             if encode_array is not None:
                 codes = np.asarray(encode_array(np.stack(rows), k_run))
             else:
-                batch = to_device(
-                    np.stack(rows), getattr(self.codec, "device", "cpu")
-                )  # pinned, non-blocking
+                device = getattr(self.codec, "device", "cpu")
+                batch = to_device(np.stack(rows), device)  # pinned, non-blocking
                 codes = self.codec.encode(batch, k_run).cpu().numpy()
             self.calls += 1
             self.rows += len(rows)

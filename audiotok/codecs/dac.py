@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
-from audiotok._types import Hz
 from audiotok.codecs._dac_hf import load_hf_dac
-from audiotok.codecs.base import CodecBase, Context, Part
-from audiotok.codecs.dac_cached import DECODE_CONTEXT_FRAMES, DacShape, encoder_context, load_cached
+from audiotok.codecs.base import Part
+from audiotok.codecs.dac_cached import DECODE_CONTEXT_FRAMES, DacCodecBase, DacShape, load_cached
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
@@ -213,7 +212,7 @@ def _speed_up(model: nn.Module) -> None:
                 setattr(parent, name, _FastSnake(child.alpha))
 
 
-class DacCodec(CodecBase):
+class DacCodec(DacCodecBase):
     """A loaded DAC model in inference mode, with tensor-only encode and decode.
 
     Satisfies :class:`~audiotok.codecs.base.Codec` (mono: ``channels == 1``).
@@ -243,13 +242,6 @@ class DacCodec(CodecBase):
     device : torch.device
     """
 
-    channels = 1
-    #: OpenVINO converts DAC's networks (equal codes; compiled per window length, see backends).
-    AUTO_BACKENDS = ("openvino",)
-    DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
-    #: :meth:`encode` pads with zeros to whole frames, so all-zero inputs of one frame count share codes.
-    ZERO_PADS_TO_HOP = True
-
     def __init__(
         self,
         model: Any,
@@ -264,30 +256,10 @@ class DacCodec(CodecBase):
         self.model = model
         self._fast = fast
         self._ready: set[str] = set()
-        self.name = name
-        self.weights_path = weights_path
-        self.weights_sha256 = weights_sha256
         self.device = device
-        if shape is None:
-            shape = _shape_of(model)
-        self.shape = shape
-        self.sample_rate: Hz = shape.sample_rate
-        self.hop_length = shape.hop_length
-        self.n_codebooks = shape.n_codebooks
-        self.codebook_size = shape.codebook_size
-        self.encoder_receptive_field = shape.encoder_receptive_field
-        self.encoder_reach = shape.encoder_reach
-
-    @property
-    def encoder_context_frames(self) -> Context:
-        """Frames of context each side of a chunk that make chunked codes equal whole-file codes.
-
-        Every input sample a kept frame depends on (:attr:`encoder_reach`),
-        rounded up to whole frames: 8 each side for DAC 44.1 kHz. Within that
-        window no convolution's zero padding at the window's edge reaches a
-        kept frame, so its codes are those of a whole-file run.
-        """
-        return encoder_context(self.encoder_reach, self.hop_length)
+        self._take(
+            shape or _shape_of(model), name=name, weights_path=weights_path, weights_sha256=weights_sha256
+        )
 
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:

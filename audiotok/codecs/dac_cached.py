@@ -24,7 +24,7 @@ from audiotok.codecs.base import CodecBase, Context, Network, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
-__all__ = ["DECODE_CONTEXT_FRAMES", "CachedDacCodec", "DacShape", "encoder_context", "load_cached"]
+__all__ = ["DECODE_CONTEXT_FRAMES", "CachedDacCodec", "DacCodecBase", "DacShape", "load_cached"]
 
 #: Frames of context each side of a decoded chunk. A 44.1 kHz decoder's output
 #: frame depends on the 10 latent frames each side of it (measured by gradient
@@ -79,19 +79,52 @@ class DacShape:
         )  # fmt: skip
 
 
-def encoder_context(reach: tuple[int, int], hop: int) -> Context:
-    """Frames of context each side of a chunk that make chunked codes equal whole-file codes.
+class DacCodecBase(CodecBase):
+    """What both DAC codecs share: the model's numbers from a :class:`DacShape`, and the encoder context.
 
-    Every input sample a kept frame depends on (``reach``, samples before
-    and after its own position), rounded up to whole frames of ``hop``
-    samples: 8 each side for DAC 44.1 kHz. Within that window no
-    convolution's zero padding at the window's edge reaches a kept frame.
+    :class:`~audiotok.codecs.dac.DacCodec` (the PyTorch model) and
+    :class:`CachedDacCodec` (its cached OpenVINO networks) derive from it.
     """
-    left, right = reach
-    return Context(math.ceil(left / hop), max(0, math.ceil((right - (hop - 1)) / hop)))
+
+    channels = 1
+    #: OpenVINO converts DAC's networks (equal codes; compiled per window length, see backends).
+    AUTO_BACKENDS = ("openvino",)
+    DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
+    #: ``encode`` pads with zeros to whole frames, so all-zero inputs of one frame count share codes.
+    ZERO_PADS_TO_HOP = True
+    weights_path: Path
+    weights_sha256: str
+    shape: DacShape
+    encoder_receptive_field: int
+    encoder_reach: tuple[int, int]
+
+    def _take(self, shape: DacShape, *, name: str, weights_path: Path, weights_sha256: str) -> None:
+        self.name = name
+        self.weights_path = weights_path
+        self.weights_sha256 = weights_sha256
+        self.shape = shape
+        self.sample_rate: Hz = shape.sample_rate
+        self.hop_length = shape.hop_length
+        self.n_codebooks = shape.n_codebooks
+        self.codebook_size = shape.codebook_size
+        self.encoder_receptive_field = shape.encoder_receptive_field
+        self.encoder_reach = shape.encoder_reach
+
+    @property
+    def encoder_context_frames(self) -> Context:
+        """Frames of context each side of a chunk that make chunked codes equal whole-file codes.
+
+        Every input sample a kept frame depends on (:attr:`encoder_reach`),
+        rounded up to whole frames: 8 each side for DAC 44.1 kHz. Within that
+        window no convolution's zero padding at the window's edge reaches a
+        kept frame, so its codes are those of a whole-file run.
+        """
+        left, right = self.encoder_reach
+        hop = self.hop_length
+        return Context(math.ceil(left / hop), max(0, math.ceil((right - (hop - 1)) / hop)))
 
 
-class CachedDacCodec(CodecBase):
+class CachedDacCodec(DacCodecBase):
     """A DAC codec whose networks are all cached OpenVINO models (the backends' ``export_module``).
 
     Satisfies :class:`~audiotok.codecs.base.Codec` with the numbers of a
@@ -108,11 +141,6 @@ class CachedDacCodec(CodecBase):
         ``"cpu"``: OpenVINO runs on the CPU.
     """
 
-    channels = 1
-    AUTO_BACKENDS = ("openvino",)
-    DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
-    #: :meth:`encode` pads with zeros to whole frames, so all-zero inputs of one frame count share codes.
-    ZERO_PADS_TO_HOP = True
     model = None
     device = "cpu"
 
@@ -125,23 +153,9 @@ class CachedDacCodec(CodecBase):
         weights_path: Path,
         weights_sha256: str,
     ) -> None:
-        self.name = name
-        self.weights_path = weights_path
-        self.weights_sha256 = weights_sha256
-        self.shape = shape
-        self.sample_rate: Hz = shape.sample_rate
-        self.hop_length = shape.hop_length
-        self.n_codebooks = shape.n_codebooks
-        self.codebook_size = shape.codebook_size
-        self.encoder_receptive_field = shape.encoder_receptive_field
-        self.encoder_reach = shape.encoder_reach
+        self._take(shape, name=name, weights_path=weights_path, weights_sha256=weights_sha256)
         for part, runner in runners.items():
             self.set_runner(part, runner, "openvino")
-
-    @property
-    def encoder_context_frames(self) -> Context:
-        """:func:`encoder_context` of the model's reach (8 frames each side for DAC 44.1 kHz)."""
-        return encoder_context(self.encoder_reach, self.hop_length)
 
     def network(self, part: Part) -> Network:
         """Always raises :class:`~audiotok.errors.ModelError`: the PyTorch model is not loaded."""
