@@ -24,7 +24,7 @@ def _spread_codebooks(model: EncodecModel, seed: int) -> None:
         res = model.encoder(x)[0].T  # [T, D]
         for layer in model.quantizer.vq.layers:
             idx = torch.randint(0, res.shape[0], (layer._codebook.embed.shape[0],), generator=gen)
-            noise = torch.randn(layer._codebook.embed.shape, generator=gen) * res.std() * 0.05
+            noise = torch.randn(layer._codebook.embed.shape, generator=gen) * res.std() * 0.5
             layer._codebook.embed.copy_(res[idx] + noise)
             layer._codebook.inited.fill_(1)
             res = res - layer._codebook.embed[layer._codebook.encode(res)]

@@ -3,7 +3,9 @@
 A backend replaces one network of a loaded codec with a faster equivalent:
 what the codec's ``export_module(part)`` gives. DAC's ``encoder`` is its
 encoder and RVQ (audio -> codes of every codebook), its ``decoder`` latents ->
-audio; EnCodec's encoder gives latents that its RVQ quantizes in PyTorch.
+audio; EnCodec 24 kHz's ``encoder`` is its encoder and RVQ for the codebooks of
+its bandwidth (audio -> codes; an entry per codebook count, the codec's
+``export_tag``), with a dynamic time axis (``STATIC_SHAPES = False``).
 
 ========== ====================================================================
 backend    what runs the network
@@ -15,7 +17,7 @@ openvino   an OpenVINO model converted from the PyTorch module (``openvino``
            and compiled again for each window length in repeated use
            (:class:`OpenVinoNetwork`: static shapes fuse DAC's Snake)
 auto       ``openvino`` on the CPU when installed, for codecs whose networks
-           convert with dynamic shapes (DAC), else ``eager``
+           convert with dynamic shapes (DAC, EnCodec 24 kHz), else ``eager``
 ========== ====================================================================
 
 Cache: converted OpenVINO models live in :func:`cache_root` ``/backends/KEY/``
@@ -160,11 +162,19 @@ def _version(backend: str) -> str:
 ENTRY_LAYOUT = 4
 """Bumped when what an entry holds changes (2: DAC's encoder entry includes the RVQ and gives codes;
 3: DAC's Snake as a polynomial and its upsampling as a convolution, see ``dac._for_export``;
-4: DAC's encoder takes ``(audio, valid samples)``, see ``dac._MaskedTokens``)."""
+4: DAC's encoder takes ``(audio, valid samples)``, see ``dac._MaskedTokens``). EnCodec's encoder
+entries giving codes (``encodec._MaskedEncodecTokens``) are told apart by their tag (``-q8-``)."""
 
 
-def _key(sha256: str, part: Part, backend: str) -> str:
-    return f"{(sha256 or 'nosha')[:24]}-{part}-{backend}-{_version(backend)}-any-e{ENTRY_LAYOUT}"
+def _key(sha256: str, part: Part, backend: str, tag: str = "") -> str:
+    """``SHA-PART-BACKEND-VERSION-any[-TAG]-eLAYOUT``; ``tag`` is the codec's ``export_tag(part)``."""
+    extra = f"-{tag}" if tag else ""
+    return f"{(sha256 or 'nosha')[:24]}-{part}-{backend}-{_version(backend)}-any{extra}-e{ENTRY_LAYOUT}"
+
+
+def _export_tag(codec: object, part: Part) -> str:
+    tag = getattr(codec, "export_tag", None)
+    return str(tag(part)) if callable(tag) else ""
 
 
 def entry_tag(codec: object, part: Part) -> str:
@@ -254,22 +264,26 @@ class OpenVinoNetwork:
     blobs : Path, optional
         Where compiled blobs are cached (``compiled/`` of the entry): the
         dynamic model's, and one folder per static shape. None: no disk cache.
+    static_shapes : bool
+        False: every input runs on the dynamic-shape model, and :meth:`expect`
+        does nothing (EnCodec: as fast, so windows of any length share one model).
 
     Attributes
     ----------
     fixed_shapes : bool
         True: callers that can choose their window lengths should repeat a few
         (:func:`audiotok.codecs.chunking.plan_chunks` ``fixed=True``) and
-        announce them (:meth:`expect`).
+        announce them (:meth:`expect`). ``static_shapes``.
     compiled : int
         Static-shape models compiled (or read back from their blobs) so far.
     """
 
-    fixed_shapes = True
-
-    def __init__(self, model: Any, threads: int, blobs: Path | None = None) -> None:
+    def __init__(
+        self, model: Any, threads: int, blobs: Path | None = None, *, static_shapes: bool = True
+    ) -> None:
         import openvino
 
+        self.fixed_shapes = static_shapes
         self._core = openvino.Core()
         self._source = model  # a path is read only when a static shape needs it (blobs skip the read)
         self._model: Any = None if isinstance(model, (str, Path)) else model
@@ -298,6 +312,8 @@ class OpenVinoNetwork:
         compiled earlier stays in memory while there is room, and runs its
         shape again only once that shape is announced again.
         """
+        if not self.fixed_shapes:
+            return
         wanted = [tuple(int(d) for d in shape) for shape in shapes]
         self._expected = set(wanted[:STATIC_IN_MEMORY])
 
@@ -324,7 +340,7 @@ class OpenVinoNetwork:
         rows = [self._infer(request, row[None], n) for row in data]
         out = rows[0] if len(rows) == 1 else np.concatenate(rows)
         if bucket is not None:
-            out = np.ascontiguousarray(out[..., : out.shape[-1] * n // bucket[-1]])
+            out = np.ascontiguousarray(out[..., : -(-out.shape[-1] * n // bucket[-1])])  # frames of n
         if array:
             return cast("torch.Tensor", out)
         import torch
@@ -407,14 +423,16 @@ def _make_room(folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _openvino_runner(model: Any, threads: int, blobs: Path | None = None) -> Network:
+def _openvino_runner(
+    model: Any, threads: int, blobs: Path | None = None, static_shapes: bool = True
+) -> Network:
     """An OpenVINO model (or its ``model.xml``) compiled for the CPU, as a :data:`Network`.
 
     With ``blobs``, OpenVINO caches the compiled models there (a later
     compile of the same ``model.xml`` reads it back: 0.06 s instead of 0.6 s
     for DAC's encoder with dynamic shapes). See :class:`OpenVinoNetwork`.
     """
-    return OpenVinoNetwork(model, threads, blobs)
+    return OpenVinoNetwork(model, threads, blobs, static_shapes=static_shapes)
 
 
 def _convert_openvino(codec: CodecBase, part: Part, folder: Path) -> None:
@@ -451,7 +469,7 @@ def _takes_valid(module: object) -> bool:
 def _gate(codec: CodecBase, part: Part, runner: Network) -> tuple[bool, str]:
     """Compare ``runner`` with eager on the probe: (passed, detail)."""
     probe = probe_signal(codec.sample_rate, codec.channels)
-    k = codec.n_codebooks
+    k = int(getattr(codec, "export_codebooks", codec.n_codebooks))  # what the exported encoder gives
     encode = cast(Any, codec).encode
     decode = cast(Any, codec).decode
     previous, name = codec.__dict__.get("_runners", {}).get(part, (None, "eager"))
@@ -481,22 +499,23 @@ def _openvino_entry(codec: CodecBase, part: Part) -> tuple[Network | None, str]:
     import openvino
 
     root = cache_root() / "backends"
-    folder = root / _key(getattr(codec, "weights_sha256", ""), part, "openvino")
+    folder = root / _key(getattr(codec, "weights_sha256", ""), part, "openvino", _export_tag(codec, part))
     from audiotok.device import threads as cpu_threads
 
     threads = cpu_threads()
+    static = bool(getattr(codec, "STATIC_SHAPES", True))
     gate_file = folder / "gate.json"
     if gate_file.is_file():
         verdict = json.loads(gate_file.read_text())
         if not verdict.get("passed"):
             return None, str(verdict.get("detail", "failed its correctness gate"))
-        return _openvino_runner(folder / "model.xml", threads, folder / "compiled"), ""
+        return _openvino_runner(folder / "model.xml", threads, folder / "compiled", static), ""
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{folder.name}.{secrets.token_hex(4)}.tmp"
     tmp.mkdir()
     try:
         _convert_openvino(codec, part, tmp)
-        runner = _openvino_runner(openvino.Core().read_model(tmp / "model.xml"), threads)
+        runner = _openvino_runner(openvino.Core().read_model(tmp / "model.xml"), threads, None, static)
         passed, detail = _gate(codec, part, runner)
         verdict = {"passed": passed, "detail": detail, "codec": _shape_json(codec)}
         (tmp / "gate.json").write_text(json.dumps(verdict))

@@ -151,8 +151,10 @@ def test_gate_mismatch_falls_back_to_eager_with_one_warning(
 ) -> None:
     real_runner = backends._openvino_runner
 
-    def off_by_a_lot(model: Any, threads: int, blobs: Path | None = None) -> backends.Network:
-        run = real_runner(model, threads, blobs)
+    def off_by_a_lot(
+        model: Any, threads: int, blobs: Path | None = None, static_shapes: bool = True
+    ) -> backends.Network:
+        run = real_runner(model, threads, blobs, static_shapes)
         return lambda x: (run(x) + 1) % 1024  # every code off by one
 
     monkeypatch.setattr(backends, "_openvino_runner", off_by_a_lot)

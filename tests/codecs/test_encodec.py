@@ -110,3 +110,70 @@ def test_48k_stereo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     codes = _encode(model, x / scale, 4, chunk_seconds=1.0, context=model.encoder_context(0.25))
     assert codes.shape == (300, 4)
     assert (_decode(model, codes) * scale).shape == (2, 96000)
+
+
+SPEECH_24K = Path(__file__).resolve().parents[2].parent / "shared" / "audio" / "speech_music_24k_mono.wav"
+
+
+def _speech(n: int) -> torch.Tensor:
+    if not SPEECH_24K.is_file():
+        pytest.skip("real audio (../shared/audio) not present")
+    import soundfile as sf
+
+    audio, sr = sf.read(SPEECH_24K, dtype="float32", frames=n)
+    assert sr == 24_000
+    return torch.from_numpy(audio).reshape(1, 1, -1)
+
+
+# lengths: a whole number of frames, ragged ends, one sample over the eager-only limit
+LENGTHS = (48_000, 48_000 - 123, 24_000 + 7, 1_921 + 160, 3_333)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_export_module_gives_eagers_codes_for_any_length_and_inside_a_longer_buffer(
+    model24: EncodecCodec, n: int
+) -> None:
+    x = _speech(n)
+    want = model24.encode(x, 8)
+    module = model24.export_module("encoder")
+    with torch.inference_mode():
+        alone = module(x)
+        padded = torch.nn.functional.pad(x, (0, 5_000))  # garbage past `valid` must not reach a kept frame
+        padded[..., n:] = torch.randn(5_000)
+        inside = module(padded, torch.tensor([n]))
+    assert alone.shape == (1, 8, math.ceil(n / 320))
+    assert torch.equal(alone.long(), want)
+    assert torch.equal(inside[..., : want.shape[-1]].long(), want)
+
+
+def test_openvino_encoder_gives_eagers_codes_one_entry_per_codebook_count(
+    model24: EncodecCodec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    from audiotok.codecs import backends
+
+    monkeypatch.setenv("AUDIOTOK_CACHE_DIR", str(tmp_path / "cache"))
+    assert model24.AUTO_BACKENDS == ("openvino",)
+    x = _speech(72_000)
+    want = {(k, n): model24.encode(x[..., :n], k) for k in (4, 8) for n in LENGTHS[:4]}
+    assert backends.apply_backend(model24, "auto") == "openvino"
+    assert model24.backends == {"encoder": "openvino"}
+    assert model24.fixed_shapes("encoder") is False  # one dynamic-shape model for every window length
+    for (k, n), codes in want.items():
+        assert torch.equal(model24.encode(x[..., :n], k), codes), (k, n)
+    small = x[..., :1_000]  # at most min_samples: EnCodec pads it differently, eager runs it
+    assert model24._min_samples == 1_920
+    assert torch.equal(model24.encode(small, 8), codec.EncodecCodec.encode(model24, small, 8))
+    model24.bandwidth = 12.0  # 16 codebooks: a run at 12 kbps makes its own entry
+    assert backends.apply_backend(model24, "openvino") == "openvino"
+    entries = sorted(p.name.split("-any-")[1] for p in (tmp_path / "cache" / "backends").iterdir())
+    assert entries == [f"q16-e{backends.ENTRY_LAYOUT}", f"q8-e{backends.ENTRY_LAYOUT}"]
+    assert model24.encode(x, 16).shape == (1, 16, 225)
+
+
+def test_48k_model_is_not_exported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    install(monkeypatch, tmp_path / "torch", "encodec_48khz")
+    c = _load("encodec_48khz")
+    assert c.AUTO_BACKENDS == ()
+    assert c.export_tag("encoder") == ""
+    assert c.export_module("encoder") is c.model.encoder

@@ -19,7 +19,7 @@ from pydantic import Field
 from audiotok import audio
 from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import encodec, registry, stream
-from audiotok.codecs.backends import backend_of
+from audiotok.codecs.backends import apply_backend, backend_of
 from audiotok.codecs.encodec import EncodecCodec
 from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc
@@ -152,13 +152,26 @@ class ModelLoader:
         if self.model is None:
             encodec.spec_for(self.name).check_bandwidth(self.bandwidth)
             loaded = registry.load_codec(
-                self.name, checkpoint=self.path, family="encodec", device=torch.device(self.device),
-                backend=self.backend,
+                self.name, checkpoint=self.path, family="encodec", device=torch.device(self.device)
             )  # fmt: skip
             if not isinstance(loaded, EncodecCodec):
                 raise UsageError(f"{self.name!r} is not an EnCodec model")
-            loaded.bandwidth = self.bandwidth
+            loaded.bandwidth = self.bandwidth  # before the backend: its entry is per codebook count
+            if self.backend != "eager":
+                apply_backend(loaded, self.backend, ("encoder",))
             self.model = loaded
+        return self.model
+
+    def for_checks(self) -> EncodecCodec:
+        """The codec that decodes in checks (``--verify``): the one loaded, else loaded here, eagerly.
+
+        Another engine (Ray) encodes in its own processes, and a resumed run
+        loads nothing; the decode check still needs the model in this process.
+        """
+        if self.model is None:
+            self.model = ModelLoader(
+                self.name, path=self.path, device=self.device, bandwidth=self.bandwidth, backend="eager"
+            )()
         return self.model
 
 
