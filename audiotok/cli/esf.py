@@ -174,7 +174,7 @@ def encode(
         )  # fmt: skip
     bad = 0
     if verify and written and not dry_run:
-        for v in esf_encode.verify_outputs(written, load.model, samples=verify_samples):
+        for v in esf_encode.verify_outputs(written, load.for_checks(), samples=verify_samples):
             bad += not v.ok
             sink.json(v)
             if not v.ok:

@@ -49,6 +49,38 @@ def test_encode_uses_service_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert isinstance(clash.exception, UsageError) and "disagree" in str(clash.exception)  # main() exits 2
 
 
+def test_verify_decodes_also_when_this_process_encoded_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A resumed run (or one whose encoder ran elsewhere, --engine ray) still decodes its sample."""
+    import soundfile as sf
+
+    from audiotok.services.esf import encode as service
+    from tests._encodec import install
+
+    install(monkeypatch, tmp_path / "torch")
+    sf.write(tmp_path / "a.wav", np.random.default_rng(0).uniform(-0.3, 0.3, 24_000), 24_000)
+    args = [
+        "esf",
+        "encode",
+        str(tmp_path / "a.wav"),
+        "-o",
+        str(tmp_path / "out"),
+        "--verify",
+        "--device",
+        "cpu",
+    ]
+    assert runner.invoke(app, [*args, "--backend", "eager"]).exit_code == 0
+
+    def not_finite(codes: np.ndarray, *a: object, **k: object) -> Any:
+        yield np.full((1, 320 * len(codes)), np.nan, dtype=np.float32)
+
+    monkeypatch.setattr(service.stream, "decode_codes", not_finite)
+    again = runner.invoke(app, [*args, "--backend", "eager"])  # resumed: the encode loads no model
+    assert again.exit_code == 1
+    assert "decoded audio is not finite" in again.stderr
+
+
 def test_sidecar_pipeline(tmp_path: Path) -> None:
     make_codes(tmp_path / "pitch60_a.ecdc", 10)
     root = str(tmp_path)
