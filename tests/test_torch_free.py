@@ -209,3 +209,41 @@ def test_npq_encode_on_a_warm_openvino_cache_runs_without_torch(dac_home: Path, 
     assert records[-1]["backend"] == "openvino" and records[-1]["files_written"] == 3
     for npq_file in sorted((tmp_path / "warm").glob("*.npq")):
         assert (tmp_path / "cold" / npq_file.name).read_bytes() == npq_file.read_bytes(), npq_file.name
+
+
+def test_npq_decode_on_a_warm_openvino_cache_runs_without_torch(
+    dac_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Once the OpenVINO decoder is cached, ``npq decode`` (NPQ1 and NPQ2, resampled) needs no torch,
+    and writes the bytes of the run that made the cache (at the same thread count)."""
+    pytest.importorskip("openvino")
+    from typer.testing import CliRunner
+
+    from audiotok import device
+    from audiotok.cli.app import app
+
+    monkeypatch.setattr(device, "_threads", None)  # --threads below sets it for this process
+    torch = sys.modules.get("torch")
+    if torch is not None:  # and torch's own count: restored for the tests after this one
+        before = torch.get_num_threads()
+        request.addfinalizer(lambda: torch.set_num_threads(before))
+
+    src = tmp_path / "in"
+    write_audio(src / "stereo.wav", 1.3, sr=44100)
+    write_audio(src / "mono.wav", 0.7, sr=44100, channels=1, seed=1)
+    cli = CliRunner()
+    made = cli.invoke(app, ["npq", "encode", str(src), "-o", str(tmp_path / "npq"), "--backend", "eager"])
+    assert made.exit_code == 0, made.output
+    # one thread in both runs: a float sum's order, so a PCM16 sample, may depend on the count
+    args = ["npq", "decode", str(tmp_path / "npq"), "--sample-rate", "48000", "--json", "--threads", "1"]
+    warm = cli.invoke(app, [*args, "-o", str(tmp_path / "warm")])
+    assert warm.exit_code == 0, warm.output
+    res = run_cli_without_torch(*args, "-o", tmp_path / "cold")
+    assert res.returncode != TORCH_IMPORTED, res.stderr
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    assert records[-1]["backend"] == "openvino" and records[-1]["files_written"] == 2
+    wavs = sorted((tmp_path / "warm").glob("*.wav"))
+    assert len(wavs) == 2
+    for wav in wavs:
+        assert (tmp_path / "cold" / wav.name).read_bytes() == wav.read_bytes(), wav.name

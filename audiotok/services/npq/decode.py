@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from audiotok.audio import from_mid_side
@@ -35,6 +34,8 @@ from audiotok.services import runner
 from audiotok.services.records import BatchSummary, FileRecord
 
 if TYPE_CHECKING:
+    import torch
+
     from audiotok.services.engines.ray import RayOptions
 
 __all__ = ["DecodeRecord", "DecodedFile", "decode_file", "decode_paths", "infer_model", "load_dac"]
