@@ -47,6 +47,7 @@ from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
 from audiotok.formats._base import FrozenModel
 from audiotok.formats._ecdc_fast import peek, read_codes
+from audiotok.formats._ecdc_save import save_bytes
 from audiotok.formats._io import io_error, open_binary
 
 __all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
@@ -342,6 +343,10 @@ def write(
 ) -> EcdcMeta:
     """Write codes to an ``.ecdc`` file atomically (ESF v1 torch checkpoint).
 
+    The bytes are those ``torch.save`` writes for the dict (the module
+    docstring), made without importing torch (:mod:`audiotok.formats._ecdc_save`);
+    codes without frames go through ``torch.save`` itself.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -365,8 +370,6 @@ def write(
     FormatError
         If ``codes`` is not a 2-D array of non-negative integers.
     """
-    import torch  # torch.save writes the checkpoint; readers need no torch
-
     p = Path(path)
     arr = np.asarray(codes)
     if arr.ndim != 2 or arr.shape[1] < 1 or not np.issubdtype(arr.dtype, np.integer):
@@ -380,8 +383,9 @@ def write(
             "audiotok_version": meta.audiotok_version or __version__,
         }
     )
-    payload = {
-        "audio_codes": torch.from_numpy(np.ascontiguousarray(arr.T, dtype=np.int64))[None],
+    stored = np.ascontiguousarray(arr.T, dtype=np.int64)  # [Cb, T]
+    payload: dict[str, Any] = {
+        "audio_codes": None,  # torch.from_numpy(stored)[None]
         "audio_scales": [None] if scales is None else list(scales),
         "audio_length": out.audio_length,
         "sample_rate": out.sample_rate,
@@ -390,6 +394,12 @@ def write(
         "model": out.model,
         "audiotok_version": out.audiotok_version,
     }
+    data = save_bytes(payload, "audio_codes", stored)  # torch.save's bytes, without importing torch
     with atomic_write(p) as fh:
-        torch.save(payload, fh)
+        if data is not None:
+            fh.write(data)
+        else:  # no frames: torch.save itself
+            import torch
+
+            torch.save({**payload, "audio_codes": torch.from_numpy(stored)[None]}, fh)
     return out
