@@ -247,3 +247,51 @@ def test_npq_decode_on_a_warm_openvino_cache_runs_without_torch(
     assert len(wavs) == 2
     for wav in wavs:
         assert (tmp_path / "cold" / wav.name).read_bytes() == wav.read_bytes(), wav.name
+
+
+def test_esf_encode_on_a_warm_openvino_cache_runs_without_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Once EnCodec 24 kHz's OpenVINO encoder is cached at a bandwidth, ``esf encode`` at that bandwidth
+    (resampled, downmixed) needs no torch, and writes the bytes of the run that made the cache."""
+    pytest.importorskip("openvino")
+    from typer.testing import CliRunner
+
+    from audiotok import device
+    from audiotok.cli.app import app
+    from tests import _encodec
+
+    monkeypatch.setenv("AUDIOTOK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AUDIOTOK_OFFLINE", "1")
+    monkeypatch.setattr(device, "_threads", None)  # --threads below sets it for this process
+    torch = sys.modules.get("torch")
+    if torch is not None:  # and torch's own count: restored for the tests after this one
+        before = torch.get_num_threads()
+        request.addfinalizer(lambda: torch.set_num_threads(before))
+    _encodec.install(monkeypatch, tmp_path / "torch_home")
+    src = tmp_path / "in"
+    write_audio(src / "stereo44k.wav", 1.3, sr=44100)
+    write_audio(src / "mono24k.flac", 2.7, sr=24000, channels=1, seed=1)
+    args = [
+        "esf",
+        "encode",
+        str(src),
+        "--bandwidth",
+        "12",
+        "--chunk-seconds",
+        "1",
+        "--json",
+        "--threads",
+        "1",
+    ]
+    warm = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "warm")])
+    assert warm.exit_code == 0, warm.output
+    res = run_cli_without_torch(*args, "-o", tmp_path / "cold")
+    assert res.returncode != TORCH_IMPORTED, res.stderr
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    assert records[-1]["backend"] == "openvino" and records[-1]["files_written"] == 2, records[-1]
+    made = sorted((tmp_path / "warm").glob("*.ecdc"))
+    assert len(made) == 2
+    for ecdc_file in made:
+        assert (tmp_path / "cold" / ecdc_file.name).read_bytes() == ecdc_file.read_bytes(), ecdc_file.name

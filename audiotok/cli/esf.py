@@ -148,7 +148,9 @@ def encode(
     )  # fmt: skip
     if rays is None:
         device_lib.set_threads(threads)
-    dev = device_lib.select_device(device) if rays is None else "cpu"  # Ray: each actor picks its own
+    # "cpu" without PyTorch where the CPU is sure: a cached OpenVINO encoder then needs no torch at all
+    cpu = rays is not None or device_lib.cpu_only(device)  # Ray: each actor picks its own
+    dev = "cpu" if cpu else device_lib.select_device(device)
     load = esf_encode.ModelLoader.from_option(
         model,
         architecture=codec,

@@ -55,9 +55,10 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+from audiotok._fsio import write_bytes_atomic
 from audiotok.codecs.weights import CACHE_ENV, cache_root
 from audiotok.device import usable_cpus
-from audiotok.errors import AudiotokWarning, UsageError
+from audiotok.errors import AudiotokWarning, OutputError, UsageError
 
 if TYPE_CHECKING:
     import torch
@@ -188,11 +189,15 @@ def _shape_json(codec: CodecBase) -> dict[str, Any] | None:
     return None if shape is None else cast(dict[str, Any], shape.to_json())
 
 
-def cached_network(weights_sha256: str, part: Part) -> tuple[Network, dict[str, Any]] | None:
+def cached_network(
+    weights_sha256: str, part: Part, *, tag: str = "", static_shapes: bool = True
+) -> tuple[Network, dict[str, Any]] | None:
     """The OpenVINO ``part`` of the weights ``weights_sha256``, if its entry passed its gate.
 
     What the network maps is the codec's ``export_module(part)`` (DAC:
-    audio -> codes, codes -> audio).
+    audio -> codes, codes -> audio; EnCodec 24 kHz: audio -> codes). ``tag``
+    is the codec's ``export_tag(part)`` (EnCodec: ``q8``), ``static_shapes``
+    its ``STATIC_SHAPES`` (see :class:`OpenVinoNetwork`).
 
     Returns
     -------
@@ -204,7 +209,7 @@ def cached_network(weights_sha256: str, part: Part) -> tuple[Network, dict[str, 
     """
     if not available("openvino"):
         return None
-    folder = cache_root() / "backends" / _key(weights_sha256, part, "openvino")
+    folder = cache_root() / "backends" / _key(weights_sha256, part, "openvino", tag)
     try:
         verdict = json.loads((folder / "gate.json").read_text())
     except (OSError, ValueError):
@@ -217,7 +222,8 @@ def cached_network(weights_sha256: str, part: Part) -> tuple[Network, dict[str, 
         return None
     from audiotok.device import threads
 
-    return _openvino_runner(folder / "model.xml", threads(), folder / "compiled"), verdict["codec"]
+    runner = _openvino_runner(folder / "model.xml", threads(), folder / "compiled", static_shapes)
+    return runner, verdict["codec"]
 
 
 def _example(codec: CodecBase, part: Part) -> torch.Tensor:
@@ -509,6 +515,10 @@ def _openvino_entry(codec: CodecBase, part: Part) -> tuple[Network | None, str]:
         verdict = json.loads(gate_file.read_text())
         if not verdict.get("passed"):
             return None, str(verdict.get("detail", "failed its correctness gate"))
+        if verdict.get("codec") is None and _shape_json(codec) is not None:
+            # made before the codec had a shape to store: add it, so later runs need no model
+            with contextlib.suppress(OSError, OutputError):
+                write_bytes_atomic(gate_file, json.dumps({**verdict, "codec": _shape_json(codec)}).encode())
         return _openvino_runner(folder / "model.xml", threads, folder / "compiled", static), ""
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{folder.name}.{secrets.token_hex(4)}.tmp"

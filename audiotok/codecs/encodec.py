@@ -46,7 +46,6 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -55,87 +54,23 @@ import torch.nn.functional as F
 from encodec.model import EncodecModel
 from torch import nn
 
-from audiotok._types import FramesPerSecond, Hz, Kbps, Seconds
-from audiotok.codecs.base import CodecBase, Context, Part
+from audiotok._types import Hz, Kbps
+from audiotok.codecs.base import Part
+from audiotok.codecs.encodec_cached import (
+    DECODE_CONTEXT_FRAMES,
+    ENCODEC_MODELS,
+    EncodecCodecBase,
+    EncodecShape,
+    EncodecSpec,
+    spec_for,
+)
 from audiotok.codecs.weights import sha256_file
-from audiotok.errors import ModelError, UsageError
+from audiotok.errors import ModelError
 
 if TYPE_CHECKING:
     from audiotok.codecs.registry import CodecEntry
 
 __all__ = ["DECODE_CONTEXT_FRAMES", "ENCODEC_MODELS", "EncodecCodec", "EncodecSpec", "load", "spec_for"]
-
-#: Frames of context each side of a decoded chunk (1 s at 75 fps).
-DECODE_CONTEXT_FRAMES = 75
-
-
-@dataclass(frozen=True)
-class EncodecSpec:
-    """Fixed properties of a released EnCodec architecture.
-
-    Attributes
-    ----------
-    name : str
-        EnCodec's own name (``encodec_24khz``), written into ``.ecdc`` files.
-    sample_rate : int
-        Hz.
-    channels : int
-        1, or 2 (48 kHz).
-    hop_length : int
-        Samples per frame.
-    bandwidths : tuple of float
-        Target bandwidths offered, kbps.
-    causal : bool
-        Causal convolutions (24 kHz); the 48 kHz model is not causal.
-    """
-
-    name: str
-    sample_rate: Hz
-    channels: int
-    hop_length: int
-    bandwidths: tuple[Kbps, ...]
-    causal: bool
-
-    @property
-    def fps(self) -> FramesPerSecond:
-        """Frame rate in frames per second (75 or 150)."""
-        return self.sample_rate / self.hop_length
-
-    def n_codebooks(self, bandwidth: Kbps) -> int:
-        """Codebooks used at ``bandwidth`` kbps (10 bits per codebook per frame)."""
-        return round(bandwidth * 1000 / (self.fps * 10))
-
-    def check_bandwidth(self, bandwidth: Kbps) -> int:
-        """Codebooks at ``bandwidth`` kbps, which the model must offer.
-
-        Raises
-        ------
-        UsageError
-            If ``bandwidth`` is not one of :attr:`bandwidths`.
-        """
-        if bandwidth not in self.bandwidths:
-            raise UsageError(f"{self.name} offers bandwidths {list(self.bandwidths)} kbps, not {bandwidth}")
-        return self.n_codebooks(bandwidth)
-
-
-ENCODEC_MODELS: dict[str, EncodecSpec] = {
-    "encodec_24khz": EncodecSpec("encodec_24khz", 24_000, 1, 320, (1.5, 3.0, 6.0, 12.0, 24.0), True),
-    "encodec_48khz": EncodecSpec("encodec_48khz", 48_000, 2, 320, (3.0, 6.0, 12.0, 24.0), False),
-}
-"""Architectures by EnCodec's own name (the registry's short name)."""
-
-
-def spec_for(name: str) -> EncodecSpec:
-    """The architecture of a registered EnCodec model (``encodec-24khz`` or ``encodec_24khz``).
-
-    Raises
-    ------
-    UsageError
-        If ``name`` is no EnCodec model of the registry.
-    """
-    from audiotok.codecs import registry
-
-    return ENCODEC_MODELS[registry.get(name, "encodec").short_name]
 
 
 def _architecture(spec: EncodecSpec) -> EncodecModel:
@@ -177,7 +112,7 @@ def _spec_of_state(state: dict[str, torch.Tensor], path: Path) -> EncodecSpec:
     raise ModelError("cannot tell which EnCodec model this state dict is for; name the model", path)
 
 
-class EncodecCodec(CodecBase):
+class EncodecCodec(EncodecCodecBase):
     """A loaded EnCodec model in inference mode, with tensor-only encode and decode.
 
     Satisfies :class:`~audiotok.codecs.base.Codec`.
@@ -202,13 +137,9 @@ class EncodecCodec(CodecBase):
     device : torch.device
     """
 
-    DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
     #: Backends ``auto`` may pick: OpenVINO where the encoder exports as
     #: :class:`_MaskedEncodecTokens` (the 24 kHz model), else none (set per instance).
     AUTO_BACKENDS: tuple[str, ...] = ()
-    #: OpenVINO runs EnCodec as fast with a dynamic time axis as compiled per length (no Snake to
-    #: fuse), so windows of any length run on one model (:class:`~audiotok.codecs.backends.OpenVinoNetwork`).
-    STATIC_SHAPES = False
 
     def __init__(
         self,
@@ -240,23 +171,14 @@ class EncodecCodec(CodecBase):
         self.AUTO_BACKENDS = ("openvino",) if self._exports else ()
 
     @property
-    def export_codebooks(self) -> int:
-        """Codebooks the exported encoder gives: those of :attr:`bandwidth` (an entry per count)."""
-        return self.spec.n_codebooks(self.bandwidth)
-
-    def export_tag(self, part: Part) -> str:
-        """What besides the weights keys a backend's ``part``: ``q8`` for an encoder giving 8 codebooks."""
-        return f"q{self.export_codebooks}" if part == "encoder" and self._exports else ""
-
-    def encoder_context(self, seconds: Seconds) -> Context:
-        """``round(seconds * fps)`` frames before a chunk, and as many after it unless causal."""
-        frames = round(seconds * self.frame_rate)
-        return Context(frames, 0 if self.spec.causal else frames)
-
-    @property
-    def encoder_context_frames(self) -> Context:
-        """1 s of context: :meth:`encoder_context` ``(1.0)``."""
-        return self.encoder_context(1.0)
+    def shape(self) -> EncodecShape | None:
+        """What the exported encoder maps (stored with its backend entry); ``None``: it does not export."""
+        if not self._exports:
+            return None
+        return EncodecShape(
+            self.name, self.sample_rate, self.hop_length, self.n_codebooks, self.codebook_size,
+            self.export_codebooks, self._min_samples,
+        )  # fmt: skip
 
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
-from audiotok._types import FramesPerSecond, Hz
+from audiotok._types import FramesPerSecond, Hz, Kbps
 from audiotok.codecs.weights import Weights, fetch, offline
 from audiotok.errors import ModelError, UsageError
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import torch
 
     from audiotok.codecs.base import Codec, CodecBase, Part
+    from audiotok.codecs.encodec_cached import EncodecCodecBase
 
 __all__ = [
     "CHECKPOINT_FAMILIES",
@@ -205,6 +206,7 @@ def load_codec(
     fast: bool = True,
     backend: str = "eager",
     parts: tuple[Part, ...] = ("encoder",),
+    bandwidth: Kbps | None = None,
 ) -> Codec:
     """Load a codec by name, from a checkpoint file, or from the Hugging Face Hub.
 
@@ -222,7 +224,9 @@ def load_codec(
     device : torch.device or str, optional
         Defaults to the CPU. A DAC model whose networks are all in the
         backend cache loads without PyTorch
-        (:class:`~audiotok.codecs.dac_cached.CachedDacCodec`).
+        (:class:`~audiotok.codecs.dac_cached.CachedDacCodec`), and so does
+        an EnCodec 24 kHz encoder at a bandwidth whose entry is cached
+        (:class:`~audiotok.codecs.encodec_cached.CachedEncodecCodec`).
     download : bool
         Allow downloading a named model that is not cached.
     fast : bool
@@ -233,6 +237,9 @@ def load_codec(
         converted or compiled once, cached, checked against eager on a probe.
     parts : tuple of {"encoder", "decoder"}
         The networks the caller will run.
+    bandwidth : float, optional
+        EnCodec: the target bandwidth in kbps the codec encodes at (its
+        backend entry is per codebook count); default the codec's own (6).
 
     Raises
     ------
@@ -240,17 +247,30 @@ def load_codec(
         If the weights are missing (message: URL and cache path), unreadable,
         do not fit the architecture, or ``model`` is none of the above.
     UsageError
-        If the model is not of ``family``.
+        If the model is not of ``family``, or ``bandwidth`` is not one an EnCodec model offers.
     """
     dev: torch.device | str = device or "cpu"
     located = _locate(model, checkpoint, family, download)  # once: a named model's file is fetched here
-    if backend != "eager" and parts and located is not None and located[0] == "dac":
-        cached = _cached(located[1], located[2], dev, backend, parts)
+    if backend != "eager" and parts and located is not None:
+        if located[0] == "dac":
+            cached = _cached(located[1], located[2], dev, backend, parts)
+        else:
+
+            def eager() -> Codec:
+                return load_codec(
+                    model, checkpoint=checkpoint, family=family, device=dev, download=download,
+                    fast=fast, bandwidth=bandwidth,
+                )  # fmt: skip
+
+            cached = _cached_encodec(located, dev, backend, parts, bandwidth, eager)
         if cached is not None:
             return cached
     import torch
 
     codec = _load(model, located, family, torch.device(dev), download, fast)
+    if bandwidth is not None and hasattr(codec, "bandwidth"):
+        cast("EncodecCodecBase", codec).spec.check_bandwidth(bandwidth)
+        cast("EncodecCodecBase", codec).bandwidth = bandwidth  # before the backend: its entry is per count
     if backend != "eager":
         from audiotok.codecs.backends import apply_backend
 
@@ -268,6 +288,31 @@ def _cached(
     if resolve(backend, dev, CachedDacCodec.AUTO_BACKENDS) != "openvino":
         return None
     return load_cached(path, name, parts)
+
+
+def _cached_encodec(
+    located: tuple[Family, Path, str],
+    dev: torch.device | str,
+    backend: str,
+    parts: tuple[Part, ...],
+    bandwidth: Kbps | None,
+    eager: Callable[[], Codec],
+) -> Codec | None:
+    """An EnCodec 24 kHz codec straight from its cached encoder entry at ``bandwidth`` (no PyTorch)."""
+    from audiotok.codecs.backends import resolve
+    from audiotok.codecs.encodec_cached import ENCODEC_MODELS, CachedEncodecCodec, load_cached
+
+    entry = lookup(located[2])
+    spec = ENCODEC_MODELS.get(entry.short_name) if entry is not None else None
+    if (
+        spec is None
+        or parts != ("encoder",)
+        or resolve(backend, dev, CachedEncodecCodec.AUTO_BACKENDS) != "openvino"
+    ):
+        return None  # a state-dict file's architecture is known from its tensors only: loaded
+    kbps = 6.0 if bandwidth is None else bandwidth
+    spec.check_bandwidth(kbps)
+    return load_cached(located[1], spec, kbps, cast("Callable[[], CodecBase]", eager))
 
 
 def _locate(

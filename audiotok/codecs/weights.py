@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,9 +62,21 @@ def cache_path(weights: Weights) -> Path:
     """Where ``weights`` are cached (read from the environment at each call)."""
     if weights.cache == "descript":
         return Path.home() / ".cache" / "descript" / "dac" / weights.filename
-    import torch.hub
+    return _torch_hub_dir() / "checkpoints" / weights.filename
 
-    return Path(torch.hub.get_dir()) / "checkpoints" / weights.filename
+
+def _torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()``, without importing torch when it is not imported yet.
+
+    torch's rule: ``$TORCH_HOME/hub``, ``$TORCH_HOME`` defaulting to
+    ``$XDG_CACHE_HOME/torch`` and that to ``~/.cache/torch``; a folder set with
+    ``torch.hub.set_dir`` counts once torch is imported.
+    """
+    hub = sys.modules.get("torch.hub")
+    if hub is not None:
+        return Path(hub.get_dir())
+    xdg = os.getenv("XDG_CACHE_HOME", "~/.cache")
+    return Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(xdg, "torch")))) / "hub"
 
 
 def cache_root() -> Path:

@@ -177,3 +177,42 @@ def test_48k_model_is_not_exported(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert c.AUTO_BACKENDS == ()
     assert c.export_tag("encoder") == ""
     assert c.export_module("encoder") is c.model.encoder
+
+
+def test_cached_encoder_loads_without_the_model_and_gives_its_codes(
+    model24: EncodecCodec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the 8-codebook entry cached, load_codec at 6 kbps gives a CachedEncodecCodec: the same codes
+    (chunked too), short inputs and decoding on the PyTorch model it loads then; at 12 kbps no entry."""
+    pytest.importorskip("openvino")
+    import json
+
+    from audiotok.codecs import backends
+    from audiotok.codecs.encodec_cached import CachedEncodecCodec
+
+    monkeypatch.setenv("AUDIOTOK_CACHE_DIR", str(tmp_path / "cache"))
+    assert _load(backend="auto", bandwidth=6.0).backends == {"encoder": "openvino"}  # makes the entry
+    made = _load(bandwidth=6.0)  # the PyTorch model on that entry
+    assert backends.apply_backend(made, "auto") == "openvino"
+    cached = registry.load_codec("encodec_24khz", backend="auto", bandwidth=6.0)
+    assert isinstance(cached, CachedEncodecCodec) and cached.model is None
+    assert cached.export_tag("encoder") == "q8" and cached.encoder_context(1.0) == made.encoder_context(1.0)
+    x = _speech(72_000)
+    for n in (*LENGTHS[:4], 1_000):  # 1,000 samples: at most min_samples, the loaded model runs it
+        got = cached.encode_array(x[..., :n].numpy(), 8)
+        assert np.array_equal(got, made.encode(x[..., :n], 8).numpy()), n
+    assert cached._eager is not None  # loaded for the short input
+    chunked = _encode(cached, x[0], 8, chunk_seconds=1.0)  # type: ignore[arg-type]
+    assert np.array_equal(chunked, _encode(made, x[0], 8, chunk_seconds=1.0))
+    codes = made.encode(x[..., :24_000], 8)
+    assert torch.equal(cached.decode(codes), made.decode(codes))
+    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", bandwidth=12.0), EncodecCodec)
+    assert isinstance(registry.load_codec("encodec_24khz", backend="eager", bandwidth=6.0), EncodecCodec)
+
+    # an entry made before the codec stored its shape gets it on the next load of the model
+    gate = next((tmp_path / "cache" / "backends").glob("*-q8-*")) / "gate.json"
+    gate.write_text(json.dumps({**json.loads(gate.read_text()), "codec": None}))
+    assert backends.cached_network(made.weights_sha256, "encoder", tag="q8") is None
+    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", bandwidth=6.0), EncodecCodec)
+    assert json.loads(gate.read_text())["codec"] == made.shape.to_json()  # type: ignore[union-attr]
+    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", bandwidth=6.0), CachedEncodecCodec)

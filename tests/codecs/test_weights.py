@@ -46,3 +46,26 @@ def test_an_unwritable_cache_still_hashes(tmp_path: Path, monkeypatch: pytest.Mo
     f = tmp_path / "w.pth"
     f.write_bytes(b"abc")
     assert weights.sha256_file(f) == hashlib.sha256(b"abc").hexdigest()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"}, {"TORCH_HOME": "th", "XDG_CACHE_HOME": "xdg"}, {}],
+    ids=["torch_home", "xdg", "both", "neither"],
+)
+def test_torch_hub_folder_without_torch_is_torchs(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EnCodec's cached weights are found where torch.hub looks, without importing torch."""
+    import sys
+
+    import torch.hub
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    want = Path(torch.hub.get_dir())
+    monkeypatch.delitem(sys.modules, "torch.hub")  # as in a process that has not imported torch
+    assert weights._torch_hub_dir() == want

@@ -10,17 +10,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from audiotok import audio
 from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
-from audiotok.codecs import encodec, registry, stream
-from audiotok.codecs.backends import apply_backend, backend_of
-from audiotok.codecs.encodec import EncodecCodec
+from audiotok.codecs import encodec_cached, registry, stream
+from audiotok.codecs.backends import backend_of
+from audiotok.codecs.encodec_cached import EncodecCodecBase
 from audiotok.errors import AudiotokError, InputError, UsageError
 from audiotok.formats import ecdc
 from audiotok.formats._base import FrozenModel
@@ -30,7 +29,14 @@ from audiotok.services import runner
 from audiotok.services.records import BatchSummary, FileRecord
 
 if TYPE_CHECKING:
+    import torch
+
+    from audiotok.codecs.encodec import EncodecCodec
+    from audiotok.codecs.encodec_cached import CachedEncodecCodec
     from audiotok.services.engines.ray import RayOptions
+
+EsfCodec: TypeAlias = "EncodecCodec | CachedEncodecCodec"
+"""The EnCodec codecs ``esf encode`` runs: the PyTorch model, or its cached OpenVINO encoder."""
 
 __all__ = [
     "EncodeResult",
@@ -97,7 +103,7 @@ class ModelLoader:
     ) -> None:
         self.name, self.path, self.device, self.bandwidth = name, path, device, bandwidth
         self.backend = backend
-        self.model: EncodecCodec | None = None
+        self.model: EsfCodec | None = None
 
     @classmethod
     def from_option(
@@ -139,8 +145,12 @@ class ModelLoader:
         """The model name, or the state-dict file it is loaded from."""
         return self.name if self.path is None else str(self.path)
 
-    def __call__(self) -> EncodecCodec:
+    def __call__(self) -> EsfCodec:
         """The codec, loaded through :func:`audiotok.codecs.registry.load_codec` once.
+
+        On the CPU with a cached OpenVINO encoder for these weights and
+        bandwidth, that is a :class:`~audiotok.codecs.encodec_cached.CachedEsfCodec`
+        (no PyTorch); otherwise the PyTorch model, its encoder on ``backend``.
 
         Raises
         ------
@@ -150,19 +160,17 @@ class ModelLoader:
             If the weights cannot be found, downloaded or loaded.
         """
         if self.model is None:
-            encodec.spec_for(self.name).check_bandwidth(self.bandwidth)
+            encodec_cached.spec_for(self.name).check_bandwidth(self.bandwidth)
             loaded = registry.load_codec(
-                self.name, checkpoint=self.path, family="encodec", device=torch.device(self.device)
+                self.name, checkpoint=self.path, family="encodec", device=self.device, backend=self.backend,
+                parts=("encoder",), bandwidth=self.bandwidth,
             )  # fmt: skip
-            if not isinstance(loaded, EncodecCodec):
+            if not isinstance(loaded, EncodecCodecBase):
                 raise UsageError(f"{self.name!r} is not an EnCodec model")
-            loaded.bandwidth = self.bandwidth  # before the backend: its entry is per codebook count
-            if self.backend != "eager":
-                apply_backend(loaded, self.backend, ("encoder",))
-            self.model = loaded
+            self.model = cast("EsfCodec", loaded)
         return self.model
 
-    def for_checks(self) -> EncodecCodec:
+    def for_checks(self) -> EsfCodec:
         """The codec that decodes in checks (``--verify``): the one loaded, else loaded here, eagerly.
 
         Another engine (Ray) encodes in its own processes, and a resumed run
@@ -184,11 +192,13 @@ class _Scaled:
 
     def read(self, start: int, stop: int) -> audio.Audio:
         """Samples ``[start, min(stop, length))`` divided by the scale (in torch, float32)."""
+        import torch  # the 48 kHz model runs on PyTorch anyway
+
         out: audio.Audio = (torch.from_numpy(self.source.read(start, stop)) / self.scale).numpy()
         return out
 
 
-def _channel_mode(codec: EncodecCodec, info: audio.AudioInfo, path: Path) -> audio.ChannelMode:
+def _channel_mode(codec: EsfCodec, info: audio.AudioInfo, path: Path) -> audio.ChannelMode:
     if codec.channels == 1:
         return "mono"
     if info.channels > 2:
@@ -209,7 +219,7 @@ def _scale_of(path: Path, mode: audio.ChannelMode) -> float:
 def encode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    model: EncodecCodec,
+    model: EsfCodec,
     *,
     chunk_s: float | None = 30.0,
     context_s: float = 1.0,
@@ -292,7 +302,7 @@ def encode_paths(
     inputs: Iterable[str | os.PathLike[str]],
     *,
     outdir: Path | None,
-    load: Callable[[], EncodecCodec],
+    load: Callable[[], EsfCodec],
     recursive: bool = False,
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
     overwrite: bool = False,
@@ -343,7 +353,7 @@ def encode_paths(
         backends = ",".join(sorted({str(d["backend"]) for d in ray.descriptions})) or None
         label = getattr(load, "label", None)
         return runner.finish(summary, BatchSummary, since=t0, model=label, backend=backends)
-    model: EncodecCodec | None = None
+    model: EsfCodec | None = None
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeResult:
         nonlocal model
@@ -371,12 +381,12 @@ def _unreachable(item: runner.PlanItem, on_progress: ProgressFn | None) -> FileR
 class _RemoteEsf:
     """``esf encode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call."""
 
-    load: Callable[[], EncodecCodec]
+    load: Callable[[], EsfCodec]
     chunk_s: float
     context_s: float
     batch_size: int
 
-    def setup(self, device: torch.device) -> EncodecCodec:
+    def setup(self, device: torch.device) -> EsfCodec:
         load = self.load
         if isinstance(load, ModelLoader):  # on this actor's device, whatever the driver's was
             load = ModelLoader(
@@ -384,7 +394,7 @@ class _RemoteEsf:
             )
         return load()
 
-    def work(self, model: EncodecCodec, item: runner.PlanItem) -> EncodeResult:
+    def work(self, model: EsfCodec, item: runner.PlanItem) -> EncodeResult:
         start = time.perf_counter()
         meta = encode_file(
             item.path, item.dst, model, chunk_s=self.chunk_s, context_s=self.context_s,
@@ -392,7 +402,7 @@ class _RemoteEsf:
         )  # fmt: skip
         return _result(item, "written", meta, time.perf_counter() - start)
 
-    def describe(self, model: EncodecCodec) -> dict[str, Any]:
+    def describe(self, model: EsfCodec) -> dict[str, Any]:
         return {"model": model.name, "backend": backend_of(model, "encoder")}
 
 
@@ -433,7 +443,7 @@ def list_missing(
 
 def verify_outputs(
     paths: list[str],
-    model: EncodecCodec | None,
+    model: EsfCodec | None,
     *,
     samples: int | None = 8,
     seed: int = 0,
@@ -449,7 +459,7 @@ def verify_outputs(
         try:
             codes, meta = ecdc.read(p)
             problems = []
-            spec = encodec.ENCODEC_MODELS.get(meta.model or "")
+            spec = encodec_cached.ENCODEC_MODELS.get(meta.model or "")
             if spec is not None and meta.audio_length is not None:
                 want = -(-meta.audio_length // spec.hop_length)
                 if want != meta.n_frames:
