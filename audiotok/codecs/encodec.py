@@ -34,7 +34,10 @@ Backends (:mod:`audiotok.codecs.backends`): the 24 kHz model's encoder and
 RVQ export as one network, audio -> codes (:class:`_MaskedEncodecTokens`),
 which OpenVINO runs with a dynamic time axis, the same codes as eager
 PyTorch; ``auto`` picks it on the CPU. The 48 kHz model (not causal, time
-group norm) stays eager under ``auto``.
+group norm) stays eager under ``auto``. Once that entry is cached,
+:class:`~audiotok.codecs.encodec_cached.CachedEncodecCodec` runs it without
+this module (no PyTorch); the architectures' numbers (:class:`EncodecSpec`)
+live there too.
 
 Weights come from ``encodec``'s own cache (``$TORCH_HOME/hub/checkpoints``,
 see :mod:`audiotok.codecs.weights`) or a state-dict file; every checkpoint is

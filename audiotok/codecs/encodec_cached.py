@@ -310,7 +310,8 @@ def load_cached(
     from audiotok.codecs.backends import cached_network
 
     k = spec.n_codebooks(bandwidth)
-    found = cached_network(sha256_file(path), "encoder", tag=f"q{k}", static_shapes=False)
+    sha = sha256_file(path)
+    found = cached_network(sha, "encoder", tag=f"q{k}", static_shapes=False)
     if found is None:
         return None
     runner, data = found
@@ -321,5 +322,5 @@ def load_cached(
     if shape.name != spec.name or shape.export_codebooks != k or shape.sample_rate != spec.sample_rate:
         return None
     return CachedEncodecCodec(
-        shape, runner, weights_path=path, weights_sha256=sha256_file(path), bandwidth=bandwidth, eager=eager
+        shape, runner, weights_path=path, weights_sha256=sha, bandwidth=bandwidth, eager=eager
     )
