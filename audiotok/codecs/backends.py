@@ -515,10 +515,11 @@ def _openvino_entry(codec: CodecBase, part: Part) -> tuple[Network | None, str]:
         verdict = json.loads(gate_file.read_text())
         if not verdict.get("passed"):
             return None, str(verdict.get("detail", "failed its correctness gate"))
-        if verdict.get("codec") is None and _shape_json(codec) is not None:
+        shape = _shape_json(codec)
+        if verdict.get("codec") is None and shape is not None:
             # made before the codec had a shape to store: add it, so later runs need no model
             with contextlib.suppress(OSError, OutputError):
-                write_bytes_atomic(gate_file, json.dumps({**verdict, "codec": _shape_json(codec)}).encode())
+                write_bytes_atomic(gate_file, json.dumps({**verdict, "codec": shape}).encode())
         return _openvino_runner(folder / "model.xml", threads, folder / "compiled", static), ""
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{folder.name}.{secrets.token_hex(4)}.tmp"

@@ -309,7 +309,7 @@ def _cached_encodec(
         or parts != ("encoder",)
         or resolve(backend, dev, CachedEncodecCodec.AUTO_BACKENDS) != "openvino"
     ):
-        return None  # a state-dict file's architecture is known from its tensors only: loaded
+        return None  # a bare state-dict file (architecture told from its tensors), a decoder, GPUs
     kbps = 6.0 if bandwidth is None else bandwidth
     spec.check_bandwidth(kbps)
     return load_cached(located[1], spec, kbps, cast("Callable[[], CodecBase]", eager))

@@ -149,7 +149,7 @@ class ModelLoader:
         """The codec, loaded through :func:`audiotok.codecs.registry.load_codec` once.
 
         On the CPU with a cached OpenVINO encoder for these weights and
-        bandwidth, that is a :class:`~audiotok.codecs.encodec_cached.CachedEsfCodec`
+        bandwidth, that is a :class:`~audiotok.codecs.encodec_cached.CachedEncodecCodec`
         (no PyTorch); otherwise the PyTorch model, its encoder on ``backend``.
 
         Raises
