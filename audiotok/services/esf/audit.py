@@ -24,9 +24,10 @@ from pydantic import Field
 
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import FormatError
-from audiotok.formats import esf, esf_check
+from audiotok.formats import esf
 from audiotok.formats._base import FrozenModel
-from audiotok.formats.esf_models import SidecarProblem
+from audiotok.formats.esf import check as esf_check
+from audiotok.formats.esf.models import SidecarProblem
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.services.esf.sidecars import SidecarOptions, iter_codes
 

@@ -8,7 +8,7 @@ writes (torch >= 2.10, ``pickle_protocol=2``, the zip layout of its
 values are plain ``None``/``int``/``float``/``str`` and lists of them. Why:
 importing torch costs about 2.7 s, more than encoding a 20 s file with
 EnCodec on OpenVINO (``esf encode`` runs without torch on a warm backend
-cache). ``tests/formats/test_ecdc_save.py`` compares the bytes with the
+cache). ``tests/formats/ecdc/test_save.py`` compares the bytes with the
 installed ``torch.save`` over random payloads.
 
 The archive (``torch.save`` on a file object, so every record is under

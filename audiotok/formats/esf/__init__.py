@@ -3,7 +3,8 @@
 Follows ``docs/specs/esf-format.md`` (ESF v1). For each ``NAME.ecdc`` there is
 
 - ``NAME.cond.npy``: conditioning matrix ``[T, D]``, float16 (default) or
-  float32, row ``i`` aligned to EnCodec frame ``i`` (75 fps). Read with
+  float32, row ``i`` aligned to EnCodec frame ``i`` (75 fps for the 24 kHz model,
+  the spec's rate; 150 fps for the 48 kHz model, hop 320 too). Read with
   ``np.load(..., allow_pickle=False)``: object arrays are refused.
 - ``NAME.cond.json``: schema v1 metadata::
 
@@ -14,10 +15,10 @@ Follows ``docs/specs/esf-format.md`` (ESF v1). For each ``NAME.ecdc`` there is
   ``names`` has length D; each ``norm`` list is empty or of length D. audiotok
   may add ``"units"`` and ``"docs"`` (name -> string); unknown keys are kept
   and otherwise ignored, as the spec asks. Reading also accepts schema v2
-  (:mod:`audiotok.formats.esf_json`); files are always written as v1.
+  (:mod:`audiotok.formats.esf.sidecar_json`); files are always written as v1.
 
 :func:`read_triplet` reads a whole triplet and :func:`read_triplet_headers`
-only its headers; both apply :func:`~audiotok.formats.esf_check.check_triplet`,
+only its headers; both apply :func:`~audiotok.formats.esf.check.check_triplet`,
 the one ESF validator (``esf audit`` and ``dataset build`` use it too), which
 owns the rule that the sidecar has exactly the codes' T frames.
 :func:`read_sidecar` checks a pair alone (:func:`check_sidecar`).
@@ -38,10 +39,10 @@ from pydantic import ValidationError
 from audiotok._fsio import atomic_write_group
 from audiotok.errors import FormatError
 from audiotok.formats import ecdc
-from audiotok.formats.esf_check import ADVISORY, NpyHeader, check_frames, check_sidecar, check_triplet
-from audiotok.formats.esf_json import read_cond_meta
-from audiotok.formats.esf_models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
-from audiotok.formats.esf_npy import read_cond_array, read_npy_header
+from audiotok.formats.esf.check import ADVISORY, NpyHeader, check_frames, check_sidecar, check_triplet
+from audiotok.formats.esf.models import DTYPES, ESF_FPS, SCHEMA_VERSIONS, CondMeta, Norm, SidecarProblem
+from audiotok.formats.esf.npy import read_cond_array, read_npy_header
+from audiotok.formats.esf.sidecar_json import read_cond_meta
 
 __all__ = [
     "ESF_FPS",
@@ -186,7 +187,7 @@ def read_triplet_headers(
     sidecars : (npy path, json path), optional
         Default: beside the codes (:func:`sidecar_paths`).
     expect_fps, expect_dtype, require
-        As :func:`~audiotok.formats.esf_check.check_triplet`.
+        As :func:`~audiotok.formats.esf.check.check_triplet`.
 
     Returns
     -------
@@ -226,9 +227,9 @@ def read_triplet(
     Parameters
     ----------
     strict : bool
-        Apply every rule of :func:`~audiotok.formats.esf_check.check_triplet`
+        Apply every rule of :func:`~audiotok.formats.esf.check.check_triplet`
         (``esf audit``, ``dataset build``). Without it, problems of the JSON
-        metadata alone (:data:`~audiotok.formats.esf_check.ADVISORY`: a
+        metadata alone (:data:`~audiotok.formats.esf.check.ADVISORY`: a
         missing or other ``fps``, ``norm.min > norm.max``) are let through, as
         training loaders of older corpora need.
 

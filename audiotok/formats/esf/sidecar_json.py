@@ -1,7 +1,7 @@
 """ESF ``NAME.cond.json``: schema v1, v2 (converted on read) and unversioned legacy stats.
 
 Follows ``docs/specs/esf-format.md``. :func:`read_cond_meta` parses the JSON
-into :class:`~audiotok.formats.esf_models.CondMeta`; it is re-exported by
+into :class:`~audiotok.formats.esf.models.CondMeta`; it is re-exported by
 :mod:`audiotok.formats.esf`. Schema v2, written by the older
 ``writeParamArrays`` tool (``{"schema_version": 2, "fps", "source_rate",
 "features": {name: {"min", "max", "mean", "std", "units", "doc_string"}}}``,
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from audiotok.errors import FormatError
 from audiotok.formats._io import read_small
-from audiotok.formats.esf_models import ESF_FPS, SCHEMA_VERSIONS, CondMeta
+from audiotok.formats.esf.models import ESF_FPS, SCHEMA_VERSIONS, CondMeta
 
 __all__ = ["read_cond_meta"]
 

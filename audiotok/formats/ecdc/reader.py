@@ -1,29 +1,9 @@
-"""EnCodec codes files (``NAME.ecdc``) as used by ESF v1 (``docs/specs/esf-format.md``).
+"""Reading ``.ecdc`` files: :func:`read` (codes and metadata) and :func:`read_meta` (metadata only).
 
-audiotok writes a small ``torch.save`` checkpoint (a zip) holding a dict::
-
-    audio_codes      int64 [1, Cb, T]   RVQ codes, Cb codebooks, T frames
-    audio_scales     list               per-segment scales (``[None]`` for 24 kHz)
-    audio_length     int                samples of the encoded audio
-    sample_rate      int                model sample rate in Hz
-    fps              float              frame rate (75 for EnCodec)
-    bandwidth        float              target bandwidth in kbps
-    model            str                ``"encodec_24khz"`` / ``"encodec_48khz"``
-    audiotok_version str
-
-Readers accept ``audio_codes`` of shape ``[1, Cb, T]``, ``[Cb, T]`` or
-``[1, 1, Cb, T]`` and return time-major codes ``[T, Cb]``; every key but
-``audio_codes`` is optional. Files are loaded only with
-``torch.load(..., weights_only=True, map_location="cpu")``, whose unpickler
-admits tensors and plain containers and never imports or calls anything a
-file names: a hostile ``.ecdc`` is a :class:`~audiotok.errors.FormatError`,
-never code execution.
-
-The official EnCodec command line writes a different, binary ``.ecdc``
-(magic ``b'ECDC'``, a JSON header, then bit-packed or entropy-coded codes).
-It is recognised by its magic. The codes of a 24 kHz file written without the
-entropy-coding language model (``encodec.compress.compress(..., use_lm=False)``)
-are read; every other variant is reported by name.
+audiotok's own files are parsed from the zip without torch (:mod:`._fast`);
+other checkpoints go through ``torch.load(..., weights_only=True)``, official
+EnCodec binary files through :func:`_read_official`. See
+:mod:`audiotok.formats.ecdc` for the file layout.
 """
 
 from __future__ import annotations
@@ -40,53 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from audiotok import __version__
-from audiotok._fsio import atomic_write
 from audiotok.errors import FormatError
-from audiotok.formats._base import FrozenModel
-from audiotok.formats._ecdc_fast import peek, read_codes
-from audiotok.formats._ecdc_save import save_bytes
 from audiotok.formats._io import io_error, open_binary
+from audiotok.formats.ecdc._fast import peek, read_codes
+from audiotok.formats.ecdc.models import ENCODEC_FPS, OFFICIAL_MAGIC, EcdcMeta
 
-__all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
+__all__ = ["read", "read_meta"]
 
-ENCODEC_FPS = 75.0
-"""Frame rate of EnCodec codes (24 kHz / hop 320, 48 kHz / hop 640)."""
-OFFICIAL_MAGIC = b"ECDC"
-"""Magic of the official EnCodec binary ``.ecdc`` stream (``encodec.binary``)."""
 _OFFICIAL_HEADER = struct.Struct("!4sBI")
 _OFFICIAL_RATES = {"encodec_24khz": 24_000, "encodec_48khz": 48_000}
 _MAX_BYTES = 1 << 31  # codes only; a 2 GiB codes file is ~100 days of audio
-
-
-class EcdcMeta(FrozenModel):
-    """What an ``.ecdc`` file says about its codes.
-
-    ``n_codebooks`` and ``n_frames`` always come from the codes tensor itself.
-    """
-
-    n_codebooks: int = Field(ge=1, description="Cb, the number of RVQ codebooks.")
-    n_frames: int = Field(ge=0, description="T, the number of frames (authoritative for sidecars).")
-    sample_rate: int | None = Field(default=None, gt=0, description="Model sample rate in Hz.")
-    fps: float = Field(
-        default=ENCODEC_FPS, gt=0, allow_inf_nan=False, description="Frame rate in frames per second."
-    )
-    bandwidth: float | None = Field(default=None, gt=0, description="Target bandwidth in kbps.")
-    model: str | None = Field(default=None, description="Codec model name, e.g. 'encodec_24khz'.")
-    audio_length: int | None = Field(
-        default=None, ge=0, description="Samples of the encoded audio, at sample_rate."
-    )
-    audiotok_version: str | None = Field(default=None, description="audiotok version that wrote the file.")
-
-    @property
-    def duration_s(self) -> float:
-        """Duration covered by the codes in seconds (``n_frames / fps``)."""
-        return self.n_frames / self.fps
-
-
-# -- reading ------------------------------------------------------------------------------
 
 
 def _cb_t(shape: tuple[int, ...], path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -311,7 +256,7 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
     """Read only what an ``.ecdc`` file says about its codes (shape, rates, model).
 
     For audiotok's own files this parses only the checkpoint's ``data.pkl``
-    (:func:`audiotok.formats._ecdc_fast.peek`: an allowlist of three harmless
+    (:func:`audiotok.formats.ecdc._fast.peek`: an allowlist of three harmless
     names; the codes themselves are not read) and checks that the codes
     record is complete; anything unusual falls back to :func:`read`.
 
@@ -329,77 +274,3 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)[1]
     return read(p)[1]
-
-
-# -- writing ------------------------------------------------------------------------------
-
-
-def write(
-    path: str | os.PathLike[str],
-    codes: np.ndarray[Any, Any],
-    meta: EcdcMeta,
-    *,
-    scales: list[Any] | None = None,
-) -> EcdcMeta:
-    """Write codes to an ``.ecdc`` file atomically (ESF v1 torch checkpoint).
-
-    The bytes are those ``torch.save`` writes for the dict (the module
-    docstring), made without importing torch (:mod:`audiotok.formats._ecdc_save`);
-    codes without frames go through ``torch.save`` itself.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination; its folder is created.
-    codes : ndarray[T, Cb] of integers
-        Time-major RVQ codes; stored as int64 ``audio_codes [1, Cb, T]``.
-    meta : EcdcMeta
-        Rates and model; ``n_codebooks`` / ``n_frames`` are taken from ``codes``
-        and ``audiotok_version`` is filled in when ``None``.
-    scales : list, optional
-        ``audio_scales`` (one entry per encoded segment; ``None`` entries for
-        models without input normalisation). Default ``[None]``.
-
-    Returns
-    -------
-    EcdcMeta
-        The metadata as written.
-
-    Raises
-    ------
-    FormatError
-        If ``codes`` is not a 2-D array of non-negative integers.
-    """
-    p = Path(path)
-    arr = np.asarray(codes)
-    if arr.ndim != 2 or arr.shape[1] < 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise FormatError(f"codes must be an integer array [T, Cb]; got {arr.dtype} {list(arr.shape)}", p)
-    if arr.size and int(arr.min()) < 0:
-        raise FormatError("codes must be non-negative", p)
-    out = meta.model_copy(
-        update={
-            "n_frames": int(arr.shape[0]),
-            "n_codebooks": int(arr.shape[1]),
-            "audiotok_version": meta.audiotok_version or __version__,
-        }
-    )
-    stored = np.ascontiguousarray(arr.T, dtype=np.int64)  # [Cb, T]
-    payload: dict[str, Any] = {
-        "audio_codes": None,  # torch.from_numpy(stored)[None]
-        "audio_scales": [None] if scales is None else list(scales),
-        "audio_length": out.audio_length,
-        "sample_rate": out.sample_rate,
-        "fps": out.fps,
-        "bandwidth": out.bandwidth,
-        "model": out.model,
-        "audiotok_version": out.audiotok_version,
-    }
-    data = save_bytes(payload, "audio_codes", stored)  # torch.save's bytes, without importing torch
-    with atomic_write(p) as fh:
-        if data is not None:
-            fh.write(data)
-        else:  # no frames: torch.save itself
-            import torch
-
-            torch.save({**payload, "audio_codes": torch.from_numpy(stored)[None]}, fh)
-    return out

@@ -219,7 +219,7 @@ def test_direct_zip_read_equals_torch_load(
     whole_file: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from audiotok.formats import _ecdc_fast
+    from audiotok.formats.ecdc import _fast as _ecdc_fast
 
     if not whole_file:  # the path of files over 64 MiB
         monkeypatch.setattr(_ecdc_fast, "_SLURP_MAX", 0)
@@ -235,7 +235,7 @@ def test_direct_zip_read_equals_torch_load(
 
 
 def test_non_contiguous_codes_take_the_torch_path(tmp_path: Path) -> None:
-    from audiotok.formats import _ecdc_fast
+    from audiotok.formats.ecdc import _fast as _ecdc_fast
 
     base = torch.arange(21, dtype=torch.int64).reshape(7, 3)
     path = tmp_path / "t.ecdc"
@@ -274,7 +274,7 @@ def test_older_torch_format_is_still_read(tmp_path: Path) -> None:
 
 
 def test_entry_read_with_a_second_pread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from audiotok.formats import _ecdc_fast
+    from audiotok.formats.ecdc import _fast as _ecdc_fast
 
     path = tmp_path / "x.ecdc"
     ecdc.write(path, np.arange(40, dtype=np.int64).reshape(5, 8), _meta())

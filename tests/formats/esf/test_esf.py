@@ -11,7 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from audiotok.errors import FormatError, OutputError
-from audiotok.formats import esf, esf_json, esf_npy
+from audiotok.formats import esf
+from audiotok.formats.esf import npy as esf_npy
+from audiotok.formats.esf import sidecar_json as esf_json
 
 
 def test_sidecar_paths_beside_and_mirrored(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 :func:`check_triplet` takes what was read of ``NAME.ecdc``, ``NAME.cond.json``
 and ``NAME.cond.npy`` (each value, or the :class:`~audiotok.errors.FormatError`
 its reader raised) and returns every problem as a
-:class:`~audiotok.formats.esf_models.SidecarProblem` named by an ``esf audit``
+:class:`~audiotok.formats.esf.models.SidecarProblem` named by an ``esf audit``
 issue type. It reads nothing itself, except to tell a missing sidecar from a
 broken one once a sidecar read has failed. :func:`check_sidecar` holds the
 structural rules of the sidecar pair alone (``docs/specs/esf-format.md``,
@@ -20,7 +20,7 @@ import numpy as np
 
 from audiotok.errors import FormatError
 from audiotok.formats.ecdc import EcdcMeta
-from audiotok.formats.esf_models import ESF_FPS, CondMeta, SidecarProblem
+from audiotok.formats.esf.models import ESF_FPS, CondMeta, SidecarProblem
 
 __all__ = [
     "ADVISORY",

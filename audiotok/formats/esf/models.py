@@ -17,7 +17,10 @@ from audiotok.formats.ecdc import ENCODEC_FPS
 __all__ = ["DTYPES", "ESF_FPS", "SCHEMA_VERSIONS", "CondMeta", "Norm", "SidecarProblem"]
 
 ESF_FPS = ENCODEC_FPS
-"""The ESF frame rate, 75 frames per second: the rate of the EnCodec codes the sidecars align to."""
+"""The ESF frame rate, 75 frames per second: the rate of EnCodec 24 kHz codes (hop 320).
+
+Sidecars follow the codes' own rate: 150 fps for EnCodec 48 kHz (also hop 320).
+"""
 SCHEMA_VERSIONS = (1, 2)
 """``schema_version`` values this reader understands (v2 is converted on read)."""
 DTYPES = {"float16": np.float16, "float32": np.float32}

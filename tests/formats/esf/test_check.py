@@ -1,4 +1,4 @@
-"""The ESF rules (formats.esf_check) and the readers' fps / .npy header details they rely on."""
+"""The ESF rules (formats.esf.check) and the readers' fps / .npy header details they rely on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from audiotok.errors import FormatError
-from audiotok.formats import ecdc, esf, esf_check
+from audiotok.formats import ecdc, esf
+from audiotok.formats.esf import check as esf_check
 
 CODES = ecdc.EcdcMeta(n_codebooks=8, n_frames=4)
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiotok.formats import ecdc
-from audiotok.formats._ecdc_save import save_bytes
+from audiotok.formats.ecdc._save import save_bytes
 
 _values = st.one_of(
     st.none(),

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from audiotok.errors import FormatError
-from audiotok.formats import ecdc, esf, esf_check
+from audiotok.formats import ecdc, esf
+from audiotok.formats.esf import check as esf_check
 
 T, CB = 12, 4
 
