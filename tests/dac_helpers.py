@@ -31,9 +31,19 @@ def save_dac(path: Path, seed: int = 0, **kwargs: object) -> Path:
 
 
 def save_dac_file(
-    path: Path, channels: int = 1, k: int = 9, t: int = 40, seed: int = 0, sample_rate: int = 48000
+    path: Path,
+    channels: int = 1,
+    k: int = 9,
+    t: int = 40,
+    seed: int = 0,
+    sample_rate: int = 48000,
+    dac_version: str | None = "1.0.0",
 ) -> np.ndarray:
-    """Write a DAC CLI ``.dac`` file (``DACFile.save``) with random codes; return them ``[C, K, T]``."""
+    """Write a DAC CLI ``.dac`` file (``DACFile.save``) with random codes; return them ``[C, K, T]``.
+
+    ``DACFile.save`` always writes its own version (1.0.0); another ``dac_version``
+    (``None``: none at all) is put into the saved file's metadata afterwards.
+    """
     import torch
     from dac.model.base import DACFile
 
@@ -42,6 +52,13 @@ def save_dac_file(
         codes=codes, chunk_length=t, original_length=44100, input_db=torch.tensor([-18.0]),
         channels=channels, sample_rate=sample_rate, padding=True, dac_version="1.0.0",
     ).save(path)  # fmt: skip
+    if dac_version != "1.0.0":
+        artifacts = np.load(path, allow_pickle=True)[()]  # the file just written: trusted
+        artifacts["metadata"].pop("dac_version")
+        if dac_version is not None:
+            artifacts["metadata"]["dac_version"] = dac_version
+        with open(path, "wb") as fh:
+            np.save(fh, artifacts)
     return codes.numpy()
 
 

@@ -1,27 +1,34 @@
-"""Option types shared by the commands: one spelling of each flag everywhere.
+"""Option types shared by the commands: one spelling, and one meaning, of each flag everywhere.
 
-``-o/--outdir``, ``-r/--recursive``, ``--from-list``, ``--jobs``, ``--skip-errors``,
-``--json``, ``--device``, ``--precision``, ``--model``, ``--shard-index/--shard-count``,
-``--engine`` and its Ray options. An
-older spelling lives on for one release as a hidden option of its own
-(``hidden=True``), merged into the new one with :func:`alias`.
+``-o/--outdir``, ``-r/--recursive``, ``--from-list``, ``-j/--jobs`` (worker
+processes), ``--io-threads``, ``--skip-errors``, ``--json``, ``--device``,
+``--precision``, ``--model``, ``--shard-index/--shard-count``, ``--engine``
+and its Ray options. An older spelling lives on for one release as a hidden
+option of its own (``hidden=True``), merged into the new one with
+:func:`alias`, which warns when it is used.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from audiotok.errors import UsageError
+from audiotok.errors import AudiotokWarning, UsageError
 from audiotok.paths import FileList
 
 if TYPE_CHECKING:
     from audiotok.services.engines.ray import RayOptions
 
 T = TypeVar("T")
+
+
+class DeprecatedOptionWarning(AudiotokWarning):
+    """A command was given an old spelling of a flag (kept working for one release)."""
+
 
 InputsArg = Annotated[
     list[str] | None,
@@ -206,8 +213,25 @@ def ray_options(
 
 
 def jobs_option(help: str) -> Any:
-    """``--jobs/-j`` with this command's ``help`` (threads or processes)."""
+    """``-j/--jobs`` with this command's ``help``: always worker processes.
+
+    ``--jobs`` means processes on every command, as ``make -j`` and ``pytest -n``
+    do: N copies of the work side by side, each with its own interpreter (and
+    its own CPU), the number a user sizes to the cores. Threads that only
+    overlap file system waits in one process are ``--io-threads``
+    (:data:`IoThreadsOpt`).
+    """
     return typer.Option("--jobs", "-j", min=1, help=help)
+
+
+IoThreadsOpt = Annotated[
+    int,
+    typer.Option(
+        "--io-threads",
+        min=1,
+        help="Threads in this process that overlap file system waits (each file is fsynced).",
+    ),
+]
 
 
 def model_option(help: str) -> Any:
@@ -215,20 +239,31 @@ def model_option(help: str) -> Any:
     return typer.Option("--model", help=help)
 
 
-def hidden_alias(flag: str) -> Any:
-    """An older spelling of a flag, accepted for one release and left out of ``--help``."""
-    return typer.Option(flag, hidden=True, help=f"Old spelling ({flag}), kept for one release.")
+def hidden_alias(*flags: str) -> Any:
+    """An older spelling of a flag (``"--jobs", "-j"``), accepted for one release, left out of ``--help``."""
+    return typer.Option(*flags, hidden=True, help=f"Old spelling ({flags[0]}), kept for one release.")
 
 
-def alias(new: T, old: T | None, *, default: T, names: tuple[str, str]) -> T:
+def alias(new: T, old: T | None, *, default: T, names: tuple[str, str], why: str = "") -> T:
     """The value of an option given by its new name or its old (hidden) one.
+
+    Using the old name warns (:class:`DeprecatedOptionWarning`, one line on
+    stderr), with ``why`` appended when the old name now means something else.
 
     Raises
     ------
     UsageError
         If both names are given different values.
     """
-    if old is None or old == new:
+    if old is None:
+        return new
+    warnings.warn(
+        DeprecatedOptionWarning(
+            f"{names[1]} is an old spelling of {names[0]}{why}; it will be removed in the next release"
+        ),
+        stacklevel=2,
+    )
+    if old == new:
         return new
     if new != default:
         raise UsageError(f"{names[0]} and its old spelling {names[1]} disagree; give only {names[0]}")

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from audiotok.cli import _console
 from audiotok.cli._errors import with_flags
+from audiotok.cli._tables import FitTable
 from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = ["Output"]
@@ -81,8 +82,8 @@ class Output:
         if self.lines:
             _console.console.print(text, markup=False, highlight=False, soft_wrap=True, style=style)
 
-    def table(self, table: Table) -> None:
-        """A rich table on stdout, if it has rows (not with ``--json`` or ``--quiet``)."""
+    def table(self, table: Table | FitTable) -> None:
+        """A table on stdout, if it has rows (not with ``--json`` or ``--quiet``)."""
         if self.lines and table.row_count:
             _console.console.print(table)
 

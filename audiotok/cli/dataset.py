@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.table import Table
 
 from audiotok.cli._console import console, err_console, progress
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt, alias, hidden_alias, jobs_option
+from audiotok.cli._tables import Col, FitTable
 from audiotok.services.dataset.scan import parse_split_map
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
@@ -136,7 +136,11 @@ def inspect(
     if as_json:
         typer.echo(summary.model_dump_json())
         return
-    table = Table("split", "rows", "layout", "kind", "codes", "frames", "hours", "K", "D")
+    table = FitTable(
+        Col("split", wrap=True), Col("rows", justify="right"), Col("layout", drop=3), Col("kind"),
+        Col("codes", drop=2), Col("frames", drop=1, justify="right"), Col("hours", justify="right"),
+        Col("K"), Col("D"),
+    )  # fmt: skip
     for s in summary.splits:
         table.add_row(
             s.name, str(s.rows), s.layout, s.kind or "-", s.codes_dtype or "-",

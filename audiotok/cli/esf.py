@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from audiotok.cli import esf_sidecars
 from audiotok.cli._console import console, err_console, progress
@@ -35,6 +34,7 @@ from audiotok.cli._options import (
     ray_options,
 )
 from audiotok.cli._output import Output
+from audiotok.cli._tables import Col, FitTable
 from audiotok.cli.esf_sidecars import AudioRootOpt, CondRootOpt, ManifestOpt, SuffixOpt, sidecar_opts
 from audiotok.errors import UsageError
 from audiotok.formats.esf import sidecar_paths
@@ -290,12 +290,12 @@ def _render_audit(
             console.print(f"{issue.type:22} {item.path}: {issue.detail}", markup=False, highlight=False)
     if limit is not None and len(broken) > limit:
         console.print(f"... {len(broken) - limit} more broken files (--list all)")
-    table = Table("issue", "files")
+    table = FitTable(Col("issue", wrap=True), Col("files", justify="right"))
     for name, count in summary.issues.items():
         table.add_row(name, str(count))
     if summary.issues:
         console.print(table)
-    console.print(f"{summary.files} files: {summary.ok} ok, {summary.broken} with issues")
+    console.print(f"{summary.files} files checked: {summary.ok} ok, {summary.broken} with issues")
 
 
 @esf_app.command(
@@ -335,7 +335,10 @@ def inspect(
         err_console.print(f"error: {result.sidecar_error}", markup=False, highlight=False)
         raise typer.Exit(1)
     console.print(f"sidecar {result.cond_shape} {result.cond_dtype} @ {result.fps:g} fps", highlight=False)
-    table = Table("column", "min", "max", "mean", "units")
+    table = FitTable(
+        Col("column", wrap=True), Col("min", justify="right"), Col("max", justify="right"),
+        Col("mean", justify="right"), Col("units", drop=1),
+    )  # fmt: skip
     for col in result.columns:
         table.add_row(
             col.name, *(f"{v:.4g}" if v is not None else "-" for v in (col.min, col.max, col.mean)), col.units

@@ -14,7 +14,15 @@ import typer
 from audiotok.cli._console import console
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
-from audiotok.cli._options import JsonOpt, ShardCountOpt, ShardIndexOpt, SkipErrorsOpt, jobs_option
+from audiotok.cli._options import (
+    IoThreadsOpt,
+    JsonOpt,
+    ShardCountOpt,
+    ShardIndexOpt,
+    SkipErrorsOpt,
+    alias,
+    hidden_alias,
+)
 from audiotok.cli._output import Output
 from audiotok.errors import UsageError
 from audiotok.services.records import BatchSummary
@@ -78,16 +86,21 @@ def init(
     shard_index: ShardIndexOpt = 0,
     shard_count: ShardCountOpt = 1,
     skip_errors: SkipErrorsOpt = False,
-    jobs: Annotated[int, jobs_option("Threads (file system waits).")] = 4,
+    io_threads: IoThreadsOpt = 4,
+    jobs: Annotated[int | None, hidden_alias("--jobs", "-j")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create empty [T, 0] sidecars aligned to each .ecdc file."""
+    io_threads = alias(
+        io_threads, jobs, default=4, names=("--io-threads", "--jobs"),
+        why=" here (elsewhere --jobs counts worker processes)",
+    )  # fmt: skip
     opts = sidecar_opts(
         audio_root=audio_root, cond_root=cond_root, suffix=suffix, dtype=dtype, overwrite=overwrite,
         manifest_csv=manifest_csv, shard_index=shard_index, shard_count=shard_count, skip_errors=skip_errors,
     )  # fmt: skip
     out = Output(as_json=as_json)
-    out.run("Writing sidecars", esf_sidecars.init_paths, opts, jobs=jobs, line=_counts_line)
+    out.run("Writing sidecars", esf_sidecars.init_paths, opts, jobs=io_threads, line=_counts_line)
 
 
 def _show_producers(producers_dir: Path | None, name: str | None) -> None:

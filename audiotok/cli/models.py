@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from audiotok.cli._console import console
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt
+from audiotok.cli._tables import Col, FitTable
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
@@ -38,9 +40,9 @@ def list_(as_json: JsonOpt = False) -> None:
         for info in infos:
             typer.echo(info.model_dump_json())
         return
-    table = Table("name", "alias", "Hz", "ch", "hop", "fps", "codebooks", "cached", "path")
+    table = FitTable(*LIST_COLUMNS)
     for i in infos:
-        cached = "[green]yes[/]" if i.cached else "no"
+        cached = Text("yes", style="green") if i.cached else "no"
         table.add_row(
             i.name,
             i.alias,
@@ -50,9 +52,30 @@ def list_(as_json: JsonOpt = False) -> None:
             f"{i.token_rate:.4f}",
             str(i.n_codebooks),
             cached,
-            i.path,
+            _home(i.path),
         )
     console.print(table)
+
+
+#: ``models list``'s columns; on a narrow terminal the highest ``drop`` go first, the path folds.
+LIST_COLUMNS = (
+    Col("name"),
+    Col("alias", drop=2),
+    Col("Hz", drop=3, justify="right"),
+    Col("ch", drop=5, justify="right"),
+    Col("hop", drop=6, justify="right"),
+    Col("fps", drop=4, justify="right"),
+    Col("codebooks", justify="right"),
+    Col("cached"),
+    Col("path", wrap=True),
+)
+
+
+def _home(path: str) -> str:
+    """``path`` with the home folder as ``~`` (shorter on a narrow terminal)."""
+    home = os.path.expanduser("~")
+    inside = path == home or path.startswith(home.rstrip(os.sep) + os.sep)
+    return "~" + path[len(home) :] if inside and home not in ("", os.sep, "~") else path
 
 
 @models_app.command(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
@@ -33,6 +32,7 @@ from audiotok.cli._options import (
     ray_options,
 )
 from audiotok.cli._output import Output
+from audiotok.cli._tables import Col, FitTable
 from audiotok.services.npq import inspect as npq_service
 from audiotok.services.records import FileRecord
 
@@ -57,7 +57,33 @@ npq_app = typer.Typer(help="DAC RVQ token files (.npq): encode, decode, inspect.
 
 
 def _vocab(sizes: list[int]) -> str:
-    return f"{sizes[0]}" if len(set(sizes)) == 1 else ",".join(map(str, sizes))
+    """``1024`` when every codebook has that size, else runs: ``1024x9,512x4``."""
+    if len(set(sizes)) == 1:
+        return str(sizes[0])
+    runs: list[list[int]] = []
+    for size in sizes:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    return ",".join(f"{size}x{n}" if n > 1 else str(size) for size, n in runs)
+
+
+#: ``npq inspect``'s columns; on a narrow terminal the highest ``drop`` go first (mode: said by
+#: format and K; fps and T: by seconds), the file name folds instead of being cut.
+INSPECT_COLUMNS = (
+    Col("file", wrap=True),
+    Col("format"),
+    Col("mode", drop=5),
+    Col("K"),
+    Col("fps", drop=4, justify="right"),
+    Col("T", drop=3, justify="right"),
+    Col("seconds", justify="right"),
+    Col("vocab", drop=6),
+    Col("dtype", drop=7),
+    Col("bytes", drop=8, justify="right"),
+    Col("kbps", drop=9, justify="right"),
+)
 
 
 def _row(info: npq_service.NpqFileInfo) -> tuple[str, ...]:
@@ -89,9 +115,7 @@ def inspect(
     ] = False,
 ) -> None:
     """Show the header of .npq files (NPQ1, NPQ2, legacy v0); exit 1 if any is bad."""
-    table = Table(
-        "file", "format", "mode", "K", "fps", "T", "duration (s)", "vocab", "dtype", "bytes", "kbps"
-    )
+    table = FitTable(*INSPECT_COLUMNS)
 
     def add_row(record: FileRecord) -> None:
         if isinstance(record, npq_service.NpqFileInfo):
@@ -107,6 +131,8 @@ def inspect(
         exit_on_failure=False,
     )
     out.table(table)
+    verb = "checked (every token in range)" if verify else "read"
+    out.line(f"{summary.files_read} {verb}, {summary.files_failed} failed")
     if summary.files_failed:
         raise typer.Exit(1)
 
@@ -121,10 +147,13 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
 
 
 def _summary_line(summary: EncodeSummary) -> str:
+    """Counts; speed and model only when something was encoded (failures are on stderr already)."""
+    counts = f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed"
+    if not summary.files_written:
+        return counts
     mono = f"{summary.files_mono} mono → NPQ1; " if summary.files_mono else ""
     return (
-        f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed; {mono}"
-        f"{summary.audio_hours:.3f} h of audio in {summary.wall_seconds:.1f} s "
+        f"{counts}; {mono}{summary.audio_hours:.3f} h of audio in {summary.wall_seconds:.1f} s "
         f"({summary.real_time_factor:.2f}x real time); model {summary.model}"
         + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else "")
     )
@@ -210,17 +239,11 @@ def encode(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
     with _compute(device, precision, threads, rays) as dev:
-        summary = out.run(
+        out.run(
             "Encoding", npq_encode.encode_paths, paths, outdir=outdir, model=model, device=dev,
             opts=opts, recursive=recursive, shard=(shard_index, shard_count), dry_run=dry_run,
-            backend=backend, engine=rays, line=_summary_line, exit_on_failure=False,
+            backend=backend, engine=rays, line=_summary_line,
         )  # fmt: skip
-    if out.failures:
-        out.line(f"{len(out.failures)} failed:", style="red")
-        for failure in out.failures:
-            out.line(f"  {failure.input}: {failure.error}")
-    if summary.files_failed:
-        raise typer.Exit(1)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,12 @@ does) would run any code such a file names. This module instead parses the
 a restricted unpickler that admits only numpy arrays, numpy dtypes and scalars,
 and plain containers (dict, list, tuple, str, bytes, int, float, bool, None).
 Anything else is a :class:`~audiotok.errors.FormatError`.
+
+The layout read here is that of ``DACFile`` in descript-audio-codec 1.0.0,
+whose files say ``metadata["dac_version"] == "1.0.0"`` (DAC's own
+``SUPPORTED_VERSIONS``, ``dac/model/base.py``). A file of another version is
+read all the same when its fields are there, with a :class:`DacVersionWarning`;
+one whose fields are not is a :class:`~audiotok.errors.FormatError`.
 """
 
 from __future__ import annotations
@@ -15,17 +21,26 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from audiotok.errors import FormatError
+from audiotok.errors import AudiotokWarning, FormatError
 from audiotok.formats._base import FrozenModel
 from audiotok.formats._io import read_small
 
-__all__ = ["DacFileMeta", "read"]
+__all__ = ["KNOWN_VERSIONS", "DacFileMeta", "DacVersionWarning", "read"]
+
+KNOWN_VERSIONS = ("1.0.0",)
+"""``dac_version`` values whose layout this module reads (descript-audio-codec's ``SUPPORTED_VERSIONS``)."""
+
+
+class DacVersionWarning(AudiotokWarning):
+    """A ``.dac`` file of a ``dac_version`` audiotok does not know was read with the known layout."""
+
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct, scalar  # type: ignore[attr-defined]
@@ -101,6 +116,12 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.uint
     FormatError
         If the file is not a ``.dac`` file, references anything but numpy arrays
         and plain containers, or its fields are missing or inconsistent.
+
+    Warns
+    -----
+    DacVersionWarning
+        If its ``dac_version`` is none of :data:`KNOWN_VERSIONS` (or missing)
+        but the fields could be read.
     """
     p = Path(path)
     obj = _payload(p)
@@ -124,4 +145,14 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, np.dtype[np.uint
         raise FormatError(f"bad .dac metadata ({exc})", p) from None
     if codes.shape[0] != info.channels:
         raise FormatError(f"codes hold {codes.shape[0]} channels, metadata says {info.channels}", p)
+    if info.dac_version not in KNOWN_VERSIONS:
+        version = f"dac_version {info.dac_version!r}" if info.dac_version else "no dac_version"
+        warnings.warn(
+            DacVersionWarning(
+                f"{version} is not one audiotok knows ({', '.join(KNOWN_VERSIONS)}); "
+                f"read with the {KNOWN_VERSIONS[-1]} layout, whose fields it has",
+                p,
+            ),
+            stacklevel=2,
+        )
     return codes.astype(np.uint16, copy=False), info

@@ -9,6 +9,7 @@ then works through the :class:`Plan`.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from audiotok import paths
+from audiotok._fsio import remove_stale_temps
 from audiotok.errors import UsageError
 from audiotok.paths import InputFile, Unmatched, expand_inputs, in_shard, mirror_path
 from audiotok.services.records import FileRecord, Status
@@ -23,6 +25,8 @@ from audiotok.services.records import FileRecord, Status
 __all__ = ["HasDuration", "Plan", "PlanItem", "check_shard", "expand", "plan", "plan_files"]
 
 R = TypeVar("R", bound=FileRecord)
+
+log = logging.getLogger(__name__)
 
 
 class HasDuration(Protocol):
@@ -154,6 +158,7 @@ def plan(
     resume: Callable[[PlanItem], FileRecord | None] | None = None,
     overwrite: bool = False,
     probe: Callable[[Path], HasDuration | None] | None = None,
+    sweep_temps: bool = True,
 ) -> Plan:
     """Plan a batch over the files named by ``inputs``.
 
@@ -181,6 +186,9 @@ def plan(
         ``probe(path)`` returns the file's header (with ``duration_s``) or
         ``None`` when unreadable; the work function finds it in
         :attr:`PlanItem.info`. Called for the files to work on only.
+    sweep_temps : bool
+        Remove what killed runs left beside this shard's outputs (see :func:`plan_files`);
+        ``False`` for a dry run, which changes nothing.
 
     Raises
     ------
@@ -190,8 +198,9 @@ def plan(
     files, unmatched = expand(inputs, suffixes=suffixes, recursive=recursive)
     output = None if out_suffix is None else _mirror(outdir, out_suffix)
     return plan_files(
-        files, unmatched, output=output, shard=shard, resume=resume, overwrite=overwrite, probe=probe
-    )
+        files, unmatched, output=output, shard=shard, resume=resume, overwrite=overwrite, probe=probe,
+        sweep_temps=sweep_temps,
+    )  # fmt: skip
 
 
 def _mirror(outdir: Path | None, suffix: str) -> Callable[[InputFile], Path]:
@@ -208,6 +217,8 @@ def plan_files(
     resume: Callable[[PlanItem], FileRecord | None] | None = None,
     overwrite: bool = False,
     probe: Callable[[Path], HasDuration | None] | None = None,
+    sweep_temps: bool = True,
+    written_with: Callable[[Path], Iterable[Path]] | None = None,
 ) -> Plan:
     """Plan a batch over files already found (:func:`plan` after expanding its inputs).
 
@@ -223,6 +234,15 @@ def plan_files(
         The path a file's shard is computed from; default: its path relative to its root.
     shard, resume, overwrite, probe
         As in :func:`plan`.
+    sweep_temps : bool
+        Before any work, clean up what runs killed while writing (``kill -9``,
+        a lost node) left beside the outputs of this shard's items, those
+        resume skips included: their temporary files are removed and their
+        interrupted sidecar pairs finished (:func:`audiotok._fsio.remove_stale_temps`).
+        Other files are never touched. ``False`` for a dry run.
+    written_with : callable, optional
+        ``written_with(output)``: the other files the work writes with each
+        output (a sidecar's ``.json``), swept as well.
 
     Raises
     ------
@@ -235,10 +255,13 @@ def plan_files(
     if output is not None:
         _refuse_collisions(files, outputs)  # over every shard: two workers must not write one file
     key = shard_key or (lambda f: f.relative)
+    mine = [
+        (f, dst) for f, dst in zip(files, outputs, strict=True) if shard == (0, 1) or in_shard(key(f), *shard)
+    ]
+    if sweep_temps:  # before resume looks at the outputs: an interrupted pair is finished first
+        _sweep([dst for _, dst in mine if dst is not None], written_with)
     items: list[PlanItem] = []
-    for f, dst in zip(files, outputs, strict=True):
-        if shard != (0, 1) and not in_shard(key(f), *shard):
-            continue
+    for f, dst in mine:
         item = PlanItem(len(items), f, dst)
         skipped = resume(item) if resume is not None and not overwrite and dst is not None else None
         if skipped is not None:
@@ -248,6 +271,26 @@ def plan_files(
             item = PlanItem(item.index, f, dst, info=info, seconds=0.0 if info is None else info.duration_s)
         items.append(item)
     return Plan(tuple(items), tuple(unmatched), measured=probe is not None)
+
+
+def _sweep(outputs: list[Path], written_with: Callable[[Path], Iterable[Path]] | None) -> None:
+    """Clean up beside this shard's outputs only (one listing per output folder).
+
+    Safe while other shards of the same batch run: every shard maps inputs to
+    outputs alike and no two inputs share an output (:func:`_refuse_collisions`),
+    so another shard's live temporary files belong to outputs not in ``outputs``
+    and stay. Only a second run of this very shard at the same time (not
+    supported) could lose a write to it.
+    """
+    if written_with is not None:
+        outputs += [other for out in list(outputs) for other in written_with(out)]
+    swept = remove_stale_temps(*outputs)
+    if swept:
+        log.info(
+            "removed %d leftover temporary file(s) of killed runs, finished %d interrupted write(s)",
+            len(swept.removed),
+            len(swept.completed),
+        )
 
 
 def _refuse_collisions(files: Sequence[InputFile], outputs: Sequence[Path | None]) -> None:

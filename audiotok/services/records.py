@@ -17,13 +17,13 @@ from audiotok.formats._base import FrozenModel
 
 __all__ = ["BatchSummary", "FileFailure", "FileRecord", "Status"]
 
-Status = Literal["planned", "written", "skipped", "failed"]
+Status = Literal["planned", "written", "read", "skipped", "failed"]
 """What happened to one file.
 
 ``planned``: a dry run would process it; ``written``: processed, its output
-written (commands that write no output, such as ``npq inspect``, report
-``written`` once the file was read); ``skipped``: a valid output already
-existed (resume); ``failed``: see ``error``.
+written; ``read``: read and checked by a command that writes nothing
+(``npq inspect``); ``skipped``: a valid output already existed (resume);
+``failed``: see ``error``.
 """
 
 
@@ -35,7 +35,7 @@ class FileRecord(FrozenModel):
 
     input: str = Field(description="The input file, or the command-line argument that matched nothing.")
     output: str | None = Field(default=None, description="The output file; None for commands without one.")
-    status: Status = Field(description="planned, written, skipped or failed.")
+    status: Status = Field(description="planned, written, read, skipped or failed.")
     error: str | None = Field(default=None, description="One-line reason, when status is failed.")
 
 
@@ -47,9 +47,12 @@ class BatchSummary(FrozenModel):
 
     files_planned: int = Field(default=0, description="Files a dry run would process.")
     files_written: int = Field(default=0, description="Files processed, outputs written.")
+    files_read: int = Field(default=0, description="Files read and checked by a command that writes nothing.")
     files_skipped: int = Field(default=0, description="Files whose valid output already existed.")
     files_failed: int = Field(default=0, description="Files (and arguments matching nothing) that failed.")
-    audio_seconds: float = Field(default=0.0, description="Seconds of audio processed (written or planned).")
+    audio_seconds: float = Field(
+        default=0.0, description="Seconds of audio processed (written, read or planned)."
+    )
     wall_seconds: float = Field(default=0.0, description="Wall time of the run, seconds.")
     real_time_factor: float = Field(
         default=0.0, description="Audio seconds per wall second (higher is faster); 0 without audio."
@@ -62,8 +65,8 @@ class BatchSummary(FrozenModel):
 
     @property
     def files_ok(self) -> int:
-        """Files written, or planned in a dry run."""
-        return self.files_written + self.files_planned
+        """Files written, read (commands that write nothing), or planned in a dry run."""
+        return self.files_written + self.files_read + self.files_planned
 
 
 class FileFailure(FrozenModel):

@@ -131,11 +131,11 @@ def run(
     Returns
     -------
     BatchSummary
-        Counts per status, audio seconds (of written and planned items), wall
+        Counts per status, audio seconds (of written, read and planned items), wall
         time and real-time factor; no model (the command adds it).
     """
     t0 = time.perf_counter()
-    counts: dict[str, int] = {"planned": 0, "written": 0, "skipped": 0, "failed": 0}
+    counts: dict[str, int] = {"planned": 0, "written": 0, "read": 0, "skipped": 0, "failed": 0}
     for miss in batch.unmatched:
         counts["failed"] += 1
         if on_record is not None:
@@ -159,14 +159,14 @@ def run(
     try:
         for item, record in zip(batch.items, results, strict=True):
             counts[record.status] += 1
-            if record.status in ("written", "planned"):
+            if record.status in ("written", "read", "planned"):
                 audio += item.seconds
             if on_record is not None:
                 on_record(record)
             if on_progress is not None:
                 name = str(item.path)
                 if seconds is not None:
-                    seconds.settle(item.index, done=record.status == "written", item=name)
+                    seconds.settle(item.index, done=record.status in ("written", "read"), item=name)
                 on_progress(ProgressEvent("files", advance=1, item=name))
             if record.status == "failed" and not skip_errors:
                 break
@@ -178,6 +178,7 @@ def run(
     return BatchSummary(
         files_planned=counts["planned"],
         files_written=counts["written"],
+        files_read=counts["read"],
         files_skipped=counts["skipped"],
         files_failed=counts["failed"],
         audio_seconds=audio,

@@ -92,7 +92,7 @@ def test_sidecar_pipeline(tmp_path: Path) -> None:
     res = runner.invoke(
         app, ["esf", "audit", "--audio-root", root, "--require", "pos,scene", "--verify-ranges"]
     )
-    assert res.exit_code == 0 and "1 files: 1 ok" in res.stdout
+    assert res.exit_code == 0 and "1 files checked: 1 ok" in res.stdout
     res = runner.invoke(app, ["esf", "audit", "--audio-root", root, "--require", "volume", "--json"])
     assert res.exit_code == 1 and '"missing_features"' in res.stdout
     csv_path = tmp_path / "report" / "issues.csv"

@@ -109,8 +109,8 @@ def test_npq_inspect_from_list(runner: CliRunner, tmp_path: Path, write_npq: Any
     records = [json.loads(line) for line in result.stdout.splitlines()][:-1]
     assert [(r["input"], r["status"]) for r in records] == [
         (str(tmp_path / "data" / "gone.npq"), "failed"),
-        (str(tmp_path / "data" / "x" / "one.npq"), "written"),
-        (str(tmp_path / "data" / "two.npq"), "written"),
+        (str(tmp_path / "data" / "x" / "one.npq"), "read"),
+        (str(tmp_path / "data" / "two.npq"), "read"),
     ]
     assert f"listed in {listing}, line 3" in result.stderr
 

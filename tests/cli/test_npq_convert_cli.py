@@ -32,3 +32,14 @@ def test_convert_one_channel(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "T=20 K=9" in result.stdout
     assert (tmp_path / "stereo.npq").is_file()
+
+
+def test_convert_of_an_unknown_dac_version_warns_once_and_converts(tmp_path: Path) -> None:
+    save_dac_file(tmp_path / "new.dac", t=20, dac_version="9.9.9")
+    result = CliRunner().invoke(app, ["npq", "convert", str(tmp_path / "new.dac")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'new.dac'}: dac_version '9.9.9' is not one audiotok knows (1.0.0); "
+        "read with the 1.0.0 layout, whose fields it has"
+    ]
+    assert npq.read_header(tmp_path / "new.npq").seq_len == 20

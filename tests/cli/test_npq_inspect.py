@@ -32,7 +32,7 @@ def _json_lines(stdout: str) -> list[dict[str, Any]]:
     """The per-file records; the summary object that ends the output is checked and left out."""
     objs = [json.loads(line) for line in stdout.splitlines()]
     summary = BatchSummary.model_validate(objs[-1])
-    assert summary.files_written + summary.files_failed == len(objs) - 1
+    assert summary.files_read + summary.files_failed == len(objs) - 1 and summary.files_written == 0
     return objs[:-1]
 
 
@@ -49,8 +49,11 @@ def test_table(runner: CliRunner) -> None:
         str(21 + 36 + 860 * 9 * 2), "128.0",
     ]  # fmt: skip
     assert cells["ms.npq"][1:4] == ["NPQ2 v1", "stereo-ms", "9+4"]
-    assert cells["ms.npq"][7] == ",".join(["1024"] * 9 + ["512"] * 4)
+    assert cells["ms.npq"][7] == "1024x9,512x4"  # runs of equal codebook sizes
     assert cells["old.npq"][1:6] == ["NPQ0 (v0a)", "mono", "2", "50.0000", "3"]
+    assert result.stdout.splitlines()[-1] == "3 read, 0 failed"  # read, not "written": nothing is
+    verified = runner.invoke(app, ["npq", "inspect", "mono.npq", "ms.npq", "--verify"], env=WIDE)
+    assert verified.stdout.splitlines()[-1] == "2 checked (every token in range), 0 failed"
 
 
 def test_json_lines(runner: CliRunner, files: Path) -> None:
@@ -59,7 +62,7 @@ def test_json_lines(runner: CliRunner, files: Path) -> None:
     assert result.stderr == ""
     objs = _json_lines(result.stdout)
     assert [o["input"] for o in objs] == [str(files / n) for n in ("mono.npq", "ms.npq", "old.npq")]
-    assert all((o["output"], o["status"], o["error"]) == (None, "written", None) for o in objs)
+    assert all((o["output"], o["status"], o["error"]) == (None, "read", None) for o in objs)
     mono, ms, old = objs
     assert mono["format"] == "NPQ1" and mono["seq_len"] == 860 and mono["n_codebooks"] == 9
     assert mono["bytes"] == (files / "mono.npq").stat().st_size
@@ -89,7 +92,7 @@ def test_bad_file_among_good_ones_json(runner: CliRunner, files: Path) -> None:
     ]
     objs = _json_lines(result.stdout)  # one object per file, the failure included
     assert [o["input"] for o in objs] == ["broken.npq", "mono.npq", "ms.npq", "old.npq"]
-    assert [o["status"] for o in objs] == ["failed", "written", "written", "written"]
+    assert [o["status"] for o in objs] == ["failed", "read", "read", "read"]
     assert str(FileRecord.model_validate(objs[0]).error).startswith("not an NPQ file")
     assert all("format" in o for o in objs[1:])
 
@@ -147,14 +150,14 @@ def test_renders_what_the_service_returns(runner: CliRunner, monkeypatch: pytest
     def fake(inputs: list[str], on_record: Any, **kwargs: Any) -> BatchSummary:
         calls.append({"inputs": inputs, **kwargs})
         on_record(info)
-        return BatchSummary(files_written=1)
+        return BatchSummary(files_read=1)
 
     monkeypatch.setattr(npq_cli.npq_service, "inspect_paths", fake)
     result = runner.invoke(app, ["npq", "inspect", "--json", "-r", "--verify", "x.npq"])
     assert result.exit_code == 0, result.output
     first, summary = result.stdout.splitlines()
     assert NpqFileInfo.model_validate_json(first) == info
-    assert BatchSummary.model_validate_json(summary).files_written == 1
+    assert BatchSummary.model_validate_json(summary).files_read == 1
     assert calls[0]["inputs"] == ["x.npq"]
     assert (calls[0]["recursive"], calls[0]["verify"]) == (True, True)
     table = runner.invoke(app, ["npq", "inspect", "x.npq"], env=WIDE)
@@ -167,5 +170,5 @@ def test_all_bad_prints_no_table(runner: CliRunner, tmp_path: Path, monkeypatch:
     Path("a.npq").write_bytes(b"")
     result = runner.invoke(app, ["npq", "inspect", "a.npq"])
     assert result.exit_code == 1
-    assert result.stdout == ""
+    assert result.stdout == "0 read, 1 failed\n"  # no table; the failure itself is on stderr
     assert result.stderr == "error: a.npq: truncated header: magic needs 4 bytes, file has 0\n"

@@ -157,6 +157,62 @@ def test_resume_sets_aside_valid_outputs_before_any_work(tree: Path, tmp_path: P
     assert (summary.files_skipped, summary.files_written) == (1, 1)
 
 
+def _temp_of(output: Path, hexdigits: str = "0123456789ab") -> Path:
+    """What a run killed while writing ``output`` leaves beside it (``audiotok._fsio``)."""
+    tmp = output.parent / f".{output.name}.{hexdigits}.tmp"
+    _touch(tmp)
+    return tmp
+
+
+def test_plan_removes_killed_runs_temps_of_its_own_outputs_only(tmp_path: Path) -> None:
+    for i in range(12):
+        _touch(tmp_path / "in" / f"f{i}.wav")
+    out = tmp_path / "out"
+    _touch(out / "f0.npq")  # skipped by resume: its temp goes too
+    temps = {i: _temp_of(out / f"f{i}.npq") for i in range(12)}
+    other = [_temp_of(out / "notes.txt"), _temp_of(out / "f0.wav")]  # no output of this plan
+    _touch(out / ".f1.npq.keep.tmp", out / "f1.npq.0123456789ab.tmp")  # not a temp file's name
+
+    def resume(item: runner.PlanItem) -> FileRecord | None:
+        return item.record(Done, "skipped", size=0) if item.dst.exists() else None
+
+    mine = runner.plan([tmp_path / "in"], suffixes=(".wav",), outdir=out, out_suffix=".npq", shard=(0, 2))
+    theirs = {int(i.output.stem[1:]) for i in runner.plan(
+        [tmp_path / "in"], suffixes=(".wav",), outdir=out, out_suffix=".npq", shard=(1, 2), sweep_temps=False
+    ).items if i.output is not None}  # fmt: skip
+    ours = {int(i.dst.stem[1:]) for i in mine.items}
+    assert ours and theirs and ours.isdisjoint(theirs)
+    # only this shard's outputs were swept: another shard's temps may belong to its live writes
+    assert {i for i, t in temps.items() if not t.exists()} == ours
+    assert all(p.exists() for p in other)
+    assert (out / ".f1.npq.keep.tmp").exists() and (out / "f1.npq.0123456789ab.tmp").exists()
+    runner.plan([tmp_path / "in"], suffixes=(".wav",), outdir=out, out_suffix=".npq", resume=resume)
+    assert not any(t.exists() for t in temps.values()) and all(p.exists() for p in other)
+
+
+def test_a_dry_run_plan_and_plans_without_outputs_sweep_nothing(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    temp = _temp_of(out / "a.npq")
+    runner.plan([tree], suffixes=(".wav",), outdir=out, out_suffix=".npq", sweep_temps=False)
+    beside = _temp_of(tree / "a.wav")
+    runner.plan([tree], suffixes=(".wav",))  # inspecting: the inputs' own names are not outputs
+    assert temp.exists() and beside.exists()
+    runner.plan([tree], suffixes=(".wav",), outdir=out, out_suffix=".npq")
+    assert not temp.exists() and beside.exists()
+
+
+def test_written_with_sweeps_the_companions_too(tmp_path: Path) -> None:
+    files = [InputFile(tmp_path / f"{n}.ecdc", tmp_path) for n in "ab"]
+    temps = [_temp_of(tmp_path / f"{n}.cond.{ext}") for n in "ab" for ext in ("npy", "json")]
+    kept = _temp_of(tmp_path / "a.cond.txt")
+    runner.plan_files(
+        files,
+        output=lambda f: f.path.with_suffix(".cond.npy"),
+        written_with=lambda npy: (npy.with_suffix(".json"),),
+    )
+    assert not any(t.exists() for t in temps) and kept.exists()
+
+
 @dataclass(frozen=True)
 class Info:
     duration_s: float

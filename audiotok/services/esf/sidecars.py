@@ -140,6 +140,7 @@ def _plan(opts: SidecarOptions) -> runner.Plan:
         output=lambda f: opts.pair(f.path)[0],
         shard=(opts.shard_index, opts.shard_count),
         shard_key=shard_key,
+        written_with=lambda npy: (npy.with_suffix(".json"),),  # killed runs' temps of the pair, both files
     )
 
 

@@ -26,7 +26,7 @@ _DTYPE_NAMES = {code: dt.name for code, dt in npq.DTYPE_CODES.items()}
 class NpqFileInfo(FileRecord):
     """What ``npq inspect`` reports for one file (one JSON object per file): a record without output."""
 
-    status: Literal["written"] = Field(default="written", description="written: the file was read.")
+    status: Literal["read"] = Field(default="read", description="read: the file was read and checked.")
     format: Literal["NPQ1", "NPQ2", "NPQ0"] = Field(description="NPQ0 = legacy, unversioned.")
     version: int | None = Field(description="Header version; None for legacy files.")
     layout: str | None = Field(default=None, description="Legacy field order (v0a/v0b).")

@@ -107,6 +107,29 @@ def test_add_missing_sidecar_and_mirroring(root: Path, tmp_path: Path) -> None:
     assert cond.dtype == np.float32 and cond.shape == (20, 1)
 
 
+@pytest.mark.parametrize("command", ["init", "add"])
+def test_killed_runs_temps_of_both_sidecar_files_are_removed(
+    root: Path, tmp_path: Path, command: str
+) -> None:
+    """What a run killed while writing a pair leaves (``.NAME.<hex>.tmp``, see _fsio) goes on the rerun."""
+    cond = tmp_path / "cond"
+    opts = SidecarOptions(audio_root=root, cond_root=cond)
+    npy, js = opts.pair(root / "sub" / "pitch72_b.ecdc")
+    npy.parent.mkdir(parents=True)
+    temps = [p.parent / f".{p.name}.{h * 12}.tmp" for p in (npy, js) for h in "ab"]
+    others = [npy.parent / ".pitch72_b.wav.aaaaaaaaaaaa.tmp", npy.parent / ".notes.json.aaaaaaaaaaaa.tmp"]
+    for p in temps + others:
+        p.write_bytes(b"half")
+    if command == "init":
+        records = records_of(esf_sidecars.init_paths, opts)
+    else:
+        const = [producers.find_producer("const", options={"a": "1"})]
+        records = records_of(esf_sidecars.add_paths, opts, const, create_missing=True)
+    assert [r.status for r in _ok(records)] == ["written", "written"]
+    assert not any(p.exists() for p in temps) and all(p.exists() for p in others)
+    assert esf.read_sidecar(npy, js)[0].shape[0] == 20
+
+
 def test_manifest_and_shards(root: Path, tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("path,split\nsub/pitch72_b.ecdc,train\n")
     opts = SidecarOptions(audio_root=root, manifest_csv=tmp_path / "m.csv")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from audiotok.codecs import registry
-from audiotok.errors import InputError, UsageError
+from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import dacfile, npq
+from audiotok.formats.dacfile import DacVersionWarning
 from audiotok.services.npq.convert import ConvertResult, convert_dac_file, convert_paths, model_for_dac_file
 from tests._records import collect, failed, records_of
 from tests.dac_helpers import save_dac_file
@@ -99,3 +100,32 @@ def test_model_from_codebooks_or_named(tmp_path: Path) -> None:
         convert_dac_file(tmp_path / "k20.dac", tmp_path / "k20.npq")
     with pytest.raises(UsageError, match="unknown DAC model"):
         convert_paths([tmp_path], outdir=None, model="8khz")
+
+
+@pytest.mark.parametrize(("version", "said"), [("9.9.9", "dac_version '9.9.9'"), (None, "no dac_version")])
+def test_unknown_dac_version_converts_with_a_warning(tmp_path: Path, version: str | None, said: str) -> None:
+    codes = save_dac_file(tmp_path / "new.dac", dac_version=version)
+    with pytest.warns(DacVersionWarning) as caught:
+        convert_dac_file(tmp_path / "new.dac", tmp_path / "new.npq")
+    (warning,) = caught
+    assert str(warning.message) == (
+        f"{tmp_path / 'new.dac'}: {said} is not one audiotok knows (1.0.0); "
+        "read with the 1.0.0 layout, whose fields it has"
+    )
+    np.testing.assert_array_equal(npq.read(tmp_path / "new.npq")[0], codes[0].T)
+
+
+def test_unknown_dac_version_without_the_known_fields_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.dac"
+    with open(path, "wb") as fh:  # a future layout: codes under another key, other metadata
+        np.save(fh, {"codes_v2": np.zeros((1, 9, 4), np.uint16), "metadata": {"dac_version": "9.9.9"}})
+    with pytest.raises(FormatError, match="expected a dict with 'codes' and 'metadata'"):
+        convert_dac_file(path, tmp_path / "other.npq")
+    save_dac_file(path, dac_version="9.9.9")
+    artifacts = np.load(path, allow_pickle=True)[()]  # written just above: trusted
+    del artifacts["metadata"]["chunk_length"]
+    with open(path, "wb") as fh:
+        np.save(fh, artifacts)
+    with pytest.raises(FormatError, match=r"bad \.dac metadata \('chunk_length'\)"):
+        convert_dac_file(path, tmp_path / "other.npq")
+    assert not (tmp_path / "other.npq").exists()

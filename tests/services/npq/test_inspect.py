@@ -22,7 +22,7 @@ RATE = 86.1328125
 def test_inspect_npq1(tmp_path: Path, write_npq: Any) -> None:
     path = write_npq(tmp_path / "a.npq", seq_len=861, vocab_sizes=(1024,) * 9, orig_bitrate_kbps=320.0)
     info = svc.inspect_file(path)
-    assert (info.input, info.output, info.status) == (str(path), None, "written")
+    assert (info.input, info.output, info.status) == (str(path), None, "read")
     assert (info.format, info.version, info.layout, info.mode) == ("NPQ1", 1, None, "mono")
     assert (info.n_codebooks, info.k_mid, info.k_side) == (9, None, None)
     assert info.token_rate == RATE
@@ -179,10 +179,10 @@ def test_bad_files_do_not_stop_the_batch(tree: Path) -> None:
     results = _inspect([tree, tree / "missing.npq"])
     assert [r.status for r in results] == [
         "failed",  # unmatched inputs come first
-        "written",
+        "read",
         "failed",
         "failed",
-        "written",
+        "read",
     ]
     assert results[0] == FileRecord(
         input=str(tree / "missing.npq"), status="failed", error="no such file or folder"
