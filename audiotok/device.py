@@ -33,6 +33,7 @@ __all__ = [
     "Precision",
     "batch_size_for",
     "cpu_only",
+    "device_kind",
     "peak_memory",
     "precision",
     "reset_peak_memory",
@@ -160,9 +161,7 @@ def threads() -> int:
     if "torch" in sys.modules:
         return int(sys.modules["torch"].get_num_threads())
     env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return usable_cpus()
+    return int(env) if env.isdigit() and int(env) > 0 else usable_cpus()
 
 
 def usable_cpus() -> int:
@@ -180,7 +179,7 @@ def _as_device(device: torch.device | str) -> torch.device:
     return device if isinstance(device, torch.device) else torch.device(device)
 
 
-def _kind(device: torch.device | str) -> str:
+def device_kind(device: torch.device | str) -> str:
     """``cpu``, ``cuda`` or ``mps`` of a device or its name, without importing PyTorch."""
     return str(getattr(device, "type", device)).split(":")[0]
 
@@ -210,7 +209,7 @@ def _resolve(name: str, dev: torch.device | str, *, stacklevel: int) -> Precisio
     wanted: Precision = key
     if wanted == "fp32":
         return wanted
-    kind = _kind(dev)
+    kind = device_kind(dev)
     if kind != "cuda":
         why = f"needs a CUDA device, not {kind}"
     else:
@@ -255,20 +254,15 @@ def precision(name: str = "fp32", device: torch.device | str = "cpu") -> Iterato
         If ``name`` is not a known precision.
     """
     used = _resolve(name, device, stacklevel=4)  # past this generator and contextlib's __enter__
-    if _kind(device) != "cuda":
+    if device_kind(device) != "cuda":
         yield used
         return
     import torch
 
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    tf32 = used != "fp32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = used != "fp32"
     try:
-        if used == "bf16":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                yield used
-        else:
+        with torch.autocast("cuda", dtype=torch.bfloat16) if used == "bf16" else contextlib.nullcontext():
             yield used
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
@@ -368,8 +362,7 @@ def to_device(
         tensor = array
     else:
         contiguous = np.ascontiguousarray(array)
-        writeable = contiguous.flags.writeable
-        tensor = torch.from_numpy(contiguous if writeable else contiguous.copy())
+        tensor = torch.from_numpy(contiguous if contiguous.flags.writeable else contiguous.copy())
     if dev.type == "cpu":
         return tensor
     if dev.type == "cuda":

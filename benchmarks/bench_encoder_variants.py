@@ -45,7 +45,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiotok.codecs import dac as D
+from audiotok.codecs.dac import networks as D
 
 ALL = "static,dynamic,bounded,karatsuba,karatsuba256,im2col,streams"
 
@@ -129,7 +129,7 @@ def swap(module: nn.Module, fits: Callable[[nn.Module], bool], make: Callable[[A
 
 
 def network(encoder: nn.Module, variant: str) -> nn.Module:
-    net = D._for_export(encoder)
+    net = D.for_export(encoder)
     if variant.startswith("karatsuba"):
         least = int(variant[len("karatsuba") :] or 2)
         swap(net, lambda c: KaratsubaConv.fits(c, least), KaratsubaConv)
@@ -151,11 +151,11 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     model = dac.DAC().eval()
-    D._speed_up(model)
+    D.speed_up(model)
     n = args.frames * 512
     x = 0.1 * torch.randn(1, 1, n)
     with torch.inference_mode():
-        want = D._for_export(model.encoder)(x).numpy()
+        want = D.for_export(model.encoder)(x).numpy()
     core = ov.Core()
     base = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": args.threads}
     runners: dict[str, Callable[[], None]] = {}

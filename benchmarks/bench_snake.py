@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiotok.codecs.dac import _FastSnake
+from audiotok.codecs.dac.networks import FastSnake as _FastSnake
 
 
 def main() -> None:

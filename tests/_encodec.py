@@ -12,8 +12,8 @@ from encodec import quantization as qt
 from encodec.model import EncodecModel
 
 from audiotok.audio_stream import ChunkSource
-from audiotok.codecs import encodec as codec
 from audiotok.codecs import registry
+from audiotok.codecs.encodec import model as codec
 
 
 def _spread_codebooks(model: EncodecModel, seed: int) -> None:

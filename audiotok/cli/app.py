@@ -15,6 +15,10 @@ from audiotok.cli._diagnostics import diagnostics
 from audiotok.cli._errors import EXIT_CODES, exit_code_for, format_error
 from audiotok.cli.audio import audio_app
 from audiotok.cli.dataset import dataset_app
+from audiotok.cli.decode import EXAMPLES as DECODE_EXAMPLES
+from audiotok.cli.decode import decode
+from audiotok.cli.encode import EXAMPLES as ENCODE_EXAMPLES
+from audiotok.cli.encode import encode
 from audiotok.cli.esf import esf_app
 from audiotok.cli.models import models_app
 from audiotok.cli.npq import npq_app
@@ -24,11 +28,13 @@ __all__ = ["EXIT_CODES", "app", "exit_code_for", "format_error", "main"]
 
 app = typer.Typer(
     name="audiotok",
-    help="Turn audio corpora into neural-codec token datasets (DAC .npq, EnCodec .ecdc + sidecars).",
+    help="Turn audio corpora into neural-codec token datasets: any codec, any token container.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("encode", epilog=ENCODE_EXAMPLES)(encode)
+app.command("decode", epilog=DECODE_EXAMPLES)(decode)
 app.add_typer(npq_app, name="npq")
 app.add_typer(esf_app, name="esf")
 app.add_typer(dataset_app, name="dataset")

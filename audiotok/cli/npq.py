@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from audiotok.cli._compute import compute, encode_summary_line
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
@@ -38,14 +37,10 @@ from audiotok.services.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
-    import torch
-
     from audiotok import device as device_lib
-    from audiotok.services.engines.ray import RayOptions
     from audiotok.services.npq import convert as npq_convert
     from audiotok.services.npq import decode as npq_decode
     from audiotok.services.npq import encode as npq_encode
-    from audiotok.services.npq.encode import EncodeSummary
 else:
     device_lib = lazy_import("audiotok.device")
     npq_convert = lazy_import("audiotok.services.npq.convert")
@@ -146,19 +141,6 @@ ModelOpt = Annotated[
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
 
 
-def _summary_line(summary: EncodeSummary) -> str:
-    """Counts; speed and model only when something was encoded (failures are on stderr already)."""
-    counts = f"{summary.files_ok} ok, {summary.files_skipped} skipped, {summary.files_failed} failed"
-    if not summary.files_written:
-        return counts
-    mono = f"{summary.files_mono} mono → NPQ1; " if summary.files_mono else ""
-    return (
-        f"{counts}; {mono}{summary.audio_hours:.3f} h of audio in {summary.wall_seconds:.1f} s "
-        f"({summary.real_time_factor:.2f}x real time); model {summary.model}"
-        + (f" sha256 {summary.weights_sha256[:16]}…" if summary.weights_sha256 else "")
-    )
-
-
 @npq_app.command(
     "encode",
     epilog=examples(
@@ -238,30 +220,12 @@ def encode(
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    with _compute(device, precision, threads, rays) as dev:
+    with compute(device, precision, threads, rays) as dev:
         out.run(
             "Encoding", npq_encode.encode_paths, paths, outdir=outdir, model=model, device=dev,
             opts=opts, recursive=recursive, shard=(shard_index, shard_count), dry_run=dry_run,
-            backend=backend, engine=rays, line=_summary_line,
+            backend=backend, engine=rays, line=encode_summary_line,
         )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _compute(
-    device: str, precision: str, threads: int | None, rays: RayOptions | None
-) -> Iterator[torch.device | str | None]:
-    """This process's device under ``--precision`` (local engine); nothing here for Ray's actors.
-
-    ``"cpu"`` without importing PyTorch where the CPU is sure (:func:`~audiotok.device.cpu_only`):
-    an encode on a cached OpenVINO model then needs no PyTorch at all.
-    """
-    if rays is not None:  # each actor applies device, precision and threads (RayOptions)
-        yield None
-        return
-    device_lib.set_threads(threads)
-    dev: torch.device | str = "cpu" if device_lib.cpu_only(device) else device_lib.select_device(device)
-    with device_lib.precision(precision, dev):
-        yield dev
 
 
 def _decoded(record: FileRecord) -> str | None:
@@ -316,7 +280,7 @@ def decode(
     )  # fmt: skip
     paths = inputs_of(inputs, from_list)
     sink = Output(as_json=as_json, human=_decoded)
-    with _compute(device, precision, threads, rays) as dev:
+    with compute(device, precision, threads, rays) as dev:
         sink.run(
             "Decoding", npq_decode.decode_paths, paths, out=out, outdir=outdir, model=model,
             device=dev, sample_rate=sample_rate, recursive=recursive, shard=(shard_index, shard_count),

@@ -17,18 +17,14 @@ same length, encoded once and kept (:mod:`audiotok.codecs.silence`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
 
 import numpy as np
 
 from audiotok._threads import Prefetch
 from audiotok._types import Seconds
-from audiotok.audio_stream import SampleSource
-from audiotok.codecs.base import Codec, Context
 from audiotok.codecs.chunking import (
     Window,
     fixed_lengths,
@@ -36,8 +32,19 @@ from audiotok.codecs.chunking import (
     plan_batches,
     stream_windows,
 )
+from audiotok.codecs.codec import Codec, Context
 from audiotok.codecs.silence import SILENCE_CACHE, SilenceCache
-from audiotok.device import to_device
+from audiotok.codecs.streams import (
+    Advanced,
+    Audio,
+    Codes,
+    Encoded,
+    Event,
+    Failed,
+    Stream,
+    check_source,
+    offsets,
+)
 
 __all__ = [
     "SILENCE_CACHE",
@@ -49,62 +56,6 @@ __all__ = [
     "StreamEncoder",
     "check_source",
 ]
-
-Codes = np.ndarray[Any, np.dtype[np.int64]]
-Audio = np.ndarray[Any, np.dtype[np.float32]]
-
-
-def _offsets(codebooks: Sequence[int]) -> list[int]:
-    return [0, *np.cumsum(codebooks).tolist()]
-
-
-@dataclass(frozen=True)
-class Stream:
-    """One source of a batch, planned from its length before it is opened.
-
-    Attributes
-    ----------
-    length : int
-        Samples per channel at the codec's rate (what the opened source's
-        ``length`` will be, e.g. from a probe).
-    codebooks : tuple of int
-        K per item of ``codec.channels`` channels: ``(9, 4)`` for DAC Mid/Side, ``(9,)`` mono.
-    open : callable
-        Returns a context manager giving the :class:`SampleSource`, with
-        ``len(codebooks) * codec.channels`` channels at the codec's rate.
-        Called in the reading thread, when the stream's first window is read.
-    """
-
-    length: int
-    codebooks: tuple[int, ...]
-    open: Callable[[], AbstractContextManager[SampleSource]]
-
-
-@dataclass(frozen=True)
-class Advanced:
-    """``samples`` more of stream ``stream`` are encoded (at the codec's rate)."""
-
-    stream: int
-    samples: int
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """Stream ``stream`` is done: ``codes : ndarray[T, sum(codebooks)] int64``."""
-
-    stream: int
-    codes: Codes
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Stream ``stream`` failed (opening, reading or encoding it) with ``error``; nothing more comes of it."""
-
-    stream: int
-    error: Exception
-
-
-Event = Advanced | Encoded | Failed
 
 
 @dataclass
@@ -172,7 +123,7 @@ class StreamEncoder:
         self.horizon = horizon
         self.reuse_silence = reuse_silence
         if fixed_windows is None:
-            fixed_windows = bool(getattr(codec, "fixed_shapes", lambda part: False)("encoder"))
+            fixed_windows = codec.fixed_shapes("encoder")
         self.fixed_windows = fixed_windows
         self.calls = 0
         self.rows = 0
@@ -202,9 +153,8 @@ class StreamEncoder:
         for j, n in enumerate(lengths):
             if n <= 0:
                 yield Failed(j, ValueError("no samples to encode"))
-        expect = getattr(self.codec, "expect_windows", None)  # CodecBase's; not in the protocol
-        if self.fixed_windows and self.chunk_frames is not None and expect is not None:
-            expect("encoder", fixed_lengths(self.chunk_frames, self.context))
+        if self.fixed_windows and self.chunk_frames is not None:
+            self.codec.expect_windows("encoder", fixed_lengths(self.chunk_frames, self.context))
         state = _Batch(
             self,
             streams,
@@ -269,7 +219,7 @@ class StreamEncoder:
         for audio, codebooks in windows:
             samples = audio.shape[-1]
             # a codec that zero-pads to whole frames sees the same zeros for every length of a frame count
-            key = -(-samples // hop) * hop if getattr(self.codec, "ZERO_PADS_TO_HOP", False) else samples
+            key = -(-samples // hop) * hop if self.codec.caps.zero_pads_to_hop else samples
             items: list[tuple[int, int] | Codes] = []
             for item, k in zip(audio.reshape(len(codebooks), ch, samples), codebooks, strict=True):
                 silent = self._silence is not None and k > 0 and not item.any()  # one scan of the item
@@ -290,13 +240,8 @@ class StreamEncoder:
             plan.append(items)
         codes = np.zeros((0, 0, 0), dtype=np.int64)
         if rows:
-            encode_array = getattr(self.codec, "encode_array", None)  # arrays in and out, no PyTorch
-            if encode_array is not None:
-                codes = np.asarray(encode_array(np.stack(rows), k_run))
-            else:
-                device = getattr(self.codec, "device", "cpu")
-                batch = to_device(np.stack(rows), device)  # pinned, non-blocking
-                codes = self.codec.encode(batch, k_run).cpu().numpy()
+            # arrays in and out: without PyTorch (caps.arrays), or through the device (pinned, non-blocking)
+            codes = np.asarray(self.codec.encode_array(np.stack(rows), k_run))
             self.calls += 1
             self.rows += len(rows)
         for samples, row in zero_row.items():
@@ -305,23 +250,6 @@ class StreamEncoder:
         return [
             [it if isinstance(it, np.ndarray) else codes[it[0], : it[1]] for it in items] for items in plan
         ]
-
-
-def check_source(source: SampleSource, stream: Stream, codec: Codec) -> None:
-    """Refuse a source that does not fit ``stream`` and ``codec``.
-
-    Raises
-    ------
-    ValueError
-        If its channels, rate or length are not what the stream planned.
-    """
-    items = len(stream.codebooks)
-    if source.channels != items * codec.channels:
-        raise ValueError(f"{source.channels} channels but {items} items of {codec.channels} channel(s)")
-    if source.sample_rate != codec.sample_rate:
-        raise ValueError(f"source at {source.sample_rate} Hz, codec at {codec.sample_rate} Hz")
-    if source.length != stream.length:
-        raise ValueError(f"source has {source.length} samples, {stream.length} were planned")
 
 
 class _Batch:
@@ -416,9 +344,9 @@ class _Batch:
                 out = self.out[w.stream] = np.empty(
                     (-(-stream.length // hop), sum(stream.codebooks)), np.int64
                 )
-            offsets = _offsets(stream.codebooks)
+            cols = offsets(stream.codebooks)
             for j, codes in enumerate(items):
-                out[c.start : c.stop, offsets[j] : offsets[j + 1]] = codes[:, c.keep].T
+                out[c.start : c.stop, cols[j] : cols[j + 1]] = codes[:, c.keep].T
             self.left[w.stream] -= 1
             advanced[w.stream] = advanced.get(w.stream, 0) + min(c.stop * hop, stream.length) - c.start * hop
         for s, samples in advanced.items():

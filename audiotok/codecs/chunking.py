@@ -87,7 +87,7 @@ def plan_chunks(
         Frames kept per chunk (``>= 1``).
     context : (int, int)
         Frames of context before and after each chunk (``>= 0``), e.g. a
-        :class:`~audiotok.codecs.base.Context`.
+        :class:`~audiotok.codecs.plugin.Context`.
     fixed : bool
         Give every window of a stream longer than ``W = chunk_frames +
         before + after`` frames exactly ``W`` frames, for a backend compiled

@@ -1,256 +1,264 @@
-"""The ``Codec`` protocol: a neural audio codec as the engine sees it.
+"""Codec plugins: the registration of codec families (:func:`register_codec`), their published models
+(:class:`CodecEntry`), defaults and loading (:class:`CodecPlugin`).
 
-Tensors in, tensors out (NumPy arrays also for a codec that runs on cached
-OpenVINO models, :mod:`audiotok.codecs.dac_cached`); no file I/O. Every codec module in this package
-(``dac.py``, ``encodec.py``) provides a class that satisfies :class:`Codec`,
-and :mod:`audiotok.codecs.registry` maps names and checkpoint paths to the
-functions that load them. Chunking (:mod:`audiotok.codecs.chunking`) and the
-chunked stream encoder and decoder (:mod:`audiotok.codecs.stream`) use only
-what this protocol declares.
+A codec family (DAC, EnCodec, ...) is one package under ``audiotok/codecs/``
+whose ``__init__`` (torch-free) defines a :class:`CodecPlugin` subclass
+decorated with ``@register_codec("name")``: its published models
+(:class:`CodecEntry`, facts known without loading), its defaults for the
+encode pipeline and how its models load into a
+:class:`~audiotok.codecs.codec.Codec` (re-exported here with
+:class:`~audiotok.codecs.codec.Capabilities`, :class:`~audiotok.codecs.codec.Context`
+and the type aliases, so one import serves codec authors).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
 
-import numpy as np
+from audiotok._types import FramesPerSecond, Hz, Seconds
+from audiotok.codecs.codec import Capabilities, Codec, CodecBase, Context, Network, Part, StereoMode
+from audiotok.codecs.weights import HubWeights, Weights
+from audiotok.tokens import CodecInfo, TokenLayout
 
-from audiotok._types import FramesPerSecond, Hz
-
-if TYPE_CHECKING:
-    from torch import Tensor
-
-__all__ = ["Codec", "CodecBase", "Context", "Network", "Part"]
-
-Part = Literal["encoder", "decoder"]
-"""A codec's networks that a backend can run: the encoder (audio -> latents) and the decoder."""
-Network = Callable[["Tensor"], "Tensor"]
-"""A network as a function, ``Tensor[B, C_in, N] -> Tensor[B, C_out, M]`` (an OpenVINO network also
-maps NumPy arrays to arrays, see :class:`~audiotok.codecs.backends.OpenVinoNetwork`)."""
-
-
-class Context(NamedTuple):
-    """Frames of context a chunk is run with, on each side.
-
-    Attributes
-    ----------
-    before : int
-        Frames of real signal before the chunk (``>= 0``).
-    after : int
-        Frames after it (``>= 0``; 0 for a causal network).
-    """
-
-    before: int
-    after: int
+__all__ = [
+    "BUILTIN_CODECS",
+    "Capabilities",
+    "Codec",
+    "CodecBase",
+    "CodecEntry",
+    "CodecPlugin",
+    "Context",
+    "EncodeDefaults",
+    "Located",
+    "Network",
+    "Part",
+    "StereoMode",
+    "plugins",
+    "register_codec",
+]
 
 
-@runtime_checkable
-class Codec(Protocol):
-    """A loaded neural audio codec in inference mode.
+@dataclass(frozen=True)
+class CodecEntry:
+    """A published model: its facts (known without loading it) and where its weights are.
 
     Attributes
     ----------
     name : str
-        The model's name in records and files: the registry's short name
-        (``44khz``, ``encodec_24khz``), or for a DAC model loaded from a
-        checkpoint file or the Hugging Face Hub, that path or repo id.
+        Canonical name (``dac-44khz``).
+    short_name : str
+        The earlier name, an alias (``44khz``); written into records and files.
+    family : str
+        The plugin that loads it.
     sample_rate : int
-        Hz of the audio :meth:`encode` takes and :meth:`decode` returns.
+        Hz.
     channels : int
-        Audio channels per batch item: 1, or 2 for a stereo codec (EnCodec 48 kHz).
+        Audio channels per batch item.
     hop_length : int
         Samples per frame.
     n_codebooks : int
-        RVQ codebooks the model has (the largest ``K``).
+        Codebooks of the model.
     codebook_size : int
-        Entries per codebook (the vocabulary of every codebook).
-    encoder_context_frames : Context
-        Frames of context a chunk is encoded with, before and after it, so
-        that chunked codes match a whole-file encode (see
-        :mod:`audiotok.codecs.chunking`).
-    decoder_context_frames : Context
-        The same for decoding codes to audio chunk by chunk.
-    weights_sha256 : str
-        Hex sha256 of the weights file read, for provenance.
+        Entries per codebook.
+    weights : Weights or HubWeights
+        A file in a codec package's own cache (download URL), or files of a Hugging Face Hub repo.
+    normalizes : bool
+        The model expects its input divided by one scale per file (EnCodec 48 kHz).
     """
 
     name: str
+    short_name: str
+    family: str
     sample_rate: Hz
     channels: int
     hop_length: int
     n_codebooks: int
     codebook_size: int
-    weights_sha256: str
+    weights: Weights | HubWeights
+    normalizes: bool = False
 
     @property
     def frame_rate(self) -> FramesPerSecond:
-        """Frames per second (fps), ``sample_rate / hop_length``."""
-        ...
-
-    @property
-    def encoder_context_frames(self) -> Context:
-        """Frames of context before and after an encoded chunk."""
-        ...
-
-    @property
-    def decoder_context_frames(self) -> Context:
-        """Frames of context before and after a decoded chunk."""
-        ...
-
-    def encode(self, audio: Tensor, n_codebooks: int) -> Tensor:
-        """Encode audio to RVQ codes.
-
-        Parameters
-        ----------
-        audio : Tensor[B, C, S]
-            float32 at :attr:`sample_rate`, ``C = channels`` (``Tensor[B, 1, S]``
-            for a mono codec). ``S`` need not be a multiple of :attr:`hop_length`;
-            each codec pads the last frame its own way.
-        n_codebooks : int
-            K, the first K codebooks, ``1 <= K <= n_codebooks``.
-
-        Returns
-        -------
-        codes : LongTensor[B, K, T]
-            ``T = ceil(S / hop_length)``.
-
-        Raises
-        ------
-        ValueError
-            If ``n_codebooks`` is out of range or ``audio`` has the wrong shape.
-        """
-        ...
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Decode RVQ codes to audio.
-
-        Parameters
-        ----------
-        codes : LongTensor[B, K, T]
-            ``1 <= K <= n_codebooks``.
-
-        Returns
-        -------
-        audio : Tensor[B, C, T * hop_length]
-            float32 at :attr:`sample_rate`, ``C = channels``.
-
-        Raises
-        ------
-        ValueError
-            If ``codes`` has the wrong shape.
-        """
-        ...
-
-
-class CodecBase:
-    """What the codec classes share: the frame rate, the decoder context and the shape checks.
-
-    Subclasses set the :class:`Codec` attributes and :attr:`DECODE_CONTEXT_FRAMES`.
-    """
-
-    #: Frames of context each side of a decoded chunk.
-    DECODE_CONTEXT_FRAMES: int
-    name: str
-    sample_rate: Hz
-    channels: int
-    hop_length: int
-    n_codebooks: int
-    #: Backends ``auto`` may choose for this codec (:mod:`audiotok.codecs.backends`), fastest first.
-    AUTO_BACKENDS: tuple[str, ...] = ()
-
-    @property
-    def backends(self) -> dict[str, str]:
-        """Which backend runs each network (``{"encoder": "openvino"}``); eager when absent."""
-        return {part: name for part, (_, name) in self.__dict__.get("_runners", {}).items()}
-
-    def network(self, part: Part) -> Network:
-        """The eager PyTorch module of ``part``, ready for inference (speed-ups applied)."""
-        raise NotImplementedError
-
-    def export_module(self, part: Part) -> Network:
-        """What a backend converts or compiles for ``part`` (default: :meth:`network`).
-
-        DAC's encoder adds its RVQ, so that a backend maps audio straight to codes.
-        """
-        return self.network(part)
-
-    def export_example(self, part: Part, audio: Tensor) -> Tensor:
-        """An input of :meth:`export_module` ``(part)`` made from ``audio : Tensor[1, channels, S]``.
-
-        Default: the audio for the encoder, the encoder's latents for the decoder.
-        """
-        if part == "encoder":
-            return audio
-        return self.network("encoder")(audio)
-
-    def run(self, part: Part, x: Tensor) -> Tensor:
-        """Run ``part`` on ``x`` through its backend (see :mod:`audiotok.codecs.backends`), else eagerly."""
-        entry = self.__dict__.get("_runners", {}).get(part)
-        return entry[0](x) if entry is not None else self.network(part)(x)
-
-    def fixed_shapes(self, part: Part) -> bool:
-        """Whether ``part`` runs fastest on a few repeated input lengths (a backend compiled per shape).
-
-        Then the chunk planners cut windows of one length where they can
-        (:func:`audiotok.codecs.chunking.plan_chunks` ``fixed=True``).
-        """
-        entry = self.__dict__.get("_runners", {}).get(part)
-        return entry is not None and bool(getattr(entry[0], "fixed_shapes", False))
-
-    def expect_windows(self, part: Part, frames: Iterable[int]) -> None:
-        """Tell ``part``'s backend that windows of these lengths (frames) will run many times.
-
-        A backend compiled per shape (:meth:`fixed_shapes`) compiles a model
-        for each; otherwise nothing happens. Encoder windows are audio
-        ``[channels, f * hop_length]``, decoder windows codes ``[n_codebooks, f]``.
-        """
-        entry = self.__dict__.get("_runners", {}).get(part)
-        expect = getattr(entry[0], "expect", None) if entry is not None else None
-        if expect is not None:
-            if part == "encoder":
-                expect([(self.channels, f * self.hop_length) for f in frames])
-            else:
-                expect([(self.n_codebooks, f) for f in frames])
-
-    def set_runner(self, part: Part, runner: Network | None, backend: str = "eager") -> None:
-        """Run ``part`` with ``runner`` from now on (``None``: eager again); ``backend`` names it."""
-        runners: dict[str, tuple[Network, str]] = self.__dict__.setdefault("_runners", {})
-        if runner is None:
-            runners.pop(part, None)
-        else:
-            runners[part] = (runner, backend)
-
-    @property
-    def frame_rate(self) -> FramesPerSecond:
-        """Frames per second (fps), ``sample_rate / hop_length``."""
+        """Frames per second, ``sample_rate / hop_length`` (86.1328125 at 44.1 kHz)."""
         return self.sample_rate / self.hop_length
 
     @property
-    def decoder_context_frames(self) -> Context:
-        """:attr:`DECODE_CONTEXT_FRAMES` on both sides."""
-        return Context(self.DECODE_CONTEXT_FRAMES, self.DECODE_CONTEXT_FRAMES)
+    def names(self) -> tuple[str, str]:
+        """Every name this entry answers to: canonical, then the alias."""
+        return (self.name, self.short_name)
 
-    def check_audio(self, audio: Tensor | np.ndarray[Any, Any], n_codebooks: int) -> None:
-        """Check :meth:`Codec.encode`'s arguments.
+    @property
+    def layout(self) -> TokenLayout:
+        """Its codebooks."""
+        return TokenLayout.uniform(self.n_codebooks, self.codebook_size)
+
+    def info(self, weights_sha256: str | None = None) -> CodecInfo:
+        """Its :class:`~audiotok.tokens.CodecInfo` as known without loading it."""
+        return CodecInfo(
+            codec=self.name, family=self.family, sample_rate=self.sample_rate,
+            output_sample_rate=self.sample_rate, channels=self.channels, hop_length=self.hop_length,
+            layout=self.layout, weights_sha256=weights_sha256,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Located:
+    """A model found but not loaded.
+
+    Attributes
+    ----------
+    plugin : CodecPlugin
+        Its family's plugin.
+    path : Path
+        The weights file: a checkpoint, or the weights of a Hugging Face model folder.
+    name : str
+        The codec's :attr:`Codec.name`: the entry's short name, or the path or repo id as given.
+    entry : CodecEntry or None
+        The registry entry of a named model.
+    source : {"checkpoint", "hf"}
+        A checkpoint file, or a Hugging Face model folder (``config.json`` beside ``path``).
+    """
+
+    plugin: CodecPlugin
+    path: Path
+    name: str
+    entry: CodecEntry | None = None
+    source: Literal["checkpoint", "hf"] = "checkpoint"
+
+
+@dataclass(frozen=True)
+class EncodeDefaults:
+    """What ``audiotok encode`` does with a family's models when the user does not say.
+
+    Attributes
+    ----------
+    codebooks : int or None
+        K for mono (and Mid); ``None``: every codebook of the model.
+    side_codebooks : int or None
+        K for Side under Mid/Side; ``None``: as ``codebooks``.
+    stereo : {"mid-side", "downmix"}
+        What a mono codec does with stereo input.
+    chunk_seconds : float
+        Audio per encoder chunk; never changes the codes of a codec with exact chunking.
+    sink : str
+        The token container ``--to`` defaults to.
+    """
+
+    codebooks: int | None = None
+    side_codebooks: int | None = None
+    stereo: StereoMode = "downmix"
+    chunk_seconds: Seconds = 10.0
+    sink: str = "npq"
+
+
+class CodecPlugin:
+    """A codec family: its published models, defaults and loading. Subclass and :func:`register_codec` it.
+
+    Must (a subclass):
+
+    - set :attr:`entries` (every published model, facts known without loading)
+      and :attr:`label`;
+    - implement :meth:`load`: a checkpoint (or model folder) to a :class:`Codec`
+      subclass that declares ``caps`` and implements ``encode``, ``decode``,
+      ``encoder_context_frames`` and ``network``.
+
+    May: claim checkpoint suffixes (:attr:`checkpoint_suffixes`) or other
+    references (:meth:`claims`, :meth:`locate_reference`, e.g. Hugging Face
+    repo ids); build a codec from its backend cache without PyTorch
+    (:meth:`load_cached`); set :attr:`defaults`.
+
+    Don't: import torch at module level in the package's ``__init__`` (the
+    registry is read by torch-free commands); read or write files other than
+    weights.
+    """
+
+    family: ClassVar[str] = ""
+    label: ClassVar[str] = "a model"
+    entries: ClassVar[tuple[CodecEntry, ...]] = ()
+    checkpoint_suffixes: ClassVar[tuple[str, ...]] = ()
+    defaults: ClassVar[EncodeDefaults] = EncodeDefaults()
+
+    def load(self, located: Located, device: Any, fast: bool) -> Codec:
+        """Load ``located`` eagerly (PyTorch) on ``device``.
 
         Raises
         ------
-        ValueError
-            If ``n_codebooks`` is out of range or ``audio`` is not ``[B, channels, S]``.
+        ModelError
+            If the weights are unreadable or do not fit the architecture.
         """
-        if not 1 <= n_codebooks <= self.n_codebooks:
-            raise ValueError(f"n_codebooks must be in [1, {self.n_codebooks}], got {n_codebooks}")
-        if audio.ndim != 3 or audio.shape[1] != self.channels:
-            raise ValueError(f"audio must be [B, {self.channels}, S], got {tuple(audio.shape)}")
+        raise NotImplementedError
 
-    def check_codes(self, codes: Tensor | np.ndarray[Any, Any]) -> None:
-        """Check :meth:`Codec.decode`'s argument.
+    def load_cached(
+        self,
+        located: Located,
+        device: Any,
+        backend: str,
+        parts: tuple[Part, ...],
+        codebooks: int | None,
+        eager: Callable[[], Codec],
+    ) -> Codec | None:
+        """A codec built from its backend cache entries alone (no PyTorch), or ``None`` (default)."""
+        return None
+
+    def claims(self, ref: str) -> bool:
+        """Whether ``ref`` (neither a name nor an existing checkpoint file) is a model of this family."""
+        return False
+
+    def locate_reference(self, ref: str, download: bool) -> Located:
+        """The model ``ref`` names (:meth:`claims` said yes), its files fetched.
 
         Raises
         ------
-        ValueError
-            If ``codes`` is not ``[B, K, T]`` with ``1 <= K <= n_codebooks``.
+        ModelError
+            If it cannot be found.
         """
-        if codes.ndim != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(f"codes must be [B, K<={self.n_codebooks}, T], got {tuple(codes.shape)}")
+        raise NotImplementedError
+
+
+P = TypeVar("P", bound=type[CodecPlugin])
+
+BUILTIN_CODECS: tuple[str, ...] = ("audiotok.codecs.dac", "audiotok.codecs.encodec")
+"""The packages of the codec families audiotok ships, imported (registering them) on first use."""
+
+_PLUGINS: dict[str, CodecPlugin] = {}
+_LOADED: list[bool] = []
+
+
+def register_codec(family: str) -> Callable[[P], P]:
+    """Class decorator: register a :class:`CodecPlugin` subclass as the codec family ``family``.
+
+    Raises
+    ------
+    ValueError
+        If another plugin has that name.
+    """
+
+    def register(cls: P) -> P:
+        known = _PLUGINS.get(family)
+        if known is not None and type(known) is not cls:
+            raise ValueError(f"codec family {family!r} is registered twice")
+        cls.family = family
+        _PLUGINS[family] = cls()
+        return cls
+
+    return register
+
+
+def plugins() -> dict[str, CodecPlugin]:
+    """Every registered codec family by name: the built-in ones, and those of the ``audiotok.codecs``
+    entry point group (third-party packages)."""
+    if not _LOADED:
+        _LOADED.append(True)
+        for module in BUILTIN_CODECS:
+            importlib.import_module(module)
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="audiotok.codecs"):
+            ep.load()
+    # the built-in families first, in BUILTIN_CODECS order, whatever was imported first
+    builtin = [p for m in BUILTIN_CODECS for p in _PLUGINS.values() if type(p).__module__ == m]
+    return {p.family: p for p in [*builtin, *_PLUGINS.values()]}

@@ -18,12 +18,15 @@ import contextlib
 import io
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import OutputError
+
+if TYPE_CHECKING:
+    from audiotok.codecs.plugin import Codec
 
 __all__ = ["SILENCE_CACHE", "SilenceCache"]
 
@@ -50,10 +53,10 @@ class SilenceCache:
         self._memory: OrderedDict[int, Codes] = OrderedDict()
 
     @classmethod
-    def for_codec(cls, codec: object) -> SilenceCache:
+    def for_codec(cls, codec: Codec) -> SilenceCache:
         """A cache for ``codec``'s encoder, on disk when its weights' sha256 is known."""
-        hop = int(getattr(codec, "hop_length"))  # noqa: B009  (any Codec)
-        sha = str(getattr(codec, "weights_sha256", "") or "")
+        hop = codec.hop_length
+        sha = codec.weights_sha256
         if not sha:
             return cls(hop)
         from audiotok.codecs.backends import entry_tag

@@ -18,8 +18,8 @@ import numpy as np
 
 from audiotok import device as device_lib
 from audiotok._types import Seconds
-from audiotok.codecs.base import Codec
 from audiotok.codecs.chunking import frames_for_seconds
+from audiotok.codecs.plugin import Codec
 
 __all__ = ["MAX_AUTO_BATCH", "SAME_LENGTH_GROUP", "auto_batch_size", "window_samples"]
 
@@ -64,11 +64,10 @@ def auto_batch_size(codec: Codec, chunk_seconds: Seconds, *, max_batch: int = MA
     int
         Between 1 and ``max_batch``.
     """
-    fixed_shapes = getattr(codec, "fixed_shapes", None)  # CodecBase's; not in the protocol
-    if fixed_shapes is not None and fixed_shapes("encoder"):
+    if codec.fixed_shapes("encoder"):
         return max(1, min(SAME_LENGTH_GROUP, max_batch))
-    where = getattr(codec, "device", "cpu")
-    if str(getattr(where, "type", where)).split(":")[0] != "cuda":
+    where = codec.device
+    if device_lib.device_kind(where) != "cuda":
         return 1
     import torch
 

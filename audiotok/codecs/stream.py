@@ -1,4 +1,4 @@
-"""Chunked encode and decode of one stream by any :class:`~audiotok.codecs.base.Codec`, with bounded memory.
+"""Chunked encode and decode of one stream by any :class:`~audiotok.codecs.plugin.Codec`, with bounded memory.
 
 Encoding reads a :class:`~audiotok.audio_stream.SampleSource` window by
 window: every chunk runs inside a window with the codec's
@@ -19,19 +19,15 @@ import numpy as np
 
 from audiotok._types import Seconds
 from audiotok.audio_stream import SampleSource
-from audiotok.codecs.base import Codec, Context
-from audiotok.codecs.batch import Encoded, Failed, Stream, StreamEncoder, check_source
+from audiotok.codecs.batch import StreamEncoder
 from audiotok.codecs.chunking import fixed_lengths, plan_chunks
-from audiotok.codecs.dac_cached import CachedDacCodec
+from audiotok.codecs.plugin import Codec, Context
+from audiotok.codecs.streams import Encoded, Failed, Stream, check_source, offsets
 
 __all__ = ["decode_codes", "encode_source"]
 
 Codes = np.ndarray[Any, np.dtype[np.int64]]
 Audio = np.ndarray[Any, np.dtype[np.float32]]
-
-
-def _offsets(codebooks: Sequence[int]) -> list[int]:
-    return [0, *np.cumsum(codebooks).tolist()]
 
 
 def encode_source(
@@ -129,13 +125,12 @@ def decode_codes(
     """
     hop = codec.hop_length
     n_frames = codes.shape[0]
-    offsets = _offsets(codebooks)
+    cols = offsets(codebooks)
     size = n_frames if chunk_frames is None else chunk_frames
-    fixed = bool(getattr(codec, "fixed_shapes", lambda part: False)("decoder"))
+    fixed = codec.fixed_shapes("decoder")
     context = context or codec.decoder_context_frames
-    expect = getattr(codec, "expect_windows", None)  # CodecBase's; not in the protocol
-    if fixed and chunk_frames is not None and expect is not None:
-        expect("decoder", fixed_lengths(max(1, chunk_frames), context))
+    if fixed and chunk_frames is not None:
+        codec.expect_windows("decoder", fixed_lengths(max(1, chunk_frames), context))
     for chunk in plan_chunks(n_frames, max(1, size), context, fixed=fixed):
         window = np.asarray(codes[chunk.win_start : chunk.win_stop], dtype=np.int64)
         keep = slice(chunk.keep.start * hop, chunk.keep.stop * hop)
@@ -144,11 +139,6 @@ def decode_codes(
             if k == 0:  # e.g. an NPQ2 file without Side codebooks: silence
                 pieces.append(np.zeros((codec.channels, keep.stop - keep.start), dtype=np.float32))
                 continue
-            item = window[:, offsets[j] : offsets[j] + k].T.copy()[None]
-            if isinstance(codec, CachedDacCodec):  # arrays in and out, no PyTorch
-                pieces.append(np.asarray(codec.decode(item))[0, :, keep])
-                continue
-            import torch
-
-            pieces.append(codec.decode(torch.from_numpy(item))[0, :, keep].cpu().numpy())
+            item = window[:, cols[j] : cols[j] + k].T.copy()[None]
+            pieces.append(codec.decode_array(item)[0, :, keep])  # without PyTorch where caps.arrays
         yield np.concatenate(pieces).astype(np.float32, copy=False)

@@ -5,11 +5,15 @@ downloaded by descript-audio-codec or encodec are found and reused:
 
 * ``descript``: ``$HOME/.cache/descript/dac/<filename>`` (DAC);
 * ``torch-hub``: ``$TORCH_HOME/hub/checkpoints/<filename>`` (EnCodec; see
-  :func:`torch.hub.get_dir`).
+  :func:`torch.hub.get_dir`);
+* a Hugging Face Hub repo (:class:`HubWeights`): the standard Hugging Face
+  cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
+  ``~/.cache/huggingface/hub``), read and filled by ``huggingface_hub``.
 
 Set ``AUDIOTOK_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) to never touch the
 network; a missing file is then a :class:`~audiotok.errors.ModelError` that
-names the URL and the exact path to save it as. Nothing here imports torch
+names the URL and the exact path to save it as (for a Hub repo: the repo, its
+files and the cache folder to put them in). Nothing here imports torch
 until a torch-hub path is asked for or a file is downloaded.
 """
 
@@ -27,7 +31,22 @@ from typing import Literal
 from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import ModelError, OutputError
 
-__all__ = ["CACHE_ENV", "Weights", "cache_path", "cache_root", "fetch", "offline", "sha256_file"]
+__all__ = [
+    "CACHE_ENV",
+    "HubWeights",
+    "Weights",
+    "cache_path",
+    "cache_root",
+    "fetch",
+    "fetch_any",
+    "fetch_hub",
+    "hub_cache",
+    "hub_folder",
+    "offline",
+    "sha256_file",
+    "source_url",
+    "where",
+]
 
 CACHE_ENV = "AUDIOTOK_CACHE_DIR"
 """Environment variable: audiotok's cache folder (see :func:`cache_root`)."""
@@ -162,3 +181,135 @@ def fetch(name: str, weights: Weights, *, download: bool = True) -> Path:
     except Exception as exc:  # network, HTTP status, hash, disk: all end the same way
         raise ModelError(f"cannot download weights for {name!r} ({exc}); {hint}") from None
     return path
+
+
+@dataclass(frozen=True)
+class HubWeights:
+    """A model's files in a Hugging Face Hub repo (kept in the standard Hugging Face cache).
+
+    Attributes
+    ----------
+    repo : str
+        The repo id, ``owner/name``.
+    files : tuple of str
+        Files the model needs (``config.json``).
+    weights : tuple of str
+        Weights files, the first present is used (``model.safetensors``, ``pytorch_model.bin``).
+    revision : str, optional
+        Branch, tag or commit; default the repo's main branch.
+    """
+
+    repo: str
+    files: tuple[str, ...] = ("config.json",)
+    weights: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+    revision: str | None = None
+
+
+def hub_cache() -> Path:
+    """The Hugging Face Hub cache, read from the environment at each call.
+
+    ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``
+    (``~/.cache/huggingface/hub``): ``huggingface_hub``'s own rule.
+    """
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.path.expanduser(os.environ["HF_HUB_CACHE"]))
+    xdg = os.getenv("XDG_CACHE_HOME", "~/.cache")
+    home = os.getenv("HF_HOME", os.path.join(xdg, "huggingface"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def _cached_hub_file(hub: HubWeights, filename: str, cache: Path) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(hub.repo, filename, cache_dir=cache, revision=hub.revision)
+    return Path(hit) if isinstance(hit, str) and Path(hit).is_file() else None
+
+
+def fetch_hub(name: str, hub: HubWeights, *, download: bool = True) -> tuple[Path, Path]:
+    """The snapshot folder of ``hub``'s repo in the Hugging Face cache, downloading what is missing.
+
+    Parameters
+    ----------
+    name : str
+        The model's name, for messages.
+    hub : HubWeights
+    download : bool
+        Allow a download (still refused when :func:`offline`).
+
+    Returns
+    -------
+    (folder, weights) : (Path, Path)
+        The snapshot folder holding every file of ``hub.files``, and the weights file used.
+
+    Raises
+    ------
+    ModelError
+        If a file is missing and cannot be downloaded; the one-line message
+        names the repo, the files and the cache folder they belong in.
+    """
+    cache = hub_cache()
+    found = [_cached_hub_file(hub, f, cache) for f in hub.files]
+    weights = next((p for p in (_cached_hub_file(hub, w, cache) for w in hub.weights) if p), None)
+    if all(found) and weights is not None:
+        return weights.parent, weights
+    missing = [f for f, p in zip(hub.files, found, strict=True) if p is None]
+    if weights is None:
+        missing.append(" or ".join(hub.weights))
+    folder = hub_folder(hub)
+    hint = (
+        f"missing {', '.join(missing)} of Hugging Face repo {hub.repo}; put the repo in {folder} "
+        f"(`hf download {hub.repo}` with HF_HOME set, on a machine with network, then copy it here)"
+    )
+    if not download or offline():
+        raise ModelError(f"weights for {name!r} are not cached and downloads are off; {hint}")
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot = Path(
+            snapshot_download(
+                hub.repo, revision=hub.revision, cache_dir=cache, allow_patterns=[*hub.files, *hub.weights]
+            )  # type: ignore[arg-type]
+        )
+    except Exception as exc:  # network, HTTP status, auth, disk: all end the same way
+        raise ModelError(f"cannot download weights for {name!r} ({exc}); {hint}") from None
+    chosen = next((snapshot / w for w in hub.weights if (snapshot / w).is_file()), None)
+    if chosen is None:
+        raise ModelError(f"Hugging Face repo {hub.repo} has none of {', '.join(hub.weights)}", name)
+    return snapshot, chosen
+
+
+def hub_folder(hub: HubWeights) -> Path:
+    """The repo's folder in the Hugging Face cache (``models--OWNER--NAME``)."""
+    return hub_cache() / f"models--{hub.repo.replace('/', '--')}"
+
+
+def where(weights: Weights | HubWeights) -> tuple[Path, bool]:
+    """Where ``weights`` are (or would be) cached, and whether they are: the file, or the repo's folder."""
+    if isinstance(weights, HubWeights):
+        cache = hub_cache()
+        complete = all(_cached_hub_file(weights, f, cache) for f in weights.files) and any(
+            _cached_hub_file(weights, w, cache) for w in weights.weights
+        )
+        return hub_folder(weights), complete
+    path = cache_path(weights)
+    return path, path.is_file()
+
+
+def source_url(weights: Weights | HubWeights) -> str:
+    """Where ``weights`` are downloaded from (a file's URL, or the repo's page)."""
+    if isinstance(weights, HubWeights):
+        return f"https://huggingface.co/{weights.repo}"
+    return weights.url
+
+
+def fetch_any(name: str, weights: Weights | HubWeights, *, download: bool = True) -> Path:
+    """The weights file of ``weights``, fetched into its cache if needed (:func:`fetch`, :func:`fetch_hub`).
+
+    Raises
+    ------
+    ModelError
+        As :func:`fetch` and :func:`fetch_hub`.
+    """
+    if isinstance(weights, HubWeights):
+        return fetch_hub(name, weights, download=download)[1]
+    return fetch(name, weights, download=download)

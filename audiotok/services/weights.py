@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from audiotok.codecs import registry
-from audiotok.codecs.weights import cache_path, fetch, sha256_file
+from audiotok.codecs.weights import fetch_any, sha256_file, source_url, where
 from audiotok.errors import UsageError
 from audiotok.formats._base import FrozenModel
 
@@ -47,7 +47,7 @@ def list_models() -> list[ModelInfo]:
     """Every model of the registry (DAC, then EnCodec), with its cache state."""
     infos = []
     for entry in registry.entries():
-        path = cache_path(entry.weights)
+        path, cached = where(entry.weights)
         infos.append(
             ModelInfo(
                 name=entry.name,
@@ -59,9 +59,9 @@ def list_models() -> list[ModelInfo]:
                 token_rate=entry.frame_rate,
                 n_codebooks=entry.n_codebooks,
                 codebook_size=entry.codebook_size,
-                cached=path.is_file(),
+                cached=cached,
                 path=str(path),
-                url=entry.weights.url,
+                url=source_url(entry.weights),
             )
         )
     return infos
@@ -81,5 +81,5 @@ def fetch_model(name: str) -> FetchedModel:
     if entry is None:
         known = ", ".join(n for e in registry.entries() for n in e.names)
         raise UsageError(f"unknown model {name!r}; known: {known}")
-    path = fetch(entry.name, entry.weights)
+    path = fetch_any(entry.name, entry.weights)
     return FetchedModel(name=entry.name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from audiotok.cli import _compute as compute_cli
 from audiotok.cli import esf as esf_cli
 from audiotok.cli import npq as npq_cli
 from audiotok.cli._errors import exit_code_for, format_error
@@ -39,16 +40,20 @@ def test_unknown_precision_is_a_usage_error_before_any_work(
     assert format_error(err) == "usage error: unknown --precision 'fp16'; expected fp32, tf32, bf16"
 
 
+# eager: a cold backend cache would announce its one-time conversion on stderr too
+ENCODE = ["npq", "encode", "--backend", "eager"]
+
+
 def test_bf16_on_the_cpu_warns_and_encodes_in_fp32(dac_home: Path, tmp_path: Path) -> None:
     src = write_audio(tmp_path / "a.wav", 0.3, sr=44100, channels=1)
     result = runner.invoke(
         app,
-        ["npq", "encode", str(src), "-o", str(tmp_path / "bf16"), "--device", "cpu", "--precision", "bf16"],
+        [*ENCODE, str(src), "-o", str(tmp_path / "bf16"), "--device", "cpu", "--precision", "bf16"],
     )
     assert result.exit_code == 0, result.output
     assert result.stderr.count("\n") == 1  # one line
     assert result.stderr == "warning: precision 'bf16' needs a CUDA device, not cpu; using fp32\n"
-    plain = runner.invoke(app, ["npq", "encode", str(src), "-o", str(tmp_path / "fp32"), "--device", "cpu"])
+    plain = runner.invoke(app, [*ENCODE, str(src), "-o", str(tmp_path / "fp32"), "--device", "cpu"])
     assert plain.exit_code == 0 and plain.stderr == ""
     assert (tmp_path / "bf16" / "a.npq").read_bytes() == (tmp_path / "fp32" / "a.npq").read_bytes()
 
@@ -56,7 +61,7 @@ def test_bf16_on_the_cpu_warns_and_encodes_in_fp32(dac_home: Path, tmp_path: Pat
 def test_precision_wraps_the_service_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service runs inside ``device.precision``: the TF32 switches (here: a fake CUDA device) are on."""
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(npq_cli.device_lib, "select_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(compute_cli.device_lib, "select_device", lambda name: torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,11 @@ import soundfile as sf
 import torch
 
 from audiotok.codecs import backends, registry
-from audiotok.codecs.base import CodecBase
+from audiotok.codecs.backends import cache as backend_cache
+from audiotok.codecs.backends import gate as backend_gate
+from audiotok.codecs.backends import openvino as backend_openvino
+from audiotok.codecs.plugin import Codec as CodecBase
+from audiotok.codecs.plugin import Network
 from audiotok.errors import UsageError
 
 openvino = pytest.importorskip("openvino")
@@ -80,14 +86,14 @@ def test_openvino_codes_equal_eager_on_real_audio(dac_home: Path, cache: Path, s
         folder = cache / "backends" / entry
         assert {p.name for p in folder.iterdir()} == {"model.xml", "model.bin", "gate.json"}
         assert json.loads((folder / "gate.json").read_text())["passed"] is True
-        assert entry.endswith(f"-openvino-{backends._version('openvino')}-any-e{backends.ENTRY_LAYOUT}")
+        assert entry.endswith(f"-openvino-{backend_cache._version('openvino')}-any-dac4")
 
 
 def test_a_cached_decoder_decodes_any_codebook_count_without_the_model(
     dac_home: Path, cache: Path, shared_audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The OpenVINO decoder takes codes (RVQ lookup inside); codebooks left out contribute nothing."""
-    from audiotok.codecs import dac as dac_codec
+    from audiotok.codecs.dac import model as dac_codec
 
     plain = _dac()
     codes = plain.encode(_real(shared_audio, 1.0), 9)
@@ -110,7 +116,7 @@ def test_cache_entry_is_reused_without_converting(
     def no_conversion(*args: object) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(backends, "_convert_openvino", no_conversion)
+    monkeypatch.setattr(backend_cache, "_convert_openvino", no_conversion)
     again = _dac("openvino")
     assert again.backends == {"encoder": "openvino"}
     assert torch.equal(again.encode(probe, 9), first.encode(probe, 9))
@@ -120,8 +126,8 @@ def test_an_encode_with_a_cached_entry_loads_no_pytorch_model(
     dac_home: Path, cache: Path, shared_audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once an entry passed its gate, an encode-only load reads neither ``dac`` nor the tensors."""
-    from audiotok.codecs import dac as dac_codec
-    from audiotok.codecs.dac_cached import CachedDacCodec
+    from audiotok.codecs.dac import model as dac_codec
+    from audiotok.codecs.dac.cached import CachedDacCodec
     from audiotok.errors import ModelError
 
     x = _real(shared_audio, 2.0)
@@ -146,18 +152,49 @@ def test_an_encode_with_a_cached_entry_loads_no_pytorch_model(
     assert getattr(_dac("auto", ("encoder", "decoder")), "model", None) is not None
 
 
+def test_a_conversion_is_announced_before_it_starts_and_timed(
+    dac_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first run says why it waits (converting, once, where cached) before converting; later runs not."""
+    monkeypatch.delenv(backends.CACHE_ENV)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)  # the cache: ~/.cache/audiotok, in dac_home
+    real_convert = backend_cache._convert_openvino
+    said_before: list[str] = []
+
+    def convert(module: Any, example: torch.Tensor, folder: Path) -> None:
+        said_before.extend(r.getMessage() for r in caplog.records)
+        real_convert(module, example, folder)
+
+    monkeypatch.setattr(backend_cache, "_convert_openvino", convert)
+    caplog.set_level(logging.WARNING, logger="audiotok")
+    _dac("openvino")
+    assert said_before == [
+        "converting dac-44khz's encoder for OpenVINO (once for these weights; this takes a while; "
+        "cached in ~/.cache/audiotok/backends)"
+    ]
+    assert (dac_home / ".cache" / "audiotok" / "backends").is_dir()
+    records = [(r.name, r.levelno) for r in caplog.records]
+    assert records == [("audiotok.codecs.backends.cache", logging.WARNING)] * 2
+    assert re.fullmatch(
+        r"converted dac-44khz's encoder for OpenVINO in \d+\.\d s", caplog.records[1].getMessage()
+    )
+    caplog.clear()
+    _dac("openvino")  # cached: nothing to say
+    assert caplog.records == []
+
+
 def test_gate_mismatch_falls_back_to_eager_with_one_warning(
     dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_runner = backends._openvino_runner
+    real_runner = backend_cache._openvino_runner
 
     def off_by_a_lot(
         model: Any, threads: int, blobs: Path | None = None, static_shapes: bool = True
-    ) -> backends.Network:
+    ) -> Network:
         run = real_runner(model, threads, blobs, static_shapes)
         return lambda x: (run(x) + 1) % 1024  # every code off by one
 
-    monkeypatch.setattr(backends, "_openvino_runner", off_by_a_lot)
+    monkeypatch.setattr(backend_cache, "_openvino_runner", off_by_a_lot)
     with pytest.warns(backends.BackendFallbackWarning, match="openvino encoder .* not used .*codes equal"):
         codec = _dac("openvino")
     assert codec.backends == {}
@@ -166,7 +203,7 @@ def test_gate_mismatch_falls_back_to_eager_with_one_warning(
     (entry,) = (cache / "backends").iterdir()
     assert json.loads((entry / "gate.json").read_text())["passed"] is False
     # the recorded verdict is kept: no new conversion, the same fallback
-    monkeypatch.setattr(backends, "_convert_openvino", lambda *a: pytest.fail("converted again"))
+    monkeypatch.setattr(backend_cache, "_convert_openvino", lambda *a: pytest.fail("converted again"))
     with pytest.warns(backends.BackendFallbackWarning, match="codes equal"):
         assert _dac("auto").backends == {}
 
@@ -174,11 +211,11 @@ def test_gate_mismatch_falls_back_to_eager_with_one_warning(
 def test_failed_conversion_leaves_no_entry(
     dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(codec: object, part: str, folder: Path) -> None:
+    def broken(module: object, example: torch.Tensor, folder: Path) -> None:
         (folder / "model.xml").write_text("<half")
         raise RuntimeError("converter crashed")
 
-    monkeypatch.setattr(backends, "_convert_openvino", broken)
+    monkeypatch.setattr(backend_cache, "_convert_openvino", broken)
     with pytest.warns(backends.BackendFallbackWarning, match="RuntimeError: converter crashed"):
         codec = _dac("openvino")
     assert codec.backends == {}
@@ -194,7 +231,7 @@ def test_eager_backend_converts_nothing(dac_home: Path, cache: Path) -> None:
 
 def test_probe_signal_is_fixed() -> None:
     a, b = backends.probe_signal(44100, 2), backends.probe_signal(44100, 2)
-    assert a.shape == (1, 2, round(backends.PROBE_SECONDS * 44100)) and torch.equal(a, b)
+    assert a.shape == (1, 2, round(backend_gate.PROBE_SECONDS * 44100)) and torch.equal(a, b)
     assert 0.1 < float(a.abs().max()) < 0.8 and np.isfinite(a.numpy()).all()
 
 
@@ -208,7 +245,7 @@ def test_compile_backend_goes_through_the_gate(
     """
     seen: list[dict[str, object]] = []
 
-    def fake_compile(module: torch.nn.Module, **kwargs: object) -> backends.Network:
+    def fake_compile(module: torch.nn.Module, **kwargs: object) -> Network:
         seen.append(kwargs)
         return module
 
@@ -258,8 +295,8 @@ def test_announced_lengths_get_static_models_and_nothing_depends_on_history(
 def test_static_models_are_bounded_in_memory_and_on_disk(
     dac_home: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(backends, "STATIC_IN_MEMORY", 1)
-    monkeypatch.setattr(backends, "STATIC_ON_DISK", 2)
+    monkeypatch.setattr(backend_openvino, "STATIC_IN_MEMORY", 1)
+    monkeypatch.setattr(backend_openvino, "STATIC_ON_DISK", 2)
     _dac("openvino")
     codec = _dac("openvino")
     net = _network(codec)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audiotok.codecs import registry
-from audiotok.codecs.base import Codec, Context
+from audiotok.codecs.plugin import Codec, Context
 from tests._encodec import install
 
 MEMBERS = (

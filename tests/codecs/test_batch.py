@@ -13,8 +13,8 @@ import soundfile as sf
 
 from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import registry
-from audiotok.codecs.base import Codec
 from audiotok.codecs.batch import Advanced, Encoded, Failed, Stream, StreamEncoder
+from audiotok.codecs.plugin import Codec
 from audiotok.codecs.stream import encode_source
 from audiotok.errors import InputError
 from tests._encodec import in_memory

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiotok.codecs.base import Context
 from audiotok.codecs.chunking import (
     Window,
     fixed_lengths,
@@ -16,6 +15,7 @@ from audiotok.codecs.chunking import (
     plan_chunks,
     stream_windows,
 )
+from audiotok.codecs.plugin import Context
 
 
 @given(st.integers(0, 500), st.integers(1, 60), st.integers(0, 20), st.integers(0, 20))

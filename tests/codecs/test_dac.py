@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from audiotok.codecs import dac as dac_codec
 from audiotok.codecs import registry
-from audiotok.codecs.dac import DacCodec
+from audiotok.codecs.dac import networks as dac_networks
+from audiotok.codecs.dac.model import DacCodec
 from audiotok.codecs.weights import cache_path, sha256_file
 from audiotok.errors import ModelError
 from tests.dac_helpers import TINY
@@ -100,7 +100,7 @@ def test_full_size_encoder_receptive_field() -> None:
 
     model = dac.DAC()
     # first conv 6 + blocks (78 + 3) * 1, (78 + 7) * 2, (78 + 15) * 8, (78 + 15) * 64 + last conv 2 * 512, + 1
-    assert dac_codec._receptive_field(model.encoder) == 7978
+    assert dac_networks.receptive_field(model.encoder) == 7978
 
 
 def _cone(network: torch.nn.Module, x: torch.Tensor, out: slice) -> tuple[int, int]:
@@ -138,7 +138,8 @@ def test_contexts_cover_what_a_frame_depends_on() -> None:
 @pytest.mark.parametrize("scale", [0.1, 1.0, 30.0, 1000.0])
 def test_export_snake_is_as_accurate_as_torch_sin(scale: float) -> None:
     """The backends' polynomial Snake errs from float64 no more than PyTorch's float32 Snake does."""
-    from audiotok.codecs.dac import _ExportSnake, _FastSnake
+    from audiotok.codecs.dac.networks import ExportSnake as _ExportSnake
+    from audiotok.codecs.dac.networks import FastSnake as _FastSnake
 
     gen = torch.Generator().manual_seed(0)
     alpha = torch.empty(1, 16, 1).uniform_(0.05, 50.0, generator=gen)
@@ -153,7 +154,8 @@ def test_export_snake_is_as_accurate_as_torch_sin(scale: float) -> None:
 
 
 def test_export_module_swaps_every_snake_and_keeps_the_eager_model(dac_home: Path) -> None:
-    from audiotok.codecs.dac import _ExportSnake, _FastSnake
+    from audiotok.codecs.dac.networks import ExportSnake as _ExportSnake
+    from audiotok.codecs.dac.networks import FastSnake as _FastSnake
 
     codec = registry.load_codec("dac-44khz")
     exported = codec.export_module("encoder")
@@ -170,7 +172,7 @@ def test_phase_conv_transpose_equals_conv_transpose(stride: int, length: int) ->
     """The backends' upsampling (a convolution, phases interleaved) is DAC's transposed convolution."""
     import math
 
-    from audiotok.codecs.dac import _PhaseConvTranspose
+    from audiotok.codecs.dac.networks import PhaseConvTranspose as _PhaseConvTranspose
 
     torch.manual_seed(stride)
     conv = torch.nn.ConvTranspose1d(6, 5, 2 * stride, stride=stride, padding=math.ceil(stride / 2)).double()

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from audiotok.codecs import registry
-from audiotok.codecs._dac_hf import is_hf_reference
-from audiotok.codecs.dac import DacCodec
+from audiotok.codecs.dac import is_hf_reference
+from audiotok.codecs.dac.model import DacCodec
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 

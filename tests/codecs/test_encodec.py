@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from audiotok.codecs import encodec as codec
 from audiotok.codecs import registry, stream
-from audiotok.codecs.encodec import EncodecCodec
+from audiotok.codecs.encodec import model as codec
+from audiotok.codecs.encodec.model import EncodecCodec
 from audiotok.errors import ModelError, UsageError
 from tests._encodec import in_memory, install
 
@@ -153,7 +153,7 @@ def test_openvino_encoder_gives_eagers_codes_one_entry_per_codebook_count(
     from audiotok.codecs import backends
 
     monkeypatch.setenv("AUDIOTOK_CACHE_DIR", str(tmp_path / "cache"))
-    assert model24.AUTO_BACKENDS == ("openvino",)
+    assert model24.caps.auto_backends == ("openvino",)
     x = _speech(72_000)
     want = {(k, n): model24.encode(x[..., :n], k) for k in (4, 8) for n in LENGTHS[:4]}
     assert backends.apply_backend(model24, "auto") == "openvino"
@@ -167,14 +167,14 @@ def test_openvino_encoder_gives_eagers_codes_one_entry_per_codebook_count(
     model24.bandwidth = 12.0  # 16 codebooks: a run at 12 kbps makes its own entry
     assert backends.apply_backend(model24, "openvino") == "openvino"
     entries = sorted(p.name.split("-any-")[1] for p in (tmp_path / "cache" / "backends").iterdir())
-    assert entries == [f"q16-e{backends.ENTRY_LAYOUT}", f"q8-e{backends.ENTRY_LAYOUT}"]
+    assert entries == ["q16-encodec1", "q8-encodec1"]
     assert model24.encode(x, 16).shape == (1, 16, 225)
 
 
 def test_48k_model_is_not_exported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     install(monkeypatch, tmp_path / "torch", "encodec_48khz")
     c = _load("encodec_48khz")
-    assert c.AUTO_BACKENDS == ()
+    assert c.caps.auto_backends == ()
     assert c.export_tag("encoder") == ""
     assert c.export_module("encoder") is c.model.encoder
 
@@ -188,13 +188,13 @@ def test_cached_encoder_loads_without_the_model_and_gives_its_codes(
     import json
 
     from audiotok.codecs import backends
-    from audiotok.codecs.encodec_cached import CachedEncodecCodec
+    from audiotok.codecs.encodec.cached import CachedEncodecCodec
 
     monkeypatch.setenv("AUDIOTOK_CACHE_DIR", str(tmp_path / "cache"))
-    assert _load(backend="auto", bandwidth=6.0).backends == {"encoder": "openvino"}  # makes the entry
-    made = _load(bandwidth=6.0)  # the PyTorch model on that entry
+    assert _load(backend="auto", codebooks=8).backends == {"encoder": "openvino"}  # makes the entry
+    made = _load(codebooks=8)  # the PyTorch model on that entry
     assert backends.apply_backend(made, "auto") == "openvino"
-    cached = registry.load_codec("encodec_24khz", backend="auto", bandwidth=6.0)
+    cached = registry.load_codec("encodec_24khz", backend="auto", codebooks=8)
     assert isinstance(cached, CachedEncodecCodec) and cached.model is None
     assert cached.export_tag("encoder") == "q8" and cached.encoder_context(1.0) == made.encoder_context(1.0)
     x = _speech(72_000)
@@ -206,13 +206,16 @@ def test_cached_encoder_loads_without_the_model_and_gives_its_codes(
     assert np.array_equal(chunked, _encode(made, x[0], 8, chunk_seconds=1.0))
     codes = made.encode(x[..., :24_000], 8)
     assert torch.equal(cached.decode(codes), made.decode(codes))
-    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", bandwidth=12.0), EncodecCodec)
-    assert isinstance(registry.load_codec("encodec_24khz", backend="eager", bandwidth=6.0), EncodecCodec)
+    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", codebooks=16), EncodecCodec)
+    assert isinstance(registry.load_codec("encodec_24khz", backend="eager", codebooks=8), EncodecCodec)
 
     # an entry made before the codec stored its shape gets it on the next load of the model
     gate = next((tmp_path / "cache" / "backends").glob("*-q8-*")) / "gate.json"
     gate.write_text(json.dumps({**json.loads(gate.read_text()), "codec": None}))
-    assert backends.cached_network(made.weights_sha256, "encoder", tag="q8") is None
-    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", bandwidth=6.0), EncodecCodec)
+    assert (
+        backends.cached_network(made.weights_sha256, "encoder", family="encodec", caps=made.caps, tag="q8")
+        is None
+    )
+    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", codebooks=8), EncodecCodec)
     assert json.loads(gate.read_text())["codec"] == made.shape.to_json()  # type: ignore[union-attr]
-    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", bandwidth=6.0), CachedEncodecCodec)
+    assert isinstance(registry.load_codec("encodec_24khz", backend="auto", codebooks=8), CachedEncodecCodec)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from audiotok.codecs import registry
-from audiotok.codecs.dac import DacCodec
-from audiotok.codecs.encodec import ENCODEC_MODELS, EncodecCodec
+from audiotok.codecs.dac.model import DacCodec
+from audiotok.codecs.encodec.model import ENCODEC_MODELS, EncodecCodec
 from audiotok.codecs.weights import cache_path, fetch
 from audiotok.errors import ModelError, UsageError
 from tests._encodec import install

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from audiotok.codecs import registry
-from audiotok.codecs.base import Codec
 from audiotok.codecs.batch import Encoded, Stream, StreamEncoder
+from audiotok.codecs.plugin import Codec
 from audiotok.codecs.silence import SILENCE_CACHE, SilenceCache
 from audiotok.codecs.weights import CACHE_ENV
 from tests._encodec import in_memory

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from audiotok.codecs import registry, sizing
-from audiotok.codecs.base import Context
+from audiotok.codecs.plugin import Codec, Context
 
 
 def test_cpu_batches_one_window(dac_home: Path) -> None:
@@ -20,7 +20,7 @@ def test_cpu_batches_one_window(dac_home: Path) -> None:
     assert sizing.window_samples(codec, 4.0) == (round(4.0 * codec.frame_rate) + ctx.before + ctx.after) * 512
 
 
-class _PerLengthCodec:
+class _PerLengthCodec(Codec):
     """A CPU codec whose encoder backend is compiled per window length (as OpenVINO's is)."""
 
     device = torch.device("cpu")
@@ -33,17 +33,17 @@ class _PerLengthCodec:
 
 
 def test_a_backend_compiled_per_length_groups_windows_of_one_length() -> None:
-    assert sizing.auto_batch_size(_PerLengthCodec(True), 2.0) == sizing.SAME_LENGTH_GROUP > 1  # type: ignore[arg-type]
-    assert sizing.auto_batch_size(_PerLengthCodec(True), 2.0, max_batch=3) == 3  # type: ignore[arg-type]
-    assert sizing.auto_batch_size(_PerLengthCodec(False), 2.0) == 1  # type: ignore[arg-type]
+    assert sizing.auto_batch_size(_PerLengthCodec(True), 2.0) == sizing.SAME_LENGTH_GROUP > 1
+    assert sizing.auto_batch_size(_PerLengthCodec(True), 2.0, max_batch=3) == 3
+    assert sizing.auto_batch_size(_PerLengthCodec(False), 2.0) == 1
 
 
-class _FakeCudaCodec:
+class _FakeCudaCodec(Codec):
     """A codec that says it is on CUDA and 'allocates' 1000 bytes per input sample per call."""
 
     device = torch.device("cuda")
-    channels, hop_length, frame_rate = 1, 512, 44100 / 512
-    encoder_context_frames = Context(16, 16)
+    channels, hop_length, sample_rate = 1, 512, 44100
+    encoder_context_frames = Context(16, 16)  # type: ignore[assignment]
 
     def __init__(self) -> None:
         self.peak = 0
@@ -69,7 +69,7 @@ def test_cuda_batch_comes_from_one_probe_call(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(sizing.device_lib, "peak_memory", lambda dev: codec.peak)
     monkeypatch.setattr(sizing.device_lib, "to_device", lambda a, dev: torch.from_numpy(a))
     monkeypatch.setattr(sizing.device_lib, "batch_size_for", batch_size_for)
-    assert sizing.auto_batch_size(codec, 4.0) == 7  # type: ignore[arg-type]
+    assert sizing.auto_batch_size(codec, 4.0) == 7
     window = (round(4.0 * 44100 / 512) + 32) * 512
     assert codec.calls == [(2, 1, window)]
     assert seen == {"window": window, "per_sample": 1000 * sizing.SAFETY, "max_batch": sizing.MAX_AUTO_BATCH}

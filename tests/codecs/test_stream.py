@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from audiotok.codecs import registry, stream
-from audiotok.codecs.base import Codec
-from audiotok.codecs.encodec import EncodecCodec
+from audiotok.codecs.encodec.model import EncodecCodec
+from audiotok.codecs.plugin import Codec
 from tests._encodec import in_memory, install
 
 

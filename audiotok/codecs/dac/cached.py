@@ -13,14 +13,14 @@ promises, and come back as tensors.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from audiotok._types import Hz
-from audiotok.codecs.base import CodecBase, Context, Network, Part
+from audiotok.codecs.plugin import Capabilities, Codec, Context, Network, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
@@ -79,19 +79,27 @@ class DacShape:
         )  # fmt: skip
 
 
-class DacCodecBase(CodecBase):
+#: OpenVINO converts DAC's networks (equal codes; compiled per window length, see backends);
+#: ``encode`` pads with zeros to whole frames, so all-zero inputs of one frame count share codes.
+#: Export layout 4: the encoder takes ``(audio, valid samples)`` (``networks.MaskedTokens``; 2: it
+#: includes the RVQ, 3: Snake as a polynomial and upsampling as a convolution).
+DAC_CAPS = Capabilities(
+    auto_backends=("openvino",), static_shapes=True, export_layout=4, zero_pads_to_hop=True
+)
+
+
+class DacCodecBase(Codec):
     """What both DAC codecs share: the model's numbers from a :class:`DacShape`, and the encoder context.
 
-    :class:`~audiotok.codecs.dac.DacCodec` (the PyTorch model) and
+    :class:`~audiotok.codecs.dac.model.DacCodec` (the PyTorch model) and
     :class:`CachedDacCodec` (its cached OpenVINO networks) derive from it.
     """
 
+    family = "dac"
     channels = 1
-    #: OpenVINO converts DAC's networks (equal codes; compiled per window length, see backends).
-    AUTO_BACKENDS = ("openvino",)
+    caps = DAC_CAPS
+    implementation = "descript-audio-codec"
     DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
-    #: ``encode`` pads with zeros to whole frames, so all-zero inputs of one frame count share codes.
-    ZERO_PADS_TO_HOP = True
     weights_path: Path
     weights_sha256: str
     shape: DacShape
@@ -109,6 +117,10 @@ class DacCodecBase(CodecBase):
         self.codebook_size = shape.codebook_size
         self.encoder_receptive_field = shape.encoder_receptive_field
         self.encoder_reach = shape.encoder_reach
+
+    def shape_json(self) -> dict[str, Any]:
+        """The :class:`DacShape`, stored with the backend entries (:func:`load_cached` needs no model)."""
+        return self.shape.to_json()
 
     @property
     def encoder_context_frames(self) -> Context:
@@ -143,6 +155,7 @@ class CachedDacCodec(DacCodecBase):
 
     model = None
     device = "cpu"
+    caps = replace(DAC_CAPS, arrays=True)
 
     def __init__(
         self,
@@ -211,6 +224,10 @@ class CachedDacCodec(DacCodecBase):
 
         return torch.from_numpy(audio)
 
+    def decode_array(self, codes: Array) -> Array:
+        """:meth:`decode` of an array, without PyTorch."""
+        return np.asarray(self.decode(np.asarray(codes)))
+
 
 def _numpy(x: Any) -> Array:
     return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
@@ -231,7 +248,7 @@ def load_cached(path: Path, name: str, parts: tuple[Part, ...]) -> CachedDacCode
     runners: dict[Part, Network] = {}
     shapes = []
     for part in parts:
-        found = cached_network(sha, part)
+        found = cached_network(sha, part, family="dac", caps=CachedDacCodec.caps)
         if found is None:
             return None
         runners[part], shape = found

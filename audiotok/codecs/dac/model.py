@@ -1,11 +1,12 @@
-"""Descript Audio Codec (DAC) models: loading checkpoints, tensor encode/decode.
+"""DAC (descript-audio-codec) models in PyTorch: loading checkpoints, tensor encode and decode.
 
 The published models (``dac-44khz``, ``dac-24khz``, ``dac-16khz``,
-``dac-44khz-16kbps``) are listed in :mod:`audiotok.codecs.registry`, which
-finds their weights in descript-audio-codec's own cache
-(:mod:`audiotok.codecs.weights`) and calls :func:`load`. Checkpoints are read
-with ``torch.load(..., weights_only=True)``; nothing is ever unpickled.
-Hugging Face ``DacModel`` checkpoints load through :func:`load_hf`.
+``dac-44khz-16kbps``) are the entries of the DAC plugin
+(:mod:`audiotok.codecs.dac`), whose weights are found in
+descript-audio-codec's own cache (:mod:`audiotok.codecs.weights`) and loaded
+by :func:`load`. Checkpoints are read with ``torch.load(...,
+weights_only=True)``; nothing is ever unpickled. Hugging Face ``DacModel``
+folders load through transformers (:mod:`audiotok.codecs.dac.hf`).
 
 This module holds tensors only: no audio files are read or written here.
 """
@@ -13,203 +14,31 @@ This module holds tensors only: no audio files are read or written here.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from audiotok.codecs._dac_hf import load_hf_dac
-from audiotok.codecs.base import Part
-from audiotok.codecs.dac_cached import DECODE_CONTEXT_FRAMES, DacCodecBase, DacShape, load_cached
+from audiotok.codecs.dac.cached import DECODE_CONTEXT_FRAMES, DacCodecBase, DacShape
+from audiotok.codecs.dac.hf import load_hf_dac
+from audiotok.codecs.dac.networks import (
+    FromCodes,
+    MaskedTokens,
+    Tokens,
+    for_export,
+    reach,
+    receptive_field,
+    speed_up,
+)
+from audiotok.codecs.plugin import Located, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
-if TYPE_CHECKING:
-    from audiotok.codecs.registry import CodecEntry
-
-__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "DacShape", "load", "load_cached", "load_hf"]
+__all__ = ["DECODE_CONTEXT_FRAMES", "DacCodec", "DacShape", "load"]
 
 log = logging.getLogger(__name__)
-
-
-def _receptive_field(module: nn.Module) -> int:
-    """Receptive field, in input samples, of a stack of 1-d convolutions in module order.
-
-    Every ``nn.Conv1d`` in ``module`` (residual branches included, which is an
-    over-estimate and therefore safe) widens the field by
-    ``dilation * (kernel - 1)`` times the stride accumulated before it.
-    """
-    field, jump = 1, 1
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv1d):
-            field += layer.dilation[0] * (layer.kernel_size[0] - 1) * jump
-            jump *= layer.stride[0]
-    return field
-
-
-def _reach(module: nn.Module) -> tuple[int, int]:
-    """Input samples before and after its own position that one output sample depends on.
-
-    ``(left, right)``: output ``o`` of a stack of 1-d convolutions in module
-    order depends on inputs ``[o * J - left, o * J + right]`` (``J`` the total
-    stride). Each ``nn.Conv1d`` adds ``padding * jump`` on the left and
-    ``(dilation * (kernel - 1) - padding) * jump`` on the right; a residual
-    branch reaches at least as far as its identity path, so taking the
-    branches in sequence is exact for DAC's encoder (checked by gradient in
-    the tests).
-    """
-    left = right = 0
-    jump = 1
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv1d):
-            pad = int(cast(int, layer.padding[0]))
-            left += pad * jump
-            right += (layer.dilation[0] * (layer.kernel_size[0] - 1) - pad) * jump
-            jump *= layer.stride[0]
-    return left, right
-
-
-def _remove_weight_norm(model: nn.Module) -> None:
-    """Fold weight norm into plain weights (inference only; same outputs, less work per call)."""
-    for layer in model.modules():
-        if hasattr(layer, "weight_g") and hasattr(layer, "weight_v"):
-            torch.nn.utils.remove_weight_norm(layer)
-
-
-class _FastSnake(nn.Module):
-    """Snake activation ``x + sin(alpha x)^2 / alpha`` with fewer temporaries than DAC's.
-
-    Same maths as ``dac.nn.layers.snake``: ``1 / (alpha + 1e-9)`` is precomputed
-    once and the element-wise chain runs in place on one buffer.
-    """
-
-    def __init__(self, alpha: torch.Tensor) -> None:
-        super().__init__()
-        self.alpha = nn.Parameter(alpha.detach().clone(), requires_grad=False)
-        self.register_buffer("inv_alpha", (alpha.detach() + 1e-9).reciprocal())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inv_alpha = cast(torch.Tensor, self.inv_alpha)
-        y = torch.mul(x, self.alpha)
-        y.sin_().square_().mul_(inv_alpha).add_(x)
-        return y
-
-
-# sin(y) = sin(r) with r = y - n pi, n = round(y / pi) (the sign is squared away). pi is split in
-# three floats (Cody-Waite, as Cephes' sinf), so r is exact to float32 for |y| < 2 ** 16 pi.
-_PI_PARTS = (3.140625, 9.67502593994140625e-4, 1.509957990978376432e-7)
-_INV_PI = 0.318309886183790671537767526745
-# Taylor series of sin(r) / r - 1 in r^2 for |r| <= pi / 2: the truncation error is below 7e-10.
-_SIN_TAYLOR = (-1 / 6, 1 / 120, -1 / 5040, 1 / 362880, -1 / 39916800, 1 / 6227020800)
-
-
-class _ExportSnake(nn.Module):
-    """Snake ``x + sin(alpha x)^2 / alpha`` with ``sin`` as a range reduction and a polynomial.
-
-    For the backends only (:meth:`DacCodec.export_module`). OpenVINO has no
-    vectorised ``Sin`` on the CPU: its reference kernel, and the layout
-    changes around it, took a third of the encoder's time. Multiplies, adds
-    and ``Round`` fuse into one compiled kernel per Snake instead. ``sin``
-    matches ``torch.sin`` to about 1e-7 for ``|alpha x| < 2 ** 16``; the
-    backends' correctness gate compares the codes with eager.
-    """
-
-    def __init__(self, alpha: torch.Tensor, inv_alpha: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("alpha", alpha.detach().clone())
-        self.register_buffer("inv_alpha", inv_alpha.detach().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x * cast(torch.Tensor, self.alpha)
-        n = torch.round(y * _INV_PI)
-        r = y
-        for part in _PI_PARTS:
-            r = r - n * part
-        r2 = r * r
-        poly: torch.Tensor | float = _SIN_TAYLOR[-1]
-        for c in _SIN_TAYLOR[-2::-1]:
-            poly = c + r2 * poly
-        s = r + (r * r2) * poly
-        return x + cast(torch.Tensor, self.inv_alpha) * (s * s)
-
-
-class _PhaseConvTranspose(nn.Module):
-    """DAC's upsampling ``ConvTranspose1d`` (kernel ``2 s``, stride ``s``) as a convolution and a reshape.
-
-    For the backends only. Output sample ``t`` of the transposed convolution
-    takes input frames ``q = (t + p) // s`` and ``q - 1`` with the kernel taps
-    of its phase ``(t + p) % s``: a kernel-2 ``Conv1d`` giving ``s`` phases
-    of ``C_out`` channels, interleaved. The same products, summed in another
-    order; OpenVINO runs the convolution with its fast kernels, where the
-    transposed one used a generic GEMM (23 % of the decoder's time).
-
-    ``x : Tensor[B, C_in, L] -> Tensor[B, C_out, L * s + s - 2 p]``.
-    """
-
-    def __init__(self, conv: nn.ConvTranspose1d) -> None:
-        super().__init__()
-        w = conv.weight.detach()  # [C_in, C_out, 2 s]
-        self.stride = int(conv.stride[0])
-        self.padding = int(conv.padding[0])  # type: ignore[index]
-        self.out_channels = int(w.shape[1])
-        s = self.stride
-        taps = torch.stack([w[:, :, s:], w[:, :, :s]], dim=-1)  # [C_in, C_out, s, 2]: x[q - 1], x[q]
-        self.register_buffer("weight", taps.permute(2, 1, 0, 3).reshape(s * w.shape[1], w.shape[0], 2))
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(w.shape[1])
-        self.register_buffer("bias", bias.reshape(1, -1, 1).clone())
-
-    @staticmethod
-    def fits(conv: nn.Module) -> bool:
-        """Whether ``conv`` is a transposed convolution this rewrites exactly."""
-        return (
-            isinstance(conv, nn.ConvTranspose1d)
-            and conv.kernel_size[0] == 2 * conv.stride[0]
-            and conv.dilation[0] == 1
-            and conv.groups == 1
-            and conv.output_padding[0] == 0
-            and int(conv.padding[0]) <= conv.stride[0]  # type: ignore[index]
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, n = x.shape
-        s, c = self.stride, self.out_channels
-        z = nn.functional.conv1d(nn.functional.pad(x, (1, 1)), cast(torch.Tensor, self.weight))
-        z = z.reshape(b, s, c, n + 1).permute(0, 2, 3, 1).reshape(b, c, (n + 1) * s)
-        out = z[:, :, self.padding : self.padding + n * s + s - 2 * self.padding]
-        return out + cast(torch.Tensor, self.bias)
-
-
-def _for_export(module: nn.Module) -> nn.Module:
-    """A copy of a DAC network for a backend: :class:`_ExportSnake` for every Snake, and
-    :class:`_PhaseConvTranspose` for every upsampling layer (the eager network is kept as it is)."""
-    import copy
-
-    from dac.nn.layers import Snake1d
-
-    out = copy.deepcopy(module)
-    for parent in list(out.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, _FastSnake):
-                setattr(parent, name, _ExportSnake(child.alpha, cast(torch.Tensor, child.inv_alpha)))
-            elif isinstance(child, Snake1d):
-                alpha = child.alpha.detach()
-                setattr(parent, name, _ExportSnake(alpha, (alpha + 1e-9).reciprocal()))
-            elif _PhaseConvTranspose.fits(child):
-                setattr(parent, name, _PhaseConvTranspose(cast(nn.ConvTranspose1d, child)))
-    return out
-
-
-def _speed_up(model: nn.Module) -> None:
-    from dac.nn.layers import Snake1d
-
-    _remove_weight_norm(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Snake1d):
-                setattr(parent, name, _FastSnake(child.alpha))
 
 
 class DacCodec(DacCodecBase):
@@ -277,7 +106,7 @@ class DacCodec(DacCodecBase):
         if "encoder" in self.backends:  # a backend runs encoder and RVQ (export_module)
             codes = self.run("encoder", x)
         else:
-            codes = _Tokens(self.network("encoder"), self.network_quantizer())(x)
+            codes = Tokens(self.network("encoder"), self.network_quantizer())(x)
         out: torch.Tensor = codes[:, :n_codebooks].long()
         return out
 
@@ -309,7 +138,7 @@ class DacCodec(DacCodecBase):
             raise ModelError(f"the {part} needs the PyTorch model, not loaded here", self.weights_path)
         module: nn.Module = getattr(self.model, part)
         if self._fast and part == "decoder" and part not in self._ready:
-            _speed_up(module)  # the encoder was sped up at load time
+            speed_up(module)  # the encoder was sped up at load time
         self._ready.add(part)
         return module
 
@@ -320,18 +149,18 @@ class DacCodec(DacCodecBase):
         multiple of :attr:`hop_length`) to ``codes : IntTensor[B, n_codebooks, S / hop]``.
         """
         if part == "encoder":
-            encoder = _for_export(self.network("encoder"))
-            if _MaskedTokens.fits(encoder):  # takes (audio, valid samples): shorter windows run exactly
-                return _MaskedTokens(encoder, self.network_quantizer())
-            return _Tokens(encoder, self.network_quantizer())
-        return _FromCodes(self.network_quantizer(), _for_export(self.network("decoder")))
+            encoder = for_export(self.network("encoder"))
+            if MaskedTokens.fits(encoder):  # takes (audio, valid samples): shorter windows run exactly
+                return MaskedTokens(encoder, self.network_quantizer())
+            return Tokens(encoder, self.network_quantizer())
+        return FromCodes(self.network_quantizer(), for_export(self.network("decoder")))
 
     def export_example(self, part: Part, audio: torch.Tensor) -> torch.Tensor:
         """Audio for the encoder; for the decoder, codes of every codebook (``LongTensor[1, K, T]``)."""
         if part == "encoder":
             return audio
         n = audio.shape[-1] // self.hop_length * self.hop_length
-        codes: torch.Tensor = _Tokens(self.network("encoder"), self.network_quantizer())(audio[..., :n])
+        codes: torch.Tensor = Tokens(self.network("encoder"), self.network_quantizer())(audio[..., :n])
         return codes.long()
 
     def network_quantizer(self) -> Any:
@@ -341,123 +170,11 @@ class DacCodec(DacCodecBase):
         return self.model.quantizer
 
 
-class _Tokens(nn.Module):
-    """DAC's encoder, then its RVQ with every codebook.
-
-    ``audio : Tensor[B, 1, S] -> codes : IntTensor[B, n_codebooks, S / hop]``.
-
-    The RVQ runs in fp32 even under ``--precision bf16`` (autocast off).
-    The first ``k`` codebooks' codes are those of a ``k``-codebook encode:
-    residual quantization goes codebook by codebook.
-    """
-
-    def __init__(self, encoder: nn.Module, quantizer: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.quantizer = quantizer
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(audio)
-        with torch.autocast(audio.device.type, enabled=False):
-            _, codes, *_ = self.quantizer(z.float(), None)
-        return cast(torch.Tensor, codes).int()
-
-
-class _MaskedTokens(nn.Module):
-    """:class:`_Tokens` that can run a shorter input inside a longer buffer, exactly (for the backends).
-
-    ``forward(audio, valid)``: ``audio : Tensor[B, 1, L]`` holds ``valid``
-    samples (``LongTensor[1]``, a multiple of the hop) and zeros after them.
-    The activations past each layer's share of ``valid`` are set to zero
-    before every convolution that reads them, as the convolutions' own zero
-    padding at the end of a ``valid``-sample input would be, so the codes of
-    the first ``valid / hop`` frames are those of the ``valid`` samples run
-    alone (the products and sums of those frames are the same; past them
-    only zeros are added). A backend compiled for ``L`` then also runs every
-    shorter window. ``valid = None`` (or ``L``) is :class:`_Tokens`.
-
-    Only for DAC's own encoder layout (:meth:`fits`): an input convolution,
-    ``EncoderBlock`` s of three ``ResidualUnit`` s, a Snake and a strided
-    convolution each, then a Snake and the output convolution.
-    """
-
-    def __init__(self, encoder: nn.Module, quantizer: nn.Module) -> None:
-        super().__init__()
-        self.tokens = _Tokens(encoder, quantizer)
-        layers = list(cast(nn.Sequential, encoder.block))
-        self.first, self.blocks, self.last = layers[0], layers[1:-2], layers[-2:]
-        self.strides = [int(cast(nn.Conv1d, cast(nn.Sequential, b.block)[4]).stride[0]) for b in self.blocks]
-
-    @staticmethod
-    def fits(encoder: nn.Module) -> bool:
-        """Whether ``encoder`` has DAC's layout (``dac.model.dac.Encoder``), which masking relies on."""
-        from dac.model.dac import EncoderBlock, ResidualUnit
-
-        block = getattr(encoder, "block", None)
-        if not isinstance(block, nn.Sequential) or len(block) < 4:
-            return False
-        blocks = list(block)[1:-2]
-        return all(
-            isinstance(b, EncoderBlock)
-            and len(b.block) == 5
-            and all(isinstance(u, ResidualUnit) for u in list(b.block)[:3])
-            and isinstance(list(b.block)[4], nn.Conv1d)
-            for b in blocks
-        ) and isinstance(list(block)[-1], nn.Conv1d)
-
-    def forward(self, audio: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        if valid is None:
-            return cast(torch.Tensor, self.tokens(audio))
-
-        def mask(y: torch.Tensor, step: int) -> torch.Tensor:  # y[..., t] stands for samples t * step
-            pos = torch.arange(y.shape[-1], device=y.device).reshape(1, 1, -1) * step
-            return y * (pos < valid).to(y.dtype)
-
-        y, step = self.first(audio), 1
-        for block, stride in zip(self.blocks, self.strides, strict=True):
-            units = list(cast(nn.Sequential, block.block))
-            for unit in units[:3]:
-                y = unit(mask(y, step))
-            y = units[4](units[3](mask(y, step)))
-            step *= stride
-        y = mask(y, step)
-        for layer in self.last:
-            y = layer(y)
-        with torch.autocast(audio.device.type, enabled=False):
-            _, codes, *_ = self.tokens.quantizer(y.float(), None)
-        return cast(torch.Tensor, codes).int()
-
-
-class _FromCodes(nn.Module):
-    """DAC's RVQ lookup, then its decoder.
-
-    ``codes : LongTensor[B, n_codebooks, T] -> audio : Tensor[B, 1, T * hop]``.
-
-    A code of ``-1`` marks a codebook left out: it contributes nothing, as in
-    a decode of fewer codebooks (one module serves every ``K``). The lookup is
-    that of DAC's ``ResidualVectorQuantize.from_codes``.
-    """
-
-    def __init__(self, quantizer: Any, decoder: nn.Module) -> None:
-        super().__init__()
-        self.quantizers = quantizer.quantizers
-        self.decoder = decoder
-
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        z: torch.Tensor | float = 0.0
-        for i, q in enumerate(self.quantizers):
-            c = codes[:, i, :]
-            keep = (c >= 0).unsqueeze(1).float()
-            z_p = nn.functional.embedding(c.clamp(min=0), q.codebook.weight).transpose(1, 2)
-            z = z + q.out_proj(z_p) * keep
-        return cast(torch.Tensor, self.decoder(z))
-
-
 def _shape_of(model: Any) -> DacShape:
-    """The :class:`~audiotok.codecs.dac_cached.DacShape` of a ``dac.DAC`` (or transformers' adapter)."""
+    """The :class:`~audiotok.codecs.dac.cached.DacShape` of a ``dac.DAC`` (or transformers' adapter)."""
     return DacShape(
         int(model.sample_rate), int(model.hop_length), int(model.n_codebooks), int(model.codebook_size),
-        _receptive_field(model.encoder), _reach(model.encoder),
+        receptive_field(model.encoder), reach(model.encoder),
     )  # fmt: skip
 
 
@@ -505,26 +222,24 @@ def _build(path: Path) -> Any:
 
 def _codec(net: Any, *, name: str, path: Path, device: torch.device, fast: bool) -> DacCodec:
     if fast:  # the decoder is sped up on first use, so encoding never reads its weights
-        _speed_up(net.encoder)
-        _speed_up(net.quantizer)
+        speed_up(net.encoder)
+        speed_up(net.quantizer)
     net.to(device)
     return DacCodec(
         net, name=name, weights_path=path, weights_sha256=sha256_file(path), device=device, fast=fast
     )
 
 
-def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, fast: bool) -> DacCodec:
-    """Load a DAC checkpoint (the registry's loader for the ``dac`` family).
+def load(located: Located, device: torch.device, fast: bool) -> DacCodec:
+    """Load a DAC model (the DAC plugin's loader): a checkpoint, or a Hugging Face ``DacModel`` folder.
 
     Parameters
     ----------
-    path : Path
-        A ``.pth`` checkpoint saved by DAC (``{"state_dict", "metadata": {"kwargs"}}``).
-    name : str
-        The codec's :attr:`~DacCodec.name`: the model's short name, or the path as given.
-    entry : CodecEntry or None
-        The registry entry for a named model (unused: the checkpoint's
-        metadata gives the architecture).
+    located : Located
+        ``path`` a ``.pth`` checkpoint saved by DAC (``{"state_dict",
+        "metadata": {"kwargs"}}``; its metadata gives the architecture), or
+        with ``source == "hf"`` the weights file of a transformers model folder.
+        ``name`` becomes the codec's :attr:`~DacCodec.name`.
     device : torch.device
     fast : bool
         Fold weight norm and use an in-place Snake (same codes, less time).
@@ -532,18 +247,10 @@ def load(path: Path, name: str, entry: CodecEntry | None, device: torch.device, 
     Raises
     ------
     ModelError
-        If the file is unreadable or does not fit the DAC architecture.
+        If the file is unreadable or does not fit the DAC architecture, or
+        (Hugging Face) transformers is missing or the folder cannot be loaded.
     """
-    return _codec(_build(path).eval(), name=name, path=path, device=device, fast=fast)
-
-
-def load_hf(ref: str | os.PathLike[str], *, device: torch.device, offline: bool, fast: bool) -> DacCodec:
-    """Load transformers' ``DacModel`` by repo id or model folder (``descript/dac_44khz``).
-
-    Raises
-    ------
-    ModelError
-        If transformers is missing, or the model cannot be found or loaded.
-    """
-    net, path = load_hf_dac(ref, offline=offline)
-    return _codec(net, name=os.fspath(ref), path=path, device=device, fast=fast)
+    if located.source == "hf":
+        net = load_hf_dac(located.path.parent, located.name)
+        return _codec(net, name=located.name, path=located.path, device=device, fast=fast)
+    return _codec(_build(located.path).eval(), name=located.name, path=located.path, device=device, fast=fast)

@@ -3,7 +3,7 @@
 :class:`EncodecSpec` (:data:`ENCODEC_MODELS`) holds what a released EnCodec
 architecture is; :class:`EncodecCodecBase` what both EnCodec codecs share (the
 bandwidth, the encoder context, the backends' entry per codebook count).
-:class:`~audiotok.codecs.encodec.EncodecCodec` runs the PyTorch model;
+:class:`~audiotok.codecs.encodec.model.EncodecCodec` runs the PyTorch model;
 :class:`CachedEncodecCodec` runs the 24 kHz encoder and RVQ from its OpenVINO
 backend cache entry (:func:`load_cached`) without importing torch (about
 2.7 s of a run's start-up, more than encoding a 20 s file). What that entry
@@ -15,14 +15,14 @@ first need.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audiotok._types import FramesPerSecond, Hz, Kbps, Seconds
-from audiotok.codecs.base import CodecBase, Context, Network, Part
+from audiotok.codecs.plugin import Capabilities, Codec, Context, Network, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import UsageError
 
@@ -81,6 +81,23 @@ class EncodecSpec:
     def n_codebooks(self, bandwidth: Kbps) -> int:
         """Codebooks used at ``bandwidth`` kbps (10 bits per codebook per frame)."""
         return round(bandwidth * 1000 / (self.fps * 10))
+
+    def bandwidth_for(self, k: int) -> Kbps:
+        """The bandwidth (kbps) at which the model uses ``k`` codebooks.
+
+        Raises
+        ------
+        UsageError
+            If no bandwidth the model offers uses ``k`` codebooks.
+        """
+        counts = {self.n_codebooks(b): b for b in self.bandwidths}
+        if k not in counts:
+            raise UsageError(
+                f"{self.name} encodes {', '.join(map(str, counts))} codebooks "
+                f"(bandwidths {list(self.bandwidths)} kbps), not {k}",
+                param="codebooks",
+            )
+        return k * self.fps * 10 / 1000
 
     def check_bandwidth(self, bandwidth: Kbps) -> int:
         """Codebooks at ``bandwidth`` kbps, which the model must offer.
@@ -164,20 +181,49 @@ class EncodecShape:
         )  # fmt: skip
 
 
-class EncodecCodecBase(CodecBase):
+#: What EnCodec 24 kHz can do. OpenVINO runs its encoder as fast with a dynamic time axis as compiled
+#: per length (no Snake to fuse), so windows of any length run on one model (``static_shapes``
+#: False; its entries are per codebook count, :meth:`EncodecCodecBase.export_tag`). Its encoder ends
+#: in an LSTM, whose state reaches back past any context: chunked codes only nearly equal a
+#: whole-file encode (``exact_chunking`` False; ``benchmarks/bench_esf.py`` measures how nearly).
+#: The 48 kHz model (not causal, time group norm, normalised input) stays eager.
+ENCODEC_CAPS = Capabilities(
+    auto_backends=("openvino",),
+    auto_parts=("encoder",),
+    static_shapes=False,
+    exact_chunking=False,
+    context_seconds=True,
+)
+
+
+class EncodecCodecBase(Codec):
     """What both EnCodec codecs share: the bandwidth, the encoder context and the backend entry's tag."""
 
+    family = "encodec"
+    caps = ENCODEC_CAPS
+    implementation = "encodec"
     DECODE_CONTEXT_FRAMES = DECODE_CONTEXT_FRAMES
-    #: OpenVINO runs EnCodec as fast with a dynamic time axis as compiled per length (no Snake to
-    #: fuse), so windows of any length run on one model (:class:`~audiotok.codecs.backends.OpenVinoNetwork`).
-    STATIC_SHAPES = False
     spec: EncodecSpec
     bandwidth: Kbps
-    normalizes: bool
     codebook_size: int
     weights_path: Path
     weights_sha256: str
     _exports: bool
+
+    @property
+    def normalizes(self) -> bool:
+        """Whether the model expects audio divided by one scale per file (48 kHz; ``caps.normalizes``)."""
+        return self.caps.normalizes
+
+    def select_codebooks(self, k: int) -> None:
+        """Encode at the bandwidth that uses ``k`` codebooks (:meth:`EncodecSpec.bandwidth_for`).
+
+        Raises
+        ------
+        UsageError
+            If no bandwidth the model offers uses ``k`` codebooks.
+        """
+        self.bandwidth = self.spec.bandwidth_for(k)
 
     @property
     def export_codebooks(self) -> int:
@@ -188,9 +234,9 @@ class EncodecCodecBase(CodecBase):
         """What besides the weights keys a backend's ``part``: ``q8`` for an encoder giving 8 codebooks."""
         return f"q{self.export_codebooks}" if part == "encoder" and self._exports else ""
 
-    def encoder_context(self, seconds: Seconds) -> Context:
-        """``round(seconds * fps)`` frames before a chunk, and as many after it unless causal."""
-        frames = round(seconds * self.frame_rate)
+    def encoder_context(self, seconds: Seconds | None = None) -> Context:
+        """``round(seconds * fps)`` frames before a chunk, as many after it unless causal (default 1 s)."""
+        frames = round((1.0 if seconds is None else seconds) * self.frame_rate)
         return Context(frames, 0 if self.spec.causal else frames)
 
     @property
@@ -202,10 +248,10 @@ class EncodecCodecBase(CodecBase):
 class CachedEncodecCodec(EncodecCodecBase):
     """EnCodec 24 kHz whose encoder and RVQ run from a cached OpenVINO model, without PyTorch.
 
-    Satisfies :class:`~audiotok.codecs.base.Codec`. :meth:`encode_array`
+    A :class:`~audiotok.codecs.plugin.Codec`. :meth:`encode_array`
     takes and gives NumPy arrays; :meth:`encode` and :meth:`decode` take
     arrays or tensors and give back the same kind. The codes equal those of
-    :class:`~audiotok.codecs.encodec.EncodecCodec` on the same entry.
+    :class:`~audiotok.codecs.encodec.model.EncodecCodec` on the same entry.
 
     Parameters
     ----------
@@ -224,9 +270,8 @@ class CachedEncodecCodec(EncodecCodecBase):
     model = None
     device = "cpu"
     channels = 1
-    normalizes = False
+    caps = replace(ENCODEC_CAPS, arrays=True)
     _exports = True
-    AUTO_BACKENDS = ("openvino",)
 
     def __init__(
         self,
@@ -236,7 +281,7 @@ class CachedEncodecCodec(EncodecCodecBase):
         weights_path: Path,
         weights_sha256: str,
         bandwidth: Kbps,
-        eager: Callable[[], CodecBase],
+        eager: Callable[[], Codec],
     ) -> None:
         self.shape = shape
         self.spec = ENCODEC_MODELS[shape.name]
@@ -249,11 +294,11 @@ class CachedEncodecCodec(EncodecCodecBase):
         self.weights_path = weights_path
         self.weights_sha256 = weights_sha256
         self._load_eager = eager
-        self._eager: CodecBase | None = None
+        self._eager: Codec | None = None
         self.set_runner("encoder", runner, "openvino")
 
     def eager(self) -> Any:
-        """The PyTorch codec (:class:`~audiotok.codecs.encodec.EncodecCodec`), loaded on first call."""
+        """The PyTorch codec (:class:`~audiotok.codecs.encodec.model.EncodecCodec`), loaded on first call."""
         if self._eager is None:
             self._eager = self._load_eager()
         return self._eager
@@ -287,6 +332,21 @@ class CachedEncodecCodec(EncodecCodecBase):
 
         return torch.from_numpy(self.encode_array(audio.detach().cpu().numpy(), n_codebooks))
 
+    def shape_json(self) -> dict[str, Any]:
+        """The :class:`EncodecShape` of the entry it runs."""
+        return self.shape.to_json()
+
+    def select_codebooks(self, k: int) -> None:
+        """Check that ``k`` is its entry's codebook count (its bandwidth is fixed).
+
+        Raises
+        ------
+        UsageError
+            If ``k`` needs another bandwidth.
+        """
+        if self.spec.bandwidth_for(k) != self.bandwidth:
+            raise UsageError(f"this codec encodes at {self.bandwidth} kbps, not at that of {k} codebooks")
+
     def decode(self, codes: Any) -> Any:
         """Decode ``codes : [B, K, T]`` on the PyTorch model (loads it), as its ``decode``; same kind out."""
         import torch
@@ -297,7 +357,7 @@ class CachedEncodecCodec(EncodecCodecBase):
 
 
 def load_cached(
-    path: Path, spec: EncodecSpec, bandwidth: Kbps, eager: Callable[[], CodecBase]
+    path: Path, spec: EncodecSpec, bandwidth: Kbps, eager: Callable[[], Codec]
 ) -> CachedEncodecCodec | None:
     """The codec of state-dict ``path`` on its cached OpenVINO encoder at ``bandwidth``, else ``None``.
 
@@ -311,7 +371,7 @@ def load_cached(
 
     k = spec.n_codebooks(bandwidth)
     sha = sha256_file(path)
-    found = cached_network(sha, "encoder", tag=f"q{k}", static_shapes=False)
+    found = cached_network(sha, "encoder", family="encodec", caps=ENCODEC_CAPS, tag=f"q{k}")
     if found is None:
         return None
     runner, data = found

@@ -35,7 +35,7 @@ in :mod:`.models`.
 from __future__ import annotations
 
 from audiotok.formats.ecdc.models import ENCODEC_FPS, OFFICIAL_MAGIC, EcdcMeta
-from audiotok.formats.ecdc.reader import read, read_meta
+from audiotok.formats.ecdc.reader import read, read_meta, read_scale
 from audiotok.formats.ecdc.writer import write
 
-__all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "write"]
+__all__ = ["ENCODEC_FPS", "OFFICIAL_MAGIC", "EcdcMeta", "read", "read_meta", "read_scale", "write"]

@@ -274,3 +274,23 @@ def read_meta(path: str | os.PathLike[str]) -> EcdcMeta:
     if _head(p)[:4] == OFFICIAL_MAGIC:
         return _read_official(p)[1]
     return read(p)[1]
+
+
+def read_scale(path: str | os.PathLike[str]) -> float | None:
+    """The input scale of a file (``audio_scales[0]``: EnCodec 48 kHz divides its input by it), else ``None``.
+
+    ``None`` for a file without one (24 kHz: ``[None]``) or one whose
+    checkpoint only :func:`read`'s fallback can parse.
+
+    Raises
+    ------
+    FormatError
+        As :func:`read_meta`.
+    """
+    peeked = peek(path)
+    if peeked is None:
+        read_meta(path)  # raises for a file that is not an .ecdc file
+        return None
+    scales = peeked[0].get("audio_scales")
+    first = scales[0] if isinstance(scales, list) and scales else None
+    return float(first) if isinstance(first, (int, float)) and not isinstance(first, bool) else None

@@ -26,11 +26,12 @@ from typing_extensions import Unpack
 
 from audiotok.errors import InputError, UsageError
 from audiotok.progress import ProgressFn
-from audiotok.services.dataset import scan
+from audiotok.services.dataset import identity, scan
 from audiotok.services.dataset._place import Materialize
 from audiotok.services.dataset._steps import Build, BuildResult
 from audiotok.services.dataset._swap import Staging
 from audiotok.services.dataset.verify import verify_dataset
+from audiotok.sinks.manifest import Manifest
 
 __all__ = ["BuildPlan", "BuildResult", "Materialize", "PlanOptions", "build_dataset", "plan_build"]
 
@@ -113,7 +114,10 @@ def build_dataset(
         ``NAME.cond.json`` sidecars (ESF), or of ``.npq`` files.
     out_dir : str or os.PathLike
         The dataset folder. An existing dataset there is replaced only once the
-        new one is complete; any other non-empty folder is refused.
+        new one is complete; any other non-empty folder is refused. The
+        identity manifest above the token files (``tokens.json``, which every
+        encode writes) is copied into it, so the dataset names its codec
+        (:mod:`~audiotok.services.dataset.identity`).
     suffix : {".ecdc", ".npq"}, optional
         Token file suffix; detected when only one kind is present.
     split : str
@@ -163,7 +167,9 @@ def build_dataset(
         If ``tokens_dir`` (or a split folder) is missing or holds no token files.
     UsageError
         If options contradict each other, a split folder escapes ``tokens_dir``,
-        ``out_dir`` and ``tokens_dir`` nest, or ``out_dir`` is not a dataset.
+        ``out_dir`` and ``tokens_dir`` nest, ``out_dir`` is not a dataset, or
+        the files sit under identity manifests (``tokens.json``) naming
+        different codecs.
     """
     start = time.perf_counter()
     plan = plan_build(tokens_dir, out_dir, **options)
@@ -174,6 +180,7 @@ def build_dataset(
             build.discard()
             return build.result(start, written=False)
         build.finish()
+        identity.write_manifest(build.workdir, plan.manifests)  # the codec identity, if the files have one
         if verify:
             verify_failures = verify_dataset(
                 build.workdir, plan.kind, plan.roots, plan.tokens_prefix, embed=plan.embed
@@ -217,6 +224,9 @@ class BuildPlan:
     valid : tuple (fraction, seed, split) or None
     workers : int
         Processes reading token files.
+    manifests : tuple of Manifest
+        The identity manifests above the files (one codec), copied into the
+        dataset as ``tokens.json`` (:mod:`~audiotok.services.dataset.identity`).
     """
 
     out_dir: str
@@ -232,6 +242,7 @@ class BuildPlan:
     tokens_prefix: str
     valid: tuple[float, int, str] | None
     workers: int
+    manifests: tuple[Manifest, ...] = ()
 
 
 def plan_build(
@@ -297,6 +308,7 @@ def plan_build(
             f"`tokens_subdir` {tokens_subdir!r} collides with a split folder of the dataset",
             param="tokens_subdir",
         )
+    manifests = identity.find_manifests(roots, suffix, recursive=recursive, total=total)
     return BuildPlan(
         out_dir=str(out_path),
         roots=roots,
@@ -311,4 +323,5 @@ def plan_build(
         tokens_prefix=Path(tokens_subdir).as_posix(),
         valid=None if valid_fraction is None else (valid_fraction, seed, valid_split),
         workers=workers,
+        manifests=manifests,
     )

@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import numpy as np
 from pydantic import Field
 
-from audiotok import audio
-from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
-from audiotok.codecs import encodec_cached, registry, stream
-from audiotok.codecs.backends import backend_of
-from audiotok.codecs.encodec_cached import EncodecCodecBase
-from audiotok.errors import AudiotokError, InputError, UsageError
+from audiotok.codecs import registry, stream
+from audiotok.codecs.encodec import cached as encodec_cached
+from audiotok.codecs.encodec.cached import EncodecCodecBase
+from audiotok.errors import AudiotokError, UsageError
 from audiotok.formats import ecdc
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES
-from audiotok.progress import ProgressEvent, ProgressFn, emit
-from audiotok.services import runner
+from audiotok.progress import ProgressFn
+from audiotok.services import encode, runner
 from audiotok.services.records import BatchSummary, FileRecord
+from audiotok.sinks.ecdc import EcdcEncodeRecord, existing
 
 if TYPE_CHECKING:
     import torch
 
-    from audiotok.codecs.encodec import EncodecCodec
-    from audiotok.codecs.encodec_cached import CachedEncodecCodec
+    from audiotok.codecs.encodec.cached import CachedEncodecCodec
+    from audiotok.codecs.encodec.model import EncodecCodec
     from audiotok.services.engines.ray import RayOptions
 
 EsfCodec: TypeAlias = "EncodecCodec | CachedEncodecCodec"
@@ -52,13 +48,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class EncodeResult(FileRecord):
-    """One encoded (``written``), ``skipped`` (valid output existed) or ``planned`` (dry run) file."""
-
-    n_frames: int | None = Field(default=None, description="T, frames at 75 fps.")
-    n_codebooks: int | None = Field(default=None, description="Cb, codebooks.")
-    duration_s: float | None = Field(default=None, description="Audio duration in seconds.")
-    wall_s: float = Field(default=0.0, description="Seconds spent on this file.")
+EncodeResult = EcdcEncodeRecord
+"""One encoded (``written``), ``skipped`` (valid output existed) or ``planned`` (dry run) file."""
 
 
 class MissingReport(FrozenModel):
@@ -149,7 +140,7 @@ class ModelLoader:
         """The codec, loaded through :func:`audiotok.codecs.registry.load_codec` once.
 
         On the CPU with a cached OpenVINO encoder for these weights and
-        bandwidth, that is a :class:`~audiotok.codecs.encodec_cached.CachedEncodecCodec`
+        bandwidth, that is a :class:`~audiotok.codecs.encodec.cached.CachedEncodecCodec`
         (no PyTorch); otherwise the PyTorch model, its encoder on ``backend``.
 
         Raises
@@ -160,10 +151,10 @@ class ModelLoader:
             If the weights cannot be found, downloaded or loaded.
         """
         if self.model is None:
-            encodec_cached.spec_for(self.name).check_bandwidth(self.bandwidth)
+            k = encodec_cached.spec_for(self.name).check_bandwidth(self.bandwidth)
             loaded = registry.load_codec(
                 self.name, checkpoint=self.path, family="encodec", device=self.device, backend=self.backend,
-                parts=("encoder",), bandwidth=self.bandwidth,
+                parts=("encoder",), codebooks=k,
             )  # fmt: skip
             if not isinstance(loaded, EncodecCodecBase):
                 raise UsageError(f"{self.name!r} is not an EnCodec model")
@@ -183,37 +174,19 @@ class ModelLoader:
         return self.model
 
 
-class _Scaled:
-    """A :class:`SampleSource` divided by a constant (the 48 kHz model's input scale)."""
-
-    def __init__(self, source: SampleSource, scale: float) -> None:
-        self.source, self.scale = source, scale
-        self.channels, self.sample_rate, self.length = source.channels, source.sample_rate, source.length
-
-    def read(self, start: int, stop: int) -> audio.Audio:
-        """Samples ``[start, min(stop, length))`` divided by the scale (in torch, float32)."""
-        import torch  # the 48 kHz model runs on PyTorch anyway
-
-        out: audio.Audio = (torch.from_numpy(self.source.read(start, stop)) / self.scale).numpy()
-        return out
+def _opts(
+    bandwidth: float, name: str, chunk_s: float, context_s: float, batch_size: int, overwrite: bool = False
+) -> encode.EncodeOptions:
+    k = encodec_cached.spec_for(name).check_bandwidth(bandwidth)
+    return encode.EncodeOptions(
+        codebooks=k, stereo="downmix", chunk_seconds=chunk_s, context_seconds=context_s,
+        batch_size=batch_size, overwrite=overwrite,
+    )  # fmt: skip
 
 
-def _channel_mode(codec: EsfCodec, info: audio.AudioInfo, path: Path) -> audio.ChannelMode:
-    if codec.channels == 1:
-        return "mono"
-    if info.channels > 2:
-        raise InputError(f"the 48 kHz model takes 1 or 2 channels, file has {info.channels}", path)
-    return "stereo"
-
-
-def _scale_of(path: Path, mode: audio.ChannelMode) -> float:
-    """RMS of the mono mix over the whole file (the 48 kHz model's input normalisation)."""
-    total, count = 0.0, 0
-    for block in audio.iter_blocks(path, 1 << 20):
-        mono = audio.apply_channel_mode(block, mode, path).mean(axis=0, dtype=np.float64)
-        total += float(np.square(mono).sum())
-        count += mono.size
-    return math.sqrt(total / max(count, 1)) + 1e-8
+def _resume(item: runner.PlanItem) -> FileRecord | None:
+    """The skipped record when the ``.ecdc`` output exists and validates (invalid leftovers: encode again)."""
+    return existing(item.path, item.dst)
 
 
 def encode_file(
@@ -221,21 +194,21 @@ def encode_file(
     dst: str | os.PathLike[str],
     model: EsfCodec,
     *,
-    chunk_s: float | None = 30.0,
+    chunk_s: float = 30.0,
     context_s: float = 1.0,
     batch_size: int = 1,
     on_progress: ProgressFn | None = None,
 ) -> ecdc.EcdcMeta:
     """Encode one audio file at ``model.bandwidth`` and write its ``.ecdc`` atomically.
 
-    The file is decoded and resampled window by window
-    (:class:`~audiotok.audio_stream.ResampledSource`), so memory stays
+    The file is decoded and resampled window by window, so memory stays
     bounded by ``chunk_s`` whatever the file's length. Each chunk is encoded
     with ``context_s`` seconds of audio before it (and after it, for the
     non-causal 48 kHz model), whose frames are dropped; a normalising model
     (48 kHz) gets the audio divided by one scale for the whole file, stored
     in the ``.ecdc`` file. ``on_progress`` gets ``ProgressEvent("seconds",
-    advance=...)`` per encoded batch of chunks.
+    advance=...)`` per encoded batch of chunks. (:func:`audiotok.services.encode.encode_file`
+    with the ``ecdc`` sink.)
 
     Returns
     -------
@@ -247,62 +220,16 @@ def encode_file(
     InputError
         If the audio cannot be decoded or has unusable channels.
     """
-    path = Path(src)
-    info = audio.probe(path)
-    mode = _channel_mode(model, info, path)
-    scale = _scale_of(path, mode) if model.normalizes else None
-
-    def tick(samples: int) -> None:
-        emit(on_progress, ProgressEvent("seconds", advance=samples / model.sample_rate, item=str(path)))
-
-    with FileSource(path, mode, info) as file:
-        source: SampleSource = ResampledSource(file, model.sample_rate)
-        n = source.length
-        if scale is not None:
-            source = _Scaled(source, scale)
-        codes = stream.encode_source(
-            source, model, (model.spec.n_codebooks(model.bandwidth),), chunk_seconds=chunk_s,
-            context=model.encoder_context(context_s), batch_size=batch_size, on_chunk=tick,
-        )  # fmt: skip
-    meta = ecdc.EcdcMeta(
-        n_codebooks=codes.shape[1],
-        n_frames=codes.shape[0],
-        sample_rate=model.sample_rate,
-        fps=model.frame_rate,
-        bandwidth=model.bandwidth,
-        model=model.name,
-        audio_length=n,
-    )
-    return ecdc.write(dst, codes, meta, scales=[scale])
-
-
-def _existing(dst: Path) -> ecdc.EcdcMeta | None:
-    if not dst.exists():
-        return None
-    try:
-        return ecdc.read_meta(dst)
-    except AudiotokError:
-        return None
-
-
-def _resume(item: runner.PlanItem) -> EncodeResult | None:
-    """The skipped record when the `.ecdc` output exists and validates (invalid leftovers: encode again)."""
-    old = _existing(item.dst)
-    return None if old is None else _result(item, "skipped", old)
-
-
-def _result(
-    item: runner.PlanItem, status: Literal["written", "skipped"], meta: ecdc.EcdcMeta, wall_s: float = 0.0
-) -> EncodeResult:
-    fields = {"n_frames": meta.n_frames, "n_codebooks": meta.n_codebooks, "duration_s": meta.duration_s}
-    return item.record(EncodeResult, status, wall_s=wall_s, **fields)
+    opts = _opts(model.bandwidth, model.name, chunk_s, context_s, batch_size, overwrite=True)
+    encode.encode_file(src, dst, model, sink="ecdc", opts=opts, on_progress=on_progress)
+    return ecdc.read_meta(dst)
 
 
 def encode_paths(
     inputs: Iterable[str | os.PathLike[str]],
     *,
     outdir: Path | None,
-    load: Callable[[], EsfCodec],
+    load: ModelLoader,
     recursive: bool = False,
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
     overwrite: bool = False,
@@ -317,19 +244,19 @@ def encode_paths(
 ) -> BatchSummary:
     """Encode every audio file named by ``inputs``; outputs mirror the input tree under ``outdir``.
 
-    Valid existing outputs are skipped unless ``overwrite`` (resume); invalid
-    leftovers are encoded again. ``load`` is called once, only when there is
-    something to encode. ``on_record`` gets an :class:`EncodeResult` per
-    file, or a failed record; the batch goes on. With ``engine``
-    (:class:`~audiotok.services.engines.ray.RayOptions`) the files to encode
-    go to Ray actors, each calling ``load`` once (a :class:`ModelLoader` on
-    the actor's own device) and encoding one file a call: the same outputs.
-    A dry run plans here.
+    :func:`audiotok.services.encode.encode_paths` with ``load``'s EnCodec
+    model and the ``ecdc`` sink. Valid existing outputs are skipped unless
+    ``overwrite`` (resume); invalid leftovers are encoded again. ``load`` is
+    called once, only when there is something to encode. ``on_record`` gets
+    an :class:`EncodeResult` per file, or a failed record; the batch goes
+    on. With ``engine`` (:class:`~audiotok.services.engines.ray.RayOptions`)
+    the files to encode go to Ray actors, each loading the model on its own
+    device: the same outputs. A dry run plans here.
 
     Returns
     -------
     BatchSummary
-        With the model's name (``load.label`` of a :class:`ModelLoader`).
+        With the model's name (``load.label``).
 
     Raises
     ------
@@ -337,81 +264,22 @@ def encode_paths(
         If two inputs map to one output (``a.wav`` and ``a.flac``: naming
         both, before any file is written), or the shard does not exist.
     """
-    t0 = time.perf_counter()
-    ray = None
-    if engine is not None and not dry_run:
-        from audiotok.services.engines.ray import RayEngine
-
-        job = _RemoteEsf(load, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size)
-        ray = RayEngine(engine, job)  # checks Ray is installed
-    batch = runner.plan(
-        inputs, suffixes=suffixes, outdir=outdir, out_suffix=".ecdc", recursive=recursive, shard=shard,
-        resume=_resume, overwrite=overwrite, probe=_probe_or_none,
+    choice = encode.CodecChoice(
+        load.name,
+        checkpoint=None if load.path is None else str(load.path),
+        family="encodec",
+        backend=load.backend,
+    )
+    opts = _opts(load.bandwidth, load.name, chunk_s, context_s, batch_size, overwrite)
+    summary = encode.encode_paths(
+        list(inputs), outdir=outdir, codec=choice, sink="ecdc", opts=opts, device=load.device,
+        recursive=recursive, suffixes=suffixes, shard=shard, dry_run=dry_run, engine=engine, loader=load,
+        on_record=on_record, on_progress=on_progress,
     )  # fmt: skip
-    if ray is not None:
-        summary = runner.run(batch, _unreachable, on_record=on_record, on_progress=on_progress, engine=ray)
-        backends = ",".join(sorted({str(d["backend"]) for d in ray.descriptions})) or None
-        label = getattr(load, "label", None)
-        return runner.finish(summary, BatchSummary, since=t0, model=label, backend=backends)
-    model: EsfCodec | None = None
-
-    def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> EncodeResult:
-        nonlocal model
-        if dry_run:
-            return item.record(EncodeResult, "planned")
-        start = time.perf_counter()
-        model = model or load()
-        meta = encode_file(
-            item.path, item.dst, model, chunk_s=chunk_s, context_s=context_s, batch_size=batch_size,
-            on_progress=on_progress,
-        )  # fmt: skip
-        return _result(item, "written", meta, time.perf_counter() - start)
-
-    summary = runner.run(batch, work, on_record=on_record, on_progress=on_progress)
-    loaded = getattr(load, "model", None)
-    used = None if loaded is None else backend_of(loaded, "encoder")
-    return runner.finish(summary, BatchSummary, since=t0, model=getattr(load, "label", None), backend=used)
-
-
-def _unreachable(item: runner.PlanItem, on_progress: ProgressFn | None) -> FileRecord:  # pragma: no cover
-    raise TypeError(f"{item.path}: only files skipped by resume stay here, and they are not worked on")
-
-
-@dataclass(frozen=True)
-class _RemoteEsf:
-    """``esf encode`` in a Ray actor (:class:`~audiotok.services.engines.ray.RemoteJob`): one file a call."""
-
-    load: Callable[[], EsfCodec]
-    chunk_s: float
-    context_s: float
-    batch_size: int
-
-    def setup(self, device: torch.device) -> EsfCodec:
-        load = self.load
-        if isinstance(load, ModelLoader):  # on this actor's device, whatever the driver's was
-            load = ModelLoader(
-                load.name, path=load.path, device=device, bandwidth=load.bandwidth, backend=load.backend
-            )
-        return load()
-
-    def work(self, model: EsfCodec, item: runner.PlanItem) -> EncodeResult:
-        start = time.perf_counter()
-        meta = encode_file(
-            item.path, item.dst, model, chunk_s=self.chunk_s, context_s=self.context_s,
-            batch_size=self.batch_size,
-        )  # fmt: skip
-        return _result(item, "written", meta, time.perf_counter() - start)
-
-    def describe(self, model: EsfCodec) -> dict[str, Any]:
-        return {"model": model.name, "backend": backend_of(model, "encoder")}
-
-
-def _probe_or_none(path: Path) -> audio.AudioInfo | None:
-    """The file's header, or ``None`` when unreadable (encoding then reports why)."""
-    try:
-        return audio.probe(path)
-    except AudiotokError:
-        return None
+    fields = summary.model_dump(
+        exclude={"files_mono", "model", "weights_sha256", "codec", "sink", "exact_chunking"}
+    )
+    return BatchSummary(**{**fields, "model": load.label})
 
 
 def list_missing(

@@ -205,7 +205,8 @@ class _FromAudio:
     def __call__(self, path: Path, n: int, options: Mapping[str, str]) -> dict[str, np.ndarray[Any, Any]]:
         # from_audio decodes audio: torch and the codecs load here, the other producers need neither
         from audiotok import audio
-        from audiotok.codecs import encodec, registry, stream
+        from audiotok.codecs import registry, stream
+        from audiotok.codecs.encodec.cached import spec_for
 
         meta = ecdc.read_meta(path)
         if options.get("audio_dir"):
@@ -215,7 +216,7 @@ class _FromAudio:
             return {"rms_db": rms_db_frames(wav, round(rate / meta.fps), n)}
         name = meta.model or "encodec_24khz"
         if name not in self.models:
-            encodec.spec_for(name)  # a UsageError unless the file names an EnCodec model
+            spec_for(name)  # a UsageError unless the file names an EnCodec model
             self.models[name] = registry.load_codec(name, checkpoint=options.get("model"), family="encodec")
         codec = self.models[name]
         codes, meta = ecdc.read(path)

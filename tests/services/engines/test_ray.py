@@ -24,12 +24,14 @@ import pytest
 from typer.testing import CliRunner
 
 from audiotok.cli.app import app
+from audiotok.codecs import registry
 from audiotok.errors import ModelError
 from audiotok.services import runner
+from audiotok.services.encode import CodecChoice, RemoteEncode, settle
 from audiotok.services.engines.ray import RayEngine, RayOptions
 from audiotok.services.esf import encode as esf_encode
 from audiotok.services.npq import decode as npq_decode
-from audiotok.services.npq.encode import EncodeOptions, _RemoteEncode, encode_paths
+from audiotok.services.npq.encode import EncodeOptions, encode_paths
 from audiotok.services.records import BatchSummary, FileRecord
 from tests._encodec import install
 from tests._records import collect
@@ -102,7 +104,7 @@ def test_npq_encode_outputs_are_those_of_the_local_engine(tmp_path: Path) -> Non
     local, local_records = collect(encode_paths, [str(src)], outdir=tmp_path / "local", recursive=True)
     summary, records = collect(encode_paths, [str(src)], outdir=tmp_path / "ray", recursive=True, engine=TWO)
     assert _tree(tmp_path / "ray") == _tree(tmp_path / "local")
-    assert {"a/stereo.npq", "a/mono.npq", "b/dual.npq"} == set(_tree(tmp_path / "ray"))
+    assert {"a/stereo.npq", "a/mono.npq", "b/dual.npq", "tokens.json"} == set(_tree(tmp_path / "ray"))
     assert _same(records) == _same(local_records)  # plan order, the bad file by name with its reason
     bad = [r for r in records if r.status == "failed"]
     assert [Path(r.input).name for r in bad] == ["bad.wav"] and bad[0].error
@@ -117,7 +119,7 @@ def test_real_recordings_encode_to_the_same_bytes(tmp_path: Path, shared_audio: 
     src = [str(shared_audio / "music_48k_stereo.wav"), str(shared_audio / "music_44k_stereo.mp3")]
     local = encode_paths(src, outdir=tmp_path / "local")
     summary = encode_paths(src, outdir=tmp_path / "ray", engine=ONE)
-    assert _tree(tmp_path / "ray") == _tree(tmp_path / "local") and len(_tree(tmp_path / "ray")) == 2
+    assert _tree(tmp_path / "ray") == _tree(tmp_path / "local") and len(_tree(tmp_path / "ray")) == 3
     assert (summary.files_written, summary.audio_seconds) == (2, pytest.approx(local.audio_seconds))
 
 
@@ -189,7 +191,7 @@ def test_esf_encode_outputs_are_those_of_the_local_engine(
         esf_encode.encode_paths, [src], outdir=tmp_path / "ray", load=loader(), engine=ONE
     )
     assert _tree(tmp_path / "ray") == _tree(tmp_path / "local")
-    assert len(_tree(tmp_path / "ray")) == 2
+    assert len(_tree(tmp_path / "ray")) == 3  # two .ecdc files and the identity manifest
     assert _same(records) == _same(local_records)
     assert (summary.files_written, summary.files_failed, summary.model) == (2, 1, local.model)
 
@@ -203,7 +205,12 @@ def _killed_on_b(
         write_audio(src / f"{name}.wav", seconds, channels=1, seed=ord(name))
     marks = tmp_path / "marks"
     marks.mkdir()
-    job = CrashOn(_RemoteEncode("44khz", "auto", EncodeOptions()), "b.wav", str(marks))
+    settings = settle(EncodeOptions().generic(), registry.plugin("dac").defaults, n_codebooks=9, channels=1)
+    job = CrashOn(
+        RemoteEncode(CodecChoice("44khz", family="dac"), "npq", settings, tmp_path / "out"),
+        "b.wav",
+        str(marks),
+    )
     batch = runner.plan([str(src)], suffixes=None, outdir=tmp_path / "out", out_suffix=".npq")
     records: list[FileRecord] = []
 
@@ -224,7 +231,7 @@ def test_a_file_that_kills_its_actor_is_retried_once_then_reported(tmp_path: Pat
     assert "\n" not in records[1].error
     assert attempts == 2  # tried, then once more
     assert (summary.files_written, summary.files_failed) == (2, 1)
-    assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq"]  # no torn file, no temporary left
+    assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq", "tokens.json"]  # no torn file, no temp left
 
 
 @pytest.mark.usefixtures("dac_home")
@@ -237,7 +244,7 @@ def test_files_after_a_killer_in_one_call_are_sent_again(tmp_path: Path) -> None
         ("e.wav", "written"),
     ]  # fmt: skip
     assert attempts == 2
-    assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq", "d.npq", "e.npq"]
+    assert sorted(_tree(tmp_path / "out")) == ["a.npq", "c.npq", "d.npq", "e.npq", "tokens.json"]
 
 
 def _busy_workers() -> list[int]:

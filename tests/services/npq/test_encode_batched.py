@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiotok.codecs.dac import DacCodec
-from audiotok.codecs.dac_cached import CachedDacCodec
+from audiotok.codecs.dac.cached import CachedDacCodec
+from audiotok.codecs.dac.model import DacCodec
 from audiotok.codecs.registry import load_codec
 from audiotok.formats import npq
 from audiotok.services.npq.encode import EncodeOptions, encode_file, encode_paths

@@ -1,0 +1,152 @@
+"""``audiotok encode``: audio to any codec's tokens in any container (codec plugins × token sinks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from audiotok.cli._compute import compute, encode_summary_line
+from audiotok.cli._help import examples
+from audiotok.cli._lazy import lazy_import
+from audiotok.cli._options import (
+    BackendOpt,
+    CpusPerWorkerOpt,
+    DeviceOpt,
+    EngineOpt,
+    FromListOpt,
+    GpusPerWorkerOpt,
+    InputsArg,
+    JsonOpt,
+    OutdirOpt,
+    PrecisionOpt,
+    RayAddressOpt,
+    RecursiveOpt,
+    ShardCountOpt,
+    ShardIndexOpt,
+    WorkersOpt,
+    inputs_of,
+    ray_options,
+)
+from audiotok.cli._output import Output
+
+if TYPE_CHECKING:
+    from audiotok.services import encode as encode_service
+    from audiotok.services.encode import EncodeRunSummary
+else:
+    encode_service = lazy_import("audiotok.services.encode")
+
+__all__ = ["encode"]
+
+STEREO = ("mid-side", "downmix")
+
+
+def _stereo(value: str | None) -> str | None:
+    if value is not None and value not in STEREO:
+        raise typer.BadParameter(f"must be mid-side or downmix, not {value!r}")
+    return value
+
+
+def _line(summary: EncodeRunSummary) -> str:
+    line = encode_summary_line(summary, mono="one channel")
+    if summary.exact_chunking is False and summary.files_written:
+        line += (
+            f"\nnote: {summary.codec}'s chunked codes only nearly equal its whole-file encode (its receptive "
+            "field is unbounded); a --chunk-seconds longer than every file gives them exactly"
+        )
+    return line
+
+
+def encode(
+    inputs: InputsArg = None,
+    from_list: FromListOpt = None,
+    outdir: OutdirOpt = None,
+    codec: Annotated[
+        str,
+        typer.Option(
+            "--codec",
+            help="The codec: a registry name (dac-44khz, encodec-24khz, ...; `audiotok models list`), a "
+            "checkpoint file, or a Hugging Face repo id or model folder.",
+        ),
+    ] = "dac-44khz",
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="With a name: read its weights from this file.")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Where the codes go: npq, ecdc, hf (default: the codec family's own)."),
+    ] = None,
+    codebooks: Annotated[
+        int | None, typer.Option("--codebooks", min=1, help="K per coded channel (default: the family's).")
+    ] = None,
+    side_codebooks: Annotated[
+        int | None, typer.Option("--side-codebooks", min=0, help="K for Side under Mid/Side.")
+    ] = None,
+    stereo: Annotated[
+        str | None,
+        typer.Option(
+            "--stereo",
+            callback=_stereo,
+            help="Stereo input to a mono codec: mid-side (Mid and Side coded, NPQ2) or downmix "
+            "(default: the family's; DAC mid-side, EnCodec downmix).",
+        ),
+    ] = None,
+    mono: Annotated[bool, typer.Option("--mono", help="Short for --stereo downmix.")] = False,
+    chunk_seconds: Annotated[
+        float | None,
+        typer.Option("--chunk-seconds", min=0.01, help="Audio per encoder chunk (s); bounds memory."),
+    ] = None,
+    context_seconds: Annotated[
+        float | None,
+        typer.Option("--context-seconds", min=0.0, help="Context each side of a chunk (s; EnCodec)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Windows per encoder call (same codes).")
+    ] = None,
+    device: DeviceOpt = "auto",
+    backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)] = None,
+    recursive: RecursiveOpt = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Encode existing outputs again.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
+    shard_index: ShardIndexOpt = 0,
+    shard_count: ShardCountOpt = 1,
+    as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
+) -> None:
+    """Encode audio with any codec into any token container; resumable, atomic, batched across files."""
+    rays = ray_options(
+        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
+    )  # fmt: skip
+    opts = encode_service.EncodeOptions(
+        codebooks=codebooks, side_codebooks=side_codebooks, stereo="downmix" if mono else stereo,
+        chunk_seconds=chunk_seconds, context_seconds=context_seconds, batch_size=batch_size,
+        overwrite=overwrite,
+    )  # fmt: skip
+    choice = encode_service.CodecChoice(codec, checkpoint=checkpoint, backend=backend)
+    out = Output(
+        as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
+    )
+    with compute(device, precision, threads, rays) as dev:
+        out.run(
+            "Encoding", encode_service.encode_paths, inputs_of(inputs, from_list), outdir=outdir,
+            codec=choice, sink=to, opts=opts, device=dev, recursive=recursive,
+            shard=(shard_index, shard_count), dry_run=dry_run, engine=rays, line=_line,
+        )  # fmt: skip
+
+
+EXAMPLES = examples(
+    ("DAC 44.1 kHz tokens of a folder, NPQ2 Mid/Side", "audiotok encode music/ -r -o out --codec dac-44khz"),
+    (
+        "EnCodec 24 kHz at 6 kbps (8 codebooks) into .ecdc files",
+        "audiotok encode speech/ -r -o ecdc --codec encodec-24khz --codebooks 8 --to ecdc",
+    ),
+    ("Straight into a Hugging Face dataset", "audiotok encode corpus/ -r -o ds --codec dac-44khz --to hf"),
+    ("Decode them back", "audiotok decode out -r -o wav"),
+)
