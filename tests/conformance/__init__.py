@@ -1,0 +1,1 @@
+"""Conformance tests: every registered codec family and token sink against its contract."""
