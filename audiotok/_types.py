@@ -6,7 +6,7 @@ validated ``Annotated`` forms for pydantic fields.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import Field
 
@@ -22,3 +22,12 @@ Kbps = float
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveHz = Annotated[int, Field(gt=0)]
 PositiveFps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class HasDuration(Protocol):
+    """Anything with a duration in seconds: an audio file's info, a token file's header."""
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio (that the codes stand for)."""
+        ...

@@ -97,13 +97,7 @@ class TokenLayout:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TokenLayout:
-        """From :meth:`to_json`'s object.
-
-        Raises
-        ------
-        KeyError, TypeError, ValueError
-            If ``data`` is not such an object.
-        """
+        """From :meth:`to_json`'s object (``KeyError``, ``TypeError`` or ``ValueError`` if it is not one)."""
         return cls(tuple(int(v) for v in data["vocab_sizes"]), tuple(int(s) for s in data["strides"]))
 
 
@@ -175,12 +169,9 @@ class CodecInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CodecInfo:
-        """From :meth:`to_json`'s object (``frame_rate`` is recomputed, not read).
+        """From :meth:`to_json`'s object, ``frame_rate`` recomputed, not read.
 
-        Raises
-        ------
-        KeyError, TypeError, ValueError
-            If ``data`` is not such an object.
+        ``KeyError``, ``TypeError`` or ``ValueError`` if ``data`` is not such an object.
         """
         sha = data.get("weights_sha256")
         return cls(

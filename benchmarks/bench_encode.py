@@ -138,7 +138,7 @@ def token_agreement(npq_path: Path, wav: Path, weights: Path) -> float:
     import torch
 
     from audiotok.audio import probe
-    from audiotok.audio_stream import FileSource, ResampledSource
+    from audiotok.audio.stream import FileSource, ResampledSource
     from audiotok.formats import npq
 
     model = dac.DAC.load(str(weights)).eval()

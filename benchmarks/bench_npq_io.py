@@ -40,8 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from audiotok.formats import npq  # noqa: E402
+from audiotok.records import FileRecord  # noqa: E402
 from audiotok.services.npq.inspect import inspect_paths  # noqa: E402
-from audiotok.services.records import FileRecord  # noqa: E402
 
 INSPECT_TARGET = 5_000.0  # files/s
 READ_TARGET = 0.80  # read() / np.fromfile

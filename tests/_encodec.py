@@ -11,7 +11,7 @@ from encodec import modules as m
 from encodec import quantization as qt
 from encodec.model import EncodecModel
 
-from audiotok.audio_stream import ChunkSource
+from audiotok.audio.stream import ChunkSource
 from audiotok.codecs import registry
 from audiotok.codecs.encodec import model as codec
 
@@ -63,6 +63,6 @@ def install(
 
 
 def in_memory(audio: torch.Tensor | np.ndarray, sample_rate: int) -> ChunkSource:
-    """A :class:`~audiotok.audio_stream.SampleSource` over audio ``[C, N]`` held in memory."""
+    """A :class:`~audiotok.audio.stream.SampleSource` over audio ``[C, N]`` held in memory."""
     x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32))
     return ChunkSource(iter([x]), x.shape[0], sample_rate, x.shape[1])

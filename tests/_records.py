@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from audiotok.services.records import FileRecord
+from audiotok.records import FileRecord
 
 S = TypeVar("S")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiotok import audio
-from audiotok.audio_stream import FileSource, ResampledSource
+from audiotok.audio.stream import FileSource, ResampledSource
 from audiotok.errors import InputError
 from tests.dac_helpers import write_audio
 

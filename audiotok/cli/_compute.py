@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from audiotok.cli._groups import Compute
 from audiotok.cli._lazy import lazy_import
 
 if TYPE_CHECKING:
@@ -17,13 +18,11 @@ if TYPE_CHECKING:
 else:
     device_lib = lazy_import("audiotok.device")
 
-__all__ = ["compute", "encode_summary_line"]
+__all__ = ["encode_summary_line", "local_device"]
 
 
 @contextlib.contextmanager
-def compute(
-    device: str, precision: str, threads: int | None, rays: RayOptions | None
-) -> Iterator[torch.device | str | None]:
+def local_device(compute: Compute, rays: RayOptions | None) -> Iterator[torch.device | str | None]:
     """This process's device under ``--precision`` (local engine); nothing here for Ray's actors.
 
     ``"cpu"`` without importing PyTorch where the CPU is sure (:func:`~audiotok.device.cpu_only`):
@@ -32,9 +31,10 @@ def compute(
     if rays is not None:  # each actor applies device, precision and threads (RayOptions)
         yield None
         return
-    device_lib.set_threads(threads)
+    device_lib.set_threads(compute.threads)
+    device = compute.device
     dev: torch.device | str = "cpu" if device_lib.cpu_only(device) else device_lib.select_device(device)
-    with device_lib.precision(precision, dev):
+    with device_lib.precision(compute.precision, dev):
         yield dev
 
 

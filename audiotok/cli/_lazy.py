@@ -29,3 +29,8 @@ class LazyModule:
 def lazy_import(name: str) -> Any:
     """Return a :class:`LazyModule` for ``name``."""
     return LazyModule(name)
+
+
+def lazy_imports(package: str, *names: str) -> tuple[Any, ...]:
+    """A :class:`LazyModule` for each module ``package.name``, in the order of ``names``."""
+    return tuple(LazyModule(f"{package}.{name}") for name in names)

@@ -2,10 +2,11 @@
 
 ``-o/--outdir``, ``-r/--recursive``, ``--from-list``, ``-j/--jobs`` (worker
 processes), ``--io-threads``, ``--skip-errors``, ``--json``, ``--device``,
-``--precision``, ``--model``, ``--shard-index/--shard-count``, ``--engine``
-and its Ray options. An older spelling lives on for one release as a hidden
-option of its own (``hidden=True``), merged into the new one with
-:func:`alias`, which warns when it is used.
+``--precision``, ``--threads``, ``--model``, ``--shard-index/--shard-count``;
+the groups of them that commands share, and ``--engine`` with its Ray
+options, are :mod:`audiotok.cli._groups`. An older spelling lives on for one
+release as a hidden option of its own (``hidden=True``), merged into the new
+one with :func:`alias`, which warns when it is used.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from audiotok.errors import AudiotokWarning, UsageError
 from audiotok.paths import FileList
-
-if TYPE_CHECKING:
-    from audiotok.services.engines.ray import RayOptions
 
 T = TypeVar("T")
 
@@ -35,6 +33,12 @@ InputsArg = Annotated[
     typer.Argument(
         help='Files, glob patterns (quote them: "music/**/*.mp3") or folders; or none with --from-list.',
         show_default=False,
+    ),
+]
+SrcArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Audio file, folder or quoted glob (none: --from-list, with -o).", show_default=False
     ),
 ]
 FromListOpt = Annotated[
@@ -60,7 +64,7 @@ BACKEND_NAMES = ("auto", "eager", "compile", "openvino")
 """``--backend`` values: :data:`audiotok.codecs.backends.BACKENDS` (spelled here: no torch at start-up)."""
 
 
-def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
+def one_of(names: tuple[str, ...]) -> Callable[[str], str]:
     """A Typer callback accepting only ``names`` (a usage error naming them otherwise)."""
 
     def check(value: str) -> str:
@@ -75,7 +79,7 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        callback=_one_of(BACKEND_NAMES),
+        callback=one_of(BACKEND_NAMES),
         help="What runs the codec: auto, eager, compile or openvino (auto: OpenVINO on the CPU "
         "where it converts and is installed; checked against eager once, cached).",
     ),
@@ -95,63 +99,11 @@ ShardIndexOpt = Annotated[
 ShardCountOpt = Annotated[
     int, typer.Option("--shard-count", min=1, help="Split the files into this many shards.")
 ]
-
-
-ENGINE_NAMES = ("local", "ray")
-_RAY_PANEL = "Scale-out (--engine ray)"
-
-
-EngineOpt = Annotated[
-    str,
-    typer.Option(
-        "--engine",
-        callback=_one_of(ENGINE_NAMES),
-        rich_help_panel=_RAY_PANEL,
-        help="local: this process. ray: actors on a Ray cluster, one loaded codec each, the same "
-        "outputs (needs pip install 'audiotok[ray]').",
-    ),
-]
-RayAddressOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ray-address",
-        rich_help_panel=_RAY_PANEL,
-        show_default=False,
-        help="A running Ray cluster (ray://host:10001, host:6379), or auto: the one this machine "
-        "belongs to. Default: start a local cluster on this machine (stopped at the end).",
-    ),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        min=1,
-        rich_help_panel=_RAY_PANEL,
-        show_default=False,
-        help="Ray actors, each with one loaded codec. Default: the cluster's GPUs / --gpus-per-worker, "
-        "else its CPUs / --cpus-per-worker.",
-    ),
-]
-CpusPerWorkerOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--cpus-per-worker",
-        min=0.01,
-        rich_help_panel=_RAY_PANEL,
-        show_default=False,
-        help="CPUs each actor reserves, also its torch threads (at least 1) unless --threads. "
-        "Default: 4, or half the CPUs of the largest node where it has fewer than 8.",
-    ),
-]
-GpusPerWorkerOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--gpus-per-worker",
-        min=0,
-        rich_help_panel=_RAY_PANEL,
-        show_default=False,
-        help="GPUs each actor reserves (fractions share a GPU). Default: 1 if the cluster has GPUs, else 0.",
-    ),
+ExtensionsOpt = Annotated[str, typer.Option("--extensions", help="Audio suffixes.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
+WavOutOpt = Annotated[Path | None, typer.Option("--out", help="Output WAV (one input only).")]
+SampleRateOpt = Annotated[
+    int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
 ]
 
 
@@ -171,45 +123,9 @@ def inputs_of(inputs: list[str] | None, from_list: Path | None) -> list[str | Fi
     return found
 
 
-def ray_options(
-    engine: str,
-    *,
-    ray_address: str | None,
-    workers: int | None,
-    cpus_per_worker: float | None,
-    gpus_per_worker: float | None,
-    device: str,
-    precision: str,
-    threads: int | None,
-) -> RayOptions | None:
-    """The Ray engine's options for ``--engine ray``; ``None`` for the local engine.
-
-    Ray itself is not imported here (the service does, when it runs).
-
-    Raises
-    ------
-    UsageError
-        If a Ray option is given with ``--engine local``.
-    """
-    if engine != "ray":
-        given = [
-            name
-            for name, value, default in (
-                ("ray_address", ray_address, None), ("worker_count", workers, None),
-                ("cpus_per_worker", cpus_per_worker, None), ("gpus_per_worker", gpus_per_worker, None),
-            )
-            if value != default
-        ]  # fmt: skip
-        if given:
-            flags = ", ".join(f"`{name}`" for name in given)
-            raise UsageError(f"{flags} only apply with `engine` ray", param=given[0])
-        return None
-    from audiotok.services.engines.ray import RayOptions
-
-    return RayOptions(
-        ray_address=ray_address, worker_count=workers, cpus_per_worker=cpus_per_worker,
-        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
-    )  # fmt: skip
+def suffixes_of(extensions: str) -> tuple[str, ...]:
+    """``--extensions wav,FLAC`` as suffixes: ``(".wav", ".flac")``."""
+    return tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
 
 
 def jobs_option(help: str) -> Any:

@@ -24,7 +24,7 @@ from rich.table import Table
 from audiotok.cli import _console
 from audiotok.cli._errors import with_flags
 from audiotok.cli._tables import FitTable
-from audiotok.services.records import BatchSummary, FileRecord
+from audiotok.records import BatchSummary, FileRecord
 
 __all__ = ["Output"]
 

@@ -7,21 +7,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from audiotok.cli._groups import SHARD, Shard, grouped
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import (
+    ExtensionsOpt,
     FromListOpt,
     JsonOpt,
     OutdirOpt,
     RecursiveOpt,
-    ShardCountOpt,
-    ShardIndexOpt,
+    SrcArg,
     inputs_of,
     outdir_of,
+    suffixes_of,
 )
 from audiotok.cli._output import Output
 from audiotok.errors import UsageError
-from audiotok.services.records import FileRecord
+from audiotok.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
@@ -50,13 +52,9 @@ audio_app = typer.Typer(help="Audio preparation (normalisation, resampling).", n
         ),
     ),
 )
+@grouped
 def normalize(
-    src: Annotated[
-        str | None,
-        typer.Argument(
-            help="Audio file, folder or quoted glob (none: --from-list, with -o).", show_default=False
-        ),
-    ] = None,
+    src: SrcArg = None,
     out: Annotated[
         Path | None, typer.Argument(help="Output folder (input tree mirrored, .wav PCM16); or -o.")
     ] = None,
@@ -69,9 +67,8 @@ def normalize(
         str, typer.Option("--clip", help="Peaks > 1.0: 'scale' the gain down, or 'clip'.")
     ] = "scale",
     recursive: RecursiveOpt = False,
-    extensions: Annotated[str, typer.Option("--extensions", help="Audio suffixes.")] = "wav,flac,ogg,mp3",
-    shard_index: ShardIndexOpt = 0,
-    shard_count: ShardCountOpt = 1,
+    extensions: ExtensionsOpt = "wav,flac,ogg,mp3",
+    shard: Shard = SHARD,
     as_json: JsonOpt = False,
     from_list: FromListOpt = None,
 ) -> None:
@@ -82,17 +79,16 @@ def normalize(
     folder = outdir_of(out, outdir)
     if folder is None:
         raise UsageError("an output folder is needed: OUT or -o/--outdir")
-    exts = tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
     sink = Output(as_json=as_json, human=lambda r: _normalized(r, clip))
     sink.run(
-        "Normalizing", normalize_service.normalize_paths, inputs, folder, recursive=recursive, suffixes=exts,
-        target_rms=target_rms, window_ms=window_ms, sample_rate=sample_rate or None,
-        keep_channels=keep_channels, clip=clip, shard=(shard_index, shard_count),
+        "Normalizing", normalize_service.normalize_paths, inputs, folder, recursive=recursive,
+        suffixes=suffixes_of(extensions), target_rms=target_rms, window_ms=window_ms,
+        sample_rate=sample_rate or None, keep_channels=keep_channels, clip=clip, shard=shard,
     )  # fmt: skip
 
 
 def _normalized(record: FileRecord, clip: str) -> str | None:
-    if not isinstance(record, normalize_service.NormalizeResult):
+    if not isinstance(record, normalize_service.NormalizeRecord):
         return None
     note = f", peak {record.peak_after:.2f} > 1: {'gain lowered' if clip == 'scale' else 'clipped'}"
     return f"{record.input} -> {record.output} ({record.gain_db:+.1f} dB{note if record.limited else ''})"

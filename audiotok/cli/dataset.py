@@ -27,14 +27,11 @@ dataset_app = typer.Typer(
     help="Build Hugging Face datasets from token files and sidecars.", no_args_is_help=True
 )
 
-MaterializeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--materialize",
-        help="Place token files under --tokens-subdir: link (relative symlinks), copy or none. "
-        "Default: none when embedding, link with --no-embed.",
-    ),
-]
+MATERIALIZE = (
+    "Place token files under --tokens-subdir: link (relative symlinks), copy or none. "
+    "Default: none when embedding, link with --no-embed."
+)
+MaterializeOpt = Annotated[str | None, typer.Option("--materialize", help=MATERIALIZE)]
 
 
 @dataset_app.command(

@@ -6,28 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audiotok.cli._compute import compute, encode_summary_line
+from audiotok.cli._compute import encode_summary_line, local_device
+from audiotok.cli._groups import COMPUTE, RAY, SHARD, Compute, Rays, Shard, grouped
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
-from audiotok.cli._options import (
-    BackendOpt,
-    CpusPerWorkerOpt,
-    DeviceOpt,
-    EngineOpt,
-    FromListOpt,
-    GpusPerWorkerOpt,
-    InputsArg,
-    JsonOpt,
-    OutdirOpt,
-    PrecisionOpt,
-    RayAddressOpt,
-    RecursiveOpt,
-    ShardCountOpt,
-    ShardIndexOpt,
-    WorkersOpt,
-    inputs_of,
-    ray_options,
-)
+from audiotok.cli._options import FromListOpt, InputsArg, JsonOpt, OutdirOpt, RecursiveOpt, inputs_of
 from audiotok.cli._output import Output
 
 if TYPE_CHECKING:
@@ -57,6 +40,7 @@ def _line(summary: EncodeRunSummary) -> str:
     return line
 
 
+@grouped
 def encode(
     inputs: InputsArg = None,
     from_list: FromListOpt = None,
@@ -103,41 +87,29 @@ def encode(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Windows per encoder call (same codes).")
     ] = None,
-    device: DeviceOpt = "auto",
-    backend: BackendOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)] = None,
+    compute: Compute = COMPUTE,
     recursive: RecursiveOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Encode existing outputs again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
-    shard_index: ShardIndexOpt = 0,
-    shard_count: ShardCountOpt = 1,
+    shard: Shard = SHARD,
     as_json: JsonOpt = False,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = None,
-    gpus_per_worker: GpusPerWorkerOpt = None,
+    rays: Rays = RAY,
 ) -> None:
     """Encode audio with any codec into any token container; resumable, atomic, batched across files."""
-    rays = ray_options(
-        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
-        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
-    )  # fmt: skip
     opts = encode_service.EncodeOptions(
         codebooks=codebooks, side_codebooks=side_codebooks, stereo="downmix" if mono else stereo,
         chunk_seconds=chunk_seconds, context_seconds=context_seconds, batch_size=batch_size,
         overwrite=overwrite,
     )  # fmt: skip
-    choice = encode_service.CodecChoice(codec, checkpoint=checkpoint, backend=backend)
+    choice = encode_service.CodecChoice(codec, checkpoint=checkpoint, backend=compute.backend)
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    with compute(device, precision, threads, rays) as dev:
+    with local_device(compute, rays) as dev:
         out.run(
             "Encoding", encode_service.encode_paths, inputs_of(inputs, from_list), outdir=outdir,
             codec=choice, sink=to, opts=opts, device=dev, recursive=recursive,
-            shard=(shard_index, shard_count), dry_run=dry_run, engine=rays, line=_line,
+            shard=shard, dry_run=dry_run, engine=rays, line=_line,
         )  # fmt: skip
 
 

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from audiotok.cli import esf_sidecars
+from audiotok.cli._compute import local_device
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._groups import COMPUTE, RAY, SHARD, Compute, Rays, Shard, grouped
 from audiotok.cli._help import examples
-from audiotok.cli._lazy import lazy_import
+from audiotok.cli._lazy import lazy_imports
 from audiotok.cli._options import (
-    BackendOpt,
-    CpusPerWorkerOpt,
-    DeviceOpt,
-    EngineOpt,
+    ExtensionsOpt,
     FromListOpt,
-    GpusPerWorkerOpt,
     JsonOpt,
     OutdirOpt,
-    PrecisionOpt,
-    RayAddressOpt,
     RecursiveOpt,
     ShardCountOpt,
     ShardIndexOpt,
-    WorkersOpt,
+    SrcArg,
     inputs_of,
     jobs_option,
     model_option,
     outdir_of,
-    ray_options,
+    suffixes_of,
 )
 from audiotok.cli._output import Output
 from audiotok.cli._tables import Col, FitTable
@@ -39,19 +34,15 @@ from audiotok.cli.esf_sidecars import AudioRootOpt, CondRootOpt, ManifestOpt, Su
 from audiotok.errors import UsageError
 from audiotok.formats.esf import sidecar_paths
 from audiotok.paths import FileList
-from audiotok.services.records import FileRecord
+from audiotok.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
-    from audiotok import device as device_lib
     from audiotok.services.esf import audit as esf_audit
     from audiotok.services.esf import encode as esf_encode
     from audiotok.services.esf import inspect as esf_inspect
 else:
-    device_lib = lazy_import("audiotok.device")
-    esf_audit = lazy_import("audiotok.services.esf.audit")
-    esf_encode = lazy_import("audiotok.services.esf.encode")
-    esf_inspect = lazy_import("audiotok.services.esf.inspect")
+    esf_audit, esf_encode, esf_inspect = lazy_imports("audiotok.services.esf", "audit", "encode", "inspect")
 
 
 esf_app = typer.Typer(
@@ -61,10 +52,6 @@ esf_app = typer.Typer(
 
 #: The word for a record's status in ``esf encode``'s lines and counts.
 _VERBS = {"written": "encoded", "skipped": "skipped", "planned": "planned", "failed": "failed"}
-
-
-def _suffixes(extensions: str) -> tuple[str, ...]:
-    return tuple("." + e.strip().lower().lstrip(".") for e in extensions.split(",") if e.strip())
 
 
 def _encoded(record: FileRecord) -> str | None:
@@ -90,13 +77,9 @@ def _encoded(record: FileRecord) -> str | None:
         ),
     ),
 )
+@grouped
 def encode(
-    src: Annotated[
-        str | None,
-        typer.Argument(
-            help="Audio file, folder or quoted glob (none: --from-list, with -o).", show_default=False
-        ),
-    ] = None,
+    src: SrcArg = None,
     out: Annotated[
         Path | None, typer.Argument(help="Output folder (mirrors the input tree), or -o; default: beside.")
     ] = None,
@@ -110,7 +93,7 @@ def encode(
     ] = None,
     bandwidth: Annotated[float, typer.Option("--bandwidth", "-b", help="kbps: 1.5, 3, 6, 12 or 24.")] = 6.0,
     recursive: RecursiveOpt = False,
-    extensions: Annotated[str, typer.Option("--extensions", help="Audio suffixes.")] = "wav,flac,ogg,mp3",
+    extensions: ExtensionsOpt = "wav,flac,ogg,mp3",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be encoded.")] = False,
     list_missing: Annotated[
@@ -118,46 +101,22 @@ def encode(
     ] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Re-read a sample of outputs afterwards.")] = False,
     verify_samples: Annotated[int, typer.Option("--verify-samples", help="Files to verify.")] = 8,
-    device: DeviceOpt = "auto",
-    backend: BackendOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)] = None,
+    compute: Compute = COMPUTE,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Chunks per forward pass.")] = 1,
     chunk_seconds: Annotated[
         float, typer.Option("--chunk-seconds", min=1.0, help="Chunk length (s).")
     ] = 30.0,
     context_seconds: Annotated[float, typer.Option("--context-seconds", min=0.0, help="Context (s).")] = 1.0,
-    shard_index: ShardIndexOpt = 0,
-    shard_count: ShardCountOpt = 1,
+    shard: Shard = SHARD,
     as_json: JsonOpt = False,
     from_list: FromListOpt = None,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = None,
-    gpus_per_worker: GpusPerWorkerOpt = None,
+    rays: Rays = RAY,
 ) -> None:
     """Encode audio to EnCodec .ecdc codes (75 fps; resumable, atomic)."""
-    exts, folder = _suffixes(extensions), outdir_of(out, outdir)
+    exts, folder = suffixes_of(extensions), outdir_of(out, outdir)
     inputs = inputs_of(None if src is None else [src], from_list)
     if list_missing:
         _list_missing(inputs, folder, recursive=recursive, suffixes=exts, as_json=as_json)
-    rays = ray_options(
-        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
-        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
-    )  # fmt: skip
-    if rays is None:
-        device_lib.set_threads(threads)
-    # "cpu" without PyTorch where the CPU is sure: a cached OpenVINO encoder then needs no torch at all
-    cpu = rays is not None or device_lib.cpu_only(device)  # Ray: each actor picks its own
-    dev = "cpu" if cpu else device_lib.select_device(device)
-    load = esf_encode.ModelLoader.from_option(
-        model,
-        architecture=codec,
-        device=dev,
-        bandwidth=bandwidth,
-        backend=backend,
-    )
     written: list[str] = []
 
     def keep(record: FileRecord) -> None:
@@ -166,14 +125,16 @@ def encode(
         sink.record(record)
 
     sink = Output(as_json=as_json, human=_encoded)
-    compute = device_lib.precision(precision, dev) if rays is None else contextlib.nullcontext()
-    with progress("Encoding", enabled=not as_json) as on_progress, compute:
-        summary = esf_encode.encode_paths(
-            inputs, outdir=folder, load=load, recursive=recursive, suffixes=exts, overwrite=overwrite,
-            dry_run=dry_run, shard=(shard_index, shard_count), chunk_s=chunk_seconds,
-            context_s=context_seconds, batch_size=batch_size, engine=rays, on_record=keep,
-            on_progress=on_progress,
-        )  # fmt: skip
+    with local_device(compute, rays) as dev:  # Ray (dev None): each actor picks its own device
+        load = esf_encode.ModelLoader.from_option(
+            model, architecture=codec, device=dev or "cpu", bandwidth=bandwidth, backend=compute.backend
+        )
+        with progress("Encoding", enabled=not as_json) as on_progress:
+            summary = esf_encode.encode_paths(
+                inputs, outdir=folder, load=load, recursive=recursive, suffixes=exts, overwrite=overwrite,
+                dry_run=dry_run, shard=shard, chunk_s=chunk_seconds, context_s=context_seconds,
+                batch_size=batch_size, engine=rays, on_record=keep, on_progress=on_progress,
+            )  # fmt: skip
     bad = 0
     if verify and written and not dry_run:
         for v in esf_encode.verify_outputs(written, load.for_checks(), samples=verify_samples):
@@ -282,7 +243,7 @@ def audit(
 
 
 def _render_audit(
-    items: list[esf_audit.AuditItem], summary: esf_audit.AuditSummary, limit: int | None
+    items: list[esf_audit.AuditRecord], summary: esf_audit.AuditSummary, limit: int | None
 ) -> None:
     broken = [i for i in items if i.issues]
     for item in broken[:limit]:

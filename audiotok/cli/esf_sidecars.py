@@ -25,7 +25,7 @@ from audiotok.cli._options import (
 )
 from audiotok.cli._output import Output
 from audiotok.errors import UsageError
-from audiotok.services.records import BatchSummary
+from audiotok.records import BatchSummary
 
 if TYPE_CHECKING:
     from audiotok.services.esf import producers

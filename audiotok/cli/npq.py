@@ -2,50 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audiotok.cli._compute import compute, encode_summary_line
+from audiotok.cli._compute import encode_summary_line, local_device
+from audiotok.cli._groups import COMPUTE, RAY, SHARD, Compute, Rays, Shard, grouped
 from audiotok.cli._help import examples
-from audiotok.cli._lazy import lazy_import
+from audiotok.cli._lazy import lazy_imports
 from audiotok.cli._options import (
-    BackendOpt,
-    CpusPerWorkerOpt,
-    DeviceOpt,
-    EngineOpt,
     FromListOpt,
-    GpusPerWorkerOpt,
     InputsArg,
     JsonOpt,
     OutdirOpt,
-    PrecisionOpt,
-    RayAddressOpt,
     RecursiveOpt,
-    ShardCountOpt,
-    ShardIndexOpt,
-    WorkersOpt,
     inputs_of,
     model_option,
-    ray_options,
 )
 from audiotok.cli._output import Output
 from audiotok.cli._tables import Col, FitTable
+from audiotok.cli.decode import decode_command
+from audiotok.records import FileRecord
 from audiotok.services.npq import inspect as npq_service
-from audiotok.services.records import FileRecord
 
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
-    from audiotok import device as device_lib
     from audiotok.services.npq import convert as npq_convert
     from audiotok.services.npq import decode as npq_decode
     from audiotok.services.npq import encode as npq_encode
 else:
-    device_lib = lazy_import("audiotok.device")
-    npq_convert = lazy_import("audiotok.services.npq.convert")
-    npq_decode = lazy_import("audiotok.services.npq.decode")
-    npq_encode = lazy_import("audiotok.services.npq.encode")
+    npq_convert, npq_decode, npq_encode = lazy_imports("audiotok.services.npq", "convert", "decode", "encode")
 
 
 npq_app = typer.Typer(help="DAC RVQ token files (.npq): encode, decode, inspect.", no_args_is_help=True)
@@ -81,7 +67,7 @@ INSPECT_COLUMNS = (
 )
 
 
-def _row(info: npq_service.NpqFileInfo) -> tuple[str, ...]:
+def _row(info: npq_service.NpqInspectRecord) -> tuple[str, ...]:
     fmt = info.format if info.version is None else f"{info.format} v{info.version}"
     if info.layout:
         fmt += f" ({info.layout})"
@@ -113,7 +99,7 @@ def inspect(
     table = FitTable(*INSPECT_COLUMNS)
 
     def add_row(record: FileRecord) -> None:
-        if isinstance(record, npq_service.NpqFileInfo):
+        if isinstance(record, npq_service.NpqInspectRecord):
             table.add_row(*_row(record))
 
     out = Output(as_json=as_json, human=lambda r: add_row(r))
@@ -138,7 +124,6 @@ ModelOpt = Annotated[
         "DAC model: 44khz, 24khz, 16khz, 44khz-16kbps, a .pth checkpoint, or a Hugging Face repo id."
     ),
 ]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
 
 
 @npq_app.command(
@@ -159,6 +144,7 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
         ),
     ),
 )
+@grouped
 def encode(
     inputs: InputsArg = None,
     from_list: FromListOpt = None,
@@ -168,10 +154,7 @@ def encode(
     mid_codebooks: Annotated[int, typer.Option("--mid-codebooks", help="k_mid (NPQ2).", min=1)] = 9,
     side_codebooks: Annotated[int, typer.Option("--side-codebooks", help="k_side (NPQ2).", min=0)] = 4,
     model: ModelOpt = "44khz",
-    device: DeviceOpt = "auto",
-    backend: BackendOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    threads: ThreadsOpt = None,
+    compute: Compute = COMPUTE,
     chunk_seconds: Annotated[
         float,
         typer.Option(
@@ -193,103 +176,48 @@ def encode(
     recursive: RecursiveOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Re-encode existing outputs.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
-    shard_index: ShardIndexOpt = 0,
-    shard_count: ShardCountOpt = 1,
+    shard: Shard = SHARD,
     as_json: JsonOpt = False,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = None,
-    gpus_per_worker: GpusPerWorkerOpt = None,
+    rays: Rays = RAY,
 ) -> None:
     """Encode audio to DAC tokens: stereo → NPQ2 Mid/Side, mono or --mono → NPQ1."""
-    rays = ray_options(
-        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
-        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
-    )  # fmt: skip
     paths = inputs_of(inputs, from_list)
     opts = npq_encode.EncodeOptions(
-        mono=mono,
-        codebooks=codebooks,
-        mid_codebooks=mid_codebooks,
-        side_codebooks=side_codebooks,
-        chunk_seconds=chunk_seconds,
-        batch_size=batch_size,
-        overwrite=overwrite,
-    )
+        mono=mono, codebooks=codebooks, mid_codebooks=mid_codebooks, side_codebooks=side_codebooks,
+        chunk_seconds=chunk_seconds, batch_size=batch_size, overwrite=overwrite,
+    )  # fmt: skip
     out = Output(
         as_json=as_json, human=(lambda r: f"{r.status}: {r.input} → {r.output}") if dry_run else None
     )
-    with compute(device, precision, threads, rays) as dev:
+    with local_device(compute, rays) as dev:
         out.run(
             "Encoding", npq_encode.encode_paths, paths, outdir=outdir, model=model, device=dev,
-            opts=opts, recursive=recursive, shard=(shard_index, shard_count), dry_run=dry_run,
-            backend=backend, engine=rays, line=encode_summary_line,
+            opts=opts, recursive=recursive, shard=shard, dry_run=dry_run,
+            backend=compute.backend, engine=rays, line=encode_summary_line,
         )  # fmt: skip
 
 
-def _decoded(record: FileRecord) -> str | None:
-    if not isinstance(record, npq_decode.DecodeRecord):
-        return None
-    return f"{record.output}: {record.channels} ch, {record.sample_rate} Hz, {record.duration_s:.2f} s"
-
-
-@npq_app.command(
-    "decode",
-    epilog=examples(
-        ("One file to one WAV", "audiotok npq decode song.npq --out song.wav"),
-        (
-            "Many files, mirrored under wav_out/, resampled",
-            'audiotok npq decode "npq_out/**/*.npq" -o wav_out --sample-rate 48000',
-        ),
-        (
-            "On the GPU with an explicit model",
-            "audiotok npq decode song.npq --out song.wav --model 44khz --device cuda",
-        ),
+DECODE_EXAMPLES = examples(
+    ("One file to one WAV", "audiotok npq decode song.npq --out song.wav"),
+    (
+        "Many files, mirrored under wav_out/, resampled",
+        'audiotok npq decode "npq_out/**/*.npq" -o wav_out --sample-rate 48000',
+    ),
+    (
+        "On the GPU with an explicit model",
+        "audiotok npq decode song.npq --out song.wav --model 44khz --device cuda",
     ),
 )
-def decode(
-    inputs: InputsArg = None,
-    from_list: FromListOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output WAV (one input only).")] = None,
-    outdir: OutdirOpt = None,
-    model: Annotated[
-        str | None, model_option("DAC model or checkpoint; default: from each file's token_rate.")
-    ] = None,
-    device: DeviceOpt = "auto",
-    backend: BackendOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    threads: ThreadsOpt = None,
-    sample_rate: Annotated[
-        int | None, typer.Option("--sample-rate", help="Resample the WAV to this rate (Hz).", min=1)
-    ] = None,
-    recursive: RecursiveOpt = False,
-    shard_index: ShardIndexOpt = 0,
-    shard_count: ShardCountOpt = 1,
-    as_json: JsonOpt = False,
-    engine: EngineOpt = "local",
-    ray_address: RayAddressOpt = None,
-    workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = None,
-    gpus_per_worker: GpusPerWorkerOpt = None,
-) -> None:
-    """Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S)."""
-    rays = ray_options(
-        engine, ray_address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
-        gpus_per_worker=gpus_per_worker, device=device, precision=precision, threads=threads,
-    )  # fmt: skip
-    paths = inputs_of(inputs, from_list)
-    sink = Output(as_json=as_json, human=_decoded)
-    with compute(device, precision, threads, rays) as dev:
-        sink.run(
-            "Decoding", npq_decode.decode_paths, paths, out=out, outdir=outdir, model=model,
-            device=dev, sample_rate=sample_rate, recursive=recursive, shard=(shard_index, shard_count),
-            backend=backend, engine=rays,
-        )  # fmt: skip
+decode = decode_command(
+    lambda: npq_decode.decode_paths,
+    model_help="DAC model or checkpoint; default: from each file's token_rate.",
+    doc="Decode .npq files to PCM16 WAV: NPQ1 → mono, NPQ2 → stereo (L = M + S, R = M − S).",
+)
+npq_app.command("decode", epilog=DECODE_EXAMPLES)(decode)
 
 
 def _converted(record: FileRecord) -> str | None:
-    if not isinstance(record, npq_convert.ConvertResult):
+    if not isinstance(record, npq_convert.ConvertRecord):
         return None
     verb = "skipped (exists)" if record.status == "skipped" else f"T={record.n_frames} K={record.n_codebooks}"
     return f"{record.output}: {verb}"
@@ -306,6 +234,7 @@ def _converted(record: FileRecord) -> str | None:
         ("The right channel of a stereo .dac file", "audiotok npq convert stereo.dac --channel 1"),
     ),
 )
+@grouped
 def convert(
     inputs: InputsArg = None,
     from_list: FromListOpt = None,
@@ -320,13 +249,12 @@ def convert(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Convert again if the output exists.")
     ] = False,
-    shard_index: ShardIndexOpt = 0,
-    shard_count: ShardCountOpt = 1,
+    shard: Shard = SHARD,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert DAC CLI .dac files to NPQ1, token for token (never executes their pickle)."""
     out = Output(as_json=as_json, human=_converted)
     out.run(
         "Converting", npq_convert.convert_paths, inputs_of(inputs, from_list), outdir=outdir, model=model,
-        channel=channel, recursive=recursive, overwrite=overwrite, shard=(shard_index, shard_count),
+        channel=channel, recursive=recursive, overwrite=overwrite, shard=shard,
     )  # fmt: skip

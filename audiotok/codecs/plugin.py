@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from audiotok._registry import Registry
 from audiotok._types import FramesPerSecond, Hz, Seconds
 from audiotok.codecs.codec import Capabilities, Codec, CodecBase, Context, Network, Part, StereoMode
 from audiotok.codecs.weights import HubWeights, Weights
@@ -26,6 +27,7 @@ from audiotok.tokens import CodecInfo, TokenLayout
 
 __all__ = [
     "BUILTIN_CODECS",
+    "CachedLoad",
     "Capabilities",
     "Codec",
     "CodecBase",
@@ -40,6 +42,10 @@ __all__ = [
     "plugins",
     "register_codec",
 ]
+
+
+BUILTIN_CODECS: tuple[str, ...] = ("audiotok.codecs.dac", "audiotok.codecs.encodec")
+"""The packages of the codec families audiotok ships, imported (registering them) on first use."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,37 @@ class Located:
 
 
 @dataclass(frozen=True)
+class CachedLoad:
+    """What a codec built from its backend cache alone is asked for (:meth:`CodecPlugin.load_cached`).
+
+    Attributes
+    ----------
+    device : torch.device or str
+        The device asked for.
+    backend : str
+        The backend asked for (``auto``, ``openvino``, ``compile``).
+    parts : tuple of {"encoder", "decoder"}
+        The networks the caller will run.
+    codebooks : int or None
+        The codebooks the caller will encode (``None``: the family's default).
+    eager : callable
+        Loads the PyTorch model (what a cached codec may fall back on).
+    """
+
+    device: Any
+    backend: str
+    parts: tuple[Part, ...]
+    codebooks: int | None
+    eager: Callable[[], Codec]
+
+    def on_openvino(self, caps: Capabilities) -> bool:
+        """Whether the backend asked for is OpenVINO on this device for a codec of ``caps``."""
+        from audiotok.codecs.backends import resolve
+
+        return resolve(self.backend, self.device, caps.auto_backends) == "openvino"
+
+
+@dataclass(frozen=True)
 class EncodeDefaults:
     """What ``audiotok encode`` does with a family's models when the user does not say.
 
@@ -162,7 +199,8 @@ class CodecPlugin:
 
     - set :attr:`entries` (every published model, facts known without loading)
       and :attr:`label`;
-    - implement :meth:`load`: a checkpoint (or model folder) to a :class:`Codec`
+    - set :attr:`model_module` (or override :meth:`load`): its ``load``
+      function turns a checkpoint (or model folder) into a :class:`Codec`
       subclass that declares ``caps`` and implements ``encode``, ``decode``,
       ``encoder_context_frames`` and ``network``.
 
@@ -181,26 +219,24 @@ class CodecPlugin:
     entries: ClassVar[tuple[CodecEntry, ...]] = ()
     checkpoint_suffixes: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[EncodeDefaults] = EncodeDefaults()
+    #: The module (imported on first load: it imports torch) whose ``load(located, device, fast)``
+    #: builds the PyTorch codec (``audiotok.codecs.dac.model``).
+    model_module: ClassVar[str] = ""
 
     def load(self, located: Located, device: Any, fast: bool) -> Codec:
-        """Load ``located`` eagerly (PyTorch) on ``device``.
+        """Load ``located`` eagerly (PyTorch) on ``device``: :attr:`model_module`'s ``load``.
 
         Raises
         ------
         ModelError
             If the weights are unreadable or do not fit the architecture.
         """
-        raise NotImplementedError
+        if not self.model_module:
+            raise NotImplementedError(f"{type(self).__name__} sets no model_module")
+        codec: Codec = importlib.import_module(self.model_module).load(located, device, fast)
+        return codec
 
-    def load_cached(
-        self,
-        located: Located,
-        device: Any,
-        backend: str,
-        parts: tuple[Part, ...],
-        codebooks: int | None,
-        eager: Callable[[], Codec],
-    ) -> Codec | None:
+    def load_cached(self, located: Located, request: CachedLoad) -> Codec | None:
         """A codec built from its backend cache entries alone (no PyTorch), or ``None`` (default)."""
         return None
 
@@ -221,44 +257,17 @@ class CodecPlugin:
 
 P = TypeVar("P", bound=type[CodecPlugin])
 
-BUILTIN_CODECS: tuple[str, ...] = ("audiotok.codecs.dac", "audiotok.codecs.encodec")
-"""The packages of the codec families audiotok ships, imported (registering them) on first use."""
 
-_PLUGINS: dict[str, CodecPlugin] = {}
-_LOADED: list[bool] = []
+_PLUGINS: Registry[CodecPlugin] = Registry("codec family", BUILTIN_CODECS, "audiotok.codecs")
 
 
 def register_codec(family: str) -> Callable[[P], P]:
-    """Class decorator: register a :class:`CodecPlugin` subclass as the codec family ``family``.
-
-    Raises
-    ------
-    ValueError
-        If another plugin has that name.
-    """
-
-    def register(cls: P) -> P:
-        known = _PLUGINS.get(family)
-        if known is not None and type(known) is not cls:
-            raise ValueError(f"codec family {family!r} is registered twice")
-        cls.family = family
-        _PLUGINS[family] = cls()
-        return cls
-
-    return register
+    """Class decorator: register a :class:`CodecPlugin` subclass as codec family ``family`` (``ValueError``
+    if another has that name)."""
+    return lambda cls: _PLUGINS.add(family, cls, cls(), "family")
 
 
 def plugins() -> dict[str, CodecPlugin]:
     """Every registered codec family by name: the built-in ones, and those of the ``audiotok.codecs``
     entry point group (third-party packages)."""
-    if not _LOADED:
-        _LOADED.append(True)
-        for module in BUILTIN_CODECS:
-            importlib.import_module(module)
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="audiotok.codecs"):
-            ep.load()
-    # the built-in families first, in BUILTIN_CODECS order, whatever was imported first
-    builtin = [p for m in BUILTIN_CODECS for p in _PLUGINS.values() if type(p).__module__ == m]
-    return {p.family: p for p in [*builtin, *_PLUGINS.values()]}
+    return _PLUGINS.all()

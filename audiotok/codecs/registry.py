@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiotok.codecs.plugin import Codec, CodecEntry, CodecPlugin, Located, Part, plugins
+from audiotok.codecs.plugin import CachedLoad, Codec, CodecEntry, CodecPlugin, Located, Part, plugins
 from audiotok.codecs.weights import HubWeights, fetch, fetch_hub
 from audiotok.errors import ModelError, UsageError
 
@@ -224,7 +224,7 @@ def load_codec(
         def eager() -> Codec:
             return _finish(located.plugin.load(located, _torch_device(dev), fast), located, codebooks)
 
-        cached = located.plugin.load_cached(located, dev, backend, parts, codebooks, eager)
+        cached = located.plugin.load_cached(located, CachedLoad(dev, backend, parts, codebooks, eager))
         if cached is not None:
             cached.codec_id = _codec_id(located)
             return cached

@@ -1,6 +1,6 @@
 """Chunked encode and decode of one stream by any :class:`~audiotok.codecs.plugin.Codec`, with bounded memory.
 
-Encoding reads a :class:`~audiotok.audio_stream.SampleSource` window by
+Encoding reads a :class:`~audiotok.audio.stream.SampleSource` window by
 window: every chunk runs inside a window with the codec's
 ``encoder_context_frames`` before and after it (see
 :mod:`audiotok.codecs.chunking`) and only the chunk's own frames are kept;
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from audiotok._types import Seconds
-from audiotok.audio_stream import SampleSource
+from audiotok.audio.stream import SampleSource
 from audiotok.codecs.batch import StreamEncoder
 from audiotok.codecs.chunking import fixed_lengths, plan_chunks
 from audiotok.codecs.plugin import Codec, Context

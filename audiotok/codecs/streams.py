@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from audiotok.audio_stream import SampleSource
+from audiotok.audio.stream import SampleSource
 from audiotok.codecs.codec import Codec
 
 __all__ = ["Advanced", "Audio", "Codes", "Encoded", "Event", "Failed", "Stream", "check_source", "offsets"]

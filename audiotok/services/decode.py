@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
+from audiotok._types import HasDuration
 from audiotok.audio import from_mid_side
-from audiotok.audio_stream import ChunkSource, ResampledSource, wav_writer
+from audiotok.audio.stream import ChunkSource, ResampledSource, wav_writer
 from audiotok.codecs import registry
 from audiotok.codecs.plugin import Codec
 from audiotok.codecs.stream import decode_codes
@@ -36,10 +37,10 @@ from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.paths import mirror_path
 from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
-from audiotok.services.records import BatchSummary, FileRecord
 from audiotok.sinks import manifest
-from audiotok.sinks.base import HasDuration, StoredTokens, sink_for_path, sinks
+from audiotok.sinks.base import StoredTokens, sink_for_path, sinks
 
 if TYPE_CHECKING:
     import torch

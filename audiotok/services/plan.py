@@ -14,28 +14,20 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from audiotok import paths
 from audiotok._fsio import remove_stale_temps
+from audiotok._types import HasDuration
 from audiotok.errors import UsageError
 from audiotok.paths import InputFile, Unmatched, expand_inputs, in_shard, mirror_path
-from audiotok.services.records import FileRecord, Status
+from audiotok.records import FileRecord, Status
 
 __all__ = ["HasDuration", "Plan", "PlanItem", "check_shard", "expand", "plan", "plan_files"]
 
 R = TypeVar("R", bound=FileRecord)
 
 log = logging.getLogger(__name__)
-
-
-class HasDuration(Protocol):
-    """What a probe returns: anything with a duration in seconds (audio info, an NPQ header)."""
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds of audio."""
-        ...
 
 
 @dataclass(frozen=True)

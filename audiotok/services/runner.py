@@ -8,7 +8,7 @@ duration, so that progress totals are known before the first file. Then
 :func:`run` hands each item to the command's ``work`` function through an
 engine (:class:`~audiotok.services.engines.local.LocalEngine`), turns the
 exceptions of :data:`CAUGHT` into ``failed`` records, and returns a
-:class:`~audiotok.services.records.BatchSummary`.
+:class:`~audiotok.records.BatchSummary`.
 
 A command adds only its ``work(item, on_progress) -> FileRecord`` and its own
 record fields::
@@ -31,9 +31,9 @@ from typing import Protocol, TypeVar
 
 from audiotok.errors import AudiotokError
 from audiotok.progress import PlannedTotal, ProgressEvent, ProgressFn, emit
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services.engines.local import LocalEngine
 from audiotok.services.plan import HasDuration, Plan, PlanItem, check_shard, expand, plan, plan_files
-from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = [
     "CAUGHT",

@@ -14,10 +14,10 @@ from audiotok.codecs.weights import fetch_any, sha256_file, source_url, where
 from audiotok.errors import UsageError
 from audiotok.formats._base import FrozenModel
 
-__all__ = ["FetchedModel", "ModelInfo", "fetch_model", "list_models"]
+__all__ = ["FetchRecord", "ModelRecord", "fetch_model", "list_models"]
 
 
-class ModelInfo(FrozenModel):
+class ModelRecord(FrozenModel):
     """One known model (one JSON object per model)."""
 
     name: str = Field(description="Canonical name (dac-44khz).")
@@ -34,7 +34,7 @@ class ModelInfo(FrozenModel):
     url: str
 
 
-class FetchedModel(FrozenModel):
+class FetchRecord(FrozenModel):
     """A model whose weights are now in the cache."""
 
     name: str = Field(description="Canonical name.")
@@ -43,13 +43,13 @@ class FetchedModel(FrozenModel):
     bytes: int
 
 
-def list_models() -> list[ModelInfo]:
+def list_models() -> list[ModelRecord]:
     """Every model of the registry (DAC, then EnCodec), with its cache state."""
     infos = []
     for entry in registry.entries():
         path, cached = where(entry.weights)
         infos.append(
-            ModelInfo(
+            ModelRecord(
                 name=entry.name,
                 alias=entry.short_name,
                 family=entry.family,
@@ -67,7 +67,7 @@ def list_models() -> list[ModelInfo]:
     return infos
 
 
-def fetch_model(name: str) -> FetchedModel:
+def fetch_model(name: str) -> FetchRecord:
     """Download ``name`` into its codec's cache (unless cached) and hash it.
 
     Raises
@@ -82,4 +82,4 @@ def fetch_model(name: str) -> FetchedModel:
         known = ", ".join(n for e in registry.entries() for n in e.names)
         raise UsageError(f"unknown model {name!r}; known: {known}")
     path = fetch_any(entry.name, entry.weights)
-    return FetchedModel(name=entry.name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size)
+    return FetchRecord(name=entry.name, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size)

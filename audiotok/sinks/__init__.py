@@ -12,24 +12,12 @@ See :mod:`audiotok.sinks.base` for the contract (must / may / don't) and
 :mod:`audiotok.sinks.manifest` for the identity manifest written beside every output.
 """
 
-from audiotok.sinks.base import (
-    FileJob,
-    SinkContext,
-    StoredTokens,
-    TokenSink,
-    get_sink,
-    register_sink,
-    sink_for_path,
-    sinks,
-)
-
-__all__ = [
-    "FileJob",
-    "SinkContext",
-    "StoredTokens",
-    "TokenSink",
-    "get_sink",
-    "register_sink",
-    "sink_for_path",
-    "sinks",
-]
+# the public names of sinks/base.py, re-exported (``X as X``: mypy's explicit re-export)
+from audiotok.sinks.base import FileJob as FileJob
+from audiotok.sinks.base import SinkContext as SinkContext
+from audiotok.sinks.base import StoredTokens as StoredTokens
+from audiotok.sinks.base import TokenSink as TokenSink
+from audiotok.sinks.base import get_sink as get_sink
+from audiotok.sinks.base import register_sink as register_sink
+from audiotok.sinks.base import sink_for_path as sink_for_path
+from audiotok.sinks.base import sinks as sinks

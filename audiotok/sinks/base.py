@@ -19,7 +19,8 @@ May: write many items per file (:attr:`TokenSink.sharded`: the pipeline then
 calls :meth:`~TokenSink.write` in plan order, and :meth:`~TokenSink.resume`
 answers from committed shards); finish something once at the end
 (:meth:`~TokenSink.commit`: an index, a dataset card); read its files back
-for ``audiotok decode`` (:meth:`~TokenSink.read`).
+for ``audiotok decode`` (:meth:`~TokenSink.read`,
+:meth:`~TokenSink.read_head`).
 
 Don't: load or run a codec; print; leave a half-written file where a
 finished one belongs.
@@ -31,23 +32,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from audiotok.errors import UsageError
+from audiotok._registry import Registry
+from audiotok._types import HasDuration
+from audiotok.errors import AudiotokError, UsageError
 from audiotok.tokens import CodecInfo, Codes
 
 if TYPE_CHECKING:
     from audiotok.audio import AudioInfo, ChannelMode
-    from audiotok.services.records import FileRecord
-
-
-class HasDuration(Protocol):
-    """A token file's header: anything with a duration in seconds."""
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds of audio its codes stand for."""
-        ...
+    from audiotok.records import FileRecord
 
 
 __all__ = [
@@ -60,6 +54,10 @@ __all__ = [
     "sink_for_path",
     "sinks",
 ]
+
+
+BUILTIN_SINKS: tuple[str, ...] = ("audiotok.sinks.npq", "audiotok.sinks.ecdc", "audiotok.sinks.hf")
+"""The modules of the sinks audiotok ships, imported (registering them) on first use."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +208,20 @@ class TokenSink:
     @classmethod
     def head(cls, path: Path) -> HasDuration | None:
         """What a file says of itself without its codes (``duration_s`` at least), or ``None`` if invalid."""
+        try:
+            return cls.read_head(path)
+        except AudiotokError:
+            return None
+
+    @classmethod
+    def read_head(cls, path: Path) -> HasDuration | None:
+        """:meth:`head` of a valid file (default ``None``: the sink does not read its files back).
+
+        Raises
+        ------
+        AudiotokError
+            If the file is not a valid file of this sink.
+        """
         return None
 
     @classmethod
@@ -223,52 +235,19 @@ class TokenSink:
         """
         raise NotImplementedError(f"{cls.name} files cannot be read back")
 
-    @staticmethod
-    def codes_of(codes: Codes) -> Any:
-        """``codes.array`` (``ndarray[T, K]``); sinks of rectangular codes call this."""
-        return codes.array
-
 
 S = TypeVar("S", bound=type[TokenSink])
-_SINKS: dict[str, type[TokenSink]] = {}
-BUILTIN_SINKS: tuple[str, ...] = ("audiotok.sinks.npq", "audiotok.sinks.ecdc", "audiotok.sinks.hf")
-_LOADED: list[bool] = []
+_SINKS: Registry[type[TokenSink]] = Registry("sink", BUILTIN_SINKS, "audiotok.sinks")
 
 
 def register_sink(name: str) -> Callable[[S], S]:
-    """Class decorator: register a :class:`TokenSink` subclass as ``--to name``.
-
-    Raises
-    ------
-    ValueError
-        If another sink has that name.
-    """
-
-    def register(cls: S) -> S:
-        known = _SINKS.get(name)
-        if known is not None and known is not cls:
-            raise ValueError(f"sink {name!r} is registered twice")
-        cls.name = name
-        _SINKS[name] = cls
-        return cls
-
-    return register
+    """Class decorator: register a :class:`TokenSink` subclass as ``--to name`` (``ValueError`` if taken)."""
+    return lambda cls: _SINKS.add(name, cls, cls, "name")
 
 
 def sinks() -> dict[str, type[TokenSink]]:
     """Every registered sink by name: the built-in ones, then the ``audiotok.sinks`` entry point group."""
-    if not _LOADED:
-        _LOADED.append(True)
-        import importlib
-
-        for module in BUILTIN_SINKS:
-            importlib.import_module(module)
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="audiotok.sinks"):
-            ep.load()
-    builtin = [c for m in BUILTIN_SINKS for c in _SINKS.values() if c.__module__ == m]
-    return {c.name: c for c in [*builtin, *_SINKS.values()]}
+    return _SINKS.all()
 
 
 def get_sink(name: str) -> type[TokenSink]:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.formats import ecdc
-from audiotok.services.records import FileRecord
+from audiotok.records import FileRecord
 from audiotok.sinks.base import FileJob, SinkContext, StoredTokens, TokenSink, register_sink
 from audiotok.tokens import Codes
 
@@ -105,23 +105,11 @@ class EcdcSink(TokenSink):
         written = ecdc.write(job.dst, array, meta, scales=[codes.extras.get("scale")])
         return self._record(job, "written", written, wall_s)
 
-    @classmethod
-    def head(cls, path: Path) -> ecdc.EcdcMeta | None:
-        """What the file says of its codes, or ``None`` when it is invalid (decoding then says why)."""
-        try:
-            return ecdc.read_meta(path)
-        except AudiotokError:
-            return None
+    read_head = staticmethod(ecdc.read_meta)  # what the file says of its codes
 
     @classmethod
     def read(cls, path: Path) -> StoredTokens:
-        """The file's codes, its scale (``extras["scale"]``, when it has one) and the model it names.
-
-        Raises
-        ------
-        FormatError
-            If the file is not a valid ``.ecdc`` file.
-        """
+        """The file's codes, its scale (``extras["scale"]``, if any) and model; raises as the base does."""
         array, meta = ecdc.read(path)
         scale = ecdc.read_scale(path)
         extras = {} if scale is None else {"scale": scale}

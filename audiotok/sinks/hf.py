@@ -65,13 +65,17 @@ def staging_dir(outdir: Path) -> Path:
     return outdir.with_name(outdir.name + _STAGED)
 
 
+DATASET_DICT = "dataset_dict.json"
+"""The file that marks a saved ``DatasetDict`` folder (``datasets.DatasetDict.save_to_disk``)."""
+
+
 def _dataset_state(outdir: Path) -> list[int] | None:
     """Identity of the dataset at ``outdir`` (its ``dataset_dict.json``: inode, mtime, size), if one is there.
 
     Each build swaps in a new folder, so a rebuild (or any other dataset put there) changes it.
     """
     try:
-        st = os.stat(outdir / "dataset_dict.json")
+        st = os.stat(outdir / DATASET_DICT)
     except OSError:
         return None
     return [st.st_ino, st.st_mtime_ns, st.st_size]
@@ -120,11 +124,10 @@ class HfSink(NpqSink):
     def __init__(self, context: SinkContext, outdir: Path | None = None) -> None:
         super().__init__(context, outdir)
         if outdir is not None:  # the planning process: refuse now what the build would refuse at the end
-            from audiotok.services.dataset._swap import is_dataset_dir
-
             if outdir.exists() and not (outdir.is_dir() and not outdir.is_symlink()):
                 raise UsageError("exists and is not a folder; the dataset cannot go there", outdir)
-            if outdir.is_dir() and not is_dataset_dir(outdir) and any(outdir.iterdir()):
+            is_dataset = (outdir / DATASET_DICT).is_file()
+            if outdir.is_dir() and not is_dataset and any(outdir.iterdir()):
                 raise UsageError(
                     "exists and is not a dataset (no dataset_dict.json); the dataset cannot go there", outdir
                 )
@@ -191,6 +194,9 @@ class HfSink(NpqSink):
         if self._stamped(stamp, state, out):
             log.info("%s: up to date with %s", out, staged)
             return
+        # The one import of the services from below them (layering cli -> services -> sinks; allowed in
+        # tests/test_layering.py): this sink composes `dataset build`, run at commit. Lazy: importing
+        # the sink does not import the services.
         from audiotok.services.dataset.build import build_dataset
 
         result = build_dataset(staged, out, recursive=True)

@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,13 @@ def check(root: Path, info: CodecInfo) -> None:
         )
 
 
+def _dumps(data: dict[str, Any]) -> str:
+    """Indented JSON, lists of plain values on one line (a layout of 32 codebooks stays short)."""
+    text = json.dumps(data, indent=2)
+    one_line = re.sub(r"\[[^\[\]{}]*\]", lambda m: json.dumps(json.loads(m.group(0))), text)
+    return one_line + "\n"
+
+
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     fd = os.open(folder, os.O_RDONLY)
@@ -175,5 +183,5 @@ def record(root: Path, info: CodecInfo, sink: str, version: str) -> Manifest:
         merged = Manifest(info if old is None or old.info.weights_sha256 is None else old.info, sinks,
                           old.audiotok if old else version)  # fmt: skip
         if old is None or merged.to_json() != old.to_json():
-            write_bytes_atomic(path, (json.dumps(merged.to_json(), indent=2) + "\n").encode())
+            write_bytes_atomic(path, _dumps(merged.to_json()).encode())
         return Manifest(merged.info, merged.sinks, merged.audiotok, path)

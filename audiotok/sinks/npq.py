@@ -20,7 +20,7 @@ from pydantic import Field
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
 from audiotok.formats._base import FrozenModel
-from audiotok.services.records import FileRecord
+from audiotok.records import FileRecord
 from audiotok.sinks.base import FileJob, SinkContext, StoredTokens, TokenSink, register_sink
 from audiotok.tokens import Codes
 
@@ -130,23 +130,11 @@ class NpqSink(TokenSink):
         npq.write(job.dst, codes.array, header_for(self.context, job))  # type: ignore[type-var]  # NPQ1 or 2
         return self._record(job, "written", wall_s)
 
-    @classmethod
-    def head(cls, path: Path) -> npq.NpqHeader | None:
-        """The file's header, or ``None`` when it is invalid (decoding then says why)."""
-        try:
-            return npq.read_header(path)
-        except FormatError:
-            return None
+    read_head = staticmethod(npq.read_header)  # the header (invalid: decoding then says why)
 
     @classmethod
     def read(cls, path: Path) -> StoredTokens:
-        """The file's codes (memory-mapped), Mid/Side groups and declared vocabularies.
-
-        Raises
-        ------
-        FormatError
-            If the file is not a valid NPQ file.
-        """
+        """The file's codes (memory-mapped), Mid/Side groups and vocabularies; raises as the base does."""
         tokens, header = npq.read(path, mmap=True)
         groups = (
             (header.k_mid, header.k_side) if isinstance(header, npq.Npq2Header) else (header.n_codebooks,)

@@ -13,8 +13,8 @@ from audiotok.cli import dataset as dataset_cli
 from audiotok.cli import esf_sidecars as esf_sidecars_cli
 from audiotok.cli.app import app
 from audiotok.errors import UsageError
-from audiotok.services.dataset.build import BuildResult
-from audiotok.services.records import BatchSummary
+from audiotok.records import BatchSummary
+from audiotok.services.dataset.build import BuildSummary
 from tests.cli.test_dataset_cli import _result
 
 WIDE = {"COLUMNS": "200"}
@@ -24,7 +24,7 @@ WIDE = {"COLUMNS": "200"}
 def build_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
-    def fake(tokens_dir: Path, out_dir: Path, **kwargs: Any) -> BuildResult:
+    def fake(tokens_dir: Path, out_dir: Path, **kwargs: Any) -> BuildSummary:
         calls.append(kwargs)
         return _result()
 

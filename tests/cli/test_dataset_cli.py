@@ -10,25 +10,25 @@ from typer.testing import CliRunner
 
 from audiotok.cli import dataset as dataset_cli
 from audiotok.cli.app import app
-from audiotok.services.dataset.build import BuildResult
-from audiotok.services.records import FileFailure
+from audiotok.records import FileFailure
+from audiotok.services.dataset.build import BuildSummary
 from tests._token_trees import make_npq_tree
 
 runner = CliRunner()
 
 
-def _result(**kw: object) -> BuildResult:
+def _result(**kw: object) -> BuildSummary:
     base = dict(
         out_dir="ds", kind="npq", embedded=True, materialize="none", splits={"train": 2}, n_files=2,
         n_frames=10, failures=[], written=True, replaced=False, verified=None, elapsed_s=0.1,
     )  # fmt: skip
-    return BuildResult(**(base | kw))  # type: ignore[arg-type]
+    return BuildSummary(**(base | kw))  # type: ignore[arg-type]
 
 
 def test_build_passes_options_to_the_service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: dict[str, object] = {}
 
-    def fake(tokens_dir: Path, out_dir: Path, **kw: object) -> BuildResult:
+    def fake(tokens_dir: Path, out_dir: Path, **kw: object) -> BuildSummary:
         seen.update(kw, tokens_dir=tokens_dir, out_dir=out_dir)
         return _result()
 

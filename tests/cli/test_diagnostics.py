@@ -19,7 +19,7 @@ from audiotok.cli._diagnostics import warning_line
 from audiotok.cli.app import app
 from audiotok.codecs.backends import available
 from audiotok.errors import AudiotokWarning, DeviceFallbackWarning
-from audiotok.services.records import BatchSummary
+from audiotok.records import BatchSummary
 from tests.conftest import REPO
 from tests.dac_helpers import write_audio
 

@@ -13,8 +13,8 @@ from audiotok.cli import esf as esf_cli
 from audiotok.cli.app import app
 from audiotok.errors import UsageError
 from audiotok.formats import esf
-from audiotok.services.esf.encode import EncodeResult
-from audiotok.services.records import BatchSummary, FileRecord
+from audiotok.records import BatchSummary, FileRecord
+from audiotok.sinks.ecdc import EcdcEncodeRecord
 from tests.services.esf.test_sidecars import make_codes
 
 runner = CliRunner()
@@ -26,7 +26,7 @@ def test_encode_uses_service_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_pa
     def fake(inputs: list[str], on_record: Any, **kw: object) -> BatchSummary:
         seen.update(kw, inputs=inputs)
         on_record(
-            EncodeResult(input="a.wav", output="out/a.ecdc", status="written", n_frames=75, n_codebooks=8)
+            EcdcEncodeRecord(input="a.wav", output="out/a.ecdc", status="written", n_frames=75, n_codebooks=8)
         )
         on_record(
             FileRecord(input="b.wav", output="out/b.ecdc", status="failed", error="cannot decode audio")

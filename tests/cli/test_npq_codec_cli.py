@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from audiotok.cli import npq as npq_cli
 from audiotok.cli.app import app
+from audiotok.records import FileRecord
 from audiotok.services.npq.encode import EncodeSummary
-from audiotok.services.records import FileRecord
 from tests.dac_helpers import write_audio
 
 runner = CliRunner()

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from audiotok.cli import npq as npq_cli
 from audiotok.cli.app import app
-from audiotok.services.npq.inspect import NpqFileInfo
-from audiotok.services.records import BatchSummary, FileRecord
+from audiotok.records import BatchSummary, FileRecord
+from audiotok.services.npq.inspect import NpqInspectRecord
 from tests import npq_bytes as nb
 
 WIDE = {"COLUMNS": "200"}  # rich reads COLUMNS on every render; keeps table cells whole
@@ -69,7 +69,7 @@ def test_json_lines(runner: CliRunner, files: Path) -> None:
     assert (ms["format"], ms["mode"], ms["k_mid"], ms["k_side"]) == ("NPQ2", "stereo-ms", 9, 4)
     assert (old["format"], old["version"], old["layout"]) == ("NPQ0", None, "v0a")
     for obj in objs:
-        assert NpqFileInfo.model_validate(obj).input == obj["input"]
+        assert NpqInspectRecord.model_validate(obj).input == obj["input"]
 
 
 def test_bad_file_among_good_ones(runner: CliRunner, files: Path) -> None:
@@ -140,7 +140,7 @@ def test_glob(runner: CliRunner) -> None:
 
 
 def test_renders_what_the_service_returns(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    info = NpqFileInfo(
+    info = NpqInspectRecord(
         input="x.npq", format="NPQ2", version=1, mode="stereo-ms", n_codebooks=3, k_mid=2, k_side=1,
         token_rate=75.0, seq_len=150, duration_s=2.0, vocab_sizes=[4, 4, 4], dtype="uint8",
         bytes=486, orig_bitrate_kbps=6.0,
@@ -156,7 +156,7 @@ def test_renders_what_the_service_returns(runner: CliRunner, monkeypatch: pytest
     result = runner.invoke(app, ["npq", "inspect", "--json", "-r", "--verify", "x.npq"])
     assert result.exit_code == 0, result.output
     first, summary = result.stdout.splitlines()
-    assert NpqFileInfo.model_validate_json(first) == info
+    assert NpqInspectRecord.model_validate_json(first) == info
     assert BatchSummary.model_validate_json(summary).files_read == 1
     assert calls[0]["inputs"] == ["x.npq"]
     assert (calls[0]["recursive"], calls[0]["verify"]) == (True, True)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from audiotok.cli.app import app, main
 from audiotok.formats import npq
-from audiotok.services.records import BatchSummary, FileRecord
+from audiotok.records import BatchSummary, FileRecord
 from tests._encodec import install
 from tests.dac_helpers import write_audio
 from tests.services.esf.test_sidecars import make_codes

@@ -15,8 +15,8 @@ from audiotok.cli import npq as npq_cli
 from audiotok.cli._errors import exit_code_for, format_error
 from audiotok.cli.app import app
 from audiotok.errors import UsageError
+from audiotok.records import BatchSummary
 from audiotok.services.npq.encode import EncodeSummary
-from audiotok.services.records import BatchSummary
 from tests.dac_helpers import write_audio
 
 runner = CliRunner()
@@ -78,7 +78,7 @@ def test_precision_wraps_the_service_call(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_esf_encode_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[int | None] = []
-    monkeypatch.setattr(esf_cli.device_lib, "set_threads", threads.append)
+    monkeypatch.setattr(compute_cli.device_lib, "set_threads", threads.append)  # esf encode applies it there
     monkeypatch.setattr(esf_cli.esf_encode, "encode_paths", lambda *a, **k: BatchSummary(files_written=1))
     result = runner.invoke(app, ["esf", "encode", "x", "--device", "cpu", "--threads", "1"])
     assert result.exit_code == 0, result.output

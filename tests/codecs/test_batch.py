@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
+from audiotok.audio.stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs import registry
 from audiotok.codecs.batch import Advanced, Encoded, Failed, Stream, StreamEncoder
 from audiotok.codecs.plugin import Codec

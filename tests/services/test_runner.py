@@ -13,9 +13,9 @@ import pytest
 from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
 from audiotok.paths import InputFile, shard_of
 from audiotok.progress import ProgressEvent, ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
 from audiotok.services.engines.local import LocalEngine
-from audiotok.services.records import BatchSummary, FileRecord
 from tests._records import collect
 
 

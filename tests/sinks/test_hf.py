@@ -14,9 +14,9 @@ import pytest
 
 from audiotok.errors import FormatError, UsageError
 from audiotok.formats import npq
+from audiotok.records import FileRecord
 from audiotok.services.dataset.build import build_dataset
 from audiotok.services.encode import CodecChoice, EncodeOptions, EncodeSummary, encode_paths
-from audiotok.services.records import FileRecord
 from audiotok.sinks import manifest
 from audiotok.sinks.base import SinkContext, get_sink, sink_for_path
 from audiotok.sinks.hf import LOCK, STAMP, HfSink, staging_dir

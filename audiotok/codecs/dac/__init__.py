@@ -23,17 +23,15 @@ OpenVINO networks, no PyTorch), :mod:`.model` (the PyTorch model),
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from audiotok.codecs.plugin import (
+    CachedLoad,
     Codec,
     CodecEntry,
     CodecPlugin,
     EncodeDefaults,
     Located,
-    Part,
     register_codec,
 )
 from audiotok.codecs.weights import HubWeights, Weights, fetch_hub
@@ -85,28 +83,15 @@ class DacPlugin(CodecPlugin):
     checkpoint_suffixes = (".pth", ".pt")
     defaults = EncodeDefaults(codebooks=9, side_codebooks=4, stereo="mid-side", chunk_seconds=2.0)
 
-    def load(self, located: Located, device: Any, fast: bool) -> Codec:
-        """The PyTorch model (:func:`audiotok.codecs.dac.model.load`)."""
-        from audiotok.codecs.dac.model import load
+    model_module = "audiotok.codecs.dac.model"
 
-        return load(located, device, fast)
-
-    def load_cached(
-        self,
-        located: Located,
-        device: Any,
-        backend: str,
-        parts: tuple[Part, ...],
-        codebooks: int | None,
-        eager: Callable[[], Codec],
-    ) -> Codec | None:
+    def load_cached(self, located: Located, request: CachedLoad) -> Codec | None:
         """A :class:`~audiotok.codecs.dac.cached.CachedDacCodec` when all ``parts`` are cached (OpenVINO)."""
-        from audiotok.codecs.backends import resolve
         from audiotok.codecs.dac.cached import CachedDacCodec, load_cached
 
-        if resolve(backend, device, CachedDacCodec.caps.auto_backends) != "openvino":
+        if not request.on_openvino(CachedDacCodec.caps):
             return None
-        return load_cached(located.path, located.name, parts)
+        return load_cached(located.path, located.name, request.parts)
 
     def claims(self, ref: str) -> bool:
         """A Hugging Face model folder or ``owner/name`` repo id (transformers' ``DacModel``)."""

@@ -65,13 +65,7 @@ class DacShape:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DacShape:
-        """From :meth:`to_json`'s object.
-
-        Raises
-        ------
-        KeyError, TypeError, ValueError
-            If ``data`` is not such an object.
-        """
+        """From :meth:`to_json`'s object (``KeyError``, ``TypeError`` or ``ValueError`` if it is not one)."""
         reach = data["encoder_reach"]
         return cls(
             int(data["sample_rate"]), int(data["hop_length"]), int(data["n_codebooks"]),

@@ -22,16 +22,15 @@ on its cached OpenVINO entry, no PyTorch), :mod:`.model` (the PyTorch model),
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from audiotok.codecs.plugin import (
+    CachedLoad,
     Codec,
     CodecEntry,
     CodecPlugin,
     EncodeDefaults,
     Located,
-    Part,
     register_codec,
 )
 from audiotok.codecs.weights import Weights
@@ -61,35 +60,18 @@ class EncodecPlugin(CodecPlugin):
         codebooks=8, side_codebooks=None, stereo="downmix", chunk_seconds=30.0, sink="ecdc"
     )
 
-    def load(self, located: Located, device: Any, fast: bool) -> Codec:
-        """The PyTorch model (:func:`audiotok.codecs.encodec.model.load`)."""
-        from audiotok.codecs.encodec.model import load
+    model_module = "audiotok.codecs.encodec.model"
 
-        return load(located, device, fast)
-
-    def load_cached(
-        self,
-        located: Located,
-        device: Any,
-        backend: str,
-        parts: tuple[Part, ...],
-        codebooks: int | None,
-        eager: Callable[[], Codec],
-    ) -> Codec | None:
+    def load_cached(self, located: Located, request: CachedLoad) -> Codec | None:
         """EnCodec 24 kHz's encoder on its cached OpenVINO entry for ``codebooks`` (default 8), else ``None``.
 
         Not for a bare state-dict file (its architecture is told from its
         tensors), a decoder, or a device other than the CPU.
         """
-        from audiotok.codecs.backends import resolve
         from audiotok.codecs.encodec.cached import ENCODEC_MODELS, CachedEncodecCodec, load_cached
 
         spec = ENCODEC_MODELS.get(located.entry.short_name) if located.entry is not None else None
-        if (
-            spec is None
-            or parts != ("encoder",)
-            or resolve(backend, device, CachedEncodecCodec.caps.auto_backends) != "openvino"
-        ):
+        if spec is None or request.parts != ("encoder",) or not request.on_openvino(CachedEncodecCodec.caps):
             return None
-        kbps = spec.bandwidth_for(8 if codebooks is None else codebooks)
-        return cast("Codec | None", load_cached(located.path, spec, kbps, eager))
+        kbps = spec.bandwidth_for(8 if request.codebooks is None else request.codebooks)
+        return cast("Codec | None", load_cached(located.path, spec, kbps, request.eager))

@@ -166,13 +166,7 @@ class EncodecShape:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EncodecShape:
-        """From :meth:`to_json`'s object.
-
-        Raises
-        ------
-        KeyError, TypeError, ValueError
-            If ``data`` is not such an object.
-        """
+        """From :meth:`to_json`'s object (``KeyError``, ``TypeError`` or ``ValueError`` if it is not one)."""
         if data["family"] != "encodec":
             raise ValueError("not an EnCodec entry")
         return cls(

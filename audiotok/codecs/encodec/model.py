@@ -1,13 +1,7 @@
 """EnCodec (``encodec`` 0.1.1) models: loading state dicts, tensor encode/decode.
 
 Two models, both with 1024-entry codebooks (10 bits per codebook per frame):
-
-=================  =========  ========  ===  ===  ======  =================================
-name               rate (Hz)  channels  hop  fps  causal  bandwidths (kbps) -> codebooks
-=================  =========  ========  ===  ===  ======  =================================
-encodec-24khz      24000      1         320  75   yes     1.5/3/6/12/24 -> 2/4/8/16/32
-encodec-48khz      48000      2         320  150  no      3/6/12/24 -> 2/4/8/16
-=================  =========  ========  ===  ===  ======  =================================
+their rates, hops and bandwidths are the table of :mod:`audiotok.codecs.encodec`.
 
 ``specs/esf-format.md`` says "48 kHz -> hop 640" (75 fps), but the released
 48 kHz model (``encodec`` 0.1.1) uses the same encoder strides as the 24 kHz

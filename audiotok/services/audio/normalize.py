@@ -24,15 +24,15 @@ from audiotok import audio
 from audiotok.errors import UsageError
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
-from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["ClipPolicy", "NormalizeResult", "normalize_file", "normalize_paths", "peak_windowed_rms"]
+__all__ = ["ClipPolicy", "NormalizeRecord", "normalize_file", "normalize_paths", "peak_windowed_rms"]
 
 ClipPolicy = Literal["scale", "clip"]
 
 
-class NormalizeResult(FileRecord):
+class NormalizeRecord(FileRecord):
     """One normalised file."""
 
     sample_rate: int = Field(description="Output sample rate in Hz.")
@@ -72,7 +72,7 @@ def normalize_file(
     sample_rate: int | None = 24_000,
     keep_channels: bool = False,
     clip: ClipPolicy = "scale",
-) -> NormalizeResult:
+) -> NormalizeRecord:
     """Normalise one file and write a PCM16 WAV atomically.
 
     Raises
@@ -99,7 +99,7 @@ def normalize_file(
         clipped = int((y.abs() > 1.0).sum())
         y = y.clamp(-1.0, 1.0)
     audio.write_wav(dst, y.to(torch.float32), rate)
-    return NormalizeResult(
+    return NormalizeRecord(
         input=str(src),
         output=str(dst),
         status="written",
@@ -130,7 +130,7 @@ def normalize_paths(
 ) -> BatchSummary:
     """Normalise every audio file named by ``inputs`` into ``outdir`` (tree mirrored, ``.wav``).
 
-    ``on_record`` gets a :class:`NormalizeResult` per file, or a failed
+    ``on_record`` gets a :class:`NormalizeRecord` per file, or a failed
     record; the batch goes on.
 
     Raises
@@ -144,7 +144,7 @@ def normalize_paths(
         inputs, suffixes=suffixes, outdir=outdir, out_suffix=".wav", recursive=recursive, shard=shard
     )
 
-    def work(item: runner.PlanItem, _: ProgressFn | None) -> NormalizeResult:
+    def work(item: runner.PlanItem, _: ProgressFn | None) -> NormalizeRecord:
         return normalize_file(
             item.path,
             item.dst,

@@ -14,19 +14,19 @@ from pydantic import Field
 from audiotok.errors import AudiotokError
 from audiotok.formats._base import FrozenModel
 from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.records import FileFailure
 from audiotok.services.dataset import scan
 from audiotok.services.dataset._arrow import SplitWriter, write_dataset_dict_json
 from audiotok.services.dataset._place import Materialize, Placer
 from audiotok.services.dataset._rows import CODES_DTYPES, Job, Row, esf_files, features_for, read_rows
-from audiotok.services.records import FileFailure
 
 if TYPE_CHECKING:
     from audiotok.services.dataset.build import BuildPlan
 
-__all__ = ["Build", "BuildResult"]
+__all__ = ["Build", "BuildSummary"]
 
 
-class BuildResult(FrozenModel):
+class BuildSummary(FrozenModel):
     """What ``dataset build`` did."""
 
     out_dir: str = Field(description="The dataset folder.")
@@ -165,10 +165,10 @@ class Build:
 
     def result(
         self, start: float, *, written: bool, replaced: bool = False, verified: bool | None = None
-    ) -> BuildResult:
-        """The :class:`BuildResult` of this build, ``start`` being its ``time.perf_counter()``."""
+    ) -> BuildSummary:
+        """The :class:`BuildSummary` of this build, ``start`` being its ``time.perf_counter()``."""
         plan = self.plan
-        return BuildResult(
+        return BuildSummary(
             out_dir=plan.out_dir,
             kind=plan.kind,
             embedded=plan.embed,

@@ -28,12 +28,12 @@ from audiotok.errors import InputError, UsageError
 from audiotok.progress import ProgressFn
 from audiotok.services.dataset import identity, scan
 from audiotok.services.dataset._place import Materialize
-from audiotok.services.dataset._steps import Build, BuildResult
+from audiotok.services.dataset._steps import Build, BuildSummary
 from audiotok.services.dataset._swap import Staging
 from audiotok.services.dataset.verify import verify_dataset
 from audiotok.sinks.manifest import Manifest
 
-__all__ = ["BuildPlan", "BuildResult", "Materialize", "PlanOptions", "build_dataset", "plan_build"]
+__all__ = ["BuildPlan", "BuildSummary", "Materialize", "PlanOptions", "build_dataset", "plan_build"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def build_dataset(
     batch_rows: int = 256,
     on_progress: ProgressFn | None = None,
     **options: Unpack[PlanOptions],
-) -> BuildResult:
+) -> BuildSummary:
     """Build a ``DatasetDict`` in ``out_dir`` from the token files under ``tokens_dir``.
 
     Parameters
@@ -157,7 +157,7 @@ def build_dataset(
 
     Returns
     -------
-    BuildResult
+    BuildSummary
         The ``codes`` column is uint16, or uint32 for every split when a file
         needs it (see :func:`~audiotok.services.dataset._rows.features_for`).
 
@@ -273,14 +273,9 @@ def plan_build(
     """
     mode: Materialize = materialize or ("none" if embed else "link")
     _check_options(
-        split_map=split_map,
-        valid_fraction=valid_fraction,
-        embed=embed,
-        materialize=mode,
-        max_files=max_files,
-        tokens_subdir=tokens_subdir,
-        workers=workers,
-    )
+        split_map=split_map, valid_fraction=valid_fraction, embed=embed, materialize=mode,
+        max_files=max_files, tokens_subdir=tokens_subdir, workers=workers,
+    )  # fmt: skip
     tokens_path, out_path = Path(tokens_dir), Path(out_dir)
     roots = scan.split_roots(tokens_path, split, split_map)
     staging = Staging(out_path)
@@ -310,18 +305,9 @@ def plan_build(
         )
     manifests = identity.find_manifests(roots, suffix, recursive=recursive, total=total)
     return BuildPlan(
-        out_dir=str(out_path),
-        roots=roots,
-        kind=scan.SUFFIXES[suffix],
-        suffix=suffix,
-        split_names=split_names,
-        total=total,
-        staging=staging,
-        materialize=mode,
-        embed=embed,
-        recursive=recursive,
-        tokens_prefix=Path(tokens_subdir).as_posix(),
-        valid=None if valid_fraction is None else (valid_fraction, seed, valid_split),
-        workers=workers,
+        out_dir=str(out_path), roots=roots, kind=scan.SUFFIXES[suffix], suffix=suffix,
+        split_names=split_names, total=total, staging=staging, materialize=mode, embed=embed,
+        recursive=recursive, tokens_prefix=Path(tokens_subdir).as_posix(),
+        valid=None if valid_fraction is None else (valid_fraction, seed, valid_split), workers=workers,
         manifests=manifests,
-    )
+    )  # fmt: skip

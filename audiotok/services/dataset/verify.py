@@ -12,9 +12,9 @@ from datasets import load_from_disk
 
 from audiotok.errors import AudiotokError
 from audiotok.formats import token_table as table
+from audiotok.records import FileFailure
 from audiotok.services.dataset._rows import esf_files, read_row
 from audiotok.services.dataset.scan import Kind
-from audiotok.services.records import FileFailure
 
 __all__ = ["verify_dataset"]
 

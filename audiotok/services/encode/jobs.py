@@ -13,9 +13,9 @@ from audiotok.codecs import registry
 from audiotok.codecs.plugin import Codec, CodecPlugin
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import InputError
+from audiotok.records import FileRecord
 from audiotok.services.encode.options import ChannelPlan, CodecChoice
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 from audiotok.sinks.base import FileJob, SinkContext, TokenSink
 
 __all__ = ["Job", "Model", "plan_jobs", "probe_or_none"]

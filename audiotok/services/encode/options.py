@@ -12,7 +12,7 @@ from audiotok.audio import AudioInfo, ChannelMode
 from audiotok.codecs.plugin import EncodeDefaults
 from audiotok.errors import InputError, UsageError
 from audiotok.formats._base import FrozenModel
-from audiotok.services.records import BatchSummary
+from audiotok.records import BatchSummary
 
 __all__ = [
     "ChannelPlan",
@@ -54,7 +54,7 @@ class EncodeOptions(FrozenModel):
     )
     context_seconds: float | None = Field(
         default=None,
-        gt=0,
+        ge=0,
         description="Context each side of a chunk, seconds, for codecs whose context can be set (EnCodec). "
         "None: the codec's own (its receptive field; EnCodec 1 s).",
     )

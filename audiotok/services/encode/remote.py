@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from audiotok.codecs.plugin import Codec
+from audiotok.records import FileRecord
 from audiotok.services.encode.jobs import Job, Model, plan_jobs
 from audiotok.services.encode.options import CodecChoice, Settings
 from audiotok.services.encode.stream import Manifests, Writes, encode_pipeline
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 from audiotok.sinks.base import SinkContext, TokenSink, get_sink
 
 __all__ = ["ActorState", "RemoteEncode", "manifest_root"]

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from audiotok.codecs.plugin import Codec
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
 from audiotok.services.encode.jobs import Job, Model, plan_jobs, probe_or_none
 from audiotok.services.encode.options import CodecChoice, EncodeOptions, EncodeRunSummary, settle
 from audiotok.services.encode.remote import RemoteEncode, manifest_root
 from audiotok.services.encode.stream import Manifests, Writes, encode_pipeline
-from audiotok.services.records import BatchSummary, FileRecord
 from audiotok.sinks import manifest
 from audiotok.sinks.base import SinkContext, TokenSink, get_sink
 

@@ -10,11 +10,11 @@ from audiotok.codecs import registry
 from audiotok.codecs.plugin import Codec
 from audiotok.paths import InputFile
 from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.records import FileRecord
 from audiotok.services.encode.jobs import plan_jobs
 from audiotok.services.encode.options import EncodeOptions, settle
 from audiotok.services.encode.stream import Manifests, Writes, encode_pipeline
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 from audiotok.sinks.base import SinkContext, get_sink
 
 __all__ = ["encode_file"]

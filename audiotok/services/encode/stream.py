@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from audiotok import __version__, audio
-from audiotok.audio_stream import FileSource, ResampledSource, SampleSource
+from audiotok.audio.stream import FileSource, ResampledSource, SampleSource
 from audiotok.codecs.batch import Stream, StreamEncoder
 from audiotok.codecs.plugin import Codec
 from audiotok.codecs.sizing import auto_batch_size
+from audiotok.records import FileRecord
 from audiotok.services.encode.jobs import Job
 from audiotok.services.encode.options import Settings
 from audiotok.services.pipeline import Pipeline
-from audiotok.services.records import FileRecord
 from audiotok.sinks import manifest
 from audiotok.sinks.base import FileJob, TokenSink
 from audiotok.tokens import Codes

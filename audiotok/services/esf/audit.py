@@ -35,8 +35,8 @@ __all__ = [
     "CSV_COLUMNS",
     "ISSUE_TYPES",
     "AuditIssue",
-    "AuditItem",
     "AuditOptions",
+    "AuditRecord",
     "AuditSummary",
     "audit_file",
     "audit_paths",
@@ -82,7 +82,7 @@ class AuditIssue(FrozenModel):
     detail: str
 
 
-class AuditItem(FrozenModel):
+class AuditRecord(FrozenModel):
     """The audit of one ``.ecdc`` file and its sidecars."""
 
     path: str
@@ -144,9 +144,9 @@ def _check(codes: str, sidecars: SidecarOptions, opts: AuditOptions) -> Outcome:
     return n_frames, n_features, tuple((p.issue, p.detail) for p in problems)
 
 
-def _item(path: str, outcome: Outcome) -> AuditItem:
+def _item(path: str, outcome: Outcome) -> AuditRecord:
     n_frames, n_features, issues = outcome
-    return AuditItem(
+    return AuditRecord(
         path=path,
         n_frames=n_frames,
         n_features=n_features,
@@ -154,7 +154,7 @@ def _item(path: str, outcome: Outcome) -> AuditItem:
     )
 
 
-def audit_file(codes: Path, sidecars: SidecarOptions, opts: AuditOptions) -> AuditItem:
+def audit_file(codes: Path, sidecars: SidecarOptions, opts: AuditOptions) -> AuditRecord:
     """Check one triplet; every problem becomes an :class:`AuditIssue` (never raises for bad files).
 
     Only headers are read: the ``.ecdc`` ``data.pkl``, the ``.npy`` header
@@ -201,7 +201,7 @@ def _chunks(paths: Iterator[str]) -> Iterator[list[str]]:
 
 def _in_order(
     chunk: list[str], future: Future[list[Outcome]], on_progress: ProgressFn | None
-) -> Iterator[AuditItem]:
+) -> Iterator[AuditRecord]:
     for codes, outcome in zip(chunk, future.result(), strict=True):
         yield _item(codes, outcome)
         if on_progress is not None:
@@ -214,7 +214,7 @@ def audit_paths(
     *,
     jobs: int = 1,
     on_progress: ProgressFn | None = None,
-) -> Iterator[AuditItem]:
+) -> Iterator[AuditRecord]:
     """Audit every codes file of ``sidecars`` (root or manifest, this shard), in order.
 
     Parameters
@@ -258,7 +258,7 @@ def audit_paths(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def summarize(items: Sequence[AuditItem]) -> AuditSummary:
+def summarize(items: Sequence[AuditRecord]) -> AuditSummary:
     """Totals: files, ok, broken, and files per issue type."""
     counts: collections.Counter[str] = collections.Counter()
     for item in items:
@@ -283,7 +283,7 @@ def _relative(path: str, root: Path) -> str:
         return Path(path).as_posix()
 
 
-def csv_rows(items: Sequence[AuditItem], sidecars: SidecarOptions) -> Iterator[tuple[str, ...]]:
+def csv_rows(items: Sequence[AuditRecord], sidecars: SidecarOptions) -> Iterator[tuple[str, ...]]:
     """One row per issue, in :data:`CSV_COLUMNS` order.
 
     ``rel_ecdc`` is the ``.ecdc`` path relative to ``sidecars.audio_root``;
@@ -309,7 +309,7 @@ def csv_rows(items: Sequence[AuditItem], sidecars: SidecarOptions) -> Iterator[t
             yield issue.type, rel_ecdc, rel_cond, issue.detail, absolute
 
 
-def export_csv(items: Sequence[AuditItem], path: Path, sidecars: SidecarOptions) -> None:
+def export_csv(items: Sequence[AuditRecord], path: Path, sidecars: SidecarOptions) -> None:
     """Write every issue to a CSV file atomically (:data:`CSV_COLUMNS`, see :func:`csv_rows`).
 
     The first four columns are those of the older ``sidecar_audit.py
@@ -328,7 +328,7 @@ def export_csv(items: Sequence[AuditItem], path: Path, sidecars: SidecarOptions)
     write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
 
 
-def failing(items: Sequence[AuditItem], fail_on: Sequence[str] | None) -> bool:
+def failing(items: Sequence[AuditRecord], fail_on: Sequence[str] | None) -> bool:
     """Whether the audit fails: on any issue (None, "any"), never ("none"), or on the given types."""
     types: set[str] = {i.type for item in items for i in item.issues}
     if fail_on is None or "any" in fail_on:

@@ -20,9 +20,9 @@ from audiotok.formats import ecdc
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import encode, runner
-from audiotok.services.records import BatchSummary, FileRecord
-from audiotok.sinks.ecdc import EcdcEncodeRecord, existing
+from audiotok.sinks.ecdc import existing
 
 if TYPE_CHECKING:
     import torch
@@ -35,10 +35,9 @@ EsfCodec: TypeAlias = "EncodecCodec | CachedEncodecCodec"
 """The EnCodec codecs ``esf encode`` runs: the PyTorch model, or its cached OpenVINO encoder."""
 
 __all__ = [
-    "EncodeResult",
-    "MissingReport",
+    "MissingSummary",
     "ModelLoader",
-    "VerifyResult",
+    "VerifyRecord",
     "encode_file",
     "encode_paths",
     "list_missing",
@@ -48,18 +47,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-EncodeResult = EcdcEncodeRecord
-"""One encoded (``written``), ``skipped`` (valid output existed) or ``planned`` (dry run) file."""
-
-
-class MissingReport(FrozenModel):
+class MissingSummary(FrozenModel):
     """Inputs without an output, and outputs without an input."""
 
     missing: list[str] = Field(description="Audio files whose .ecdc does not exist (or is invalid).")
     orphans: list[str] = Field(description=".ecdc files under the output folder with no audio file.")
 
 
-class VerifyResult(FrozenModel):
+class VerifyRecord(FrozenModel):
     """Verification of one written ``.ecdc`` file."""
 
     path: str
@@ -248,7 +243,7 @@ def encode_paths(
     model and the ``ecdc`` sink. Valid existing outputs are skipped unless
     ``overwrite`` (resume); invalid leftovers are encoded again. ``load`` is
     called once, only when there is something to encode. ``on_record`` gets
-    an :class:`EncodeResult` per file, or a failed record; the batch goes
+    an :class:`~audiotok.sinks.ecdc.EcdcEncodeRecord` per file, or a failed record; the batch goes
     on. With ``engine`` (:class:`~audiotok.services.engines.ray.RayOptions`)
     the files to encode go to Ray actors, each loading the model on its own
     device: the same outputs. A dry run plans here.
@@ -288,7 +283,7 @@ def list_missing(
     outdir: Path | None,
     recursive: bool = False,
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
-) -> MissingReport:
+) -> MissingSummary:
     """Audio files without a valid ``.ecdc`` and ``.ecdc`` files without an audio file.
 
     Orphans are looked for under ``outdir`` (or, without one, beside the inputs).
@@ -306,7 +301,7 @@ def list_missing(
                 p for p in root.glob("**/*.ecdc" if recursive or outdir else "*.ecdc") if p.is_file()
             )
     orphans = sorted(str(p) for p in found if p.resolve() not in expected)
-    return MissingReport(missing=missing, orphans=orphans)
+    return MissingSummary(missing=missing, orphans=orphans)
 
 
 def verify_outputs(
@@ -315,7 +310,7 @@ def verify_outputs(
     *,
     samples: int | None = 8,
     seed: int = 0,
-) -> Iterator[VerifyResult]:
+) -> Iterator[VerifyRecord]:
     """Re-read a random sample of written ``.ecdc`` files and check them.
 
     Checks: the file loads, ``T = ceil(audio_length / hop)``, Cb matches the
@@ -340,6 +335,6 @@ def verify_outputs(
                 head = codes[:150]
                 if not all(np.isfinite(x).all() for x in stream.decode_codes(head, model, (head.shape[1],))):
                     problems.append("decoded audio is not finite")
-            yield VerifyResult(path=p, ok=not problems, detail="; ".join(problems))
+            yield VerifyRecord(path=p, ok=not problems, detail="; ".join(problems))
         except AudiotokError as exc:
-            yield VerifyResult(path=p, ok=False, detail=exc.reason)
+            yield VerifyRecord(path=p, ok=False, detail=exc.reason)

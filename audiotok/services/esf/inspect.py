@@ -13,7 +13,7 @@ from audiotok.errors import AudiotokError, UsageError
 from audiotok.formats import ecdc, esf
 from audiotok.formats._base import FrozenModel
 
-__all__ = ["ColumnStats", "InspectResult", "inspect_triplet", "plot_triplet"]
+__all__ = ["ColumnStats", "EsfInspectRecord", "inspect_triplet", "plot_triplet"]
 
 
 class ColumnStats(FrozenModel):
@@ -26,7 +26,7 @@ class ColumnStats(FrozenModel):
     units: str = ""
 
 
-class InspectResult(FrozenModel):
+class EsfInspectRecord(FrozenModel):
     """An ``.ecdc`` file and its sidecar pair."""
 
     path: str
@@ -44,7 +44,7 @@ def _f(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def inspect_triplet(codes: Path, npy: Path, js: Path) -> InspectResult:
+def inspect_triplet(codes: Path, npy: Path, js: Path) -> EsfInspectRecord:
     """Read ``codes`` (must be valid) and its sidecars (problems are reported, not raised).
 
     Raises
@@ -62,7 +62,7 @@ def inspect_triplet(codes: Path, npy: Path, js: Path) -> InspectResult:
     try:
         cond, cmeta = esf.read_sidecar(npy, js)
     except AudiotokError as exc:
-        return InspectResult(**base, sidecar_error=str(exc))
+        return EsfInspectRecord(**base, sidecar_error=str(exc))
     x = cond.astype(np.float64)
     cols = []
     for i, name in enumerate(cmeta.names):
@@ -77,7 +77,7 @@ def inspect_triplet(codes: Path, npy: Path, js: Path) -> InspectResult:
                 units=cmeta.units.get(name, ""),
             )
         )
-    return InspectResult(
+    return EsfInspectRecord(
         **base, cond_shape=list(cond.shape), cond_dtype=str(cond.dtype), fps=cmeta.fps, columns=cols
     )
 

@@ -20,14 +20,14 @@ from audiotok.formats import ecdc, esf
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import InputFile, in_shard, iter_files
 from audiotok.progress import ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
 from audiotok.services.engines.local import LocalEngine
 from audiotok.services.esf.producers import Producer
-from audiotok.services.records import BatchSummary, FileRecord
 
 __all__ = [
     "SidecarOptions",
-    "SidecarResult",
+    "SidecarRecord",
     "add_paths",
     "find_codes",
     "init_paths",
@@ -59,7 +59,7 @@ class SidecarOptions(FrozenModel):
         )
 
 
-class SidecarResult(FileRecord):
+class SidecarRecord(FileRecord):
     """One sidecar pair written or left alone: ``input`` is the .ecdc file, ``output`` its .npy sidecar."""
 
     n_frames: int = Field(description="T.")
@@ -144,13 +144,13 @@ def _plan(opts: SidecarOptions) -> runner.Plan:
     )
 
 
-def _init_one(item: runner.PlanItem, opts: SidecarOptions) -> SidecarResult:
+def _init_one(item: runner.PlanItem, opts: SidecarOptions) -> SidecarRecord:
     npy, js = opts.pair(item.path)
     meta = ecdc.read_meta(item.path)
     if not opts.overwrite and npy.exists() and js.exists():
-        return item.record(SidecarResult, "skipped", n_frames=meta.n_frames, names=[])
+        return item.record(SidecarRecord, "skipped", n_frames=meta.n_frames, names=[])
     esf.write_sidecar(npy, js, np.zeros((meta.n_frames, 0)), [], fps=meta.fps, dtype=opts.dtype)
-    return item.record(SidecarResult, "written", n_frames=meta.n_frames, names=[])
+    return item.record(SidecarRecord, "written", n_frames=meta.n_frames, names=[])
 
 
 def init_paths(
@@ -249,7 +249,7 @@ def add_paths(
         raise UsageError("no producer given: pass `producers`", param="producers")
     batch = _plan(opts)
 
-    def work(item: runner.PlanItem, _: ProgressFn | None) -> SidecarResult:
+    def work(item: runner.PlanItem, _: ProgressFn | None) -> SidecarRecord:
         codes = item.path
         meta = ecdc.read_meta(codes)
         npy, js = opts.pair(codes)
@@ -260,7 +260,7 @@ def add_paths(
         arr, names = merge_columns(cond, old.names, new, mode, codes)
         extra = {k: v for k, v in old.to_json_dict().items() if k not in ("names", "norm", "fps")}
         esf.write_sidecar(npy, js, arr, names, fps=meta.fps, dtype=opts.dtype, extra=extra)
-        return item.record(SidecarResult, "written", n_frames=meta.n_frames, names=names)
+        return item.record(SidecarRecord, "written", n_frames=meta.n_frames, names=names)
 
     started: list[Producer] = []
     try:

@@ -14,10 +14,10 @@ from audiotok.codecs.registry import CodecEntry
 from audiotok.errors import AudiotokError, InputError
 from audiotok.formats import dacfile, npq
 from audiotok.progress import ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
-from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["ConvertResult", "convert_dac_file", "convert_paths", "model_for_dac_file"]
+__all__ = ["ConvertRecord", "convert_dac_file", "convert_paths", "model_for_dac_file"]
 
 
 def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] | None = None) -> CodecEntry:
@@ -66,7 +66,7 @@ def model_for_dac_file(meta: dacfile.DacFileMeta, path: str | os.PathLike[str] |
     )
 
 
-class ConvertResult(FileRecord):
+class ConvertRecord(FileRecord):
     """One converted file, or one skipped because its valid output existed."""
 
     n_frames: int = Field(description="T, frames.")
@@ -141,7 +141,7 @@ def convert_dac_file(
     return npq.write(dst, tokens, header)
 
 
-def _resume(item: runner.PlanItem) -> ConvertResult | None:
+def _resume(item: runner.PlanItem) -> ConvertRecord | None:
     """The skipped record when the output is a valid NPQ file (invalid leftovers: convert again)."""
     if item.output is None or not item.output.exists():
         return None
@@ -149,7 +149,7 @@ def _resume(item: runner.PlanItem) -> ConvertResult | None:
         old = npq.read_header(item.output)
     except AudiotokError:
         return None
-    return item.record(ConvertResult, "skipped", n_frames=old.seq_len, n_codebooks=old.n_codebooks)
+    return item.record(ConvertRecord, "skipped", n_frames=old.seq_len, n_codebooks=old.n_codebooks)
 
 
 def convert_paths(
@@ -169,7 +169,7 @@ def convert_paths(
     ``model`` is the name of a DAC model of :mod:`~audiotok.codecs.registry`, or ``None``
     to infer each file's model from its metadata (:func:`model_for_dac_file`).
     Existing valid outputs are skipped unless ``overwrite``. ``on_record``
-    gets a :class:`ConvertResult` per file, or a failed record (the batch goes on).
+    gets a :class:`ConvertRecord` per file, or a failed record (the batch goes on).
 
     Raises
     ------
@@ -189,8 +189,8 @@ def convert_paths(
         overwrite=overwrite,
     )
 
-    def work(item: runner.PlanItem, _: ProgressFn | None) -> ConvertResult:
+    def work(item: runner.PlanItem, _: ProgressFn | None) -> ConvertRecord:
         header = convert_dac_file(item.path, item.dst, model=spec, channel=channel)
-        return item.record(ConvertResult, "written", n_frames=header.seq_len, n_codebooks=header.n_codebooks)
+        return item.record(ConvertRecord, "written", n_frames=header.seq_len, n_codebooks=header.n_codebooks)
 
     return runner.run(batch, work, on_record=on_record, on_progress=on_progress)

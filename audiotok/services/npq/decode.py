@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from audiotok.codecs.plugin import Codec
 from audiotok.formats import npq
 from audiotok.progress import ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import decode
 from audiotok.services.decode import DecodeRecord
-from audiotok.services.records import BatchSummary, FileRecord
 
 if TYPE_CHECKING:
     import torch

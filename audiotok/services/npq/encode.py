@@ -23,9 +23,9 @@ from audiotok.audio import AudioInfo
 from audiotok.codecs.plugin import Codec
 from audiotok.formats._base import FrozenModel
 from audiotok.progress import ProgressFn
+from audiotok.records import FileRecord
 from audiotok.services import encode
 from audiotok.services.encode import CodecChoice, EncodeSummary
-from audiotok.services.records import FileRecord
 from audiotok.sinks.npq import NpqEncodeRecord
 
 if TYPE_CHECKING:
@@ -33,10 +33,7 @@ if TYPE_CHECKING:
 
     from audiotok.services.engines.ray import RayOptions
 
-__all__ = ["EncodeOptions", "EncodeRecord", "EncodeSummary", "encode_file", "encode_paths"]
-
-EncodeRecord = NpqEncodeRecord
-"""One input file of ``npq encode`` (one JSON object per file)."""
+__all__ = ["EncodeOptions", "EncodeSummary", "encode_file", "encode_paths"]
 
 
 class EncodeOptions(FrozenModel):
@@ -119,7 +116,7 @@ def encode_paths(
     """Encode every audio file named by ``inputs`` with the DAC model ``model`` into ``.npq`` files.
 
     :func:`audiotok.services.encode.encode_paths` with ``family="dac"`` and
-    the ``npq`` sink: ``on_record`` gets an :class:`EncodeRecord` per file,
+    the ``npq`` sink: ``on_record`` gets an :class:`~audiotok.sinks.npq.NpqEncodeRecord` per file,
     or a failed record; with ``engine`` the files go to Ray actors (the same
     bytes). See there for everything else.
 

@@ -14,16 +14,16 @@ from pydantic import Field
 
 from audiotok.formats import npq
 from audiotok.progress import ProgressFn
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
-from audiotok.services.records import BatchSummary, FileRecord
 
-__all__ = ["NpqFileInfo", "inspect_file", "inspect_paths"]
+__all__ = ["NpqInspectRecord", "inspect_file", "inspect_paths"]
 
 #: dtype_code -> numpy name ("uint16"); ``np.dtype.name`` is slow per call.
 _DTYPE_NAMES = {code: dt.name for code, dt in npq.DTYPE_CODES.items()}
 
 
-class NpqFileInfo(FileRecord):
+class NpqInspectRecord(FileRecord):
     """What ``npq inspect`` reports for one file (one JSON object per file): a record without output."""
 
     status: Literal["read"] = Field(default="read", description="read: the file was read and checked.")
@@ -46,7 +46,7 @@ class NpqFileInfo(FileRecord):
     )
 
 
-def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqFileInfo:
+def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqInspectRecord:
     """Describe one ``.npq`` file.
 
     Parameters
@@ -81,7 +81,7 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqFi
         version = header.version
     if isinstance(header, npq.Npq2Header):
         k_mid, k_side = header.k_mid, header.k_side
-    return NpqFileInfo(
+    return NpqInspectRecord(
         input=str(p),
         format=header.format,
         version=version,
@@ -111,8 +111,8 @@ def inspect_paths(
 ) -> BatchSummary:
     """Inspect every ``.npq`` file named by ``inputs`` (files, globs, folders).
 
-    ``on_record`` gets one record per file, in order: an :class:`NpqFileInfo`,
-    or a failed :class:`~audiotok.services.records.FileRecord` for a bad file
+    ``on_record`` gets one record per file, in order: an :class:`NpqInspectRecord`,
+    or a failed :class:`~audiotok.records.FileRecord` for a bad file
     (the rest are still inspected). Inputs that match nothing come first, as
     failed records.
     """

@@ -35,7 +35,7 @@ def test_batch_mirrors_tree_resamples_and_reports(tmp_path: Path) -> None:
     (tmp_path / "in" / "bad.wav").write_bytes(b"nope")
     summary, results = collect(normalize.normalize_paths, [tmp_path / "in"], tmp_path / "out", recursive=True)
     fails = failed(results)
-    ok = [r for r in results if isinstance(r, normalize.NormalizeResult)]
+    ok = [r for r in results if isinstance(r, normalize.NormalizeRecord)]
     assert len(fails) == 1 and len(ok) == 1
     assert (summary.files_written, summary.files_failed) == (1, 1)
     assert (ok[0].input, ok[0].output) == (

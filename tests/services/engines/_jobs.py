@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotok.records import FileRecord
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 
 
 @dataclass(frozen=True)

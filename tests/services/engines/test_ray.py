@@ -26,13 +26,13 @@ from typer.testing import CliRunner
 from audiotok.cli.app import app
 from audiotok.codecs import registry
 from audiotok.errors import ModelError
+from audiotok.records import BatchSummary, FileRecord
 from audiotok.services import runner
 from audiotok.services.encode import CodecChoice, RemoteEncode, settle
 from audiotok.services.engines.ray import RayEngine, RayOptions
 from audiotok.services.esf import encode as esf_encode
 from audiotok.services.npq import decode as npq_decode
 from audiotok.services.npq.encode import EncodeOptions, encode_paths
-from audiotok.services.records import BatchSummary, FileRecord
 from tests._encodec import install
 from tests._records import collect
 from tests.dac_helpers import write_audio

@@ -10,13 +10,14 @@ import soundfile as sf
 import torch
 
 from audiotok import audio
-from audiotok.audio_stream import FileSource, ResampledSource
+from audiotok.audio.stream import FileSource, ResampledSource
 from audiotok.codecs import stream
 from audiotok.codecs.encodec.model import EncodecCodec
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import ecdc
 from audiotok.progress import ProgressEvent
 from audiotok.services.esf import encode as esf_encode
+from audiotok.sinks.ecdc import EcdcEncodeRecord
 from tests._encodec import in_memory, install
 from tests._records import collect, failed, records_of
 
@@ -48,7 +49,7 @@ def test_batch_resume_dry_run_and_failures(tmp_path: Path, loader: esf_encode.Mo
     assert sorted(r.status for r in planned) == ["failed", "planned", "planned"]
     summary, results = collect(esf_encode.encode_paths, [src], outdir=out, load=loader, recursive=True)
     fails = failed(results)
-    ok = [r for r in results if isinstance(r, esf_encode.EncodeResult)]
+    ok = [r for r in results if isinstance(r, EcdcEncodeRecord)]
     assert len(fails) == 1 and "bad.wav" in fails[0].input
     assert (summary.files_written, summary.files_failed, summary.model) == (2, 1, "encodec_24khz")
     assert summary.audio_seconds == pytest.approx(1.5)

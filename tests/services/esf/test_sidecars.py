@@ -11,10 +11,10 @@ import soundfile as sf
 
 from audiotok.errors import InputError, UsageError
 from audiotok.formats import ecdc, esf
+from audiotok.records import FileRecord
 from audiotok.services.esf import producers
 from audiotok.services.esf import sidecars as esf_sidecars
 from audiotok.services.esf.sidecars import SidecarOptions
-from audiotok.services.records import FileRecord
 from tests._records import collect, records_of
 
 
@@ -34,8 +34,8 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "c"
 
 
-def _ok(results: list[FileRecord]) -> list[esf_sidecars.SidecarResult]:
-    assert all(isinstance(r, esf_sidecars.SidecarResult) for r in results), results
+def _ok(results: list[FileRecord]) -> list[esf_sidecars.SidecarRecord]:
+    assert all(isinstance(r, esf_sidecars.SidecarRecord) for r in results), results
     return results  # type: ignore[return-value]
 
 

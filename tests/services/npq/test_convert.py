@@ -11,7 +11,7 @@ from audiotok.codecs import registry
 from audiotok.errors import FormatError, InputError, UsageError
 from audiotok.formats import dacfile, npq
 from audiotok.formats.dacfile import DacVersionWarning
-from audiotok.services.npq.convert import ConvertResult, convert_dac_file, convert_paths, model_for_dac_file
+from audiotok.services.npq.convert import ConvertRecord, convert_dac_file, convert_paths, model_for_dac_file
 from tests._records import collect, failed, records_of
 from tests.dac_helpers import save_dac_file
 
@@ -46,7 +46,7 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
     (src / "y" / "broken.dac").write_bytes(b"not numpy")
     out = tmp_path / "out"
     summary, results = collect(convert_paths, [src], outdir=out, recursive=True)
-    ok = [r for r in results if isinstance(r, ConvertResult)]
+    ok = [r for r in results if isinstance(r, ConvertRecord)]
     bad = failed(results)
     assert sorted(Path(str(r.output)).relative_to(out).as_posix() for r in ok) == [
         "x/take1.npq",
@@ -57,7 +57,7 @@ def test_batch_mirrors_tree_skips_existing_and_reports_bad(tmp_path: Path) -> No
     assert (summary.files_written, summary.files_failed) == (2, 1)
     assert not npq.read(out / "x" / "take1.npq")[0].tolist() == npq.read(out / "y" / "take1.npq")[0].tolist()
     again = records_of(convert_paths, [src], outdir=out, recursive=True)
-    assert [r.status for r in again if isinstance(r, ConvertResult)] == ["skipped", "skipped"]
+    assert [r.status for r in again if isinstance(r, ConvertRecord)] == ["skipped", "skipped"]
 
 
 @pytest.mark.parametrize("k", [1, 4, 9])

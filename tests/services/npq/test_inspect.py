@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from audiotok.errors import FormatError
 from audiotok.progress import ProgressEvent
+from audiotok.records import FileRecord
 from audiotok.services.npq import inspect as svc
-from audiotok.services.records import FileRecord
 from tests import npq_bytes as nb
 from tests._records import records_of
 
@@ -89,8 +89,8 @@ def test_info_model_is_frozen_and_strict(tmp_path: Path, write_npq: Any) -> None
     with pytest.raises(ValidationError, match="frozen"):
         info.seq_len = 3  # type: ignore[misc]
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        svc.NpqFileInfo(**info.model_dump(), extra=1)
-    back = svc.NpqFileInfo.model_validate_json(info.model_dump_json())
+        svc.NpqInspectRecord(**info.model_dump(), extra=1)
+    back = svc.NpqInspectRecord.model_validate_json(info.model_dump_json())
     assert back == info
     assert json.loads(info.model_dump_json())["format"] == "NPQ1"
 

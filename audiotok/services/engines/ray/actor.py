@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from audiotok.errors import PrecisionFallbackWarning
+from audiotok.records import FileRecord
 from audiotok.services.engines.ray.options import RayOptions
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 
 __all__ = ["AudiotokWorker", "RemoteJob"]
 

@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic
 
 from audiotok.errors import PrecisionFallbackWarning
+from audiotok.records import FileRecord
 from audiotok.services.engines.ray.actor import RemoteJob, S
 from audiotok.services.engines.ray.cluster import plan_actors, quiet, session
 from audiotok.services.engines.ray.options import RayOptions, import_ray
 from audiotok.services.engines.ray.pool import Pool
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 
 __all__ = ["RayEngine"]
 

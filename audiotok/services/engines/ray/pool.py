@@ -20,11 +20,11 @@ from types import ModuleType
 from typing import Any
 
 from audiotok.errors import AudiotokError, DeviceError
+from audiotok.records import FileRecord
 from audiotok.services.engines.ray.actor import AudiotokWorker, RemoteJob
 from audiotok.services.engines.ray.cluster import describe_resources, env_for_actors
 from audiotok.services.engines.ray.options import ATTEMPTS, BATCH_FILES, STARTUP_DEATHS, RayOptions
 from audiotok.services.plan import PlanItem
-from audiotok.services.records import FileRecord
 
 __all__ = ["Pool", "glob_escape"]
 

@@ -3,7 +3,8 @@
 Audio arrays are ``float32`` with shape ``[C, N]`` (channels, samples) and
 values nominally in ``[-1, 1]``. Files are decoded by soundfile (libsndfile:
 wav, flac, ogg, mp3), in blocks where a caller asks for a range, so a long
-file is never held whole when it is processed in chunks.
+file is never held whole when it is processed in chunks. Sources that read
+a long file range by range, resampled or not, are :mod:`audiotok.audio.stream`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""Result models shared by the batch services: one record per file, one summary per run.
+"""The records of per-file commands: one record per file, one summary per run (torch-free).
 
 Every per-file command (``npq encode|decode|convert|inspect``, ``esf
 encode|init|add``, ``audio normalize``) reports each file as a
 :class:`FileRecord` subclass and the run as a :class:`BatchSummary` (or a
 subclass). A record serialises to flat JSON: ``input``, ``output``,
 ``status``, ``error``, then the command's own fields.
+
+It sits below the services: the sinks (:mod:`audiotok.sinks`) build these
+records too, and they import nothing from :mod:`audiotok.services`.
 """
 
 from __future__ import annotations
