@@ -18,7 +18,7 @@ from pydantic import Field
 
 from audiotok.formats._base import FrozenModel
 
-__all__ = ["BatchSummary", "FileFailure", "FileRecord", "Status"]
+__all__ = ["BatchSummary", "FileFailure", "FileRecord", "ReadSummary", "Status"]
 
 Status = Literal["planned", "written", "read", "skipped", "failed"]
 """What happened to one file.
@@ -50,7 +50,8 @@ class BatchSummary(FrozenModel):
 
     files_planned: int = Field(default=0, description="Files a dry run would process.")
     files_written: int = Field(default=0, description="Files processed, outputs written.")
-    files_read: int = Field(default=0, description="Files read and checked by a command that writes nothing.")
+    #: Counted for every run, printed only by the read-only commands' :class:`ReadSummary`.
+    files_read: int = Field(default=0, exclude=True)
     files_skipped: int = Field(default=0, description="Files whose valid output already existed.")
     files_failed: int = Field(default=0, description="Files (and arguments matching nothing) that failed.")
     audio_seconds: float = Field(
@@ -70,6 +71,12 @@ class BatchSummary(FrozenModel):
     def files_ok(self) -> int:
         """Files written, read (commands that write nothing), or planned in a dry run."""
         return self.files_written + self.files_read + self.files_planned
+
+
+class ReadSummary(BatchSummary):
+    """:class:`BatchSummary` of a command that reads and checks files and writes none (``npq inspect``)."""
+
+    files_read: int = Field(default=0, description="Files read and checked.")
 
 
 class FileFailure(FrozenModel):

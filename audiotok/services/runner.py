@@ -193,7 +193,7 @@ def finish(summary: BatchSummary, cls: type[S], *, since: float | None = None, *
     With ``since`` (a :func:`time.perf_counter` value taken before the model
     was loaded, say), wall time and real-time factor count from then.
     """
-    fields = summary.model_dump()
+    fields = {**summary.model_dump(), "files_read": summary.files_read}  # dumped by ReadSummary only
     if since is not None:
         wall = time.perf_counter() - since
         rtf = summary.audio_seconds / wall if wall > 0 else 0.0

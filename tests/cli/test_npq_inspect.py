@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from audiotok.cli import npq as npq_cli
 from audiotok.cli.app import app
-from audiotok.records import BatchSummary, FileRecord
+from audiotok.records import FileRecord, ReadSummary
 from audiotok.services.npq.inspect import NpqInspectRecord
 from tests import npq_bytes as nb
 
@@ -31,7 +31,7 @@ def files(tmp_path: Path, write_npq: Any, monkeypatch: pytest.MonkeyPatch) -> Pa
 def _json_lines(stdout: str) -> list[dict[str, Any]]:
     """The per-file records; the summary object that ends the output is checked and left out."""
     objs = [json.loads(line) for line in stdout.splitlines()]
-    summary = BatchSummary.model_validate(objs[-1])
+    summary = ReadSummary.model_validate(objs[-1])
     assert summary.files_read + summary.files_failed == len(objs) - 1 and summary.files_written == 0
     return objs[:-1]
 
@@ -147,17 +147,17 @@ def test_renders_what_the_service_returns(runner: CliRunner, monkeypatch: pytest
     )  # fmt: skip
     calls: list[dict[str, Any]] = []
 
-    def fake(inputs: list[str], on_record: Any, **kwargs: Any) -> BatchSummary:
+    def fake(inputs: list[str], on_record: Any, **kwargs: Any) -> ReadSummary:
         calls.append({"inputs": inputs, **kwargs})
         on_record(info)
-        return BatchSummary(files_read=1)
+        return ReadSummary(files_read=1)
 
     monkeypatch.setattr(npq_cli.npq_service, "inspect_paths", fake)
     result = runner.invoke(app, ["npq", "inspect", "--json", "-r", "--verify", "x.npq"])
     assert result.exit_code == 0, result.output
     first, summary = result.stdout.splitlines()
     assert NpqInspectRecord.model_validate_json(first) == info
-    assert BatchSummary.model_validate_json(summary).files_read == 1
+    assert ReadSummary.model_validate_json(summary).files_read == 1
     assert calls[0]["inputs"] == ["x.npq"]
     assert (calls[0]["recursive"], calls[0]["verify"]) == (True, True)
     table = runner.invoke(app, ["npq", "inspect", "x.npq"], env=WIDE)

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from audiotok.formats import npq
 from audiotok.progress import ProgressFn
-from audiotok.records import BatchSummary, FileRecord
+from audiotok.records import FileRecord, ReadSummary
 from audiotok.services import runner
 
 __all__ = ["NpqInspectRecord", "inspect_file", "inspect_paths"]
@@ -108,7 +108,7 @@ def inspect_paths(
     verify: bool = False,
     on_record: Callable[[FileRecord], None] | None = None,
     on_progress: ProgressFn | None = None,
-) -> BatchSummary:
+) -> ReadSummary:
     """Inspect every ``.npq`` file named by ``inputs`` (files, globs, folders).
 
     ``on_record`` gets one record per file, in order: an :class:`NpqInspectRecord`,
@@ -117,9 +117,10 @@ def inspect_paths(
     failed records.
     """
     batch = runner.plan(inputs, suffixes=(".npq",), recursive=recursive)
-    return runner.run(
+    summary = runner.run(
         batch,
         lambda item, _: inspect_file(item.path, verify=verify),
         on_record=on_record,
         on_progress=on_progress,
     )
+    return runner.finish(summary, ReadSummary)
