@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
+from typing import Any, ClassVar
 
 
 class AudiotokError(Exception):
@@ -31,11 +32,19 @@ class AudiotokError(Exception):
 
     Attributes
     ----------
+    kind : str
+        What the CLI's line for it starts with (``"format error"``); a
+        subclass names it in its class statement: ``class X(AudiotokError, kind="x error")``.
     params : tuple of str
         ``param`` as a tuple (empty without one).
     """
 
-    kind = "error"
+    kind: ClassVar[str] = "error"
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
 
     def __init__(
         self,
@@ -65,40 +74,28 @@ def _rebuild(
     return cls(reason, path, param=params)
 
 
-class FormatError(AudiotokError):
+class FormatError(AudiotokError, kind="format error"):
     """A token or sidecar file does not follow its format specification."""
 
-    kind = "format error"
 
-
-class InputError(AudiotokError):
+class InputError(AudiotokError, kind="input error"):
     """An input (audio file, path, glob, option value) cannot be used."""
 
-    kind = "input error"
 
-
-class DeviceError(AudiotokError):
+class DeviceError(AudiotokError, kind="device error"):
     """A compute device cannot be used."""
 
-    kind = "device error"
 
-
-class ModelError(AudiotokError):
+class ModelError(AudiotokError, kind="model error"):
     """Codec weights cannot be found, downloaded or loaded."""
 
-    kind = "model error"
 
-
-class OutputError(AudiotokError):
+class OutputError(AudiotokError, kind="output error"):
     """An output file or folder cannot be written (permissions, disk full, ...)."""
 
-    kind = "output error"
 
-
-class UsageError(AudiotokError):
+class UsageError(AudiotokError, kind="usage error"):
     """Options that contradict each other or are out of range."""
-
-    kind = "usage error"
 
 
 class AudiotokWarning(UserWarning):

@@ -23,7 +23,7 @@ from audiotok.tokens import CodecInfo, TokenLayout
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["Capabilities", "Codec", "CodecBase", "Context", "Network", "Part", "StereoMode"]
+__all__ = ["Array", "Capabilities", "Codec", "CodecBase", "Context", "Network", "Part", "StereoMode"]
 
 Part = Literal["encoder", "decoder"]
 """A codec's networks that a backend can run: the encoder (audio -> codes) and the decoder."""
@@ -118,12 +118,12 @@ class Codec:
         Codebooks the model has (the largest ``K``).
     codebook_size : int
         Entries per codebook.
+    device : torch.device or str
+        Where it runs (``"cpu"`` for a codec on OpenVINO).
     weights_path : Path or None
         The weights file read.
     weights_sha256 : str
         Hex sha256 of the weights file, for provenance.
-    device : torch.device or str
-        Where it runs (``"cpu"`` for a codec on OpenVINO).
     caps : Capabilities
     implementation, version : str
         The library that runs the model, and its version (for :attr:`info`).
@@ -140,23 +140,23 @@ class Codec:
     hop_length: int
     n_codebooks: int
     codebook_size: int
+    device: Any = "cpu"
     weights_path: Path | None = None
     weights_sha256: str = ""
-    device: Any = "cpu"
     implementation: str = ""
     version: str = ""
 
     # -- facts ------------------------------------------------------------------------------------------
 
     @property
-    def frame_rate(self) -> FramesPerSecond:
-        """Frames per second (fps), ``sample_rate / hop_length``."""
-        return self.sample_rate / self.hop_length
-
-    @property
     def layout(self) -> TokenLayout:
         """Every codebook of the model (:class:`~audiotok.tokens.TokenLayout`)."""
         return TokenLayout.uniform(self.n_codebooks, self.codebook_size)
+
+    @property
+    def frame_rate(self) -> FramesPerSecond:
+        """Frames per second (fps), ``sample_rate / hop_length``."""
+        return self.sample_rate / self.hop_length
 
     @property
     def info(self) -> CodecInfo:

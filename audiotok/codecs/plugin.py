@@ -21,12 +21,13 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from audiotok._registry import Registry
 from audiotok._types import FramesPerSecond, Hz, Seconds
-from audiotok.codecs.codec import Capabilities, Codec, CodecBase, Context, Network, Part, StereoMode
+from audiotok.codecs.codec import Array, Capabilities, Codec, CodecBase, Context, Network, Part, StereoMode
 from audiotok.codecs.weights import HubWeights, Weights
 from audiotok.tokens import CodecInfo, TokenLayout
 
 __all__ = [
     "BUILTIN_CODECS",
+    "Array",
     "CachedLoad",
     "Capabilities",
     "Codec",

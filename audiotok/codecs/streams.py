@@ -1,7 +1,8 @@
 """What a batch encode is about: the streams (sources planned by length) and the events of a run.
 
 :class:`~audiotok.codecs.batch.StreamEncoder` takes :class:`Stream` values
-and yields :class:`Advanced`, :class:`Encoded` and :class:`Failed` events.
+and yields :class:`Advanced`, :class:`Encoded` and :class:`Failed` events (each a
+:class:`StreamEvent`, naming its stream).
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ import numpy as np
 from audiotok.audio.stream import SampleSource
 from audiotok.codecs.codec import Codec
 
-__all__ = ["Advanced", "Audio", "Codes", "Encoded", "Event", "Failed", "Stream", "check_source", "offsets"]
+__all__ = [
+    "Advanced",
+    "Audio",
+    "Codes",
+    "Encoded",
+    "Event",
+    "Failed",
+    "Stream",
+    "StreamEvent",
+    "check_source",
+    "offsets",
+]
 
 Codes = np.ndarray[Any, np.dtype[np.int64]]
 Audio = np.ndarray[Any, np.dtype[np.float32]]
@@ -49,26 +61,30 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class Advanced:
-    """``samples`` more of stream ``stream`` are encoded (at the codec's rate)."""
+class StreamEvent:
+    """Something that happened to stream ``stream`` (its index among the streams of the batch)."""
 
     stream: int
+
+
+@dataclass(frozen=True)
+class Advanced(StreamEvent):
+    """``samples`` more of the stream are encoded (at the codec's rate)."""
+
     samples: int
 
 
 @dataclass(frozen=True)
-class Encoded:
-    """Stream ``stream`` is done: ``codes : ndarray[T, sum(codebooks)] int64``."""
+class Encoded(StreamEvent):
+    """The stream is done: ``codes : ndarray[T, sum(codebooks)] int64``."""
 
-    stream: int
     codes: Codes
 
 
 @dataclass(frozen=True)
-class Failed:
-    """Stream ``stream`` failed (opening, reading or encoding it) with ``error``; nothing more comes of it."""
+class Failed(StreamEvent):
+    """The stream failed (opening, reading or encoding it) with ``error``; nothing more comes of it."""
 
-    stream: int
     error: Exception
 
 

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,7 +62,7 @@ class Weights:
     Attributes
     ----------
     url : str
-        Download URL.
+        Where the file is downloaded from.
     filename : str
         File name in the cache.
     cache : {"descript", "torch-hub"}
@@ -170,17 +171,32 @@ def fetch(name: str, weights: Weights, *, download: bool = True) -> Path:
     path = cache_path(weights)
     if path.is_file():
         return path
-    hint = f"download {weights.url} and save it as {path}"
-    if not download or offline():
-        raise ModelError(f"weights for {name!r} are not cached and downloads are off; {hint}")
-    try:
+
+    def get() -> Path:
         from torch.hub import download_url_to_file
 
         path.parent.mkdir(parents=True, exist_ok=True)
         download_url_to_file(weights.url, str(path), hash_prefix=weights.sha256_prefix, progress=False)
-    except Exception as exc:  # network, HTTP status, hash, disk: all end the same way
+        return path
+
+    return _download(name, f"download {weights.url} and save it as {path}", download, get)
+
+
+def _download(name: str, hint: str, download: bool, get: Callable[[], Path]) -> Path:
+    """``get()``, which downloads the weights of model ``name``, unless downloads are off.
+
+    Raises
+    ------
+    ModelError
+        If downloads are off or ``get`` fails (network, HTTP status, hash, auth, disk: all end the
+        same way), with ``hint``: where the files come from and where to put them.
+    """
+    if not download or offline():
+        raise ModelError(f"weights for {name!r} are not cached and downloads are off; {hint}")
+    try:
+        return get()
+    except Exception as exc:
         raise ModelError(f"cannot download weights for {name!r} ({exc}); {hint}") from None
-    return path
 
 
 @dataclass(frozen=True)
@@ -228,13 +244,7 @@ def _cached_hub_file(hub: HubWeights, filename: str, cache: Path) -> Path | None
 def fetch_hub(name: str, hub: HubWeights, *, download: bool = True) -> tuple[Path, Path]:
     """The snapshot folder of ``hub``'s repo in the Hugging Face cache, downloading what is missing.
 
-    Parameters
-    ----------
-    name : str
-        The model's name, for messages.
-    hub : HubWeights
-    download : bool
-        Allow a download (still refused when :func:`offline`).
+    ``name`` and ``download`` as for :func:`fetch`.
 
     Returns
     -------
@@ -260,18 +270,16 @@ def fetch_hub(name: str, hub: HubWeights, *, download: bool = True) -> tuple[Pat
         f"missing {', '.join(missing)} of Hugging Face repo {hub.repo}; put the repo in {folder} "
         f"(`hf download {hub.repo}` with HF_HOME set, on a machine with network, then copy it here)"
     )
-    if not download or offline():
-        raise ModelError(f"weights for {name!r} are not cached and downloads are off; {hint}")
-    try:
+
+    def get() -> Path:
         from huggingface_hub import snapshot_download
 
-        snapshot = Path(
-            snapshot_download(
-                hub.repo, revision=hub.revision, cache_dir=cache, allow_patterns=[*hub.files, *hub.weights]
-            )  # type: ignore[arg-type]
+        patterns = [*hub.files, *hub.weights]
+        return Path(
+            snapshot_download(hub.repo, revision=hub.revision, cache_dir=cache, allow_patterns=patterns)  # type: ignore[arg-type]
         )
-    except Exception as exc:  # network, HTTP status, auth, disk: all end the same way
-        raise ModelError(f"cannot download weights for {name!r} ({exc}); {hint}") from None
+
+    snapshot = _download(name, hint, download, get)
     chosen = next((snapshot / w for w in hub.weights if (snapshot / w).is_file()), None)
     if chosen is None:
         raise ModelError(f"Hugging Face repo {hub.repo} has none of {', '.join(hub.weights)}", name)

@@ -8,12 +8,14 @@ misplaced file the same way, as a one-line
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from audiotok.errors import FormatError
 
-__all__ = ["io_error", "open_binary", "open_fd", "read_small"]
+__all__ = ["io_error", "open_binary", "open_fd", "read_small", "reading"]
 
 StrPath = str | os.PathLike[str]
 
@@ -35,8 +37,9 @@ def io_error(exc: OSError, path: StrPath, what: str) -> FormatError:
     return FormatError(f"cannot read: {exc.strerror or exc}", path)
 
 
-def open_fd(path: StrPath, what: str) -> int:
-    """``os.open(path, O_RDONLY)``: a file descriptor, cheapest for many small files.
+@contextlib.contextmanager
+def reading(path: StrPath, what: str) -> Iterator[None]:
+    """Raise an ``OSError`` of the block as :func:`io_error`'s FormatError about ``path``.
 
     Raises
     ------
@@ -44,23 +47,21 @@ def open_fd(path: StrPath, what: str) -> int:
         As :func:`io_error`.
     """
     try:
-        return os.open(path, os.O_RDONLY)
+        yield
     except OSError as exc:
         raise io_error(exc, path, what) from None
+
+
+def open_fd(path: StrPath, what: str) -> int:
+    """``os.open(path, O_RDONLY)``, a descriptor: cheapest for many small files (errors: :func:`reading`)."""
+    with reading(path, what):
+        return os.open(path, os.O_RDONLY)
 
 
 def open_binary(path: StrPath, what: str) -> BinaryIO:
-    """``open(path, "rb", buffering=0)``, an unbuffered binary file.
-
-    Raises
-    ------
-    FormatError
-        As :func:`io_error`.
-    """
-    try:
-        return open(path, "rb", buffering=0)  # the caller closes it
-    except OSError as exc:
-        raise io_error(exc, path, what) from None
+    """``open(path, "rb", buffering=0)``, unbuffered; the caller closes it (errors: :func:`reading`)."""
+    with reading(path, what):
+        return open(path, "rb", buffering=0)
 
 
 def read_small(path: StrPath, limit: int, what: str) -> bytes:

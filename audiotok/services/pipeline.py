@@ -48,7 +48,7 @@ class Pipeline(Generic[R]):
     ) -> None:
         self._events = events
         self._finish = finish
-        self._advanced: dict[int, int] = {}  # samples encoded per stream, not yet reported
+        self._advanced: dict[int, list[int]] = {}  # per stream, each encoder call's samples not yet reported
         self._results: dict[int, R | BaseException] = {}
         self._broken: BaseException | None = None
         self._ended = False
@@ -86,7 +86,7 @@ class Pipeline(Generic[R]):
             self._broken = exc
             raise
         if isinstance(event, Advanced):
-            self._advanced[event.stream] = self._advanced.get(event.stream, 0) + event.samples
+            self._advanced.setdefault(event.stream, []).append(event.samples)
         elif isinstance(event, Failed):
             with self._cond:
                 self._results[event.stream] = event.error
@@ -101,8 +101,8 @@ class Pipeline(Generic[R]):
         Parameters
         ----------
         on_advance : callable, optional
-            Gets the samples of this stream encoded since the last call (also
-            those encoded before this call).
+            Gets the samples of this stream each encoder call covered, one call
+            per encoder call, in order (also those encoded before this call).
 
         Raises
         ------
@@ -112,9 +112,9 @@ class Pipeline(Generic[R]):
         while True:
             with self._cond:
                 got = self._results.pop(stream, None)
-            samples = self._advanced.pop(stream, 0)
-            if samples and on_advance is not None:
-                on_advance(samples)
+            for samples in self._advanced.pop(stream, []):
+                if on_advance is not None:
+                    on_advance(samples)
             if got is not None:
                 if isinstance(got, BaseException):
                     raise got

@@ -27,8 +27,8 @@ class ModelRecord(FrozenModel):
     channels: int = Field(description="Audio channels the model takes (2: EnCodec 48 kHz).")
     hop_length: int = Field(description="Samples per frame.")
     token_rate: float = Field(description="Frames per second (fps).")
-    n_codebooks: int
-    codebook_size: int
+    n_codebooks: int = Field(description="Codebooks the model has (K).")
+    codebook_size: int = Field(description="Entries per codebook.")
     cached: bool
     path: str = Field(description="Where the codec's own package caches the weights.")
     url: str

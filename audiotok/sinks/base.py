@@ -118,6 +118,8 @@ class FileJob:
 class StoredTokens:
     """A token file read back for decoding.
 
+    What :meth:`TokenSink.read` returns and :func:`audiotok.services.decode.decode_file` decodes.
+
     Attributes
     ----------
     codes : Codes

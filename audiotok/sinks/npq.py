@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -24,19 +24,25 @@ from audiotok.records import FileRecord
 from audiotok.sinks.base import FileJob, SinkContext, StoredTokens, TokenSink, register_sink
 from audiotok.tokens import Codes
 
-__all__ = ["NpqEncodeRecord", "NpqSink", "header_for"]
+__all__ = ["KMid", "KSide", "NCodebooks", "NpqEncodeRecord", "NpqSink", "SeqLen", "header_for"]
 
 log = logging.getLogger(__name__)
+
+# Header facts that the records of ``npq encode`` and ``npq inspect`` both report, described once.
+NCodebooks = Annotated[int, Field(description="K, all codebooks.")]
+KMid = Annotated[int | None, Field(description="Mid codebooks (NPQ2).")]
+KSide = Annotated[int | None, Field(description="Side codebooks (NPQ2).")]
+SeqLen = Annotated[int, Field(description="T, frames.")]
 
 
 class NpqEncodeFields(FrozenModel):
     """What ``npq encode`` reports of one file besides its paths and status."""
 
     format: Literal["NPQ1", "NPQ2"]
-    n_codebooks: int = Field(description="K, all codebooks.")
-    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
-    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
-    seq_len: int = Field(description="T, frames.")
+    n_codebooks: NCodebooks
+    k_mid: KMid = None
+    k_side: KSide = None
+    seq_len: SeqLen
     token_rate: float = Field(description="Frames per second (fps), sample_rate / hop_length.")
     duration_s: float = Field(description="Audio duration, seconds.")
     wall_s: float = Field(description="Wall time spent on this file, seconds.")

@@ -24,18 +24,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from audiotok.codecs.plugin import (
-    CachedLoad,
-    Codec,
-    CodecEntry,
-    CodecPlugin,
-    EncodeDefaults,
-    Located,
-    register_codec,
-)
+from audiotok.codecs.plugin import CodecEntry, CodecPlugin, EncodeDefaults, Located, register_codec
 from audiotok.codecs.weights import HubWeights, Weights, fetch_hub
 from audiotok.errors import ModelError
+
+if TYPE_CHECKING:
+    from audiotok.codecs.plugin import CachedLoad, Codec
 
 __all__ = ["DacPlugin", "is_hf_reference"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from audiotok._types import Hz
-from audiotok.codecs.plugin import Capabilities, Codec, Context, Network, Part
+from audiotok.codecs.plugin import Array, Capabilities, Codec, Context, Network, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
 
@@ -31,21 +31,16 @@ __all__ = ["DECODE_CONTEXT_FRAMES", "CachedDacCodec", "DacCodecBase", "DacShape"
 #: in ``tests/codecs/test_dac.py``); 12 leaves margin.
 DECODE_CONTEXT_FRAMES = 12
 
-Array = np.ndarray[Any, Any]
-
 
 @dataclass(frozen=True)
 class DacShape:
     """The numbers of a DAC model the encode path needs, without its tensors.
 
+    ``sample_rate``, ``hop_length``, ``n_codebooks`` and ``codebook_size`` are
+    the model's, as :class:`~audiotok.codecs.codec.Codec` has them.
+
     Attributes
     ----------
-    sample_rate : int
-        Hz.
-    hop_length : int
-        Samples per frame.
-    n_codebooks, codebook_size : int
-        RVQ codebooks and entries per codebook.
     encoder_receptive_field : int
         Samples.
     encoder_reach : (int, int)

@@ -22,18 +22,13 @@ on its cached OpenVINO entry, no PyTorch), :mod:`.model` (the PyTorch model),
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from audiotok.codecs.plugin import (
-    CachedLoad,
-    Codec,
-    CodecEntry,
-    CodecPlugin,
-    EncodeDefaults,
-    Located,
-    register_codec,
-)
+from audiotok.codecs.plugin import CodecEntry, CodecPlugin, EncodeDefaults, register_codec
 from audiotok.codecs.weights import Weights
+
+if TYPE_CHECKING:
+    from audiotok.codecs.plugin import CachedLoad, Codec, Located
 
 __all__ = ["EncodecPlugin"]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audiotok._types import FramesPerSecond, Hz, Kbps, Seconds
-from audiotok.codecs.plugin import Capabilities, Codec, Context, Network, Part
+from audiotok.codecs.plugin import Array, Capabilities, Codec, Context, Network, Part
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import UsageError
 
@@ -43,23 +43,18 @@ __all__ = [
 #: Frames of context each side of a decoded chunk (1 s at 75 fps).
 DECODE_CONTEXT_FRAMES = 75
 
-Array = np.ndarray[Any, Any]
-
 
 @dataclass(frozen=True)
 class EncodecSpec:
     """Fixed properties of a released EnCodec architecture.
 
+    ``sample_rate``, ``channels`` (2: the 48 kHz model) and ``hop_length`` are
+    as :class:`~audiotok.codecs.codec.Codec` has them.
+
     Attributes
     ----------
     name : str
         EnCodec's own name (``encodec_24khz``), written into ``.ecdc`` files.
-    sample_rate : int
-        Hz.
-    channels : int
-        1, or 2 (48 kHz).
-    hop_length : int
-        Samples per frame.
     bandwidths : tuple of float
         Target bandwidths offered, kbps.
     causal : bool

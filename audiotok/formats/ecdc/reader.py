@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from audiotok.errors import FormatError
-from audiotok.formats._io import io_error, open_binary
+from audiotok.formats._io import open_binary, reading
 from audiotok.formats.ecdc._fast import peek, read_codes
 from audiotok.formats.ecdc.models import ENCODEC_FPS, OFFICIAL_MAGIC, EcdcMeta
 
@@ -107,16 +107,13 @@ def _meta_from(
 
 
 def _head(path: Path) -> bytes:
-    with open_binary(path, "an .ecdc file") as fh:
-        try:
-            size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                raise FormatError("empty file", path)
-            if size > _MAX_BYTES:
-                raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
-            return fh.read(8)
-        except OSError as exc:
-            raise io_error(exc, path, "an .ecdc file") from None
+    with open_binary(path, "an .ecdc file") as fh, reading(path, "an .ecdc file"):
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise FormatError("empty file", path)
+        if size > _MAX_BYTES:
+            raise FormatError(f"{size} bytes is too large for an .ecdc file", path)
+        return fh.read(8)
 
 
 def _loadable(path: Path, head: bytes) -> None:

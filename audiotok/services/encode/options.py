@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,42 +15,67 @@ from audiotok.formats._base import FrozenModel
 from audiotok.records import BatchSummary
 
 __all__ = [
+    "BatchSize",
     "ChannelPlan",
+    "ChunkSeconds",
+    "Codebooks",
     "CodecChoice",
     "EncodeOptions",
     "EncodeRunSummary",
     "EncodeSummary",
+    "Overwrite",
     "Settings",
+    "SideCodebooks",
     "settle",
 ]
 
 Stereo = Literal["mid-side", "downmix"]
 
+# Options ``audiotok encode`` shares with its presets (``npq encode``), constrained and described once.
+Codebooks = Annotated[int, Field(ge=1)]
+"""A codebook count (K) of a coded channel."""
+SideCodebooks = Annotated[int, Field(ge=0)]
+"""Side's codebook count under Mid/Side (0: Mid only)."""
+ChunkSeconds = Annotated[
+    float,
+    Field(
+        gt=0,
+        description="Audio per encoder chunk, seconds. Bounds peak memory; the codes of a codec with exact "
+        "chunking are the same for any value.",
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="Windows per encoder call, batched across files (only windows of exactly equal length "
+        "share a call). None: 1 for eager PyTorch on the CPU, 8 on a backend compiled per window length "
+        "(OpenVINO: one length's windows run back to back), on CUDA what fits in free GPU memory "
+        "(codecs.sizing.auto_batch_size).",
+    ),
+]
+Overwrite = Annotated[bool, Field(description="Encode again outputs that already exist.")]
+
 
 class EncodeOptions(FrozenModel):
     """How to encode (the options of ``audiotok encode``; ``None``: the codec family's default)."""
 
-    codebooks: int | None = Field(
-        default=None,
-        ge=1,
-        description="K for one coded channel (mono, downmix, Mid). None: the family's default.",
+    codebooks: Codebooks | None = Field(
+        default=None, description="K for one coded channel (mono, downmix, Mid)."
     )
-    mid_codebooks: int | None = Field(
-        default=None, ge=1, description="K for Mid under Mid/Side. None: as `codebooks`."
+    mid_codebooks: Codebooks | None = Field(
+        default=None, description="K for Mid under Mid/Side; None: as `codebooks`."
     )
-    side_codebooks: int | None = Field(
-        default=None, ge=0, description="K for Side under Mid/Side (0: Mid only). None: the family's default."
+    side_codebooks: SideCodebooks | None = Field(
+        default=None, description="K for Side under Mid/Side (0: Mid only)."
     )
     stereo: Stereo | None = Field(
         default=None,
         description="What a mono codec does with stereo input: mid-side (Mid and Side coded, each with "
-        "its own codebooks; NPQ2) or downmix (the mean of the channels). None: the family's default.",
+        "its own codebooks; NPQ2) or downmix (the mean of the channels).",
     )
-    chunk_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        description="Audio per encoder chunk, seconds. Bounds peak memory; the codes of a codec with exact "
-        "chunking are the same for any value. None: the family's default.",
+    chunk_seconds: ChunkSeconds | None = Field(
+        default=None, description="Audio per encoder chunk, seconds; bounds peak memory (ChunkSeconds)."
     )
     context_seconds: float | None = Field(
         default=None,
@@ -58,14 +83,8 @@ class EncodeOptions(FrozenModel):
         description="Context each side of a chunk, seconds, for codecs whose context can be set (EnCodec). "
         "None: the codec's own (its receptive field; EnCodec 1 s).",
     )
-    batch_size: int | None = Field(
-        default=None,
-        ge=1,
-        description="Windows per encoder call, batched across files (only windows of exactly equal length "
-        "share a call). None: 1 for eager PyTorch on the CPU, 8 on a backend compiled per window length, "
-        "on CUDA what fits in free GPU memory (codecs.sizing.auto_batch_size).",
-    )
-    overwrite: bool = Field(default=False, description="Encode again outputs that already exist.")
+    batch_size: BatchSize = None
+    overwrite: Overwrite = False
 
 
 class EncodeSummary(BatchSummary):

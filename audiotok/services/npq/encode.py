@@ -26,6 +26,7 @@ from audiotok.progress import ProgressFn
 from audiotok.records import FileRecord
 from audiotok.services import encode
 from audiotok.services.encode import CodecChoice, EncodeSummary
+from audiotok.services.encode.options import BatchSize, ChunkSeconds, Codebooks, Overwrite, SideCodebooks
 from audiotok.sinks.npq import NpqEncodeRecord
 
 if TYPE_CHECKING:
@@ -37,27 +38,21 @@ __all__ = ["EncodeOptions", "EncodeSummary", "encode_file", "encode_paths"]
 
 
 class EncodeOptions(FrozenModel):
-    """What to encode and how (the options of ``npq encode``)."""
+    """What to encode and how (the options of ``npq encode``).
+
+    The fields of :class:`audiotok.services.encode.EncodeOptions` with DAC's
+    defaults, and ``mono`` for its ``stereo``. The tokens are the same for any
+    ``chunk_seconds`` (the spec's tools used 10 s, which peaks at about 2.2 GB
+    for stereo) and any ``batch_size``.
+    """
 
     mono: bool = Field(default=False, description="Mix every file to mono and write NPQ1.")
-    codebooks: int = Field(default=9, ge=1, description="K for mono files (NPQ1).")
-    mid_codebooks: int = Field(default=9, ge=1, description="k_mid for stereo files (NPQ2).")
-    side_codebooks: int = Field(default=4, ge=0, description="k_side for stereo files (NPQ2).")
-    chunk_seconds: float = Field(
-        default=2.0,
-        gt=0,
-        description="Audio per encoder chunk, seconds. Bounds peak memory; the tokens are the same "
-        "for any value (the spec's tools used 10 s, which peaks at about 2.2 GB for stereo).",
-    )
-    batch_size: int | None = Field(
-        default=None,
-        ge=1,
-        description="Windows per encoder call, batched across files (only windows of exactly equal length "
-        "share a call). The tokens are the same for any value. None: 1 for eager PyTorch on the CPU, "
-        "8 on a backend compiled per window length (OpenVINO: one length's windows run back to back), "
-        "on CUDA what fits in free GPU memory (codecs.sizing.auto_batch_size).",
-    )
-    overwrite: bool = Field(default=False, description="Re-encode outputs that already exist.")
+    codebooks: Codebooks = Field(default=9, description="K for mono files (NPQ1).")
+    mid_codebooks: Codebooks = Field(default=9, description="k_mid for stereo files (NPQ2).")
+    side_codebooks: SideCodebooks = Field(default=4, description="k_side for stereo files (NPQ2).")
+    chunk_seconds: ChunkSeconds = 2.0
+    batch_size: BatchSize = None
+    overwrite: Overwrite = False
 
     def generic(self) -> encode.EncodeOptions:
         """These options for :func:`audiotok.services.encode.encode_paths`."""

@@ -16,6 +16,7 @@ from audiotok.formats import npq
 from audiotok.progress import ProgressFn
 from audiotok.records import FileRecord, ReadSummary
 from audiotok.services import runner
+from audiotok.sinks.npq import KMid, KSide, NCodebooks, SeqLen
 
 __all__ = ["NpqInspectRecord", "inspect_file", "inspect_paths"]
 
@@ -31,11 +32,11 @@ class NpqInspectRecord(FileRecord):
     version: int | None = Field(description="Header version; None for legacy files.")
     layout: str | None = Field(default=None, description="Legacy field order (v0a/v0b).")
     mode: Literal["mono", "stereo-ms"]
-    n_codebooks: int = Field(description="K, all codebooks.")
-    k_mid: int | None = Field(default=None, description="Mid codebooks (NPQ2).")
-    k_side: int | None = Field(default=None, description="Side codebooks (NPQ2).")
+    n_codebooks: NCodebooks
+    k_mid: KMid = None
+    k_side: KSide = None
     token_rate: float = Field(description="Frames per second (fps).")
-    seq_len: int = Field(description="T, frames.")
+    seq_len: SeqLen
     duration_s: float = Field(description="T / token_rate, seconds.")
     vocab_sizes: list[int]
     dtype: str = Field(description="Payload dtype: uint8, uint16 or uint32.")
