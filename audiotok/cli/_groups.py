@@ -180,7 +180,7 @@ RAY: Any = _group(
                 callback=one_of(ENGINE_NAMES),
                 rich_help_panel=_RAY_PANEL,
                 help="local: this process. ray: actors on a Ray cluster, one loaded codec each, the same "
-                "outputs (needs pip install 'audiotok[ray]').",
+                "outputs (needs pip install 'audiotok\\[ray]').",
             ),
         ],
         "local",
