@@ -12,6 +12,7 @@ so a failed file becomes that file's failed record and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -135,6 +136,8 @@ class Pipeline(Generic[R]):
         if close is not None:
             close()
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # wake a writer waiting for work now, not a poll later
+            self._writes.put_nowait(None)
         self._writer.join(timeout)
 
     def __enter__(self) -> Pipeline[R]:

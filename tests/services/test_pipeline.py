@@ -47,3 +47,13 @@ def test_results_errors_progress_and_an_early_close() -> None:
             pipe.result(2)
         assert pipe.result(3) == "wrote 3"
     assert closed.is_set() and not _writers()
+
+
+def test_close_wakes_an_idle_writer_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing does not wait for the writer's next poll (it waited up to POLL_S at the end of every run)."""
+    from audiotok.services import pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "POLL_S", 30.0)  # an idle writer would sleep this long
+    pipe: Pipeline[int] = Pipeline(iter([]), lambda stream, codes: stream)
+    pipe.close(timeout=10.0)
+    assert not pipe._writer.is_alive()
