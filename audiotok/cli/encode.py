@@ -34,8 +34,8 @@ def _line(summary: EncodeRunSummary) -> str:
     line = encode_summary_line(summary, mono="one channel")
     if summary.exact_chunking is False and summary.files_written:
         line += (
-            f"\nnote: {summary.codec}'s chunked codes only nearly equal its whole-file encode (its receptive "
-            "field is unbounded); a --chunk-seconds longer than every file gives them exactly"
+            f"\nnote: {summary.codec}'s chunked codes only nearly equal its whole-file encode "
+            "(README: Exactness)"
         )
     return line
 

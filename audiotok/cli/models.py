@@ -34,7 +34,7 @@ models_app = typer.Typer(
     ),
 )
 def list_(as_json: JsonOpt = False) -> None:
-    """Known DAC and EnCodec models: rate, hop, codebooks, and whether (and where) each is cached."""
+    """Known models (DAC, EnCodec, Mimi): rate, hop, codebooks, licence, whether and where each is cached."""
     infos = models_service.list_models()
     if as_json:
         for info in infos:
@@ -51,6 +51,7 @@ def list_(as_json: JsonOpt = False) -> None:
             str(i.hop_length),
             f"{i.token_rate:.4f}",
             str(i.n_codebooks),
+            i.licence,
             cached,
             _home(i.path),
         )
@@ -66,6 +67,7 @@ LIST_COLUMNS = (
     Col("hop", drop=6, justify="right"),
     Col("fps", drop=4, justify="right"),
     Col("codebooks", justify="right"),
+    Col("licence", drop=7),
     Col("cached"),
     Col("path", wrap=True),
 )

@@ -83,6 +83,9 @@ class Capabilities:
     arrays : bool
         :meth:`Codec.encode_array` and :meth:`Codec.decode_array` run without
         PyTorch (a codec on cached OpenVINO networks).
+    streaming : bool
+        Encodes chunk after chunk carrying its state, exactly (a causal
+        :class:`~audiotok.codecs.streaming.StreamingCodec`: Mimi).
     """
 
     auto_backends: tuple[str, ...] = ()
@@ -94,6 +97,7 @@ class Capabilities:
     exact_chunking: bool = True
     context_seconds: bool = False
     arrays: bool = False
+    streaming: bool = False
 
 
 class Codec:
@@ -287,10 +291,8 @@ class Codec:
         raise NotImplementedError
 
     def export_module(self, part: Part) -> Network:
-        """What a backend converts or compiles for ``part`` (default: :meth:`network`).
-
-        DAC's encoder adds its RVQ, so that a backend maps audio straight to codes.
-        """
+        """What a backend converts or compiles for ``part`` (default: :meth:`network`; DAC's encoder
+        adds its RVQ, so that a backend maps audio straight to codes)."""
         return self.network(part)
 
     def export_example(self, part: Part, audio: Tensor) -> Tensor:
@@ -326,11 +328,8 @@ class Codec:
         return None if entry is None else entry[0]
 
     def fixed_shapes(self, part: Part) -> bool:
-        """Whether ``part`` runs fastest on a few repeated input lengths (a backend compiled per shape).
-
-        Then the chunk planners cut windows of one length where they can
-        (:func:`audiotok.codecs.chunking.plan_chunks` ``fixed=True``).
-        """
+        """Whether ``part`` runs fastest on a few repeated input lengths (a backend compiled per shape):
+        then the chunk planners cut windows of one length (:func:`~audiotok.codecs.chunking.plan_chunks`)."""
         from audiotok.codecs.backends import OpenVinoNetwork
 
         runner = self.runner(part)

@@ -45,7 +45,11 @@ __all__ = [
 ]
 
 
-BUILTIN_CODECS: tuple[str, ...] = ("audiotok.codecs.dac", "audiotok.codecs.encodec")
+BUILTIN_CODECS: tuple[str, ...] = (
+    "audiotok.codecs.dac",
+    "audiotok.codecs.encodec",
+    "audiotok.codecs.mimi",  # needs the codecs extra (transformers) only when a Mimi model loads
+)
 """The packages of the codec families audiotok ships, imported (registering them) on first use."""
 
 
@@ -75,6 +79,8 @@ class CodecEntry:
         A file in a codec package's own cache (download URL), or files of a Hugging Face Hub repo.
     normalizes : bool
         The model expects its input divided by one scale per file (EnCodec 48 kHz).
+    licence : str
+        The weights' licence (SPDX id where there is one), for ``models list``.
     """
 
     name: str
@@ -87,6 +93,7 @@ class CodecEntry:
     codebook_size: int
     weights: Weights | HubWeights
     normalizes: bool = False
+    licence: str = ""
 
     @property
     def frame_rate(self) -> FramesPerSecond:

@@ -9,17 +9,19 @@ dac-16khz         16khz          16000      1         320  50     12
 dac-44khz-16kbps  44khz-16kbps   44100      1         512  86.13  18
 encodec-24khz     encodec_24khz  24000      1         320  75     32
 encodec-48khz     encodec_48khz  48000      2         320  150    16
+mimi              mimi           24000      1         1920 12.5   32
 ================  =============  =========  ========  ===  =====  ==
 
 The entries come from the registered codec plugins
 (:func:`audiotok.codecs.plugin.plugins`, one package per family). Every
-codebook above has 1024 entries. The alias is the name audiotok used before
+codebook above has 1024 entries (Mimi's 2048). The alias is the name audiotok used before
 these names and still writes into records and files (``.ecdc`` files carry
 ``encodec_24khz``, EnCodec's own name). Names are matched case-insensitively.
 
 :func:`load_codec` also takes a checkpoint file, sent to the plugin that
 claims its suffix (``.th``: EnCodec) and otherwise to DAC; or a reference a
-plugin claims (a Hugging Face DAC repo id or model folder, ``descript/dac_44khz``).
+plugin claims (a Hugging Face DAC repo id or model folder, ``descript/dac_44khz``);
+the repo id of an entry's Hub weights (``kyutai/mimi``) is that entry.
 
 This module imports no torch: plugins load their models on first use.
 """
@@ -96,7 +98,12 @@ def _a_label(family: Family) -> str:
 
 
 def _known(family: Family | None) -> str:
-    return "known: " + ", ".join(n for e in entries(family) for n in e.names)
+    return "known: " + _names(family)
+
+
+def _names(family: Family | None) -> str:
+    """Every name and alias of the family's entries, each once (``mimi`` is its own alias)."""
+    return ", ".join(dict.fromkeys(n for e in entries(family) for n in e.names))
 
 
 def get(name: str, family: Family | None = None) -> CodecEntry:
@@ -113,6 +120,11 @@ def get(name: str, family: Family | None = None) -> CodecEntry:
     if family is not None and entry.family != family:
         raise UsageError(f"{name!r} is {_a_label(entry.family)}, not {_a_label(family)}; {_known(family)}")
     return entry
+
+
+def _by_repo(ref: str) -> CodecEntry | None:
+    """The entry whose weights are the Hugging Face repo ``ref`` (``kyutai/mimi``), if any."""
+    return next((e for e in entries() if isinstance(e.weights, HubWeights) and e.weights.repo == ref), None)
 
 
 def _checkpoint_family(path: Path) -> Family:
@@ -142,7 +154,7 @@ def locate(
         If the model is not of ``family``.
     """
     ref = os.fspath(model)
-    entry = lookup(ref)
+    entry = lookup(ref) or _by_repo(ref)
     if entry is not None:
         if family is not None:
             get(ref, family)  # raises for a model of another family
@@ -260,5 +272,5 @@ def _reference(ref: str, family: Family | None, download: bool) -> Located:
     for p in plugins().values():
         if (family is None or p.family == family) and p.claims(ref):
             return p.locate_reference(ref, download)
-    known = ", ".join(n for e in entries(family) for n in e.names)
+    known = _names(family)
     raise ModelError(f"not a known model name ({known}), checkpoint file or Hugging Face model", ref)

@@ -22,12 +22,23 @@ from audiotok.audio.stream import SampleSource
 from audiotok.codecs.batch import StreamEncoder
 from audiotok.codecs.chunking import fixed_lengths, plan_chunks
 from audiotok.codecs.plugin import Codec, Context
+from audiotok.codecs.streaming import StatefulEncoder
 from audiotok.codecs.streams import Encoded, Failed, Stream, check_source, offsets
 
-__all__ = ["decode_codes", "encode_source"]
+__all__ = ["decode_codes", "encode_source", "stream_encoder"]
 
 Codes = np.ndarray[Any, np.dtype[np.int64]]
 Audio = np.ndarray[Any, np.dtype[np.float32]]
+
+
+def stream_encoder(
+    codec: Codec, *, chunk_seconds: Seconds | None, context: Context | None = None, batch_size: int = 1
+) -> StreamEncoder | StatefulEncoder:
+    """The batch encoder for ``codec``: :class:`StatefulEncoder` for a codec that carries its state
+    (``caps.streaming``; ``context`` unused), else :class:`StreamEncoder` with context windows."""
+    if codec.caps.streaming:
+        return StatefulEncoder(codec, chunk_seconds=chunk_seconds, batch_size=batch_size)
+    return StreamEncoder(codec, chunk_seconds=chunk_seconds, context=context, batch_size=batch_size)
 
 
 def encode_source(
@@ -79,7 +90,7 @@ def encode_source(
     check_source(source, stream, codec)
     if source.length == 0:
         raise ValueError("no samples to encode")
-    encoder = StreamEncoder(codec, chunk_seconds=chunk_seconds, context=context, batch_size=batch_size)
+    encoder = stream_encoder(codec, chunk_seconds=chunk_seconds, context=context, batch_size=batch_size)
     for event in encoder.run([stream]):
         if isinstance(event, Failed):
             raise event.error

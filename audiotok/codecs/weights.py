@@ -41,6 +41,8 @@ __all__ = [
     "fetch",
     "fetch_any",
     "fetch_hub",
+    "hf_folder_weights",
+    "hf_model_type",
     "hub_cache",
     "hub_folder",
     "offline",
@@ -321,3 +323,30 @@ def fetch_any(name: str, weights: Weights | HubWeights, *, download: bool = True
     if isinstance(weights, HubWeights):
         return fetch_hub(name, weights, download=download)[1]
     return fetch(name, weights, download=download)
+
+
+def hf_model_type(ref: str) -> str | None:
+    """The ``model_type`` of a local Hugging Face model folder's ``config.json``; ``None`` for anything else
+    (not a folder, no or unreadable ``config.json``, no ``model_type``)."""
+    config = Path(ref) / "config.json"
+    try:
+        if not config.is_file():
+            return None
+        found = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def hf_folder_weights(folder: Path, name: str) -> Path:
+    """The weights file of a Hugging Face model folder (``model.safetensors``, else ``pytorch_model.bin``).
+
+    Raises
+    ------
+    ModelError
+        If it has neither.
+    """
+    for candidate in HubWeights("").weights:
+        if (folder / candidate).is_file():
+            return folder / candidate
+    raise ModelError(f"no {' or '.join(HubWeights('').weights)} found for this model", name)

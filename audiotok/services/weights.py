@@ -1,7 +1,7 @@
 """``models``: which codec models audiotok knows, whether they are cached, fetching them.
 
-The models are the entries of :mod:`audiotok.codecs.registry` (DAC and
-EnCodec), listed by their canonical names (``dac-44khz``) with the earlier
+The models are the entries of :mod:`audiotok.codecs.registry` (DAC,
+EnCodec, Mimi), listed by their canonical names (``dac-44khz``) with the earlier
 short name as ``alias`` (``44khz``); :func:`fetch_model` takes either.
 """
 
@@ -22,7 +22,7 @@ class ModelRecord(FrozenModel):
 
     name: str = Field(description="Canonical name (dac-44khz).")
     alias: str = Field(description="The earlier short name, also accepted (44khz).")
-    family: str = Field(description="dac or encodec.")
+    family: str = Field(description="The codec family (dac, encodec, mimi).")
     sample_rate: int = Field(description="Hz.")
     channels: int = Field(description="Audio channels the model takes (2: EnCodec 48 kHz).")
     hop_length: int = Field(description="Samples per frame.")
@@ -30,8 +30,11 @@ class ModelRecord(FrozenModel):
     n_codebooks: int = Field(description="Codebooks the model has (K).")
     codebook_size: int = Field(description="Entries per codebook.")
     cached: bool
-    path: str = Field(description="Where the codec's own package caches the weights.")
+    path: str = Field(
+        description="Where the weights are cached (a codec package's cache, or the Hugging Face cache)."
+    )
     url: str
+    licence: str = Field(description="The weights' licence.")
 
 
 class FetchRecord(FrozenModel):
@@ -44,7 +47,7 @@ class FetchRecord(FrozenModel):
 
 
 def list_models() -> list[ModelRecord]:
-    """Every model of the registry (DAC, then EnCodec), with its cache state."""
+    """Every model of the registry (in registration order: DAC, EnCodec, Mimi), with its cache state."""
     infos = []
     for entry in registry.entries():
         path, cached = where(entry.weights)
@@ -62,6 +65,7 @@ def list_models() -> list[ModelRecord]:
                 cached=cached,
                 path=str(path),
                 url=source_url(entry.weights),
+                licence=entry.licence,
             )
         )
     return infos

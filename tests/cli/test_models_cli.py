@@ -17,7 +17,10 @@ def test_list_shows_cache_state(dac_home: Path) -> None:
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0
     rows = {r["alias"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(rows) == {"44khz", "24khz", "16khz", "44khz-16kbps", "encodec_24khz", "encodec_48khz"}
+    assert set(rows) == {"44khz", "24khz", "16khz", "44khz-16kbps", "encodec_24khz", "encodec_48khz", "mimi"}
+    assert (
+        rows["mimi"]["licence"] == "CC-BY-4.0" and rows["mimi"]["url"] == "https://huggingface.co/kyutai/mimi"
+    )
     assert rows["44khz"]["name"] == "dac-44khz" and rows["encodec_48khz"]["name"] == "encodec-48khz"
     assert rows["44khz"]["cached"] and not rows["24khz"]["cached"]
     assert rows["24khz"]["hop_length"] == 320 and rows["24khz"]["n_codebooks"] == 32

@@ -12,6 +12,7 @@ from audiotok.codecs.dac import is_hf_reference
 from audiotok.codecs.dac.model import DacCodec
 from audiotok.codecs.weights import sha256_file
 from audiotok.errors import ModelError
+from tests._hub import in_hub_cache
 
 transformers = pytest.importorskip("transformers")
 
@@ -49,21 +50,6 @@ def test_hf_reference_detection_and_offline_error(
         registry.load_codec("descript/dac_44khz")
 
 
-def _in_hub_cache(folder: Path, hf_home: Path, repo: str) -> Path:
-    """Lay ``folder``'s files out as ``huggingface_hub`` caches a download of ``repo`` (refs/main)."""
-    import shutil
-
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    root = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
-    snapshot = root / "snapshots" / revision
-    snapshot.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(folder / name, snapshot / name)
-    (root / "refs").mkdir()
-    (root / "refs" / "main").write_text(revision)
-    return snapshot
-
-
 def test_a_repo_id_loads_from_the_hugging_face_cache_offline(
     hf_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -71,7 +57,7 @@ def test_a_repo_id_loads_from_the_hugging_face_cache_offline(
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    snapshot = _in_hub_cache(hf_dir, tmp_path / "hf", "someone/dac_tiny")
+    snapshot = in_hub_cache(hf_dir, tmp_path / "hf", "someone/dac_tiny")
     cached = registry.load_codec("someone/dac_tiny")
     local = registry.load_codec(str(hf_dir))
     assert isinstance(cached, DacCodec) and cached.name == "someone/dac_tiny"

@@ -20,6 +20,7 @@ NAMES = {
     "dac-44khz-16kbps": "44khz-16kbps",
     "encodec-24khz": "encodec_24khz",
     "encodec-48khz": "encodec_48khz",
+    "mimi": "mimi",
 }
 
 
@@ -68,7 +69,7 @@ def test_checkpoint_paths_go_to_their_loaders(
     for missing in ("gone.th", "gone.pth", "gone.pt"):
         with pytest.raises(ModelError, match="no such checkpoint file"):
             registry.load_codec(tmp_path / missing)
-    with pytest.raises(ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*encodec_48khz\)"):
+    with pytest.raises(ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi\)"):
         registry.load_codec(str(tmp_path / "gone"))
 
 

@@ -59,8 +59,9 @@ class TinyFactory:
     ----------
     build : callable
         ``build(entry, path, request)``: write a tiny random checkpoint for
-        ``entry`` at ``path``, one that ``load_codec(entry.name)`` reads once
-        it is in the entry's weights cache. Deterministic per session (the
+        ``entry`` at ``path`` (a model folder for Hugging Face Hub weights),
+        one that ``load_codec(entry.name)`` reads once it is in the entry's
+        weights cache. Deterministic per session (the
         conformance tests write it once), so that its OpenVINO conversion is
         made once per session.
     patch : callable
@@ -179,9 +180,21 @@ def _patch_encodec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(model, "_architecture", tiny_architecture)
 
 
+# -- Mimi --------------------------------------------------------------------------------------------------
+
+
+def _build_mimi(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -> None:
+    """A model folder (Hub weights: ``config.json`` and ``model.safetensors``) of the tiny architecture."""
+    pytest.importorskip("transformers")
+    from tests._mimi import save_mimi
+
+    save_mimi(path)
+
+
 TINY_MODELS: dict[str, TinyFactory] = {
     "dac": TinyFactory(_build_dac),
     "encodec": TinyFactory(_build_encodec, _patch_encodec),
+    "mimi": TinyFactory(_build_mimi),
 }
 """A tiny-model factory per registered codec family (every family needs one; see the module docstring)."""
 

@@ -38,9 +38,10 @@ import torch
 from audiotok.codecs import registry
 from audiotok.codecs.plugin import Capabilities, Codec, CodecEntry, CodecPlugin, Context, Part, plugins
 from audiotok.codecs.stream import encode_source
-from audiotok.codecs.weights import Weights, cache_path
+from audiotok.codecs.weights import HubWeights, cache_path
 from audiotok.errors import ModelError
 from audiotok.tokens import CodecInfo, TokenLayout
+from tests._hub import in_hub_cache
 from tests.conformance._models import TINY_MODELS, ArraySource, noise_chirp
 
 MIN_AGREEMENT = 0.6
@@ -165,11 +166,16 @@ def load(
         monkeypatch.setenv("HOME", str(tmp_path / "home"))
         monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
         monkeypatch.setenv("AUDIOTOK_OFFLINE", "1")
-        if not isinstance(entry.weights, Weights):
-            pytest.fail(f"{entry.name}: Hub weights; teach this fixture where a tiny model of it goes")
-        target = cache_path(entry.weights)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(checkpoint, target)
+        if isinstance(entry.weights, HubWeights):  # a model folder, in the Hugging Face cache, offline
+            monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+            monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+            in_hub_cache(checkpoint, tmp_path / "hf", entry.weights.repo)
+            checkpoint = checkpoint / entry.weights.weights[0]
+        else:
+            target = cache_path(entry.weights)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(checkpoint, target)
         TINY_MODELS[entry.family].patch(monkeypatch)
         k = min(plugins()[entry.family].defaults.codebooks or entry.n_codebooks, entry.n_codebooks)
         eager = registry.load_codec(entry.name, codebooks=k)
@@ -363,6 +369,11 @@ def test_chunked_codes_equal_whole_file_codes(case: Case, load: Callable[[Case],
     assert min(distinct) >= MIN_DISTINCT, f"too few distinct codes per codebook to test chunking: {distinct}"
     chunked = encode(chunk_seconds=chunk / c.frame_rate)
     zero = encode(chunk_seconds=chunk / c.frame_rate, context=Context(0, 0))
+    if c.caps.streaming:  # the state is carried, not context: chunks alone must differ, else this cannot fail
+        np.testing.assert_array_equal(whole, c.encode_array(x[None], k)[0].T)
+        hop = chunk * c.hop_length
+        alone = np.concatenate([c.encode_array(x[None, :, i : i + hop], k)[0].T for i in range(0, n, hop)])
+        zero = alone
     if c.caps.exact_chunking:
         np.testing.assert_array_equal(chunked, whole)
         assert not np.array_equal(zero, whole), "zero context gives the whole-file codes: cannot fail"

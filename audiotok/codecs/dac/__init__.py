@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from audiotok.codecs.plugin import CodecEntry, CodecPlugin, EncodeDefaults, Located, register_codec
-from audiotok.codecs.weights import HubWeights, Weights, fetch_hub
-from audiotok.errors import ModelError
+from audiotok.codecs.weights import HubWeights, Weights, fetch_hub, hf_folder_weights, hf_model_type
 
 if TYPE_CHECKING:
     from audiotok.codecs.plugin import CachedLoad, Codec
@@ -37,19 +36,19 @@ __all__ = ["DacPlugin", "is_hf_reference"]
 
 _URL = "https://github.com/descriptinc/descript-audio-codec/releases/download"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def _entry(name: str, short: str, rate: int, hop: int, k: int, url: str, filename: str) -> CodecEntry:
     weights = Weights(url=f"{_URL}/{url}", filename=filename, cache="descript")
-    return CodecEntry(name, short, "dac", rate, 1, hop, k, 1024, weights)
+    return CodecEntry(name, short, "dac", rate, 1, hop, k, 1024, weights, licence="MIT")
 
 
 def is_hf_reference(model: str) -> bool:
-    """Whether ``model`` names a Hugging Face model: a local model folder or an ``owner/name`` repo id."""
+    """Whether ``model`` names a Hugging Face DAC model: a local model folder (``config.json`` of
+    ``model_type`` ``dac``, or none) or an ``owner/name`` repo id."""
     path = Path(model)
     if path.is_dir():
-        return (path / "config.json").is_file()
+        return (path / "config.json").is_file() and hf_model_type(model) in ("dac", None)
     return not path.exists() and bool(_REPO_ID.match(model))
 
 
@@ -103,9 +102,7 @@ class DacPlugin(CodecPlugin):
         """
         folder = Path(ref)
         if folder.is_dir():
-            weights = next((folder / n for n in _HF_WEIGHTS if (folder / n).is_file()), None)
-            if weights is None:
-                raise ModelError("no model.safetensors or pytorch_model.bin found for this model", ref)
+            weights = hf_folder_weights(folder, ref)
         else:
             from audiotok.codecs.weights import offline
 

@@ -38,7 +38,9 @@ _URL = "https://dl.fbaipublicfiles.com/encodec/v0"
 def _entry(name: str, short: str, rate: int, channels: int, k: int, filename: str) -> CodecEntry:
     sha = filename.rsplit("-", 1)[1].split(".")[0]
     weights = Weights(url=f"{_URL}/{filename}", filename=filename, cache="torch-hub", sha256_prefix=sha)
-    return CodecEntry(name, short, "encodec", rate, channels, 320, k, 1024, weights, normalizes=channels == 2)
+    return CodecEntry(
+        name, short, "encodec", rate, channels, 320, k, 1024, weights, normalizes=channels == 2, licence="MIT"
+    )
 
 
 @register_codec("encodec")

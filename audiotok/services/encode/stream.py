@@ -5,8 +5,9 @@ run: their windows are decoded and resampled ahead in a reading thread,
 windows of exactly equal length share encoder calls across files, and each
 file's codes go to the sink's writer in a background thread
 (:class:`~audiotok.services.pipeline.Pipeline`) as soon as its last window is
-encoded. A sharded sink (many files per output file) is written in plan
-order instead, by :meth:`Writes.record`.
+encoded (a codec that carries its state:
+:class:`~audiotok.codecs.streaming.StatefulEncoder`, files in lockstep). A
+sharded sink (many files per output file) is written in plan order instead, by :meth:`Writes.record`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 
 from audiotok import __version__, audio
 from audiotok.audio.stream import FileSource, ResampledSource, SampleSource
-from audiotok.codecs.batch import Stream, StreamEncoder
+from audiotok.codecs.batch import Stream
 from audiotok.codecs.plugin import Codec
 from audiotok.codecs.sizing import auto_batch_size
+from audiotok.codecs.stream import stream_encoder
 from audiotok.records import FileRecord
 from audiotok.services.encode.jobs import Job
 from audiotok.services.encode.options import Settings
@@ -127,7 +129,7 @@ def encode_pipeline(
 
     streams = [Stream(job.file.n_samples, job.file.groups, opener(i, job)) for i, job in todo.items()]
     batch_size = settings.batch_size or auto_batch_size(codec, settings.chunk_seconds)
-    encoder = StreamEncoder(
+    encoder = stream_encoder(
         codec, chunk_seconds=settings.chunk_seconds, context=codec.encoder_context(settings.context_seconds),
         batch_size=batch_size,
     )  # fmt: skip

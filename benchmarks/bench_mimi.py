@@ -1,0 +1,180 @@
+"""Mimi: ``audiotok encode --codec mimi`` against a loop over transformers' ``MimiModel.encode``, one run.
+
+Inputs: 24 real clips of 3-10 s (24 kHz mono, cut from ``../shared/audio``;
+lengths and offsets fixed). Weights: a full-size random ``MimiModel`` with
+spread codebooks (``tests/_mimi.py``), saved in the Hugging Face cache layout
+(``HF_HOME``, ``HF_HUB_OFFLINE=1``). Both sides are child processes, start-up
+included, with the same threads:
+
+- anchor: one Python process loads ``MimiModel.from_pretrained`` and calls
+  ``model.encode(x, num_quantizers=8)`` per file (soundfile in, ``np.save`` out);
+- audiotok: ``python -m audiotok encode CLIPS -o OUT --codec mimi`` (default
+  chunking and batch size), and again with ``--batch-size 8``.
+
+Reported: wall time, peak RSS, the speed-up over the anchor, and how many of
+audiotok's codes equal the anchor's (they may differ only at quantizer
+near-ties, README: Exactness). ``--rss`` adds peak RSS of a 10- and a 60-minute
+file (real audio tiled). Usage::
+
+    python benchmarks/bench_mimi.py [--threads 2] [--rounds 1] [--rss] [--out table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_encode import SHARED, audiotok, mono, run  # noqa: E402
+
+SR = 24000
+ANCHOR = """
+import sys, numpy as np, soundfile as sf, torch
+from pathlib import Path
+from transformers import MimiModel
+model = MimiModel.from_pretrained(sys.argv[1], local_files_only=True).eval()
+out = Path(sys.argv[3])
+with torch.inference_mode():
+    for wav in sorted(Path(sys.argv[2]).glob("*.wav")):
+        x, _ = sf.read(wav, dtype="float32")
+        codes = model.encode(torch.from_numpy(x)[None, None], num_quantizers=8).audio_codes
+        np.save(out / (wav.stem + ".npy"), codes[0].T.numpy())
+"""
+
+
+def make_clips(folder: Path) -> int:
+    """24 clips of 3-10 s, 24 kHz mono, from the shared recordings; returns the samples in all."""
+    import torch
+    import torchaudio.functional as F
+
+    speech, _ = mono(SHARED / "speech_music_24k_mono.wav")
+    music, m_sr = mono(SHARED / "music_48k_stereo.wav")
+    music = F.resample(torch.from_numpy(music), m_sr, SR).numpy()
+    sources = [speech, music]
+    folder.mkdir(parents=True)
+    total = 0
+    for i in range(24):
+        seconds = 3.0 + 7.0 * ((i * 7) % 24) / 23  # 3 .. 10 s, mixed order
+        audio = sources[i % 2]
+        n = int(seconds * SR)
+        start = (i * 9973) % (len(audio) - n)
+        sf.write(folder / f"clip{i:02d}.wav", audio[start : start + n], SR)
+        total += n
+    return total
+
+
+def save_model(hf_home: Path) -> None:
+    """The random full-size Mimi in the Hugging Face cache, saved in a child (this process stays torch-free
+    before its timed children)."""
+    code = (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        "from tests._mimi import save_mimi; from tests._hub import in_hub_cache;"
+        "d = save_mimi(Path(sys.argv[2]) / 'mimi_src', tiny=False);"
+        "in_hub_cache(d, Path(sys.argv[2]), 'kyutai/mimi')"
+    )
+    subprocess.run([sys.executable, "-c", code, str(REPO), str(hf_home)], check=True)
+
+
+def agreement(ours: Path, anchor: Path) -> tuple[int, int]:
+    """Codes of ours (``.npq``) equal to the anchor's (``.npy``): (equal, total)."""
+    from audiotok.formats import npq
+
+    same = total = 0
+    for ref in sorted(anchor.glob("*.npy")):
+        want = np.load(ref)
+        got = np.asarray(npq.read(ours / (ref.stem + ".npq"))[0])
+        same += int((got == want).sum())
+        total += want.size
+    return same, total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rss", action="store_true", help="also peak RSS of a 10- and a 60-minute file")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"needs the shared recordings in {SHARED}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_mimi_"))
+    hf_home = tmp / "hf"
+    save_model(hf_home)
+    clips = tmp / "clips"
+    samples = make_clips(clips)
+    threads = str(args.threads)
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "AUDIOTOK_OFFLINE": "1",
+           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "AUDIOTOK_CACHE_DIR": str(tmp / "cache")}  # fmt: skip
+    env.pop("HF_HUB_CACHE", None)
+    model_dir = next((hf_home / "hub" / "models--kyutai--mimi" / "snapshots").iterdir())
+    script = tmp / "anchor.py"
+    script.write_text(ANCHOR)
+    times: dict[str, list[float]] = {"anchor": [], "audiotok": [], "audiotok --batch-size 8": []}
+    rss: dict[str, float] = {}
+    for r in range(args.rounds):
+        anchor_out = tmp / f"anchor{r}"
+        anchor_out.mkdir()
+        cmds = {
+            "anchor": [sys.executable, str(script), str(model_dir), str(clips), str(anchor_out)],
+            "audiotok": audiotok("encode", clips, "-o", tmp / f"ours{r}", "--codec", "mimi"),
+            "audiotok --batch-size 8": audiotok(
+                "encode", clips, "-o", tmp / f"ours8_{r}", "--codec", "mimi", "--batch-size", "8"
+            ),
+        }
+        for name, cmd in cmds.items():
+            wall, peak = run(cmd, env)
+            times[name].append(wall)
+            rss[name] = max(rss.get(name, 0.0), peak)
+            print(f"round {r + 1}: {name:24s} {wall:7.2f} s  {peak:6.0f} MiB", flush=True)
+    same, total = agreement(tmp / "ours0", tmp / "anchor0")
+    same8, _ = agreement(tmp / "ours8_0", tmp / "anchor0")
+    base = statistics.median(times["anchor"])
+    lines = [
+        "# Mimi: audiotok encode vs a MimiModel.encode loop (benchmarks/bench_mimi.py)",
+        "",
+        f"24 real clips, {samples / SR:.0f} s in all (3-10 s, 24 kHz mono); full-size random Mimi (spread "
+        f"codebooks), 8 codebooks; threads={threads}, {os.cpu_count()} CPUs; median of {args.rounds} "
+        "round(s), start-up included.",
+        "",
+        "| run | wall s | x real time | vs anchor | peak RSS MiB | codes equal to the anchor's |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, agree in (("anchor", None), ("audiotok", same), ("audiotok --batch-size 8", same8)):
+        t = statistics.median(times[name])
+        eq = "-" if agree is None else f"{100 * agree / total:.4f} % ({total - agree} of {total} differ)"
+        lines.append(
+            f"| {name} | {t:.2f} | {samples / SR / t:.1f} | {base / t:.2f}x | {rss[name]:.0f} | {eq} |"
+        )
+    if args.rss:
+        for minutes in (10, 60):
+            long = tmp / f"long{minutes}.wav"
+            speech, _ = mono(SHARED / "speech_music_24k_mono.wav")
+            sf.write(
+                long, np.tile(speech, int(np.ceil(minutes * 60 * SR / len(speech))))[: minutes * 60 * SR], SR
+            )
+            wall, peak = run(
+                audiotok("encode", long, "-o", tmp / f"long_out{minutes}", "--codec", "mimi"), env
+            )
+            lines.append(
+                f"| one {minutes}-minute file | {wall:.1f} | {minutes * 60 / wall:.1f} | - | {peak:.0f} | - |"
+            )
+            long.unlink()
+    report = "\n".join(lines)
+    print("\n" + report)
+    if args.out:
+        args.out.write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
