@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -70,6 +70,14 @@ class StreamingCodec(Codec):
     def keep_rows(self, state: Any, rows: Sequence[int]) -> Any:
         """The state of ``rows`` only (indices into the current rows, in order)."""
         raise NotImplementedError
+
+
+class _Step(NamedTuple):
+    """One call's audio: from sample ``start``, ``size`` samples per row; each stream's chunk or error."""
+
+    start: int
+    size: int
+    chunks: dict[int, Audio | Exception]
 
 
 @dataclass
@@ -149,9 +157,13 @@ class StatefulEncoder:
                 alone = _Group([j], [r for r in group.rows if r.stream == j])
                 yield from self._group(streams, alone, prefetch, {j: reported[j]})
 
-    def _reads(self, streams: Sequence[Stream], group: _Group) -> Iterator[dict[int, Audio | Exception]]:
-        """Per call, each live stream's next chunk (zero-padded to the chunk), or why it failed."""
-        size = self.chunk_frames * self.codec.hop_length
+    def _reads(self, streams: Sequence[Stream], group: _Group) -> Iterator[_Step]:
+        """Per call, each live stream's next chunk (zero-padded to the call's length), or why it failed.
+
+        A call is one chunk long, or shorter when every live stream ends sooner (whole frames: a
+        clip shorter than a chunk is not padded to it).
+        """
+        hop, full = self.codec.hop_length, self.chunk_frames * self.codec.hop_length
         with contextlib.ExitStack() as stack:
             sources: dict[int, Any] = {}
             failed: dict[int, Exception] = {}
@@ -164,6 +176,8 @@ class StatefulEncoder:
                     failed[j] = exc
             start = 0
             while sources or failed:
+                left = max((streams[j].length - start for j in sources), default=hop)
+                size = min(full, -(-left // hop) * hop)
                 step: dict[int, Audio | Exception] = dict(failed)
                 failed = {}
                 for j, source in list(sources.items()):
@@ -176,15 +190,14 @@ class StatefulEncoder:
                         step[j] = exc
                     if isinstance(step[j], Exception) or start + size >= streams[j].length:
                         del sources[j]
-                yield step
+                yield _Step(start, size, step)
                 start += size
 
     def _steps(
         self, streams: Sequence[Stream], group: _Group, prefetch: int, reported: dict[int, int]
     ) -> Iterator[Event]:
         codec = self.codec
-        hop, size = codec.hop_length, self.chunk_frames * codec.hop_length
-        ch = codec.channels
+        hop, ch = codec.hop_length, codec.channels
         k_run = max(r.k for r in group.rows)
         rows = [r for r in group.rows if r.k > 0]
         out = {
@@ -192,12 +205,11 @@ class StatefulEncoder:
             for j in group.streams
         }
         state = codec.open_stream(len(rows), k_run) if rows else None
-        reads: Iterator[dict[int, Audio | Exception]] = self._reads(streams, group)
+        reads: Iterator[_Step] = self._reads(streams, group)
         source = Prefetch(reads, prefetch, "audiotok-read") if prefetch else reads
-        start = 0
         done: set[int] = set()
         try:
-            for step in source:
+            for start, size, step in source:
                 for j, got in step.items():
                     if isinstance(got, Exception):
                         done.add(j)
@@ -237,7 +249,6 @@ class StatefulEncoder:
                     keep = [i for i in range(len(rows)) if i not in ending]
                     state = codec.keep_rows(state, keep) if keep else None
                     rows = [rows[i] for i in keep]
-                start += size
         finally:
             close = getattr(source, "close", None)
             if close is not None:

@@ -300,3 +300,23 @@ def test_encode_to_npq_and_back_through_the_cli(mimi_dir: Path, hf_home: Path, t
     decoded = runner.invoke(app, ["decode", str(out), "-o", str(tmp_path / "wav")])
     assert decoded.exit_code == 0, decoded.output
     assert "a.wav: 1 ch, 24000 Hz" in decoded.stdout
+
+
+def test_calls_are_as_long_as_the_longest_file_left_not_a_whole_chunk(
+    codec: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10 s chunk does not pad clips of a few frames to 10 s (whole frames of the longest live file)."""
+    real = type(codec).stream_step
+    seen: list[tuple[int, ...]] = []
+
+    def spy(self: Any, state: Any, audio: Any, valid: Any) -> Any:
+        seen.append((audio.shape[0], audio.shape[-1], *valid))
+        return real(self, state, audio, valid)
+
+    monkeypatch.setattr(type(codec), "stream_step", spy)
+    signals = [noise_chirp(SR, 1, n, seed=n) for n in (3 * HOP + 5, 2 * HOP)]
+    _run(codec, signals, 8, batch_size=2)
+    assert seen == [(2, 4 * HOP, 3 * HOP + 5, 2 * HOP)]
+    seen.clear()
+    _run(codec, [signals[0]], 8, chunk_seconds=2 * HOP / SR)  # chunks of 2 frames: 2, then 2 (ragged)
+    assert seen == [(1, 2 * HOP, 2 * HOP), (1, 2 * HOP, HOP + 5)]
