@@ -109,10 +109,12 @@ def _offline_latents(codec: Any, x: np.ndarray[Any, Any]) -> torch.Tensor:
 LATENT_TOLERANCE = 1e-4
 """Largest |streamed - whole-file| latent (latents of about 2 rms): float32 rounding is ~1e-5; the end of a
 file padded the wrong way is off by 1e-2 to 4 (``test_without_the_end_padding...``)."""
-MIN_CODE_AGREEMENT = 0.99
-"""Codes may still differ where two codebook entries are within float rounding of a tie: transformers'
-quantizer itself (``torch.cdist`` through a matrix product) gives other codes for the same latents
-quantized in pieces. Measured on 60 s: 2-3 of 6000 codes at K = 8 (README, Mimi)."""
+MAX_CODE_FLIPS = 4
+"""Codes that may differ per file: where two codebook entries are within float rounding of a tie
+(deep codebooks of the random fixture are full of them), transformers' quantizer (``torch.cdist``
+through a matrix product) rounds differently for different frame counts, so its own encode gives other
+codes for the same latents quantized in pieces. Seen: 0-2 of 176 here; 2-3 of 6000 on 60 s at K = 8
+(README, Mimi). The latents are the exact check."""
 
 
 @pytest.mark.parametrize("n", LENGTHS)
@@ -126,7 +128,7 @@ def test_streamed_chunks_equal_the_whole_file_encode(codec: Any, n: int) -> None
         assert latents.shape == offline.shape
         diff = float((latents - offline).abs().max())
         assert diff <= LATENT_TOLERANCE, f"{n} samples, chunk {chunk}: latents off by {diff}"
-        assert codes.shape == want.shape and float((codes == want).mean()) >= MIN_CODE_AGREEMENT
+        assert codes.shape == want.shape and np.count_nonzero(codes != want) <= MAX_CODE_FLIPS
 
 
 def test_without_the_end_padding_the_last_frame_differs(codec: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -320,3 +322,14 @@ def test_calls_are_as_long_as_the_longest_file_left_not_a_whole_chunk(
     seen.clear()
     _run(codec, [signals[0]], 8, chunk_seconds=2 * HOP / SR)  # chunks of 2 frames: 2, then 2 (ragged)
     assert seen == [(1, 2 * HOP, 2 * HOP), (1, 2 * HOP, HOP + 5)]
+
+
+def test_loading_prints_no_progress_bar_and_leaves_the_setting(
+    mimi_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    registry.load_codec(str(mimi_dir))
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()

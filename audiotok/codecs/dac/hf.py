@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from audiotok.codecs._hf import quiet_loading
 from audiotok.errors import ModelError
 
 __all__ = ["HfDac", "load_hf_dac"]
@@ -66,7 +67,8 @@ def load_hf_dac(folder: str | os.PathLike[str], name: str) -> HfDac:
     except ImportError:
         raise ModelError("Hugging Face models need transformers: pip install 'audiotok[hf]'", name) from None
     try:
-        hf = DacModel.from_pretrained(os.fspath(folder), local_files_only=True)
+        with quiet_loading():
+            hf = DacModel.from_pretrained(os.fspath(folder), local_files_only=True)
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise ModelError(f"cannot load Hugging Face DAC model ({reason})", name) from None

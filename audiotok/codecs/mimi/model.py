@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiotok.codecs._hf import quiet_loading
 from audiotok.codecs.codec import Array, Capabilities, Context, Part
 from audiotok.codecs.plugin import Located
 from audiotok.codecs.streaming import StreamingCodec
@@ -240,7 +241,8 @@ def load(located: Located, device: torch.device, fast: bool) -> MimiCodec:
     except ImportError:
         raise ModelError("Mimi needs transformers: pip install 'audiotok[codecs]'", located.name) from None
     try:
-        model = MimiModel.from_pretrained(str(located.path.parent), local_files_only=True)
+        with quiet_loading():
+            model = MimiModel.from_pretrained(str(located.path.parent), local_files_only=True)
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise ModelError(f"cannot load Mimi model ({reason})", located.name) from None
