@@ -55,8 +55,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_encode import SHARED, Cmd, audiotok, dac_cli, make_inputs, run, save_in_child  # noqa: E402
-from benchmarks.bench_esf_startup import ANCHOR  # noqa: E402
+from benchmarks.bench_encode import (  # noqa: E402
+    SHARED,
+    Cmd,
+    audiotok,
+    dac_cli,
+    encodec_anchor,
+    make_inputs,
+    run,
+    save_in_child,
+)
 from benchmarks.compare_outputs import BASE, archive, environment, snapshot  # noqa: E402
 
 SIDES = ("base", "new")
@@ -77,11 +85,7 @@ def build_cases(tmp: Path, inputs: dict[str, Path], threads: str, chosen: set[st
     """The cases of ``chosen`` (``decode20``'s ``.dac`` and ``.npq`` inputs are made by ``prepare``)."""
     o = tmp / "out"
     enc = ["npq", "encode", "--overwrite", "--threads", threads]
-    anchor = tmp / "encodec_cli.py"  # the encodec command; torchaudio.load needs torchcodec, absent here
-    anchor.write_text(ANCHOR)
-    encodec_bin = f"{sys.executable} {anchor}"
-    clips = sorted(inputs["clips24"].glob("*.wav"))
-    loop = " && ".join(f"{encodec_bin} -f {c} {o / 'loop' / (c.stem + '.ecdc')}" for c in clips)
+    encodec_bin, loop = encodec_anchor(tmp, inputs["clips24"], o / "loop")
     npq_file = tmp / "decode_in" / "speech_music_24k_mono.npq"  # written by BASE's code in prepare()
     cases = [
         Case("encode20", "20 s file, npq encode --mono vs dac encode", dac_cli("encode", inputs["20s"],

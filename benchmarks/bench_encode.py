@@ -105,6 +105,18 @@ def make_inputs(tmp: Path) -> dict[str, Path]:
             "stereo": SHARED / "music_48k_stereo.wav", "dual": dual}  # fmt: skip
 
 
+def encodec_anchor(tmp: Path, clips: Path, out: Path) -> tuple[str, str]:
+    """The ``encodec`` command (written to ``tmp``; torchaudio.load needs torchcodec, absent here) and a
+    shell loop of it over ``clips``' WAV files into ``out``."""
+    anchor = tmp / "encodec_cli.py"
+    anchor.write_text(ANCHOR)
+    encodec_bin = f"{sys.executable} {anchor}"
+    loop = " && ".join(
+        f"{encodec_bin} -f {c} {out / (c.stem + '.ecdc')}" for c in sorted(clips.glob("*.wav"))
+    )
+    return encodec_bin, loop
+
+
 def save_in_child(weights: Path, torch_home: Path | None = None, tiny: bool = False) -> None:
     """Save the random DAC (and EnCodec) in a child process, so that this one never imports torch
     before its timed children: a forked child's ``ru_maxrss`` starts at its parent's RSS."""
@@ -178,11 +190,7 @@ def main() -> None:
     inputs = make_inputs(tmp)
     o = tmp / "out"
     enc = ["npq", "encode", "--overwrite", "--threads", threads]
-    anchor = tmp / "encodec_cli.py"  # the encodec command; torchaudio.load needs torchcodec, absent here
-    anchor.write_text(ANCHOR)
-    encodec_bin = f"{sys.executable} {anchor}"
-    clips = sorted(inputs["clips24"].glob("*.wav"))
-    loop = " && ".join(f"{encodec_bin} -f {c} {o / 'loop' / (c.stem + '.ecdc')}" for c in clips)
+    encodec_bin, loop = encodec_anchor(tmp, inputs["clips24"], o / "loop")
 
     # warm the backend cache once (the one-time cost is its own case below): the conversion, and
     # the compiled model of each window length these inputs use (OpenVINO compiles one per length)
