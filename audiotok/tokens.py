@@ -15,6 +15,7 @@ of the finest frames.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,58 @@ class TokenLayout:
         """Codes per codebook for ``finest`` finest frames: ``ceil(finest / stride)`` each."""
         return tuple(-(-finest // s) for s in self.strides)
 
+    @property
+    def row_width(self) -> int:
+        """Codes in one row, :attr:`grid` finest frames: ``sum(grid // stride)`` (K when rectangular)."""
+        return sum(self.grid // s for s in self.strides)
+
+    def to_rows(self, levels: tuple[Array, ...]) -> Array:
+        """One array per codebook to rows: ``levels[k] : ndarray[R * grid / stride_k]`` -> ``ndarray[R, W]``.
+
+        Row ``r`` holds row ``r``'s codes codebook by codebook, each in time
+        order (SNAC 24 kHz: ``c0[r], c1[2r], c1[2r+1], c2[4r], ..., c2[4r+3]``),
+        ``W = row_width``: the NPQ1 storage of codes with strides.
+
+        Raises
+        ------
+        ValueError
+            If there is not one level per codebook or the levels do not fill whole rows alike.
+        """
+        if len(levels) != self.n_codebooks:
+            raise ValueError(f"{len(levels)} levels for {self.n_codebooks} codebooks")
+        pairs = list(zip(levels, self.strides, strict=True))
+        rows = {len(level) * s // self.grid for level, s in pairs}
+        if len(rows) != 1 or any(len(level) * s % self.grid for level, s in pairs):
+            lengths = [len(level) for level in levels]
+            raise ValueError(f"levels of {lengths} codes are not whole rows of {self.strides}")
+        n = rows.pop()
+        parts = [np.asarray(level, dtype=np.int64).reshape(n, self.grid // s) for level, s in pairs]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.int64)
+
+    @property
+    def row_vocab_sizes(self) -> tuple[int, ...]:
+        """The vocabulary of each code of a row (:meth:`to_rows`): codebook k's, ``grid / stride_k`` times."""
+        pairs = zip(self.vocab_sizes, self.strides, strict=True)
+        return tuple(v for v, s in pairs for _ in range(self.grid // s))
+
+    def columns(self, k: int) -> int:
+        """Codes per row of the first ``k`` codebooks (0 for none): ``first(k).row_width``."""
+        return self.first(k).row_width if k else 0
+
+    def from_rows(self, rows: Array) -> tuple[Array, ...]:
+        """:meth:`to_rows` undone: ``ndarray[R, W]`` -> one ``ndarray[R * grid / stride_k]`` per codebook.
+
+        Raises
+        ------
+        ValueError
+            If ``rows`` is not ``[R, row_width]``.
+        """
+        if rows.ndim != 2 or rows.shape[1] != self.row_width:
+            raise ValueError(f"rows must be [R, {self.row_width}], got {tuple(rows.shape)}")
+        edges = np.cumsum([0, *(self.grid // s for s in self.strides)])
+        spans = itertools.pairwise(edges)
+        return tuple(np.ascontiguousarray(rows[:, a:b], dtype=np.int64).reshape(-1) for a, b in spans)
+
     def to_json(self) -> dict[str, Any]:
         """As a JSON object: ``{"vocab_sizes": [...], "strides": [...]}``."""
         return {"vocab_sizes": list(self.vocab_sizes), "strides": list(self.strides)}
@@ -150,6 +203,16 @@ class CodecInfo:
     def n_codebooks(self) -> int:
         """K, the codebooks the model has."""
         return self.layout.n_codebooks
+
+    @property
+    def row_hop(self) -> int:
+        """Input samples per row of codes (:meth:`TokenLayout.to_rows`): ``hop_length * layout.grid``."""
+        return self.hop_length * self.layout.grid
+
+    @property
+    def row_rate(self) -> float:
+        """Rows per second: the coarsest codebook's rate (``frame_rate`` for rectangular codes)."""
+        return self.sample_rate / self.row_hop
 
     def to_json(self) -> dict[str, Any]:
         """As a JSON object (the identity manifest's ``info``), with ``frame_rate`` for readers."""
@@ -230,6 +293,43 @@ class Codes:
         if isinstance(self.data, tuple):
             return max((len(level) for level in self.data), default=0)
         return int(self.data.shape[0])
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: Array,
+        layout: TokenLayout,
+        groups: tuple[int, ...],
+        extras: Mapping[str, float] | None = None,
+    ) -> Codes:
+        """A file's codes from ``rows : ndarray[R, sum(layout.columns(k) for k in groups)]``.
+
+        Rectangular layouts keep the array; a layout with strides gives one
+        array per codebook, group after group (:meth:`TokenLayout.from_rows`).
+        """
+        extras = dict(extras or {})
+        if layout.rectangular:
+            return cls(rows, groups, extras)
+        levels: list[Array] = []
+        start = 0
+        for k in groups:
+            width = layout.columns(k)
+            if k:
+                levels += layout.first(k).from_rows(rows[:, start : start + width])
+            start += width
+        return cls(tuple(levels), groups, extras)
+
+    def rows(self, layout: TokenLayout) -> Array:
+        """The codes as rows ``ndarray[R, W]``: :attr:`array`, or ragged codes group by group through
+        :meth:`TokenLayout.to_rows` (``ValueError`` if the levels do not fit ``layout``)."""
+        if not isinstance(self.data, tuple):
+            return self.data
+        blocks, start = [], 0
+        for k in self.groups:
+            if k:
+                blocks.append(layout.first(k).to_rows(self.data[start : start + k]))
+            start += k
+        return np.concatenate(blocks, axis=1)
 
     @property
     def array(self) -> Array:

@@ -115,15 +115,20 @@ class StreamEncoder:
         fixed_windows: bool | None = None,
     ) -> None:
         self.codec = codec
+        grid = codec.frame_grid  # chunks (and context) in whole grid steps, so windows start on the grid
         self.chunk_frames = (
-            None if chunk_seconds is None else frames_for_seconds(chunk_seconds, codec.frame_rate, 0)
+            None
+            if chunk_seconds is None
+            else -(-frames_for_seconds(chunk_seconds, codec.frame_rate, 0) // grid) * grid
         )
         self.context = context or codec.encoder_context_frames
+        if any(c % grid for c in self.context):
+            raise ValueError(f"{codec.name}'s encoder context must be whole steps of {grid} frames")
         self.batch_size = batch_size
         self.horizon = horizon
         self.reuse_silence = reuse_silence
         if fixed_windows is None:
-            fixed_windows = codec.fixed_shapes("encoder")
+            fixed_windows = codec.fixed_shapes("encoder") and grid == 1  # fixed windows end off the grid
         self.fixed_windows = fixed_windows
         self.calls = 0
         self.rows = 0
@@ -208,7 +213,8 @@ class StreamEncoder:
         -------
         list of list of ndarray[k, F] int64
             Per window, per item, the codes of the whole window (``k`` of
-            that item's codebooks, ``F = ceil(S / hop)`` frames).
+            that item's codebooks, ``codec.columns(k)`` rows for a layout with
+            strides; ``F = ceil(S / hop)`` frames).
         """
         ch = self.codec.channels
         rows: list[Audio] = []
@@ -223,7 +229,8 @@ class StreamEncoder:
             items: list[tuple[int, int] | Codes] = []
             for item, k in zip(audio.reshape(len(codebooks), ch, samples), codebooks, strict=True):
                 silent = self._silence is not None and k > 0 and not item.any()  # one scan of the item
-                cached = self._silence.get(key, k) if silent and self._silence is not None else None
+                cols = self.codec.columns(k)
+                cached = self._silence.get(key, cols) if silent and self._silence is not None else None
                 if k == 0:
                     items.append(np.zeros((0, -(-samples // hop)), dtype=np.int64))
                 elif cached is not None:
@@ -247,8 +254,10 @@ class StreamEncoder:
         for samples, row in zero_row.items():
             if self._silence is not None:
                 self._silence.put(samples, codes[row])
+        width = self.codec.columns
         return [
-            [it if isinstance(it, np.ndarray) else codes[it[0], : it[1]] for it in items] for items in plan
+            [it if isinstance(it, np.ndarray) else codes[it[0], : width(it[1])] for it in items]
+            for items in plan
         ]
 
 
@@ -342,9 +351,10 @@ class _Batch:
             out = self.out.get(w.stream)
             if out is None:
                 out = self.out[w.stream] = np.empty(
-                    (-(-stream.length // hop), sum(stream.codebooks)), np.int64
+                    (-(-stream.length // hop), sum(map(self.encoder.codec.columns, stream.codebooks))),
+                    np.int64,
                 )
-            cols = offsets(stream.codebooks)
+            cols = offsets([self.encoder.codec.columns(k) for k in stream.codebooks])
             for j, codes in enumerate(items):
                 out[c.start : c.stop, cols[j] : cols[j + 1]] = codes[:, c.keep].T
             self.left[w.stream] -= 1

@@ -117,7 +117,12 @@ class Codec:
     channels : int
         Audio channels per batch item: 1, or 2 for a stereo codec (EnCodec 48 kHz).
     hop_length : int
-        Samples per frame.
+        Samples per frame of the codes :meth:`encode` returns: for a layout
+        with strides (SNAC), per row, the finest hop times ``layout.grid``
+        (:meth:`~audiotok.tokens.TokenLayout.to_rows`).
+    frame_grid : int
+        Chunk boundaries fall on multiples of this many frames (SNAC 32 kHz:
+        4, its attention windows); 1 for most codecs.
     n_codebooks : int
         Codebooks the model has (the largest ``K``).
     codebook_size : int
@@ -142,6 +147,7 @@ class Codec:
     sample_rate: Hz
     channels: int = 1
     hop_length: int
+    frame_grid: int = 1
     n_codebooks: int
     codebook_size: int
     device: Any = "cpu"
@@ -159,16 +165,21 @@ class Codec:
 
     @property
     def frame_rate(self) -> FramesPerSecond:
-        """Frames per second (fps), ``sample_rate / hop_length``."""
+        """Frames (rows) per second (fps), ``sample_rate / hop_length``."""
         return self.sample_rate / self.hop_length
+
+    def columns(self, k: int) -> int:
+        """Codes per frame of the first ``k`` codebooks: ``k``, or a row's width for a layout with strides."""
+        return self.layout.columns(k)
 
     @property
     def info(self) -> CodecInfo:
         """The codec's identity and numbers (:class:`~audiotok.tokens.CodecInfo`), for manifests."""
         return CodecInfo(
             codec=self.codec_id or self.name, family=self.family, sample_rate=self.sample_rate,
-            output_sample_rate=self.sample_rate, channels=self.channels, hop_length=self.hop_length,
-            layout=self.layout, weights_sha256=self.weights_sha256 or None,
+            output_sample_rate=self.sample_rate, channels=self.channels,
+            hop_length=self.hop_length // self.layout.grid, layout=self.layout,
+            weights_sha256=self.weights_sha256 or None,
             implementation=self.implementation, version=self.version or _dist_version(self.implementation),
         )  # fmt: skip
 

@@ -49,6 +49,7 @@ BUILTIN_CODECS: tuple[str, ...] = (
     "audiotok.codecs.dac",
     "audiotok.codecs.encodec",
     "audiotok.codecs.mimi",  # needs the codecs extra (transformers) only when a Mimi model loads
+    "audiotok.codecs.snac",  # needs the codecs extra (snac) only when a SNAC model loads
 )
 """The packages of the codec families audiotok ships, imported (registering them) on first use."""
 
@@ -81,6 +82,9 @@ class CodecEntry:
         The model expects its input divided by one scale per file (EnCodec 48 kHz).
     licence : str
         The weights' licence (SPDX id where there is one), for ``models list``.
+    strides : tuple of int
+        Finest frames per code of each codebook (SNAC 24 kHz ``(4, 2, 1)``;
+        ``hop_length`` is then the finest hop); default all 1.
     """
 
     name: str
@@ -94,6 +98,7 @@ class CodecEntry:
     weights: Weights | HubWeights
     normalizes: bool = False
     licence: str = ""
+    strides: tuple[int, ...] = ()
 
     @property
     def frame_rate(self) -> FramesPerSecond:
@@ -108,7 +113,7 @@ class CodecEntry:
     @property
     def layout(self) -> TokenLayout:
         """Its codebooks."""
-        return TokenLayout.uniform(self.n_codebooks, self.codebook_size)
+        return TokenLayout((self.codebook_size,) * self.n_codebooks, self.strides)
 
     def info(self, weights_sha256: str | None = None) -> CodecInfo:
         """Its :class:`~audiotok.tokens.CodecInfo` as known without loading it."""

@@ -269,7 +269,8 @@ def _reference(ref: str, family: Family | None, download: bool) -> Located:
     """A reference a plugin claims (a Hugging Face repo id or model folder), else a ModelError."""
     if Path(ref).suffix.lower() in _MISSING_SUFFIXES:
         raise ModelError("no such checkpoint file", ref)
-    for p in plugins().values():
+    # DAC claims any repo id and a model folder without a model_type: every other family is asked first
+    for p in sorted(plugins().values(), key=lambda p: p.family == DEFAULT_CHECKPOINT_FAMILY):
         if (family is None or p.family == family) and p.claims(ref):
             return p.locate_reference(ref, download)
     known = _names(family)

@@ -114,7 +114,8 @@ def decode_codes(
     Parameters
     ----------
     codes : ndarray[T, sum(codebooks)]
-        Integer codes, columns grouped by item as :func:`encode_source`
+        Integer codes (rows of a layout with strides: ``codec.columns(k)``
+        per item), columns grouped by item as :func:`encode_source`
         writes them (may be memory-mapped: only a window is read at a time).
     codec : Codec
     codebooks : sequence of int
@@ -136,9 +137,9 @@ def decode_codes(
     """
     hop = codec.hop_length
     n_frames = codes.shape[0]
-    cols = offsets(codebooks)
-    size = n_frames if chunk_frames is None else chunk_frames
-    fixed = codec.fixed_shapes("decoder")
+    cols = offsets([codec.columns(k) for k in codebooks])
+    size = n_frames if chunk_frames is None else -(-chunk_frames // codec.frame_grid) * codec.frame_grid
+    fixed = codec.fixed_shapes("decoder") and codec.frame_grid == 1  # fixed windows end off the grid
     context = context or codec.decoder_context_frames
     if fixed and chunk_frames is not None:
         codec.expect_windows("decoder", fixed_lengths(max(1, chunk_frames), context))
@@ -150,6 +151,6 @@ def decode_codes(
             if k == 0:  # e.g. an NPQ2 file without Side codebooks: silence
                 pieces.append(np.zeros((codec.channels, keep.stop - keep.start), dtype=np.float32))
                 continue
-            item = window[:, cols[j] : cols[j] + k].T.copy()[None]
+            item = window[:, cols[j] : cols[j + 1]].T.copy()[None]
             pieces.append(codec.decode_array(item)[0, :, keep])  # without PyTorch where caps.arrays
         yield np.concatenate(pieces).astype(np.float32, copy=False)

@@ -76,7 +76,8 @@ class Advanced(StreamEvent):
 
 @dataclass(frozen=True)
 class Encoded(StreamEvent):
-    """The stream is done: ``codes : ndarray[T, sum(codebooks)] int64``."""
+    """The stream is done: ``codes : ndarray[T, sum(codec.columns(k) for k in codebooks)] int64``
+    (``sum(codebooks)`` columns for rectangular codes; rows of a layout with strides otherwise)."""
 
     codes: Codes
 

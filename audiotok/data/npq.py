@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from torch.utils.data import Dataset
 
 from audiotok.errors import UsageError
 from audiotok.formats import npq
+from audiotok.tokens import TokenLayout
 
 __all__ = ["BOS", "NpqWindowDataset", "codebook_columns", "shift_right", "window_starts"]
 
@@ -75,7 +77,7 @@ def shift_right(targets: torch.Tensor, bos: int = BOS) -> torch.Tensor:
     return inputs
 
 
-class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
+class NpqWindowDataset(Dataset[dict[str, Any]]):
     """Fixed-length windows of ``.npq`` tokens for next-frame prediction.
 
     Each item is a dict:
@@ -101,6 +103,12 @@ class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
         requires every file to have the same K.
     bos : int
         The BOS value (default -1, as ``docs/specs/npq-format.md``).
+    layout : TokenLayout, optional
+        For rows of codes with strides (SNAC: ``[T0, 1 + 2 + 4]``), the
+        codec's layout (``audiotok.sinks.manifest.find(path).info.layout``):
+        items then also hold ``levels``, the targets' codes codebook by
+        codebook, ``LongTensor[L * grid / stride_k]`` each
+        (:meth:`~audiotok.tokens.TokenLayout.from_rows`).
 
     Raises
     ------
@@ -118,6 +126,7 @@ class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
         k: int | None = None,
         *,
         bos: int = BOS,
+        layout: TokenLayout | None = None,
     ) -> None:
         if ctx < 1:
             raise UsageError(f"ctx must be at least 1, got {ctx}")
@@ -126,6 +135,7 @@ class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
             raise UsageError(f"step must be at least 1, got {step}")
         self.files = [os.fspath(f) for f in files]
         self.ctx, self.step, self.k, self.bos = ctx, step, k, bos
+        self.layout = layout
         self.columns: list[list[int]] = []
         file_idx: list[np.ndarray] = []
         starts: list[np.ndarray] = []
@@ -155,8 +165,16 @@ class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
         """Number of windows over all files."""
         return len(self._start)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        """Window ``index``: ``{"inputs": LongTensor[L, k], "targets": LongTensor[L, k]}``."""
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Window ``index``: ``{"inputs": LongTensor[L, k], "targets": LongTensor[L, k]}`` (and ``levels``).
+
+        Raises
+        ------
+        IndexError
+            If ``index`` is out of range.
+        UsageError
+            With ``layout``, if the rows' width is no codebook count of it.
+        """
         if not -len(self) <= index < len(self):
             raise IndexError(f"window {index} out of range (0..{len(self) - 1})")
         f, s = int(self._file[index]), int(self._start[index])
@@ -164,4 +182,11 @@ class NpqWindowDataset(Dataset[dict[str, torch.Tensor]]):
         window = np.asarray(tokens[s : s + self.ctx][:, self.columns[f]], dtype=np.int64)
         del tokens
         targets = torch.from_numpy(window)
-        return {"inputs": shift_right(targets, self.bos), "targets": targets}
+        item: dict[str, Any] = {"inputs": shift_right(targets, self.bos), "targets": targets}
+        if self.layout is not None:
+            widths = {self.layout.columns(k): k for k in range(1, self.layout.n_codebooks + 1)}
+            if window.shape[1] not in widths:
+                raise UsageError(f"{self.files[f]}: rows of {window.shape[1]} codes fit no codebook count")
+            levels = self.layout.first(widths[window.shape[1]]).from_rows(window)
+            item["levels"] = [torch.from_numpy(level) for level in levels]
+        return item

@@ -160,11 +160,12 @@ def decode_file(
         raise FormatError(
             f"{stored.frame_rate:.4f} fps does not match model {codec.name} ({codec.frame_rate:.4f} fps)", src
         )
-    groups = stored.codes.groups
+    codes = stored.codes
+    groups = codes.groups if codes.ragged else _levels(codes.groups, codec, src)  # rows count columns
     if max(groups) > codec.n_codebooks:
         raise FormatError(f"{max(groups)} codebooks but model {codec.name} has {codec.n_codebooks}", src)
-    tokens = stored.codes.array
-    vocab = stored.vocab_sizes or tuple(v for k in groups for v in codec.layout.vocab_sizes[:k])
+    tokens = stored.codes.rows(codec.layout)
+    vocab = stored.vocab_sizes or tuple(v for k in groups if k for v in codec.layout.first(k).row_vocab_sizes)
     npq.check_tokens(tokens, tuple(min(v, codec.codebook_size) for v in vocab), src)
     chunk_frames = max(1, round(chunk_seconds * codec.frame_rate))
     n_samples = tokens.shape[0] * codec.hop_length
@@ -192,6 +193,23 @@ def decode_file(
         samples=stream.length, duration_s=stream.length / rate, model=codec.name,
         weights_sha256=codec.weights_sha256, wall_s=time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def _levels(columns: tuple[int, ...], codec: Codec, src: Path) -> tuple[int, ...]:
+    """Codebooks per group of a file whose groups count row columns (``columns``), for ``codec``'s layout.
+
+    Raises
+    ------
+    FormatError
+        If a group's width is no count of the codec's codebooks (rows of another layout).
+    """
+    if codec.layout.rectangular:
+        return columns
+    widths = {codec.columns(k): k for k in range(codec.n_codebooks + 1)}
+    for width in columns:
+        if width not in widths:
+            raise FormatError(f"rows of {width} codes fit no codebook count of model {codec.name}", src)
+    return tuple(widths[w] for w in columns)
 
 
 class Decoders:

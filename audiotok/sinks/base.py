@@ -102,7 +102,8 @@ class FileJob:
     n_samples : int
         Samples per channel at the codec's rate.
     n_frames : int
-        Finest frames, ``ceil(n_samples / hop_length)``.
+        Rows of codes, ``ceil(n_samples / row_hop)``: frames, or coarsest
+        frames for a layout with strides (:attr:`~audiotok.tokens.CodecInfo.row_hop`).
     """
 
     src: Path

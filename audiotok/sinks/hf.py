@@ -134,18 +134,25 @@ class HfSink(NpqSink):
 
     @classmethod
     def accepts(cls, context: SinkContext, groups: tuple[int, ...]) -> None:
-        """What the ``npq`` sink holds: rectangular codes, one or two coded channels, no per-file scale.
+        """What the ``npq`` sink holds, rectangular codes only: one or two coded channels, no per-file scale.
 
         Raises
         ------
         UsageError
             For a codec that normalises its input per file (write ``.ecdc``,
-            add ESF sidecars, then ``dataset build``), or what ``npq`` refuses.
+            add ESF sidecars, then ``dataset build``), a layout with strides,
+            or what ``npq`` refuses.
         """
         if context.normalizes:
             raise UsageError(
                 f"hf stages .npq files, which have no place for {context.name}'s per-file input scale; "
                 "write `to` ecdc, add ESF sidecars (esf init), then run dataset build",
+                param="to",
+            )
+        if not context.info.layout.rectangular:  # its flat [T, K] codes column would hide the levels
+            raise UsageError(
+                f"hf holds codes of one frame rate; {context.info.codec}'s codebooks run at different "
+                "rates: write `to` npq (rows of levels, the strides in tokens.json)",
                 param="to",
             )
         super().accepts(context, groups)

@@ -4,9 +4,13 @@ Follows ``docs/specs/npq-format.md`` (NPQ1) and ``docs/specs/npq-tools.md``
 (NPQ2): the header holds the frame rate, the input's bit rate, ``T`` and
 every codebook's vocabulary; the payload the codes ``[T, K]``, Mid
 codebooks then Side codebooks. The bytes are :func:`audiotok.formats.npq.write`'s.
-It holds any codec's rectangular codes, but not a per-file input scale
-(EnCodec 48 kHz: use ``ecdc``); which codec made them is in the identity
-manifest beside them (:mod:`audiotok.sinks.manifest`).
+It holds any codec's rectangular codes, and codes with strides (SNAC) as
+rows, ``[T0, sum(grid / stride_k)]``: each row one coarsest frame, its codes
+codebook by codebook in time order (``c0[i], c1[2i], c1[2i+1], c2[4i], ...,
+c2[4i+3]``; :meth:`audiotok.tokens.TokenLayout.to_rows`), ``token_rate``
+the coarsest codebook's fps, the strides in the identity manifest beside
+them (:mod:`audiotok.sinks.manifest`), which names the codec. It has no
+place for a per-file input scale (EnCodec 48 kHz: use ``ecdc``).
 """
 
 from __future__ import annotations
@@ -57,15 +61,17 @@ class NpqEncodeRecord(NpqEncodeFields, FileRecord):
 def header_for(context: SinkContext, job: FileJob) -> npq.Npq1Header | npq.Npq2Header:
     """The header ``job``'s file gets: NPQ1 for one coded channel, NPQ2 for Mid and Side."""
     info = context.info
+    layout = info.layout
     common = {
-        "token_rate": info.frame_rate,
+        "token_rate": info.row_rate,
         "orig_bitrate_kbps": job.audio.bitrate_kbps,
         "seq_len": job.n_frames,
-        "vocab_sizes": tuple(v for k in job.groups for v in info.layout.vocab_sizes[:k]),
+        "vocab_sizes": tuple(v for k in job.groups if k for v in layout.first(k).row_vocab_sizes),
     }
     if len(job.groups) == 1:
         return npq.Npq1Header(**common)
-    return npq.Npq2Header(k_mid=job.groups[0], k_side=job.groups[1], **common)
+    k_mid, k_side = (layout.columns(k) for k in job.groups)
+    return npq.Npq2Header(k_mid=k_mid, k_side=k_side, **common)
 
 
 @register_sink("npq")
@@ -77,15 +83,14 @@ class NpqSink(TokenSink):
 
     @classmethod
     def accepts(cls, context: SinkContext, groups: tuple[int, ...]) -> None:
-        """Rectangular codes, at most two coded channels, no per-file scale.
+        """At most two coded channels, no per-file scale; a layout with strides is stored as rows.
 
         Raises
         ------
         UsageError
-            For a layout with strides, more than Mid and Side, or a codec that
-            normalises its input per file (the scale has no place in NPQ).
+            For more than Mid and Side, or a codec that normalises its input
+            per file (the scale has no place in NPQ).
         """
-        super().accepts(context, groups)
         if len(groups) > 2:
             raise UsageError(f"npq holds one or two coded channels, not {len(groups)}")
         if context.normalizes:
@@ -133,7 +138,8 @@ class NpqSink(TokenSink):
 
     def write(self, job: FileJob, codes: Codes, wall_s: float) -> FileRecord:
         """Write NPQ1 or NPQ2 (:func:`audiotok.formats.npq.write`, atomic)."""
-        npq.write(job.dst, codes.array, header_for(self.context, job))  # type: ignore[type-var]  # NPQ1 or 2
+        rows = codes.rows(self.context.info.layout)
+        npq.write(job.dst, rows, header_for(self.context, job))  # type: ignore[type-var]  # NPQ1 or 2
         return self._record(job, "written", wall_s)
 
     read_head = staticmethod(npq.read_header)  # the header (invalid: decoding then says why)

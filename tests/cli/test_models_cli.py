@@ -17,7 +17,18 @@ def test_list_shows_cache_state(dac_home: Path) -> None:
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0
     rows = {r["alias"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(rows) == {"44khz", "24khz", "16khz", "44khz-16kbps", "encodec_24khz", "encodec_48khz", "mimi"}
+    assert set(rows) == {
+        "44khz",
+        "24khz",
+        "16khz",
+        "44khz-16kbps",
+        "encodec_24khz",
+        "encodec_48khz",
+        "mimi",
+        "snac_24khz",
+        "snac_32khz",
+        "snac_44khz",
+    }
     assert (
         rows["mimi"]["licence"] == "CC-BY-4.0" and rows["mimi"]["url"] == "https://huggingface.co/kyutai/mimi"
     )

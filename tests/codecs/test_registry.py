@@ -21,6 +21,9 @@ NAMES = {
     "encodec-24khz": "encodec_24khz",
     "encodec-48khz": "encodec_48khz",
     "mimi": "mimi",
+    "snac-24khz": "snac_24khz",
+    "snac-32khz": "snac_32khz",
+    "snac-44khz": "snac_44khz",
 }
 
 
@@ -69,7 +72,9 @@ def test_checkpoint_paths_go_to_their_loaders(
     for missing in ("gone.th", "gone.pth", "gone.pt"):
         with pytest.raises(ModelError, match="no such checkpoint file"):
             registry.load_codec(tmp_path / missing)
-    with pytest.raises(ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi\)"):
+    with pytest.raises(
+        ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi, .*snac_44khz.*\)"
+    ):
         registry.load_codec(str(tmp_path / "gone"))
 
 

@@ -69,7 +69,7 @@ def load_hf_dac(folder: str | os.PathLike[str], name: str) -> HfDac:
     try:
         with quiet_loading():
             hf = DacModel.from_pretrained(os.fspath(folder), local_files_only=True)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: weights of another shape
         reason = " ".join(str(exc).split())[:300]
         raise ModelError(f"cannot load Hugging Face DAC model ({reason})", name) from None
     hf.eval()  # type: ignore[no-untyped-call]

@@ -150,7 +150,7 @@ def _job(
         info = info or probe(item.path)
         mode, groups = plan.layout(info, item.path)
         n_samples = -(-info.frames * ctx.info.sample_rate // info.sample_rate)
-        n_frames = -(-n_samples // ctx.info.hop_length)
+        n_frames = -(-n_samples // ctx.info.row_hop)  # rows: frames, or coarsest frames under strides
         file = FileJob(item.path, item.dst, info, mode, groups, n_samples, n_frames)
     except InputError as exc:
         error = exc

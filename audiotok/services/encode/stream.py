@@ -137,7 +137,7 @@ def encode_pipeline(
     def finish(stream: int, array: np.ndarray[Any, np.dtype[np.int64]]) -> Any:
         i = index[stream]
         job = todo[i]
-        codes = Codes(array, job.file.groups, dict(job.extras))
+        codes = Codes.from_rows(array, codec.layout, job.file.groups, job.extras)
         if writes.sink.sharded:
             return codes, started[i]
         return writes.write(job, codes, started[i])

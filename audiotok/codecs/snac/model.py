@@ -1,0 +1,194 @@
+"""SNAC in PyTorch through the ``snac`` package: loading, encode to rows of codes, decode.
+
+The codec hands the pipeline rows (:meth:`~audiotok.tokens.TokenLayout.to_rows`):
+:attr:`SnacCodec.hop_length` is a coarsest frame's samples (the finest hop
+times the strides' least common multiple) and :meth:`SnacCodec.encode`
+returns ``[B, sum(grid / stride_k), rows]``, so the chunk planner, the batch
+encoder and the sinks handle SNAC as frames of one rate. ``SNAC.encode`` pads
+its input with zeros to a multiple of its padding grid (``hop * lcm(stride_0,
+attention window)``: 2048 samples at 24 kHz, 12288 at 32 and 44.1 kHz, 4
+rows); :attr:`SnacCodec.frame_grid` puts chunk boundaries on that grid, so
+a window's attention windows and pooled codebooks line up with the whole
+file's, and the context each side covers the receptive field.
+
+This module holds tensors only: no audio files are read or written here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiotok.codecs.codec import Capabilities, Codec, Context, Part
+from audiotok.codecs.plugin import Located
+from audiotok.codecs.weights import sha256_file
+from audiotok.errors import ModelError
+from audiotok.tokens import TokenLayout
+
+__all__ = ["SnacCodec", "load"]
+
+#: Audio each side of an encoded chunk, seconds, at least: the coarsest codebook's receptive field is
+#: about +-0.24 s at 24 kHz (4 rows, 0.34 s).
+CONTEXT_SECONDS = 0.3
+#: And at least this many padding grids: at 32 and 44.1 kHz a frame's code depends on its whole
+#: attention window (0.38 s at 32 kHz) and the convolutions after it reach into the next (8 rows).
+CONTEXT_GRIDS = 2
+
+
+class SnacCodec(Codec):
+    """A loaded SNAC model (``snac.SNAC``) in inference mode.
+
+    Attributes
+    ----------
+    model : snac.SNAC
+    strides : tuple of int
+        Finest frames per code of each codebook (``vq_strides``).
+    pad_to : int
+        Samples of SNAC's padding grid, ``hop * lcm(stride_0, attention window)``.
+    """
+
+    family = "snac"
+    #: ``exact_chunking`` per model (see ``__init__``).
+    caps = Capabilities(zero_pads_to_hop=True)
+    implementation = "snac"
+
+    def __init__(
+        self, model: Any, *, name: str, weights_path: Path, weights_sha256: str, device: torch.device
+    ) -> None:
+        self.model = model
+        self.name = name
+        self.weights_path = weights_path
+        self.weights_sha256 = weights_sha256
+        self.device = device
+        self.sample_rate = int(model.sampling_rate)
+        self.channels = 1
+        self.strides = tuple(int(s) for s in model.vq_strides)
+        self.n_codebooks = len(self.strides)
+        self.codebook_size = int(model.codebook_size)
+        finest = int(model.hop_length)
+        self.hop_length = finest * math.lcm(*self.strides)  # one row: a coarsest frame
+        self.pad_to = finest * math.lcm(self.strides[0], int(model.attn_window_size or 1))
+        self.frame_grid = max(1, self.pad_to // self.hop_length)
+        samples = max(CONTEXT_SECONDS * self.sample_rate, CONTEXT_GRIDS * self.pad_to)
+        step = self.hop_length * self.frame_grid
+        rows = self.frame_grid * math.ceil(samples / step)
+        self._context = Context(rows, rows)
+        self.DECODE_CONTEXT_FRAMES = rows
+        # 24 kHz: chunked latents equal the whole file's bit for bit. 32 and 44.1 kHz: to float32 rounding
+        # only (oneDNN runs the 512 -> 1024 channel convolution with a length-dependent blocking), so a
+        # quantizer near-tie may flip a code; the output says so (README, SNAC).
+        self.caps = Capabilities(zero_pads_to_hop=True, exact_chunking=model.attn_window_size is None)
+
+    @property
+    def layout(self) -> TokenLayout:
+        """``n_codebooks`` codebooks of ``codebook_size`` entries with SNAC's strides."""
+        return TokenLayout((self.codebook_size,) * self.n_codebooks, self.strides)
+
+    @property
+    def encoder_context_frames(self) -> Context:
+        """Rows each side (:data:`CONTEXT_SECONDS`, :data:`CONTEXT_GRIDS`): 4 at 24 kHz, 8 at 32 kHz."""
+        return self._context
+
+    @torch.inference_mode()
+    def encode(self, audio: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        """``audio : Tensor[B, 1, S]`` to rows ``codes : LongTensor[B, W, R]``: ``SNAC.encode``.
+
+        ``R = ceil(S / hop_length)`` rows (a coarsest frame each), ``W =
+        columns(n_codebooks)`` codes per row (24 kHz, 3 codebooks: 7), each
+        row codebook by codebook in time order. ``SNAC.encode`` pads to its
+        grid; rows past ``R`` (codes of that padding alone) are dropped.
+        Raises ``ValueError`` as :meth:`~audiotok.codecs.codec.Codec.check_audio`.
+        """
+        self.check_audio(audio, n_codebooks)
+        rows = -(-audio.shape[-1] // self.hop_length)
+        levels = self.model.encode(audio.to(self.device, torch.float32))[:n_codebooks]
+        parts = []
+        for level, stride in zip(levels, self.strides, strict=False):
+            per_row = self.layout.grid // stride
+            parts.append(level[:, : rows * per_row].reshape(level.shape[0], rows, per_row))
+        return torch.cat(parts, dim=2).transpose(1, 2).long()
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Rows ``codes : LongTensor[B, W, R]`` to ``audio : Tensor[B, 1, R * hop_length]``: ``SNAC.decode``.
+
+        ``W`` is the width of the first ``k`` codebooks' rows (missing
+        codebooks contribute nothing). Rows are padded to SNAC's grid with
+        the last row repeated and the audio cut back. SNAC's decoder adds
+        noise: two decodes of the same codes differ slightly.
+
+        Raises
+        ------
+        ValueError
+            If ``W`` is no codebook count's row width.
+        """
+        widths = {self.columns(k): k for k in range(1, self.n_codebooks + 1)}
+        if codes.ndim != 3 or codes.shape[1] not in widths:
+            raise ValueError(f"codes must be [B, W, R] with W in {sorted(widths)}, got {tuple(codes.shape)}")
+        k = widths[codes.shape[1]]
+        b, _, rows = codes.shape
+        pad = -rows % self.frame_grid
+        x = codes.to(self.device, torch.long)
+        if pad:
+            x = torch.cat([x, x[:, :, -1:].expand(b, x.shape[1], pad)], dim=2)
+        quantizers = self.model.quantizer.quantizers
+        z_q: torch.Tensor | float = 0.0
+        start = 0
+        for stride, vq in zip(self.strides[:k], quantizers, strict=False):  # SNAC's from_codes, any k
+            per_row = self.layout.grid // stride
+            level = x[:, start : start + per_row].transpose(1, 2).reshape(b, -1)
+            z_q = z_q + vq.out_proj(vq.decode_code(level)).repeat_interleave(stride, dim=-1)
+            start += per_row
+        audio: torch.Tensor = self.model.decoder(z_q)
+        return audio[..., : rows * self.hop_length].float()
+
+    def network(self, part: Part) -> nn.Module:
+        """SNAC's encoder or decoder module."""
+        module: nn.Module = self.model.encoder if part == "encoder" else self.model.decoder
+        return module
+
+
+def load(located: Located, device: torch.device, fast: bool) -> SnacCodec:
+    """Load a SNAC model folder (``config.json`` and ``pytorch_model.bin``, the Hub layout) offline.
+
+    Parameters
+    ----------
+    located : Located
+        ``path`` the ``pytorch_model.bin`` of a model folder, ``config.json`` beside it.
+    device : torch.device
+    fast : bool
+        Unused.
+
+    Raises
+    ------
+    ModelError
+        If the ``snac`` package is missing, or the files are unreadable or do not fit SNAC.
+    """
+    try:
+        from snac import SNAC
+    except ImportError:
+        raise ModelError("SNAC needs snac: pip install 'audiotok[codecs]'", located.name) from None
+    folder = located.path.parent
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        model = SNAC(**config)
+        # weights_only: tensors and containers only, never code from the file
+        state = torch.load(located.path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise ModelError(f"cannot load SNAC model ({reason})", located.name) from None
+    model.eval()
+    model.to(device)
+    return SnacCodec(
+        model,
+        name=located.name,
+        weights_path=located.path,
+        weights_sha256=sha256_file(located.path),
+        device=device,
+    )
