@@ -76,9 +76,16 @@ class Advanced(StreamEvent):
 
 @dataclass(frozen=True)
 class Encoded(StreamEvent):
-    """The stream is done: ``codes : ndarray[T, sum(codebooks)] int64``."""
+    """The stream is done: ``codes : ndarray[T, sum(codebooks)] int64``.
+
+    ``segments``: for a stream cut into separately encoded segments
+    (:class:`~audiotok.codecs.segments.SegmentEncoder`), each segment's
+    ``(start, stop)`` frames, in order, covering ``[0, T)``; empty when the
+    stream was encoded as one window (or its chunks reproduce a whole-file encode).
+    """
 
     codes: Codes
+    segments: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
