@@ -49,6 +49,7 @@ BUILTIN_CODECS: tuple[str, ...] = (
     "audiotok.codecs.dac",
     "audiotok.codecs.encodec",
     "audiotok.codecs.mimi",  # needs the codecs extra (transformers) only when a Mimi model loads
+    "audiotok.codecs.hf_audio",  # XCodec2, NeuCodec, X-Codec, Higgs: the same, through transformers
 )
 """The packages of the codec families audiotok ships, imported (registering them) on first use."""
 
@@ -81,6 +82,8 @@ class CodecEntry:
         The model expects its input divided by one scale per file (EnCodec 48 kHz).
     licence : str
         The weights' licence (SPDX id where there is one), for ``models list``.
+    output_sample_rate : int, optional
+        Hz of the decoded audio when it differs from ``sample_rate`` (NeuCodec: 24000).
     """
 
     name: str
@@ -94,6 +97,7 @@ class CodecEntry:
     weights: Weights | HubWeights
     normalizes: bool = False
     licence: str = ""
+    output_sample_rate: Hz | None = None
 
     @property
     def frame_rate(self) -> FramesPerSecond:
@@ -114,7 +118,8 @@ class CodecEntry:
         """Its :class:`~audiotok.tokens.CodecInfo` as known without loading it."""
         return CodecInfo(
             codec=self.name, family=self.family, sample_rate=self.sample_rate,
-            output_sample_rate=self.sample_rate, channels=self.channels, hop_length=self.hop_length,
+            output_sample_rate=self.output_sample_rate or self.sample_rate, channels=self.channels,
+            hop_length=self.hop_length,
             layout=self.layout, weights_sha256=weights_sha256,
         )  # fmt: skip
 

@@ -21,6 +21,14 @@ NAMES = {
     "encodec-24khz": "encodec_24khz",
     "encodec-48khz": "encodec_48khz",
     "mimi": "mimi",
+    "xcodec2": "xcodec2",
+    "neucodec": "neucodec",
+    "xcodec-hubert-librispeech": "xcodec-hubert-librispeech",
+    "xcodec-wavlm-mls": "xcodec-wavlm-mls",
+    "xcodec-wavlm-more-data": "xcodec-wavlm-more-data",
+    "xcodec-hubert-general": "xcodec-hubert-general",
+    "xcodec-hubert-general-balanced": "xcodec-hubert-general-balanced",
+    "higgs-audio-v2": "higgs-audio-v2",
 }
 
 
@@ -69,7 +77,9 @@ def test_checkpoint_paths_go_to_their_loaders(
     for missing in ("gone.th", "gone.pth", "gone.pt"):
         with pytest.raises(ModelError, match="no such checkpoint file"):
             registry.load_codec(tmp_path / missing)
-    with pytest.raises(ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi\)"):
+    with pytest.raises(
+        ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi, .*higgs-audio-v2\)"
+    ):
         registry.load_codec(str(tmp_path / "gone"))
 
 
