@@ -54,10 +54,10 @@ The models were trained on crops of a few seconds, and their attention has
 no length limit (relative positions: w2v-BERT's, HuBERT's convolutional ones),
 so the limit is memory and how far from training a window may go: 30 s is what
 the TTS models built on them (Llasa, NeuTTS, Higgs Audio) generate or take as a
-reference at most, and costs the 1500-frame self-attention of w2v-BERT per
-layer (about 2.5 GB peak for XCodec2 on CPU, float32). Most utterances of a
-speech corpus are shorter and are encoded whole; longer files are cut at quiet
-points (the records give the segments)."""
+reference at most; a 30 s window is a 1500-frame self-attention per layer
+(its memory not measured yet). Most utterances of a speech corpus are shorter
+and are encoded whole; longer files are cut at quiet points (the records give
+the segments)."""
 
 XCODEC2_REPO = "HKUSTAudio/xcodec2-hf"
 """XCodec2 in transformers' layout (the checkpoint transformers' ``Xcodec2Model`` documents)."""
