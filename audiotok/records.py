@@ -4,7 +4,8 @@ Every per-file command (``npq encode|decode|convert|inspect``, ``esf
 encode|init|add``, ``audio normalize``) reports each file as a
 :class:`FileRecord` subclass and the run as a :class:`BatchSummary` (or a
 subclass). A record serialises to flat JSON: ``input``, ``output``,
-``status``, ``error``, then the command's own fields.
+``status``, ``error``, ``segments`` (only for a file an encode cut, see
+:class:`FileRecord`), then the command's own fields.
 
 It sits below the services: the sinks (:mod:`audiotok.sinks`) build these
 records too, and they import nothing from :mod:`audiotok.services`.
@@ -40,6 +41,13 @@ class FileRecord(FrozenModel):
     output: str | None = Field(default=None, description="The output file; None for commands without one.")
     status: Status = Field(description="planned, written, read, skipped or failed.")
     error: str | None = Field(default=None, description="One-line reason, when status is failed.")
+    segments: list[list[int]] | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="An encoded file that was cut (a codec with a global receptive field, file longer "
+        "than its longest window): each separately encoded segment's [start, stop) frames; absent "
+        "when the file was encoded whole.",
+    )
 
 
 class BatchSummary(FrozenModel):

@@ -32,7 +32,13 @@ def _stereo(value: str | None) -> str | None:
 
 def _line(summary: EncodeRunSummary) -> str:
     line = encode_summary_line(summary, mono="one channel")
-    if summary.exact_chunking is False and summary.files_written:
+    if summary.files_cut:
+        line += (
+            f"\nnote: {summary.files_cut} file(s) longer than {summary.codec}'s longest window were cut at "
+            "quiet points and their segments encoded separately: their codes differ from a whole-file "
+            "encode (records: segments; README: Long files)"
+        )
+    elif summary.exact_chunking is False and summary.files_written:
         line += (
             f"\nnote: {summary.codec}'s chunked codes only nearly equal its whole-file encode "
             "(README: Exactness)"
@@ -78,7 +84,12 @@ def encode(
     mono: Annotated[bool, typer.Option("--mono", help="Short for --stereo downmix.")] = False,
     chunk_seconds: Annotated[
         float | None,
-        typer.Option("--chunk-seconds", min=0.01, help="Audio per encoder chunk (s); bounds memory."),
+        typer.Option(
+            "--chunk-seconds",
+            min=0.01,
+            help="Audio per encoder chunk (s); bounds memory. XCodec2, NeuCodec, X-Codec, Higgs: the "
+            "longest window (default 30 s); longer files are cut at quiet points.",
+        ),
     ] = None,
     context_seconds: Annotated[
         float | None,

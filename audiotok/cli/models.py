@@ -34,7 +34,8 @@ models_app = typer.Typer(
     ),
 )
 def list_(as_json: JsonOpt = False) -> None:
-    """Known models (DAC, EnCodec, Mimi): rate, hop, codebooks, licence, whether and where each is cached."""
+    """Known models (DAC, EnCodec, Mimi, XCodec2, ...): rate (in→out where decoding differs), hop,
+    codebooks, licence, whether and where each is cached."""
     infos = models_service.list_models()
     if as_json:
         for info in infos:
@@ -46,7 +47,9 @@ def list_(as_json: JsonOpt = False) -> None:
         table.add_row(
             i.name,
             i.alias,
-            str(i.sample_rate),
+            str(i.sample_rate)
+            if i.output_sample_rate == i.sample_rate
+            else f"{i.sample_rate}→{i.output_sample_rate}",
             str(i.channels),
             str(i.hop_length),
             f"{i.token_rate:.4f}",

@@ -86,6 +86,12 @@ class Capabilities:
     streaming : bool
         Encodes chunk after chunk carrying its state, exactly (a causal
         :class:`~audiotok.codecs.streaming.StreamingCodec`: Mimi).
+    global_context : bool
+        Every output frame depends on the whole input (self-attention over
+        the file: XCodec2, NeuCodec, X-Codec): a file is encoded as one
+        window up to a maximum length, a longer one is cut into segments at
+        quiet points (:class:`~audiotok.codecs.segments.SegmentEncoder`), and
+        a cut file's codes differ from a whole-file encode.
     """
 
     auto_backends: tuple[str, ...] = ()
@@ -98,6 +104,7 @@ class Capabilities:
     context_seconds: bool = False
     arrays: bool = False
     streaming: bool = False
+    global_context: bool = False
 
 
 class Codec:
@@ -113,7 +120,8 @@ class Codec:
     codec_id : str
         The registry's canonical name (``dac-44khz``), else as :attr:`name`; set by the registry.
     sample_rate : int
-        Hz of the audio :meth:`encode` takes and :meth:`decode` returns.
+        Hz of the audio :meth:`encode` takes (and :meth:`decode` returns, unless
+        :attr:`output_sample_rate` differs).
     channels : int
         Audio channels per batch item: 1, or 2 for a stereo codec (EnCodec 48 kHz).
     hop_length : int
@@ -164,6 +172,17 @@ class Codec:
         return TokenLayout.uniform(self.n_codebooks, self.codebook_size)
 
     @property
+    def output_sample_rate(self) -> Hz:
+        """Hz of the audio :meth:`decode` returns: :attr:`sample_rate`, unless the decoder
+        synthesises at another rate (NeuCodec: 16 kHz in, 24 kHz out)."""
+        return self.sample_rate
+
+    @property
+    def output_hop_length(self) -> int:
+        """Decoded samples per frame, at :attr:`output_sample_rate`."""
+        return self.hop_length * self.output_sample_rate // self.sample_rate
+
+    @property
     def frame_rate(self) -> FramesPerSecond:
         """Frames (rows) per second (fps), ``sample_rate / hop_length``."""
         return self.sample_rate / self.hop_length
@@ -177,7 +196,7 @@ class Codec:
         """The codec's identity and numbers (:class:`~audiotok.tokens.CodecInfo`), for manifests."""
         return CodecInfo(
             codec=self.codec_id or self.name, family=self.family, sample_rate=self.sample_rate,
-            output_sample_rate=self.sample_rate, channels=self.channels,
+            output_sample_rate=self.output_sample_rate, channels=self.channels,
             hop_length=self.hop_length // self.layout.grid, layout=self.layout,
             weights_sha256=self.weights_sha256 or None,
             implementation=self.implementation, version=self.version or _dist_version(self.implementation),
@@ -259,8 +278,8 @@ class Codec:
 
         Returns
         -------
-        audio : Tensor[B, C, T * hop_length]
-            float32 at :attr:`sample_rate`, ``C = channels``.
+        audio : Tensor[B, C, T * output_hop_length]
+            float32 at :attr:`output_sample_rate`, ``C = channels``.
 
         Raises
         ------
@@ -281,7 +300,8 @@ class Codec:
         return np.asarray(codes.cpu().numpy())
 
     def decode_array(self, codes: Array) -> Array:
-        """:meth:`decode` on arrays: ``codes : ndarray[B, K, T]`` -> ``audio : ndarray[B, C, T * hop]``."""
+        """:meth:`decode` on arrays: ``codes : ndarray[B, K, T]`` -> ``audio : ndarray[B, C, T * out_hop]``
+        (``out_hop``: :attr:`output_hop_length`)."""
         import torch
 
         return np.asarray(self.decode(torch.from_numpy(np.asarray(codes))).cpu().numpy())

@@ -50,6 +50,7 @@ BUILTIN_CODECS: tuple[str, ...] = (
     "audiotok.codecs.encodec",
     "audiotok.codecs.mimi",  # needs the codecs extra (transformers) only when a Mimi model loads
     "audiotok.codecs.snac",  # needs the codecs extra (snac) only when a SNAC model loads
+    "audiotok.codecs.hf_audio",  # XCodec2, NeuCodec, X-Codec, Higgs: the same, through transformers
 )
 """The packages of the codec families audiotok ships, imported (registering them) on first use."""
 
@@ -85,6 +86,8 @@ class CodecEntry:
     strides : tuple of int
         Finest frames per code of each codebook (SNAC 24 kHz ``(4, 2, 1)``;
         ``hop_length`` is then the finest hop); default all 1.
+    output_sample_rate : int, optional
+        Hz of the decoded audio when it differs from ``sample_rate`` (NeuCodec: 24000).
     """
 
     name: str
@@ -99,6 +102,7 @@ class CodecEntry:
     normalizes: bool = False
     licence: str = ""
     strides: tuple[int, ...] = ()
+    output_sample_rate: Hz | None = None
 
     @property
     def frame_rate(self) -> FramesPerSecond:
@@ -119,7 +123,8 @@ class CodecEntry:
         """Its :class:`~audiotok.tokens.CodecInfo` as known without loading it."""
         return CodecInfo(
             codec=self.name, family=self.family, sample_rate=self.sample_rate,
-            output_sample_rate=self.sample_rate, channels=self.channels, hop_length=self.hop_length,
+            output_sample_rate=self.output_sample_rate or self.sample_rate, channels=self.channels,
+            hop_length=self.hop_length,
             layout=self.layout, weights_sha256=weights_sha256,
         )  # fmt: skip
 

@@ -5,8 +5,10 @@ window: every chunk runs inside a window with the codec's
 ``encoder_context_frames`` before and after it (see
 :mod:`audiotok.codecs.chunking`) and only the chunk's own frames are kept;
 :func:`encode_source` is a :class:`~audiotok.codecs.batch.StreamEncoder` of
-one source (many sources, batched across them: that class). Decoding runs
-chunks of codes the same way with the codec's ``decoder_context_frames``.
+one source (many sources, batched across them: that class; a codec that
+carries its state: :class:`~audiotok.codecs.streaming.StatefulEncoder`; a
+codec with a global receptive field: :class:`~audiotok.codecs.segments.SegmentEncoder`).
+Decoding runs chunks of codes the same way with the codec's ``decoder_context_frames``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from audiotok.audio.stream import SampleSource
 from audiotok.codecs.batch import StreamEncoder
 from audiotok.codecs.chunking import fixed_lengths, plan_chunks
 from audiotok.codecs.plugin import Codec, Context
+from audiotok.codecs.segments import SegmentEncoder
 from audiotok.codecs.streaming import StatefulEncoder
 from audiotok.codecs.streams import Encoded, Failed, Stream, check_source, offsets
 
@@ -33,9 +36,13 @@ Audio = np.ndarray[Any, np.dtype[np.float32]]
 
 def stream_encoder(
     codec: Codec, *, chunk_seconds: Seconds | None, context: Context | None = None, batch_size: int = 1
-) -> StreamEncoder | StatefulEncoder:
+) -> StreamEncoder | StatefulEncoder | SegmentEncoder:
     """The batch encoder for ``codec``: :class:`StatefulEncoder` for a codec that carries its state
-    (``caps.streaming``; ``context`` unused), else :class:`StreamEncoder` with context windows."""
+    (``caps.streaming``; ``context`` unused), :class:`SegmentEncoder` for a codec with a global
+    receptive field (``caps.global_context``: ``chunk_seconds`` is the longest window, a longer file is
+    cut at quiet points), else :class:`StreamEncoder` with context windows."""
+    if codec.caps.global_context:
+        return SegmentEncoder(codec, max_seconds=chunk_seconds, batch_size=batch_size)
     if codec.caps.streaming:
         return StatefulEncoder(codec, chunk_seconds=chunk_seconds, batch_size=batch_size)
     return StreamEncoder(codec, chunk_seconds=chunk_seconds, context=context, batch_size=batch_size)
@@ -63,7 +70,8 @@ def encode_source(
         Mid/Side, ``(8,)`` for EnCodec.
     chunk_seconds : float, optional
         Audio per chunk, seconds (rounded to whole frames); ``None``: one
-        window for the whole source.
+        window for the whole source. For a codec with ``caps.global_context``
+        the longest window: a longer source is cut at quiet points (:mod:`audiotok.codecs.segments`).
     context : Context, optional
         Frames of context before and after each chunk; default
         ``codec.encoder_context_frames``.
@@ -132,10 +140,10 @@ def decode_codes(
     Yields
     ------
     audio : ndarray[len(codebooks) * codec.channels, n] float32
-        Consecutive pieces at ``codec.sample_rate``, ``T * hop_length``
+        Consecutive pieces at ``codec.output_sample_rate``, ``T * output_hop_length``
         samples in all; item 0's channels first.
     """
-    hop = codec.hop_length
+    hop = codec.output_hop_length
     n_frames = codes.shape[0]
     cols = offsets([codec.columns(k) for k in codebooks])
     size = n_frames if chunk_frames is None else -(-chunk_frames // codec.frame_grid) * codec.frame_grid

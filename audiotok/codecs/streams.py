@@ -77,9 +77,16 @@ class Advanced(StreamEvent):
 @dataclass(frozen=True)
 class Encoded(StreamEvent):
     """The stream is done: ``codes : ndarray[T, sum(codec.columns(k) for k in codebooks)] int64``
-    (``sum(codebooks)`` columns for rectangular codes; rows of a layout with strides otherwise)."""
+    (``sum(codebooks)`` columns for rectangular codes; rows of a layout with strides otherwise).
+
+    ``segments``: for a stream cut into separately encoded segments
+    (:class:`~audiotok.codecs.segments.SegmentEncoder`), each segment's
+    ``(start, stop)`` frames, in order, covering ``[0, T)``; empty when the
+    stream was encoded as one window (or its chunks reproduce a whole-file encode).
+    """
 
     codes: Codes
+    segments: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

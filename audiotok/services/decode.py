@@ -9,8 +9,9 @@ and codebook count among the registry's models (:func:`infer_model`).
 Two coded channels (NPQ2) decode Mid and Side and write stereo with
 ``L = M + S``, ``R = M - S`` (specs/npq-tools.md); a stereo codec's codes
 decode to its two channels; a per-file input scale (EnCodec 48 kHz) multiplies
-the audio back. The output has ``T * hop_length`` samples at the codec's rate,
-or that length resampled to ``sample_rate``. Codes are memory-mapped where
+the audio back. The output has ``T * output_hop_length`` samples at the
+codec's output rate (its input rate, but 24 kHz for NeuCodec), or that length
+resampled to ``sample_rate``. Codes are memory-mapped where
 the format allows and decoded in chunks, and the WAV is written piece by
 piece (atomically), so memory does not grow with length.
 """
@@ -168,7 +169,7 @@ def decode_file(
     vocab = stored.vocab_sizes or tuple(v for k in groups if k for v in codec.layout.first(k).row_vocab_sizes)
     npq.check_tokens(tokens, tuple(min(v, codec.codebook_size) for v in vocab), src)
     chunk_frames = max(1, round(chunk_seconds * codec.frame_rate))
-    n_samples = tokens.shape[0] * codec.hop_length
+    n_samples = tokens.shape[0] * codec.output_hop_length
     mid_side = len(groups) == 2
     channels = 2 if mid_side else codec.channels
     scale = stored.codes.extras.get("scale")
@@ -177,14 +178,14 @@ def decode_file(
         for piece in decode_codes(tokens, codec, groups, chunk_frames=chunk_frames):
             emit(
                 on_progress,
-                ProgressEvent("seconds", advance=piece.shape[1] / codec.sample_rate, item=str(src)),
+                ProgressEvent("seconds", advance=piece.shape[1] / codec.output_sample_rate, item=str(src)),
             )
             if scale is not None:
                 piece = (piece * np.float32(scale)).astype(np.float32, copy=False)
             yield from_mid_side(piece) if mid_side else piece
 
-    rate = sample_rate or codec.sample_rate
-    stream = ResampledSource(ChunkSource(pieces(), channels, codec.sample_rate, n_samples), rate)
+    rate = sample_rate or codec.output_sample_rate
+    stream = ResampledSource(ChunkSource(pieces(), channels, codec.output_sample_rate, n_samples), rate)
     with wav_writer(dst, rate, channels) as out:
         for start in range(0, stream.length, _WRITE_BLOCK):
             out.write(stream.read(start, start + _WRITE_BLOCK).T)

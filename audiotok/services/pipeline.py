@@ -16,9 +16,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
-
-import numpy as np
+from typing import Generic, TypeVar
 
 from audiotok._threads import POLL_S, put_until
 from audiotok.codecs.batch import Advanced, Encoded, Event, Failed
@@ -26,7 +24,6 @@ from audiotok.codecs.batch import Advanced, Encoded, Event, Failed
 __all__ = ["Pipeline"]
 
 R = TypeVar("R")
-Codes = np.ndarray[Any, np.dtype[np.int64]]
 
 
 class Pipeline(Generic[R]):
@@ -38,14 +35,16 @@ class Pipeline(Generic[R]):
         From :meth:`StreamEncoder.run <audiotok.codecs.batch.StreamEncoder.run>`;
         consumed in the thread that calls :meth:`result`.
     finish : callable
-        ``finish(stream, codes) -> R`` writes one stream's output (``codes :
-        ndarray[T, K] int64``) and returns its record; runs in the writer thread.
+        ``finish(done) -> R`` writes one stream's output (``done`` its
+        :class:`~audiotok.codecs.streams.Encoded` event: ``codes :
+        ndarray[T, K] int64`` and its segments, if it was cut) and returns its
+        record; runs in the writer thread.
     queue_size : int
         Encoded streams waiting for the writer, at most.
     """
 
     def __init__(
-        self, events: Iterator[Event], finish: Callable[[int, Codes], R], *, queue_size: int = 2
+        self, events: Iterator[Event], finish: Callable[[Encoded], R], *, queue_size: int = 2
     ) -> None:
         self._events = events
         self._finish = finish
@@ -55,7 +54,7 @@ class Pipeline(Generic[R]):
         self._ended = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._writes: queue.Queue[tuple[int, Codes] | None] = queue.Queue(max(1, queue_size))
+        self._writes: queue.Queue[Encoded | None] = queue.Queue(max(1, queue_size))
         self._writer = threading.Thread(target=self._write, name="audiotok-write", daemon=True)
         self._writer.start()
 
@@ -67,9 +66,9 @@ class Pipeline(Generic[R]):
                 continue
             if job is None:
                 return
-            stream, codes = job
+            stream = job.stream
             try:
-                value: R | BaseException = self._finish(stream, codes)
+                value: R | BaseException = self._finish(job)
             except Exception as exc:  # that file's failure, raised by result()
                 value = exc
             with self._cond:
@@ -91,9 +90,7 @@ class Pipeline(Generic[R]):
         elif isinstance(event, Failed):
             with self._cond:
                 self._results[event.stream] = event.error
-        elif isinstance(event, Encoded) and not put_until(
-            self._writes, (event.stream, event.codes), self._stop
-        ):
+        elif isinstance(event, Encoded) and not put_until(self._writes, event, self._stop):
             raise RuntimeError("the pipeline was closed")
 
     def result(self, stream: int, on_advance: Callable[[int], None] | None = None) -> R:

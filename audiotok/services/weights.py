@@ -22,8 +22,9 @@ class ModelRecord(FrozenModel):
 
     name: str = Field(description="Canonical name (dac-44khz).")
     alias: str = Field(description="The earlier short name, also accepted (44khz).")
-    family: str = Field(description="The codec family (dac, encodec, mimi).")
+    family: str = Field(description="The codec family (dac, encodec, mimi, xcodec2, ...).")
     sample_rate: int = Field(description="Hz.")
+    output_sample_rate: int = Field(description="Hz of the decoded audio (NeuCodec: 24000, from 16000 in).")
     channels: int = Field(description="Audio channels the model takes (2: EnCodec 48 kHz).")
     hop_length: int = Field(description="Samples per frame.")
     token_rate: float = Field(description="Frames per second (fps).")
@@ -57,6 +58,7 @@ def list_models() -> list[ModelRecord]:
                 alias=entry.short_name,
                 family=entry.family,
                 sample_rate=entry.sample_rate,
+                output_sample_rate=entry.output_sample_rate or entry.sample_rate,
                 channels=entry.channels,
                 hop_length=entry.hop_length,
                 token_rate=entry.frame_rate,

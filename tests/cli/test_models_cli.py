@@ -17,18 +17,20 @@ def test_list_shows_cache_state(dac_home: Path) -> None:
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0
     rows = {r["alias"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(rows) == {
-        "44khz",
-        "24khz",
-        "16khz",
-        "44khz-16kbps",
-        "encodec_24khz",
-        "encodec_48khz",
-        "mimi",
-        "snac_24khz",
-        "snac_32khz",
-        "snac_44khz",
+    xcodec = {
+        "xcodec-hubert-librispeech",
+        "xcodec-wavlm-mls",
+        "xcodec-wavlm-more-data",
+        "xcodec-hubert-general",
     }
+    xcodec |= {"xcodec-hubert-general-balanced"}
+    assert set(rows) == {
+        "44khz", "24khz", "16khz", "44khz-16kbps", "encodec_24khz", "encodec_48khz", "mimi", "xcodec2",
+        "neucodec", "higgs-audio-v2", "snac_24khz", "snac_32khz", "snac_44khz", *xcodec,
+    }  # fmt: skip
+    assert rows["xcodec2"]["licence"] == "CC-BY-NC-4.0" and rows["neucodec"]["licence"] == "Apache-2.0"
+    assert rows["xcodec2"]["url"] == "https://huggingface.co/HKUSTAudio/xcodec2-hf"
+    assert rows["neucodec"]["output_sample_rate"] == 24000 and rows["xcodec2"]["output_sample_rate"] == 16000
     assert (
         rows["mimi"]["licence"] == "CC-BY-4.0" and rows["mimi"]["url"] == "https://huggingface.co/kyutai/mimi"
     )

@@ -24,6 +24,14 @@ NAMES = {
     "snac-24khz": "snac_24khz",
     "snac-32khz": "snac_32khz",
     "snac-44khz": "snac_44khz",
+    "xcodec2": "xcodec2",
+    "neucodec": "neucodec",
+    "xcodec-hubert-librispeech": "xcodec-hubert-librispeech",
+    "xcodec-wavlm-mls": "xcodec-wavlm-mls",
+    "xcodec-wavlm-more-data": "xcodec-wavlm-more-data",
+    "xcodec-hubert-general": "xcodec-hubert-general",
+    "xcodec-hubert-general-balanced": "xcodec-hubert-general-balanced",
+    "higgs-audio-v2": "higgs-audio-v2",
 }
 
 
@@ -73,7 +81,7 @@ def test_checkpoint_paths_go_to_their_loaders(
         with pytest.raises(ModelError, match="no such checkpoint file"):
             registry.load_codec(tmp_path / missing)
     with pytest.raises(
-        ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi, .*snac_44khz.*\)"
+        ModelError, match=r"not a known model name \(dac-44khz, 44khz, .*, mimi, .*higgs-audio-v2\)"
     ):
         registry.load_codec(str(tmp_path / "gone"))
 

@@ -191,10 +191,22 @@ def _build_mimi(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -
     save_mimi(path)
 
 
+# -- XCodec2, NeuCodec, X-Codec, Higgs (transformers' classes, global receptive field) ----------------------
+
+
+def _build_hf_audio(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -> None:
+    """A model folder (``config.json``, ``model.safetensors``, ``preprocessor_config.json``), small layers."""
+    pytest.importorskip("transformers")
+    from tests._hf_audio import save_model
+
+    save_model(entry.family, path)
+
+
 TINY_MODELS: dict[str, TinyFactory] = {
     "dac": TinyFactory(_build_dac),
     "encodec": TinyFactory(_build_encodec, _patch_encodec),
     "mimi": TinyFactory(_build_mimi),
+    **{f: TinyFactory(_build_hf_audio) for f in ("xcodec2", "neucodec", "xcodec", "higgs-audio-v2")},
 }
 """A tiny-model factory per registered codec family (every family needs one; see the module docstring)."""
 

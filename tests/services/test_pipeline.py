@@ -31,11 +31,11 @@ def test_results_errors_progress_and_an_early_close() -> None:
         finally:
             closed.set()
 
-    def finish(stream: int, codes: np.ndarray) -> str:
-        if stream == 2:
+    def finish(done: Encoded) -> str:
+        if done.stream == 2:
             raise OSError("disk full")
         time.sleep(0.01)
-        return f"wrote {int(codes[0, 0])}"
+        return f"wrote {int(done.codes[0, 0])}"
 
     advanced: list[int] = []
     pipe = Pipeline(events(), finish)
@@ -54,6 +54,6 @@ def test_close_wakes_an_idle_writer_at_once(monkeypatch: pytest.MonkeyPatch) -> 
     from audiotok.services import pipeline as pipeline_module
 
     monkeypatch.setattr(pipeline_module, "POLL_S", 30.0)  # an idle writer would sleep this long
-    pipe: Pipeline[int] = Pipeline(iter([]), lambda stream, codes: stream)
+    pipe: Pipeline[int] = Pipeline(iter([]), lambda done: done.stream)
     pipe.close(timeout=10.0)
     assert not pipe._writer.is_alive()

@@ -19,10 +19,9 @@ lengths share a batch exactly. Runs through transformers' ``MimiModel``
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from audiotok.codecs.plugin import CodecEntry, CodecPlugin, EncodeDefaults, Located, register_codec
-from audiotok.codecs.weights import HubWeights, fetch_hub, hf_model_type
+from audiotok.codecs._hf import TransformersPlugin
+from audiotok.codecs.plugin import CodecEntry, EncodeDefaults, register_codec
+from audiotok.codecs.weights import HubWeights
 
 __all__ = ["MIMI_REPO", "MimiPlugin"]
 
@@ -31,8 +30,9 @@ MIMI_REPO = "kyutai/mimi"
 
 
 @register_codec("mimi")
-class MimiPlugin(CodecPlugin):
-    """Mimi through transformers' ``MimiModel``: the ``mimi`` entry, its repo id, or a model folder."""
+class MimiPlugin(TransformersPlugin):
+    """Mimi through transformers' ``MimiModel``: the ``mimi`` entry, its repo id, or a model folder
+    (``config.json`` says ``"model_type": "mimi"``)."""
 
     label = "a Mimi model"
     entries = (
@@ -42,23 +42,4 @@ class MimiPlugin(CodecPlugin):
     )
     defaults = EncodeDefaults(codebooks=8, stereo="downmix", chunk_seconds=10.0)
     model_module = "audiotok.codecs.mimi.model"
-
-    def claims(self, ref: str) -> bool:
-        """Its repo id, or a model folder whose ``config.json`` says ``"model_type": "mimi"``."""
-        return ref == MIMI_REPO or hf_model_type(ref) == "mimi"
-
-    def locate_reference(self, ref: str, download: bool) -> Located:
-        """The repo id's files from the Hugging Face cache (downloaded if allowed); a folder as it is.
-
-        Raises
-        ------
-        ModelError
-            If the folder has no weights, or the repo's files are not cached and cannot be downloaded.
-        """
-        from audiotok.codecs.weights import hf_folder_weights, offline
-
-        folder = Path(ref)
-        if folder.is_dir():
-            return Located(self, hf_folder_weights(folder, ref), ref, source="hf")
-        _, weights = fetch_hub(ref, HubWeights(ref), download=download and not offline())
-        return Located(self, weights, ref, source="hf")
+    model_types = ("mimi",)

@@ -26,12 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiotok.codecs._hf import quiet_loading
+from audiotok.codecs._hf import from_pretrained
 from audiotok.codecs.codec import Array, Capabilities, Context, Part
 from audiotok.codecs.plugin import Located
 from audiotok.codecs.streaming import StreamingCodec
 from audiotok.codecs.weights import sha256_file
-from audiotok.errors import ModelError
 
 __all__ = ["MimiCodec", "MimiState", "load"]
 
@@ -236,16 +235,13 @@ def load(located: Located, device: torch.device, fast: bool) -> MimiCodec:
     ModelError
         If transformers (with ``MimiModel``) is missing or the folder cannot be loaded.
     """
-    try:
+
+    def from_folder(folder: str) -> Any:
         from transformers import MimiModel
-    except ImportError:
-        raise ModelError("Mimi needs transformers: pip install 'audiotok[codecs]'", located.name) from None
-    try:
-        with quiet_loading():
-            model = MimiModel.from_pretrained(str(located.path.parent), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:300]
-        raise ModelError(f"cannot load Mimi model ({reason})", located.name) from None
+
+        return MimiModel.from_pretrained(folder, local_files_only=True)
+
+    model = from_pretrained(located, from_folder, "Mimi")
     model.eval()  # type: ignore[no-untyped-call]
     model.to(device)  # type: ignore[arg-type]
     return MimiCodec(

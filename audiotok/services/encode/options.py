@@ -95,6 +95,12 @@ class EncodeSummary(BatchSummary):
         description="Of the files written, planned or skipped: mono inputs written as one coded channel "
         "in the Mid/Side mode (expected, not a problem; downmix codes every file as one channel).",
     )
+    files_cut: int = Field(
+        default=0,
+        description="Of the files written: those longer than the longest window of a codec with a global "
+        "receptive field, cut into segments encoded separately at quiet points (their records give the "
+        "segments; their codes differ from a whole-file encode).",
+    )
 
     @property
     def audio_hours(self) -> float:
@@ -110,7 +116,9 @@ class EncodeRunSummary(EncodeSummary):
     exact_chunking: bool | None = Field(
         default=None,
         description="Whether chunked codes equal the codec's whole-file encode (False: only nearly, the "
-        "codec's receptive field is unbounded, e.g. EnCodec's LSTM); None when no model was loaded.",
+        "codec's receptive field is unbounded, e.g. EnCodec's LSTM; for a codec with a global receptive "
+        "field, which encodes each file whole, False only when a file was cut); None when no model was "
+        "loaded.",
     )
 
 

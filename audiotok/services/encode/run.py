@@ -123,6 +123,7 @@ def encode_paths(
             {i: j for i, j in jobs.items() if isinstance(j, Job)}, loaded, settings, writes
         )
     done: dict[str, str] = {}  # input -> status, for the files_mono count
+    cut = 0  # files written in segments (a codec with a global receptive field)
 
     def work(item: runner.PlanItem, on_progress: ProgressFn | None) -> FileRecord:
         job = jobs[item.index]
@@ -145,7 +146,9 @@ def encode_paths(
         return got  # type: ignore[no-any-return]
 
     def record(rec: FileRecord) -> None:
+        nonlocal cut
         done[rec.input] = rec.status
+        cut += bool(rec.segments)
         if on_record is not None:
             on_record(rec)
 
@@ -159,11 +162,11 @@ def encode_paths(
             isinstance(j, Job) and len(j.file.groups) == 1 and done.get(str(j.file.src)) != "failed"
             for j in jobs.values()
         )
-    return _summary(summary, t0, mono, ctx, model, ray, sink)
+    return _summary(summary, t0, mono, cut, ctx, model, ray, sink)
 
 
 def _summary(
-    summary: BatchSummary, t0: float, mono: int, ctx: SinkContext, model: Model, ray: Any, sink: str
+    summary: BatchSummary, t0: float, mono: int, cut: int, ctx: SinkContext, model: Model, ray: Any, sink: str
 ) -> EncodeRunSummary:
     name, sha, backend = ctx.name, ctx.info.weights_sha256, None
     if model.codec is not None:
@@ -173,8 +176,11 @@ def _summary(
         if first is not None:
             name, sha = first["model"], first["weights_sha256"]
         backend = ",".join(sorted({str(d["backend"]) for d in ray.descriptions})) or None
-    exact = None if model.codec is None else model.codec.caps.exact_chunking
+    exact = None
+    if model.codec is not None:  # a codec that encodes each file whole is exact unless it cut one
+        caps = model.codec.caps
+        exact = caps.exact_chunking or (caps.global_context and not cut)
     return runner.finish(
-        summary, EncodeRunSummary, since=t0, files_mono=mono, model=name, weights_sha256=sha, backend=backend,
-        codec=ctx.info.codec, sink=sink, exact_chunking=exact,
+        summary, EncodeRunSummary, since=t0, files_mono=mono, files_cut=cut, model=name, weights_sha256=sha,
+        backend=backend, codec=ctx.info.codec, sink=sink, exact_chunking=exact,
     )  # fmt: skip

@@ -1,7 +1,9 @@
 """The encode pipeline of one process: a reading thread, batched encoder calls across files, a writer thread.
 
 The files still to encode are one :class:`~audiotok.codecs.batch.StreamEncoder`
-run: their windows are decoded and resampled ahead in a reading thread,
+run (or, for a codec with a global receptive field, one
+:class:`~audiotok.codecs.segments.SegmentEncoder` run: each file one window,
+cut at quiet points past the longest): their windows are decoded and resampled ahead in a reading thread,
 windows of exactly equal length share encoder calls across files, and each
 file's codes go to the sink's writer in a background thread
 (:class:`~audiotok.services.pipeline.Pipeline`) as soon as its last window is
@@ -24,7 +26,7 @@ import numpy as np
 
 from audiotok import __version__, audio
 from audiotok.audio.stream import FileSource, ResampledSource, SampleSource
-from audiotok.codecs.batch import Stream
+from audiotok.codecs.batch import Encoded, Stream
 from audiotok.codecs.plugin import Codec
 from audiotok.codecs.sizing import auto_batch_size
 from audiotok.codecs.stream import stream_encoder
@@ -97,11 +99,20 @@ class Writes:
     def __init__(self, sink: TokenSink, manifests: Manifests) -> None:
         self.sink, self.manifests = sink, manifests
 
-    def write(self, job: Job, codes: Codes, started: float) -> FileRecord:
-        """Write ``codes`` of ``job`` and return its record (wall time from ``started``)."""
+    def write(
+        self, job: Job, codes: Codes, started: float, segments: tuple[tuple[int, int], ...] = ()
+    ) -> FileRecord:
+        """Write ``codes`` of ``job`` and return its record (wall time from ``started``).
+
+        ``segments``: the ``(start, stop)`` frames of each separately encoded segment of a file that
+        was cut (:class:`~audiotok.codecs.segments.SegmentEncoder`), added to the sink's record.
+        """
         self.manifests.before(job.file.dst)
         with self.sink.lock:
-            return self.sink.write(job.file, codes, time.perf_counter() - started)
+            record = self.sink.write(job.file, codes, time.perf_counter() - started)
+        if segments:
+            record = record.model_copy(update={"segments": [list(s) for s in segments]})
+        return record
 
 
 def encode_pipeline(
@@ -134,13 +145,13 @@ def encode_pipeline(
         batch_size=batch_size,
     )  # fmt: skip
 
-    def finish(stream: int, array: np.ndarray[Any, np.dtype[np.int64]]) -> Any:
-        i = index[stream]
+    def finish(done: Encoded) -> Any:
+        i = index[done.stream]
         job = todo[i]
-        codes = Codes.from_rows(array, codec.layout, job.file.groups, job.extras)
+        codes = Codes.from_rows(done.codes, codec.layout, job.file.groups, job.extras)
         if writes.sink.sharded:
-            return codes, started[i]
-        return writes.write(job, codes, started[i])
+            return codes, started[i], done.segments
+        return writes.write(job, codes, started[i], done.segments)
 
     events = encoder.run(streams, prefetch=PREFETCH_CALLS * batch_size)
     return Pipeline(events, finish), {i: s for s, i in enumerate(index)}

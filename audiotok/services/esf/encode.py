@@ -272,7 +272,7 @@ def encode_paths(
         on_record=on_record, on_progress=on_progress,
     )  # fmt: skip
     fields = summary.model_dump(
-        exclude={"files_mono", "model", "weights_sha256", "codec", "sink", "exact_chunking"}
+        exclude={"files_mono", "files_cut", "model", "weights_sha256", "codec", "sink", "exact_chunking"}
     )
     return BatchSummary(**{**fields, "model": load.label})
 
