@@ -14,7 +14,8 @@ def in_hub_cache(folder: Path, hf_home: Path, repo: str) -> Path:
     root = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
     snapshot = root / "snapshots" / revision
     snapshot.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
+    weights = [w for w in ("model.safetensors", "pytorch_model.bin") if (folder / w).is_file()][:1]
+    for name in ("config.json", *weights, "preprocessor_config.json"):
         if (folder / name).is_file() or name != "preprocessor_config.json":
             shutil.copy(folder / name, snapshot / name)
     (root / "refs").mkdir()

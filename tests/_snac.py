@@ -32,10 +32,11 @@ SNAC_32: dict[str, Any] = {
     "vq_strides": [8, 4, 2, 1], "noise": True, "depthwise": True,
 }  # fmt: skip
 """``hubertsiuzdak/snac_32khz``'s config.json (54.5 M parameters)."""
-TINY_SNAC_24: dict[str, Any] = {**SNAC_24, "encoder_dim": 8, "decoder_dim": 32}
+TINY_SNAC_24: dict[str, Any] = {**SNAC_24, "encoder_dim": 8, "decoder_dim": 64}
 """SNAC 24 kHz's architecture (hop 512, strides 4·2·1, no attention), narrow."""
-TINY_SNAC_32: dict[str, Any] = {**SNAC_32, "encoder_dim": 8, "decoder_dim": 32}
-"""SNAC 32 kHz's architecture (hop 384, strides 8·4·2·1, attention in windows of 32 frames), narrow."""
+TINY_SNAC_32: dict[str, Any] = {**SNAC_32, "encoder_dim": 8, "decoder_dim": 64}
+"""SNAC 32 kHz's architecture (hop 384, strides 8·4·2·1, attention in windows of 32 frames), narrow
+(the decoder's attention needs 64 channels a head)."""
 
 
 def spread_codebooks(model: Any, seed: int) -> None:

@@ -191,6 +191,18 @@ def _build_mimi(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -
     save_mimi(path)
 
 
+def _build_snac(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -> None:
+    """A model folder (``config.json``, ``pytorch_model.bin``: the Hub layout) of SNAC's architecture, narrow."""
+    pytest.importorskip("snac")
+    from tests._snac import TINY_SNAC_24, TINY_SNAC_32, build_snac, save_snac
+
+    config = {
+        **(TINY_SNAC_24 if entry.sample_rate == 24000 else TINY_SNAC_32),
+        "sampling_rate": entry.sample_rate,
+    }
+    save_snac(build_snac(config), config, path)
+
+
 # -- XCodec2, NeuCodec, X-Codec, Higgs (transformers' classes, global receptive field) ----------------------
 
 
@@ -206,6 +218,7 @@ TINY_MODELS: dict[str, TinyFactory] = {
     "dac": TinyFactory(_build_dac),
     "encodec": TinyFactory(_build_encodec, _patch_encodec),
     "mimi": TinyFactory(_build_mimi),
+    "snac": TinyFactory(_build_snac),
     **{f: TinyFactory(_build_hf_audio) for f in ("xcodec2", "neucodec", "xcodec", "higgs-audio-v2")},
 }
 """A tiny-model factory per registered codec family (every family needs one; see the module docstring)."""

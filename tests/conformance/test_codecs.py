@@ -219,8 +219,11 @@ def test_facts_are_the_registry_entrys(case: Case, load: Callable[[Case], Loaded
     loaded = load(case)
     c, e = loaded.codec, case.entry
     assert isinstance(c, Codec) and c.family == e.family
-    assert (c.sample_rate, c.channels, c.hop_length) == (e.sample_rate, e.channels, e.hop_length)
-    assert c.frame_rate == e.frame_rate == c.sample_rate / c.hop_length
+    assert (c.sample_rate, c.channels, c.info.hop_length) == (e.sample_rate, e.channels, e.hop_length)
+    # frames of the codes encode gives: rows of a layout with strides (one per coarsest frame)
+    assert (
+        c.hop_length == c.info.row_hop and c.frame_rate == e.info().row_rate == c.sample_rate / c.hop_length
+    )
     if TINY_MODELS[e.family].keeps_codebooks:
         assert (c.n_codebooks, c.codebook_size) == (e.n_codebooks, e.codebook_size)
         assert c.layout == e.layout
@@ -232,14 +235,18 @@ def test_facts_are_the_registry_entrys(case: Case, load: Callable[[Case], Loaded
     assert set(c.caps.auto_parts) <= {"encoder", "decoder"}
 
     layout = c.layout
-    assert isinstance(layout, TokenLayout) and layout.rectangular
-    assert layout == TokenLayout.uniform(c.n_codebooks, c.codebook_size)
+    assert isinstance(layout, TokenLayout) and layout.n_codebooks == c.n_codebooks
+    assert (
+        layout.vocab_sizes == (c.codebook_size,) * c.n_codebooks
+        and c.columns(c.n_codebooks) == layout.row_width
+    )
+    assert c.frame_grid >= 1 and all(side % c.frame_grid == 0 for side in c.encoder_context_frames)
     info = c.info
     assert isinstance(info, CodecInfo)
     assert (info.codec, info.family) == (e.name, e.family)
     assert (info.sample_rate, info.output_sample_rate) == (c.sample_rate, c.output_sample_rate)
     assert c.output_sample_rate == (e.output_sample_rate or e.sample_rate)
-    assert (info.channels, info.hop_length, info.frame_rate) == (c.channels, c.hop_length, c.frame_rate)
+    assert (info.channels, info.row_hop, info.row_rate) == (c.channels, c.hop_length, c.frame_rate)
     assert info.layout == layout and info.n_codebooks == c.n_codebooks
     assert info.weights_sha256 == c.weights_sha256 and info.implementation
     assert CodecInfo.from_json(info.to_json()) == info
@@ -282,14 +289,15 @@ def test_encode_gives_ceil_s_over_hop_frames_of_int64(case: Case, load: Callable
         x = _batch(c, n)
         codes = c.encode(x, k)
         assert isinstance(codes, torch.Tensor), n
-        assert codes.dtype == torch.int64 and tuple(codes.shape) == (2, k, math.ceil(n / c.hop_length)), n
+        shape = (2, c.columns(k), math.ceil(n / c.hop_length))
+        assert codes.dtype == torch.int64 and tuple(codes.shape) == shape, n
         assert 0 <= int(codes.min()) and int(codes.max()) < c.codebook_size, n
         array = c.encode_array(x.numpy(), k)
         assert isinstance(array, np.ndarray) and array.dtype == np.int64, n
         np.testing.assert_array_equal(array, codes.cpu().numpy(), err_msg=f"encode_array, {n} samples")
         # items of a batch are independent (the stream encoder batches windows of many files)
         assert torch.equal(c.encode(x[1:], k), codes[1:]), n
-        assert torch.equal(c.encode(x, 1), codes[:, :1]), n  # fewer codebooks: the first ones
+        assert torch.equal(c.encode(x, 1), codes[:, : c.columns(1)]), n  # fewer codebooks: the first ones
         if case.variant != "eager":  # the gate's promise: the eager codec's codes
             assert torch.equal(codes.cpu(), loaded.eager.encode(x, k).cpu()), n
 
@@ -300,7 +308,7 @@ def test_encode_takes_a_single_sample(case: Case, load: Callable[[Case], Loaded]
     loaded = load(case)
     c = loaded.codec
     codes = c.encode(_batch(c, 1)[:1], loaded.k)
-    assert codes.dtype == torch.int64 and tuple(codes.shape) == (1, loaded.k, 1)
+    assert codes.dtype == torch.int64 and tuple(codes.shape) == (1, c.columns(loaded.k), 1)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -313,7 +321,7 @@ def test_encode_refuses_what_it_cannot_encode(case: Case, load: Callable[[Case],
     with pytest.raises(ValueError, match="audio must be"):
         c.encode(torch.zeros(2, c.channels + 1, 4 * c.hop_length), 1)
     with pytest.raises(ValueError, match="codes must be"):
-        c.decode(torch.zeros(2, c.n_codebooks + 1, 3, dtype=torch.int64))
+        c.decode(torch.zeros(2, c.columns(c.n_codebooks) + 1, 3, dtype=torch.int64))
 
 
 @pytest.mark.parametrize("case", _cases("decode", all_parts=True))
@@ -334,7 +342,7 @@ def test_decode_gives_t_times_hop_samples(case: Case, load: Callable[[Case], Loa
     array = c.decode_array(codes.cpu().numpy())
     assert isinstance(array, np.ndarray) and array.shape == tuple(audio.shape)
     np.testing.assert_allclose(array, audio.cpu().numpy(), atol=1e-6)
-    fewer = c.decode(codes[:, :1])  # fewer codebooks than the model has
+    fewer = c.decode(codes[:, : c.columns(1)])  # fewer codebooks than the model has
     assert tuple(fewer.shape) == (2, c.channels, t * c.output_hop_length)
     if case.variant != "eager":
         from audiotok.codecs.backends import DECODER_TOLERANCE
@@ -365,8 +373,8 @@ def test_chunked_codes_equal_whole_file_codes(case: Case, load: Callable[[Case],
         return encode_source(ArraySource(x, c.sample_rate), c, (k,), **kwargs)
 
     whole = encode()
-    assert whole.shape == (math.ceil(n / c.hop_length), k) and whole.dtype == np.int64
-    distinct = [len(np.unique(whole[:, j])) for j in range(k)]
+    assert whole.shape == (math.ceil(n / c.hop_length), c.columns(k)) and whole.dtype == np.int64
+    distinct = [len(np.unique(whole[:, j])) for j in range(whole.shape[1])]
     assert min(distinct) >= MIN_DISTINCT, f"too few distinct codes per codebook to test chunking: {distinct}"
     chunked = encode(chunk_seconds=chunk / c.frame_rate)
     if c.caps.global_context:  # a file is one window: the chunk is the longest, a longer file is cut

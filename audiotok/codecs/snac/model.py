@@ -38,6 +38,8 @@ CONTEXT_SECONDS = 0.3
 #: And at least this many padding grids: at 32 and 44.1 kHz a frame's code depends on its whole
 #: attention window (0.38 s at 32 kHz) and the convolutions after it reach into the next (8 rows).
 CONTEXT_GRIDS = 2
+#: The seed of the decoder's noise, per call.
+DECODE_SEED = 0
 
 
 class SnacCodec(Codec):
@@ -53,8 +55,10 @@ class SnacCodec(Codec):
     """
 
     family = "snac"
-    #: ``exact_chunking`` per model (see ``__init__``).
-    caps = Capabilities(zero_pads_to_hop=True)
+    #: Not ``exact_chunking``: a chunk's latents equal the whole file's to float32 rounding, often bit for
+    #: bit, but PyTorch's CPU convolutions choose their blocking by input length for some shapes (the full
+    #: 32 kHz model's 512 -> 1024 channel one), so a quantizer near-tie may flip a code (README, SNAC).
+    caps = Capabilities(zero_pads_to_hop=True, exact_chunking=False)
     implementation = "snac"
 
     def __init__(
@@ -79,10 +83,6 @@ class SnacCodec(Codec):
         rows = self.frame_grid * math.ceil(samples / step)
         self._context = Context(rows, rows)
         self.DECODE_CONTEXT_FRAMES = rows
-        # 24 kHz: chunked latents equal the whole file's bit for bit. 32 and 44.1 kHz: to float32 rounding
-        # only (oneDNN runs the 512 -> 1024 channel convolution with a length-dependent blocking), so a
-        # quantizer near-tie may flip a code; the output says so (README, SNAC).
-        self.caps = Capabilities(zero_pads_to_hop=True, exact_chunking=model.attn_window_size is None)
 
     @property
     def layout(self) -> TokenLayout:
@@ -120,7 +120,9 @@ class SnacCodec(Codec):
         ``W`` is the width of the first ``k`` codebooks' rows (missing
         codebooks contribute nothing). Rows are padded to SNAC's grid with
         the last row repeated and the audio cut back. SNAC's decoder adds
-        noise: two decodes of the same codes differ slightly.
+        noise, drawn here from a generator seeded with :data:`DECODE_SEED` on
+        each call, so the same codes decode to the same audio (the caller's
+        random state is left as it was).
 
         Raises
         ------
@@ -144,7 +146,10 @@ class SnacCodec(Codec):
             level = x[:, start : start + per_row].transpose(1, 2).reshape(b, -1)
             z_q = z_q + vq.out_proj(vq.decode_code(level)).repeat_interleave(stride, dim=-1)
             start += per_row
-        audio: torch.Tensor = self.model.decoder(z_q)
+        cuda = [self.device] if torch.device(self.device).type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # the noise blocks' draws, the same for the same codes
+            torch.manual_seed(DECODE_SEED)
+            audio: torch.Tensor = self.model.decoder(z_q)
         return audio[..., : rows * self.hop_length].float()
 
     def network(self, part: Part) -> nn.Module:
