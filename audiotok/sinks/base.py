@@ -156,6 +156,8 @@ class TokenSink:
     suffix: ClassVar[str] = ""
     #: Many items per file, committed a shard at a time.
     sharded: ClassVar[bool] = False
+    #: Holds codes whose codebooks run at different rates (SNAC), as rows or levels, not flattened.
+    strided: ClassVar[bool] = False
     #: The record of one written, skipped or planned file.
     record_type: ClassVar[type[FileRecord]]
 
@@ -175,7 +177,7 @@ class TokenSink:
         UsageError
             One line naming what the sink cannot hold and what to use instead.
         """
-        if not context.info.layout.rectangular:
+        if not cls.strided and not context.info.layout.rectangular:
             raise UsageError(
                 f"{cls.name} holds codes of one frame rate; {context.info.codec}'s levels differ"
             )

@@ -121,6 +121,8 @@ class HfSink(NpqSink):
         If ``outdir`` exists and is neither empty nor a dataset folder (before any work).
     """
 
+    strided = False  # its flat codes column has one frame rate
+
     def __init__(self, context: SinkContext, outdir: Path | None = None) -> None:
         super().__init__(context, outdir)
         if outdir is not None:  # the planning process: refuse now what the build would refuse at the end

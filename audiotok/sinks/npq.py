@@ -80,6 +80,7 @@ class NpqSink(TokenSink):
 
     suffix = ".npq"
     record_type = NpqEncodeRecord
+    strided = True  # as rows, one per coarsest frame
 
     @classmethod
     def accepts(cls, context: SinkContext, groups: tuple[int, ...]) -> None:
@@ -91,6 +92,7 @@ class NpqSink(TokenSink):
             For more than Mid and Side, or a codec that normalises its input
             per file (the scale has no place in NPQ).
         """
+        super().accepts(context, groups)
         if len(groups) > 2:
             raise UsageError(f"npq holds one or two coded channels, not {len(groups)}")
         if context.normalizes:
