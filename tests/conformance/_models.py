@@ -192,7 +192,7 @@ def _build_mimi(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -
 
 
 def _build_snac(entry: CodecEntry, path: Path, request: pytest.FixtureRequest) -> None:
-    """A model folder (``config.json``, ``pytorch_model.bin``: the Hub layout) of SNAC's architecture, narrow."""
+    """A model folder (``config.json``, ``pytorch_model.bin``: the Hub layout) of SNAC's architecture."""
     pytest.importorskip("snac")
     from tests._snac import TINY_SNAC_24, TINY_SNAC_32, build_snac, save_snac
 
