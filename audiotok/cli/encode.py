@@ -60,7 +60,13 @@ def encode(
         ),
     ] = "dac-44khz",
     checkpoint: Annotated[
-        str | None, typer.Option("--checkpoint", help="With a name: read its weights from this file.")
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            "--model",
+            help="With a name: read its weights from this file, or from this model folder (a Hugging Face "
+            "repo's files: config.json and weights) instead of the Hugging Face cache.",
+        ),
     ] = None,
     to: Annotated[
         str | None,

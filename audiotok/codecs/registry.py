@@ -159,6 +159,10 @@ def locate(
         if family is not None:
             get(ref, family)  # raises for a model of another family
         owner = plugin(entry.family)
+        if checkpoint is not None and isinstance(entry.weights, HubWeights) and Path(checkpoint).is_dir():
+            return Located(
+                owner, _folder_weights(Path(checkpoint), entry.weights), entry.short_name, entry, source="hf"
+            )
         if checkpoint is not None:
             return Located(owner, Path(checkpoint), entry.short_name, entry)
         if isinstance(entry.weights, HubWeights):
@@ -174,6 +178,24 @@ def locate(
             raise UsageError(f"{_a_label(kind)} checkpoint, not {_a_label(family)}", ref)
         return Located(plugin(kind), path, ref)
     return None
+
+
+def _folder_weights(folder: Path, hub: HubWeights) -> Path:
+    """The weights file of a local copy of ``hub``'s repo (``--model DIR``).
+
+    Raises
+    ------
+    ModelError
+        If a file the model needs is not in the folder.
+    """
+    missing = [f for f in hub.files if not (folder / f).is_file()]
+    weights = next((folder / w for w in hub.weights if (folder / w).is_file()), None)
+    if weights is None:
+        missing.append(" or ".join(hub.weights))
+    if missing:
+        raise ModelError(f"not a copy of Hugging Face repo {hub.repo}: no {', '.join(missing)}", folder)
+    assert weights is not None
+    return weights
 
 
 def load_codec(

@@ -75,11 +75,20 @@ def snac_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 
 
 @pytest.fixture(scope="module")
-def codecs(snac_dirs: dict[int, Path]) -> Iterator[dict[int, Any]]:
+def references(snac_dirs: dict[int, Path]) -> dict[int, Any]:
+    """The ``snac.SNAC`` models as a user of the package has them (weight norm on), by rate."""
+    return {24: build_snac(TINY_SNAC_24), 32: build_snac(TINY_SNAC_32)}
+
+
+@pytest.fixture(scope="module")
+def codecs(snac_dirs: dict[int, Path], references: dict[int, Any]) -> Iterator[dict[int, Any]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny convolutions on a shared CPU run faster so
     try:
-        yield {rate: registry.load_codec(str(path)) for rate, path in snac_dirs.items()}
+        loaded = {rate: registry.load_codec(str(path)) for rate, path in snac_dirs.items()}
+        for rate, codec in loaded.items():
+            codec.reference = references[rate]  # SNAC.encode's model, for _reference
+        yield loaded
     finally:
         torch.set_num_threads(threads)
 
@@ -87,7 +96,7 @@ def codecs(snac_dirs: dict[int, Path]) -> Iterator[dict[int, Any]]:
 def _reference(codec: Any, x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
     """``SNAC.encode`` of one whole file ``[1, S]``: each level's codes (the grid's padding included)."""
     with torch.inference_mode():
-        levels = codec.model.encode(torch.from_numpy(x[None]))
+        levels = codec.reference.encode(torch.from_numpy(x[None]))
     return tuple(np.asarray(level[0].numpy()) for level in levels)
 
 
@@ -299,3 +308,36 @@ def test_stereo_mid_side_is_two_groups_of_rows(
     assert header.format == "NPQ2" and (header.k_mid, header.k_side) == (7, 3) and rows.shape[1] == 10
     decoded = CliRunner().invoke(app, ["decode", str(tmp_path / "out"), "-o", str(tmp_path / "wav")])
     assert decoded.exit_code == 0, decoded.output and sf.info(tmp_path / "wav" / "s.wav").channels == 2
+
+
+def test_a_named_model_reads_a_local_folder_with_model(
+    snac_dirs: dict[int, Path], hf_home: Path, tmp_path: Path
+) -> None:
+    """``--codec snac-24khz --model DIR``: the folder's weights under the registry's name, no cache needed."""
+    from typer.testing import CliRunner
+
+    from audiotok.cli.app import app
+    from audiotok.sinks import manifest
+    from tests.dac_helpers import write_audio
+
+    write_audio(tmp_path / "in" / "a.wav", 0.7, sr=24000, channels=1)
+    args = [
+        "encode",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        "--codec",
+        "snac-24khz",
+        "--backend",
+        "eager",
+    ]
+    result = CliRunner().invoke(app, [*args, "--model", str(snac_dirs[24])])
+    assert result.exit_code == 0, result.output
+    found = manifest.find(tmp_path / "out" / "a.npq")
+    assert found is not None and found.info.codec == "snac-24khz" and found.info.family == "snac"
+    c = registry.load_codec("snac-24khz", checkpoint=snac_dirs[24])
+    assert c.weights_path == snac_dirs[24] / "pytorch_model.bin" and c.codec_id == "snac-24khz"
+    with pytest.raises(
+        ModelError, match=r"not a copy of Hugging Face repo hubertsiuzdak/snac_24khz: no config\.json"
+    ):
+        registry.load_codec("snac-24khz", checkpoint=tmp_path / "in")

@@ -58,7 +58,11 @@ class SnacCodec(Codec):
     #: Not ``exact_chunking``: a chunk's latents equal the whole file's to float32 rounding, often bit for
     #: bit, but PyTorch's CPU convolutions choose their blocking by input length for some shapes (the full
     #: 32 kHz model's 512 -> 1024 channel one), so a quantizer near-tie may flip a code (README, SNAC).
-    caps = Capabilities(zero_pads_to_hop=True, exact_chunking=False)
+    #: ``auto`` runs the encoder (and quantizer, :class:`SnacRows`) on OpenVINO behind the gate; the
+    #: decoder stays eager (its noise blocks draw from PyTorch's generator).
+    caps = Capabilities(
+        zero_pads_to_hop=True, exact_chunking=False, auto_backends=("openvino",), auto_parts=("encoder",)
+    )
     implementation = "snac"
 
     def __init__(
@@ -105,7 +109,12 @@ class SnacCodec(Codec):
         Raises ``ValueError`` as :meth:`~audiotok.codecs.codec.Codec.check_audio`.
         """
         self.check_audio(audio, n_codebooks)
-        rows = -(-audio.shape[-1] // self.hop_length)
+        n = audio.shape[-1]
+        rows = -(-n // self.hop_length)
+        if "encoder" in self.backends:  # a backend runs encoder and quantizer: rows of every codebook
+            x = nn.functional.pad(audio.to(self.device, torch.float32), (0, -n % self.pad_to))
+            out: torch.Tensor = self.run("encoder", x)
+            return out[:, : self.columns(n_codebooks), :rows].long()
         levels = self.model.encode(audio.to(self.device, torch.float32))[:n_codebooks]
         parts = []
         for level, stride in zip(levels, self.strides, strict=False):
@@ -157,6 +166,65 @@ class SnacCodec(Codec):
         module: nn.Module = self.model.encoder if part == "encoder" else self.model.decoder
         return module
 
+    def export_module(self, part: Part) -> nn.Module:
+        """The encoder and quantizer (:class:`SnacRows`: audio -> rows of every codebook), or the decoder.
+
+        A copy whose Snake activations are :class:`~audiotok.codecs.dac.networks.ExportSnake` (SNAC's
+        blocks are DAC's), for a backend; the eager model is left as it is.
+        """
+        if part == "decoder":
+            return self.model.decoder  # type: ignore[no-any-return]
+        import copy
+
+        from snac.layers import Snake1d
+
+        from audiotok.codecs.dac.networks import ExportSnake
+
+        model = copy.deepcopy(self.model)
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, Snake1d):
+                    alpha = child.alpha.detach()
+                    setattr(parent, name, ExportSnake(alpha, (alpha + 1e-9).reciprocal()))
+        return SnacRows(model.encoder, model.quantizer, self.strides)
+
+    def export_example(self, part: Part, audio: torch.Tensor) -> torch.Tensor:
+        """Audio padded to the padding grid for the encoder (rows of codes for the decoder)."""
+        if part == "encoder":
+            return nn.functional.pad(audio, (0, -audio.shape[-1] % self.pad_to))
+        return self.encode(audio, self.n_codebooks)
+
+
+class SnacRows(nn.Module):
+    """SNAC's encoder, then its quantizer, as rows of every codebook (what a backend runs).
+
+    ``audio : Tensor[B, 1, S]`` (``S`` a multiple of the padding grid) ``-> codes :
+    LongTensor[B, W, S / row hop]``, each row codebook by codebook in time order.
+    """
+
+    def __init__(self, encoder: nn.Module, quantizer: nn.Module, strides: tuple[int, ...]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.quantizer = quantizer
+        self.strides = strides
+        self.grid = math.lcm(*strides)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        _, levels = self.quantizer(self.encoder(audio))
+        b = audio.shape[0]
+        parts = [level.reshape(b, -1, self.grid // s) for level, s in zip(levels, self.strides, strict=True)]
+        return torch.cat(parts, dim=2).transpose(1, 2)
+
+
+def _fold_weight_norm(model: nn.Module) -> None:
+    """Compute each weight-normed convolution's weight once (the same values its forward computes on every
+    call), so that neither eager runs nor a backend's conversion recompute it."""
+    from torch.nn.utils import parametrize
+
+    for module in list(model.modules()):
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+
 
 def load(located: Located, device: torch.device, fast: bool) -> SnacCodec:
     """Load a SNAC model folder (``config.json`` and ``pytorch_model.bin``, the Hub layout) offline.
@@ -185,6 +253,7 @@ def load(located: Located, device: torch.device, fast: bool) -> SnacCodec:
         # weights_only: tensors and containers only, never code from the file
         state = torch.load(located.path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
+        _fold_weight_norm(model)
     except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise ModelError(f"cannot load SNAC model ({reason})", located.name) from None
