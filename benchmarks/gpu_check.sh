@@ -9,6 +9,9 @@
 #   2. There, offline:      bash benchmarks/gpu_check.sh [gpu_check.py options]
 #      (the device tool: carry [".whl"]; $OUT/gpu_check.json comes back)
 #   CPU test of the script: bash benchmarks/gpu_check.sh --quick
+#   Every codec of issue 22 (Mimi, SNAC, XCodec2, NeuCodec, X-Codec, Higgs): batched x real time and
+#   codes GPU vs CPU: bash benchmarks/gpu_check.sh --codecs [gpu_codecs.py options]
+#   (benchmarks/gpu_codecs.py; `--codecs --quick` tests it on the CPU in a few minutes)
 #
 # Measured on the 2-core development box (no GPU), `--quick` end to end: 37 s when the box was
 # quiet, 63-72 s while other jobs ran (tiny model, 4 x 1 s clips, 6 s stereo, 6 encode processes;
@@ -31,6 +34,8 @@ PURE=(
   "descript-audio-codec==1.0.0" "descript-audiotools==0.7.2" "argbind==0.3.9"
   "docstring-parser==0.18.0" "ffmpy==1.0.0" "flatten-dict==0.5.0" "importlib-resources==7.1.0"
   "julius==0.2.8" "randomname==0.2.1" "encodec==0.1.1"
+  # --codecs: the image's transformers (5.17) predates Xcodec2Model and NeuCodecModel; not yet tried there
+  "transformers==5.25.0" "huggingface-hub==2.5.0" "snac==1.2.1" "httpx2==2.17.0"
 )
 BINARY=("pydantic-core==2.50.5" "cffi==2.1.1")  # CPython 3.12, x86-64 manylinux
 
@@ -69,4 +74,8 @@ fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 # SIGTERM at the limit: the driver prints (and writes) what it measured so far, then stops
+if [[ ${1:-} == --codecs ]]; then
+  shift
+  exec timeout -k 15 "$LIMIT_S" "$PY" "$REPO/benchmarks/gpu_codecs.py" "$@"
+fi
 exec timeout -k 15 "$LIMIT_S" "$PY" "$REPO/benchmarks/gpu_check.py" "$@"
