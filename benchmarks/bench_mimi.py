@@ -103,6 +103,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--rss", action="store_true", help="also peak RSS of a 10- and a 60-minute file")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help="audiotok encode options of a run (default: '--batch-size 8')",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if not SHARED.is_dir():
@@ -120,25 +126,22 @@ def main() -> None:
     model_dir = next((hf_home / "hub" / "models--kyutai--mimi" / "snapshots").iterdir())
     script = tmp / "anchor.py"
     script.write_text(ANCHOR)
-    times: dict[str, list[float]] = {"anchor": [], "audiotok": [], "audiotok --batch-size 8": []}
+    variants = {"audiotok": []} | {f"audiotok {v}": v.split() for v in (args.variant or ["--batch-size 8"])}
+    times: dict[str, list[float]] = {"anchor": [], **{name: [] for name in variants}}
+    outs: dict[str, Path] = {}
     rss: dict[str, float] = {}
     for r in range(args.rounds):
         anchor_out = tmp / f"anchor{r}"
         anchor_out.mkdir()
-        cmds = {
-            "anchor": [sys.executable, str(script), str(model_dir), str(clips), str(anchor_out)],
-            "audiotok": audiotok("encode", clips, "-o", tmp / f"ours{r}", "--codec", "mimi"),
-            "audiotok --batch-size 8": audiotok(
-                "encode", clips, "-o", tmp / f"ours8_{r}", "--codec", "mimi", "--batch-size", "8"
-            ),
-        }
+        cmds = {"anchor": [sys.executable, str(script), str(model_dir), str(clips), str(anchor_out)]}
+        for i, (name, extra) in enumerate(variants.items()):
+            outs[name] = tmp / f"ours{i}_{r}"
+            cmds[name] = audiotok("encode", clips, "-o", outs[name], "--codec", "mimi", *extra)
         for name, cmd in cmds.items():
             wall, peak = run(cmd, env)
             times[name].append(wall)
             rss[name] = max(rss.get(name, 0.0), peak)
             print(f"round {r + 1}: {name:24s} {wall:7.2f} s  {peak:6.0f} MiB", flush=True)
-    same, total = agreement(tmp / "ours0", tmp / "anchor0")
-    same8, _ = agreement(tmp / "ours8_0", tmp / "anchor0")
     base = statistics.median(times["anchor"])
     lines = [
         "# Mimi: audiotok encode vs a MimiModel.encode loop (benchmarks/bench_mimi.py)",
@@ -150,9 +153,12 @@ def main() -> None:
         "| run | wall s | x real time | vs anchor | peak RSS MiB | codes equal to the anchor's |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, agree in (("anchor", None), ("audiotok", same), ("audiotok --batch-size 8", same8)):
+    for name in times:
         t = statistics.median(times[name])
-        eq = "-" if agree is None else f"{100 * agree / total:.4f} % ({total - agree} of {total} differ)"
+        eq = "-"
+        if name in outs:
+            same, total = agreement(outs[name], tmp / f"anchor{args.rounds - 1}")
+            eq = f"{100 * same / total:.4f} % ({total - same} of {total} differ)"
         lines.append(
             f"| {name} | {t:.2f} | {samples / SR / t:.1f} | {base / t:.2f}x | {rss[name]:.0f} | {eq} |"
         )
