@@ -330,3 +330,30 @@ def test_a_model_that_cannot_load_stops_the_run_with_its_error(
     with pytest.raises(ModelError):
         encode_paths([str(tmp_path / "in")], outdir=tmp_path / "out", engine=ONE)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["mimi", "snac-24khz", "xcodec2"])
+def test_the_new_codecs_write_the_local_engines_bytes(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One codec per batch encoder (state carried, context windows on a grid, whole-file segments)."""
+    from audiotok.services.encode import CodecChoice
+    from audiotok.services.encode import encode_paths as encode_any
+    from tests.conformance._models import TINY_MODELS
+
+    entry = registry.lookup(name)
+    assert entry is not None
+    TINY_MODELS[entry.family].build(entry, tmp_path / "model", request)
+    write_audio(tmp_path / "in" / "a.wav", 1.3, sr=entry.sample_rate, channels=1, seed=1)
+    write_audio(tmp_path / "in" / "b.wav", 0.6, sr=48000, seed=2)  # stereo, another rate: mixed down
+    (tmp_path / "in" / "bad.wav").write_bytes(b"not audio")
+    choice = CodecChoice(str(tmp_path / "model"), backend="eager")
+    args = ([str(tmp_path / "in")],)
+    local, local_records = collect(encode_any, *args, outdir=tmp_path / "local", codec=choice)
+    summary, records = collect(encode_any, *args, outdir=tmp_path / "ray", codec=choice, engine=ONE)
+    assert _tree(tmp_path / "ray") == _tree(tmp_path / "local")
+    assert {"a.npq", "b.npq", "tokens.json"} == set(_tree(tmp_path / "ray"))
+    assert _same(records) == _same(local_records)
+    assert (
+        (summary.files_written, summary.files_failed) == (local.files_written, local.files_failed) == (2, 1)
+    )
