@@ -64,6 +64,7 @@ INSPECT_COLUMNS = (
     Col("dtype", drop=7),
     Col("bytes", drop=8, justify="right"),
     Col("kbps", drop=9, justify="right"),
+    Col("codec", drop=10),
 )
 
 
@@ -74,8 +75,15 @@ def _row(info: npq_service.NpqInspectRecord) -> tuple[str, ...]:
     k = f"{info.k_mid}+{info.k_side}" if info.k_mid is not None else str(info.n_codebooks)
     return (
         info.input, fmt, info.mode, k, f"{info.token_rate:.4f}", str(info.seq_len), f"{info.duration_s:.2f}",
-        _vocab(info.vocab_sizes), info.dtype, str(info.bytes), f"{info.orig_bitrate_kbps:.1f}",
+        _vocab(info.vocab_sizes), info.dtype, str(info.bytes), f"{info.orig_bitrate_kbps:.1f}", _codec(info),
     )  # fmt: skip
+
+
+def _codec(info: npq_service.NpqInspectRecord) -> str:
+    """The codec from the manifest, with its strides when its rows hold levels of several rates."""
+    if info.codec is None:
+        return "-"
+    return info.codec + (f" (strides {'·'.join(map(str, info.strides))})" if info.strides else "")
 
 
 @npq_app.command(

@@ -44,6 +44,7 @@ def _inspect_row(name: str) -> tuple[str, ...]:
         "uint16",
         "123456",
         "0.0",
+        "dac-44khz",
     )
 
 

@@ -271,6 +271,9 @@ def test_encode_to_npq_rows_and_back_through_the_cli(
         item = NpqWindowDataset([out / f"{name}.npq"], ctx=10, layout=info.info.layout)[0]
         assert [len(level) for level in item["levels"]] == [10, 20, 40]
         np.testing.assert_array_equal(item["levels"][2].numpy(), _reference(codec, audio[None])[2][:40])
+    inspected = runner.invoke(app, ["npq", "inspect", str(out / "a.npq"), "--json"])
+    row = json.loads(inspected.stdout.splitlines()[0])
+    assert (row["codec"], row["strides"], row["n_codebooks"]) == ("snac-24khz", [4, 2, 1], 7)
     decoded = runner.invoke(app, ["decode", str(out), "-o", str(tmp_path / "wav")])
     assert decoded.exit_code == 0, decoded.output
     assert sf.info(tmp_path / "wav" / "a.wav").frames == -(-round(2.3 * 24000) // 2048) * 2048

@@ -12,11 +12,14 @@ from typing import Literal
 
 from pydantic import Field
 
+from audiotok.errors import FormatError
 from audiotok.formats import npq
 from audiotok.progress import ProgressFn
 from audiotok.records import FileRecord, ReadSummary
 from audiotok.services import runner
+from audiotok.sinks import manifest
 from audiotok.sinks.npq import KMid, KSide, NCodebooks, SeqLen
+from audiotok.tokens import CodecInfo
 
 __all__ = ["NpqInspectRecord", "inspect_file", "inspect_paths"]
 
@@ -45,9 +48,18 @@ class NpqInspectRecord(FileRecord):
     verified: bool | None = Field(
         default=None, description="True when the payload was read and every token is in range."
     )
+    codec: str | None = Field(
+        default=None, description="The codec that made it, from the identity manifest (tokens.json) above it."
+    )
+    strides: list[int] | None = Field(
+        default=None,
+        description="Finest frames per code of each codebook when they differ (SNAC: rows hold the levels).",
+    )
 
 
-def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqInspectRecord:
+def inspect_file(
+    path: str | os.PathLike[str], *, verify: bool = False, identity: CodecInfo | None = None
+) -> NpqInspectRecord:
     """Describe one ``.npq`` file.
 
     Parameters
@@ -56,6 +68,8 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqIn
         The file.
     verify : bool
         Also read the payload and check every token against its vocabulary.
+    identity : CodecInfo, optional
+        The codec its identity manifest names (``codec``, ``strides`` of the record).
 
     Raises
     ------
@@ -99,6 +113,8 @@ def inspect_file(path: str | os.PathLike[str], *, verify: bool = False) -> NpqIn
         bytes=header.file_size,
         orig_bitrate_kbps=header.orig_bitrate_kbps,
         verified=True if verify else None,
+        codec=identity.codec if identity is not None else None,
+        strides=list(identity.layout.strides) if identity and not identity.layout.rectangular else None,
     )
 
 
@@ -118,9 +134,21 @@ def inspect_paths(
     failed records.
     """
     batch = runner.plan(inputs, suffixes=(".npq",), recursive=recursive)
+    identities: dict[Path, CodecInfo | None] = {}  # by folder: one manifest read per folder
+
+    def identity(path: Path) -> CodecInfo | None:
+        folder = path.parent
+        if folder not in identities:
+            try:
+                found = manifest.find(path)
+            except FormatError:
+                found = None  # an unreadable tokens.json does not stop an inspection of the files
+            identities[folder] = found.info if found is not None else None
+        return identities[folder]
+
     summary = runner.run(
         batch,
-        lambda item, _: inspect_file(item.path, verify=verify),
+        lambda item, _: inspect_file(item.path, verify=verify, identity=identity(item.path)),
         on_record=on_record,
         on_progress=on_progress,
     )
