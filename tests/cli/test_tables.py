@@ -81,7 +81,7 @@ def test_one_file_that_does_not_fit_is_shown_vertically() -> None:
     lines = _render(table)
     _fits(lines)
     assert [line.split()[0] for line in lines] == [c.header for c in INSPECT_COLUMNS]  # every field
-    assert lines[0].split() == ["file", NAME] and lines[-1].split() == ["kbps", "0.0"]
+    assert lines[0].split() == ["file", NAME] and lines[-1].split() == ["codec", "dac-44khz"]
 
 
 def test_cells_are_text_not_markup() -> None:
