@@ -115,10 +115,9 @@ class EncodeRunSummary(EncodeSummary):
     sink: str = Field(default="", description="Where the codes went (--to).")
     exact_chunking: bool | None = Field(
         default=None,
-        description="Whether chunked codes equal the codec's whole-file encode (False: only nearly, the "
-        "codec's receptive field is unbounded, e.g. EnCodec's LSTM; for a codec with a global receptive "
-        "field, which encodes each file whole, False only when a file was cut); None when no model was "
-        "loaded.",
+        description="Whether the codes equal the codec's whole-file encode (False: only nearly, where a "
+        "file came in chunks and the codec's chunking is not exact, e.g. EnCodec's LSTM, or a file of a "
+        "codec with a global receptive field was cut); None when no model was loaded.",
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotok.codecs.chunking import frames_for_seconds
 from audiotok.codecs.plugin import Codec
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressEvent, ProgressFn, emit
@@ -162,11 +163,32 @@ def encode_paths(
             isinstance(j, Job) and len(j.file.groups) == 1 and done.get(str(j.file.src)) != "failed"
             for j in jobs.values()
         )
-    return _summary(summary, t0, mono, cut, ctx, model, ray, sink)
+    chunked = _chunked(jobs, done, model.codec, settings.chunk_seconds)
+    return _summary(summary, t0, mono, cut, ctx, model, ray, sink, chunked)
+
+
+def _chunked(jobs: dict[int, Any], done: dict[str, str], codec: Codec | None, seconds: float | None) -> bool:
+    """Whether a file written in this run was longer than one chunk (so its codes came in chunks)."""
+    if codec is None or seconds is None:
+        return False
+    grid = codec.frame_grid
+    frames = -(-frames_for_seconds(seconds, codec.frame_rate, 0) // grid) * grid
+    return any(
+        isinstance(j, Job) and done.get(str(j.file.src)) == "written" and j.file.n_frames > frames
+        for j in jobs.values()
+    )
 
 
 def _summary(
-    summary: BatchSummary, t0: float, mono: int, cut: int, ctx: SinkContext, model: Model, ray: Any, sink: str
+    summary: BatchSummary,
+    t0: float,
+    mono: int,
+    cut: int,
+    ctx: SinkContext,
+    model: Model,
+    ray: Any,
+    sink: str,
+    chunked: bool = True,
 ) -> EncodeRunSummary:
     name, sha, backend = ctx.name, ctx.info.weights_sha256, None
     if model.codec is not None:
@@ -177,9 +199,10 @@ def _summary(
             name, sha = first["model"], first["weights_sha256"]
         backend = ",".join(sorted({str(d["backend"]) for d in ray.descriptions})) or None
     exact = None
-    if model.codec is not None:  # a codec that encodes each file whole is exact unless it cut one
+    if model.codec is not None:  # a file encoded whole (one window, uncut) has the whole-file codes
         caps = model.codec.caps
-        exact = caps.exact_chunking or (caps.global_context and not cut)
+        whole = not chunked and not caps.streaming  # (a streamed file may share a longer call)
+        exact = caps.exact_chunking or (caps.global_context and not cut) or whole
     return runner.finish(
         summary, EncodeRunSummary, since=t0, files_mono=mono, files_cut=cut, model=name, weights_sha256=sha,
         backend=backend, codec=ctx.info.codec, sink=sink, exact_chunking=exact,
