@@ -65,7 +65,14 @@ def test_encode_encodec_to_ecdc_writes_the_bytes_of_esf_encode(tmp_path: Path) -
         [str(src)], outdir=tmp_path / "generic", codec=CodecChoice("encodec-24khz", backend="eager"),
         recursive=True,
     )  # fmt: skip
-    assert summary.sink == "ecdc" and summary.exact_chunking is False  # EnCodec's default sink; says so
+    assert summary.sink == "ecdc"  # EnCodec's default sink
+    # files shorter than a chunk (30 s) are one window each: the whole-file codes, though the LSTM is not
+    assert summary.exact_chunking is True
+    chunked = encode.encode_paths(
+        [str(src)], outdir=tmp_path / "chunked", codec=CodecChoice("encodec-24khz", backend="eager"),
+        opts=EncodeOptions(chunk_seconds=0.1), recursive=True,
+    )  # fmt: skip
+    assert chunked.exact_chunking is False  # in chunks: only nearly, and the run says so
     preset, generic = _tree(tmp_path / "preset"), _tree(tmp_path / "generic")
     assert set(preset) == {"a.ecdc", "sub/b.ecdc", "tokens.json"} and preset == generic
     codes, meta = ecdc.read(tmp_path / "generic" / "a.ecdc")
