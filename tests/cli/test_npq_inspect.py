@@ -46,8 +46,8 @@ def test_table(runner: CliRunner) -> None:
     cells = {name: [c.strip() for c in line.split("│")[1:-1]] for name, line in rows.items()}
     assert cells["mono.npq"] == [
         "mono.npq", "NPQ1 v1", "mono", "9", "86.1328", "860", "9.98", "1024", "uint16",
-        str(21 + 36 + 860 * 9 * 2), "128.0", "-",
-    ]  # fmt: skip  (no tokens.json above these files: no codec)
+        str(21 + 36 + 860 * 9 * 2), "128.0", "-",  # no tokens.json above these files: no codec
+    ]  # fmt: skip
     assert cells["ms.npq"][1:4] == ["NPQ2 v1", "stereo-ms", "9+4"]
     assert cells["ms.npq"][7] == "1024x9,512x4"  # runs of equal codebook sizes
     assert cells["old.npq"][1:6] == ["NPQ0 (v0a)", "mono", "2", "50.0000", "3"]
