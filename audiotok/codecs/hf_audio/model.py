@@ -213,6 +213,49 @@ class Xcodec2Codec(TransformersAudioCodec):
 
     family = "xcodec2"
     what = "XCodec2"
+    #: ``auto`` runs the acoustic encoder (convolutions with SnakeBeta, over half of an encode on the
+    #: CPU) on OpenVINO behind the gate; w2v-BERT, the adapter and the quantizer stay in PyTorch.
+    caps = Capabilities(
+        static_shapes=False, exact_chunking=False, global_context=True,
+        auto_backends=("openvino",), auto_parts=("encoder",),
+    )  # fmt: skip
+
+    def export_module(self, part: Part) -> nn.Module:
+        """The acoustic encoder (``input_values [B, 1, S] -> [B, D, T]``) for the encoder, a copy whose
+        SnakeBeta activations are :class:`~audiotok.codecs.dac.networks.ExportSnake`; else the model."""
+        if part != "encoder":
+            return self.network(part)
+        import copy
+
+        from audiotok.codecs.dac.networks import ExportSnake
+
+        module: nn.Module = copy.deepcopy(self.model.acoustic_encoder)
+        for parent in list(module.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child).__name__.endswith("SnakeBeta"):  # x + sin(x e^a)^2 / (e^b + eps)
+                    snake: Any = child
+                    alpha = snake.alpha.detach().exp().view(1, -1, 1)
+                    inv = (snake.beta.detach().exp() + snake.no_div_by_zero).reciprocal().view(1, -1, 1)
+                    setattr(parent, name, ExportSnake(alpha, inv))
+        return module
+
+    def export_example(self, part: Part, audio: torch.Tensor) -> torch.Tensor:
+        """The acoustic encoder's ``input_values`` for ``audio : Tensor[1, 1, S]`` (the extractor's)."""
+        if part != "encoder":
+            return super().export_example(part, audio)
+        values: torch.Tensor = self.features([audio[0, 0].cpu().numpy()])["input_values"]
+        return values.float()
+
+    def run_encoder(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """transformers' ``encode``, its acoustic encoder through the backend when one runs it."""
+        if "encoder" not in self.backends:
+            return super().run_encoder(inputs)
+        eager = self.model.acoustic_encoder
+        self.model.acoustic_encoder = _Through(lambda x: self.run("encoder", x))
+        try:
+            return super().run_encoder(inputs)
+        finally:
+            self.model.acoustic_encoder = eager
 
     @staticmethod
     def model_class() -> Any:
@@ -294,6 +337,18 @@ class HiggsAudioCodec(XcodecCodec):
         from transformers import HiggsAudioV2TokenizerModel
 
         return HiggsAudioV2TokenizerModel
+
+
+class _Through(nn.Module):
+    """A module that calls ``fn`` (a backend's network in place of a submodule)."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.fn(x)
+        return out
 
 
 CODECS: dict[str, type[TransformersAudioCodec]] = {
