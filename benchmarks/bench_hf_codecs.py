@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._loop_vs_encode import HEADER, offline_env, run_rounds, table_rows  # noqa: E402
 from benchmarks.bench_encode import SHARED, audiotok, mono, run  # noqa: E402
 
 ANCHOR = """
@@ -127,57 +127,28 @@ def main() -> None:
     save_model(entry.family, hf_home, entry.weights.repo)
     clips = tmp / "clips"
     samples = make_clips(clips, entry.sample_rate)
-    threads = str(args.threads)
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "AUDIOTOK_OFFLINE": "1",
-           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "AUDIOTOK_CACHE_DIR": str(tmp / "cache")}  # fmt: skip
-    env.pop("HF_HUB_CACHE", None)
-    model_dir = next(
-        (hf_home / "hub" / f"models--{entry.weights.repo.replace('/', '--')}" / "snapshots").iterdir()
-    )
+    env = offline_env(hf_home, tmp, args.threads)
+    repo_dir = hf_home / "hub" / f"models--{entry.weights.repo.replace('/', '--')}"
+    model_dir = next((repo_dir / "snapshots").iterdir())
     script = tmp / "anchor.py"
     script.write_text(ANCHOR)
-    variants = {"audiotok": []} | {f"audiotok {v}": v.split() for v in args.variant}
     # the one-time OpenVINO conversion of these weights is not what is timed (README: Backends)
     run(audiotok("encode", clips, "-o", tmp / "warm", "--codec", args.codec), env)
-    times: dict[str, list[float]] = {"anchor": [], **{name: [] for name in variants}}
-    rss: dict[str, float] = {}
-    outs: dict[str, Path] = {}
-    for r in range(args.rounds):
-        anchor_out = tmp / f"anchor{r}"
-        anchor_out.mkdir()
-        cmds = {
-            "anchor": [sys.executable, str(script), entry.family, str(model_dir), str(clips), str(anchor_out)]
-        }
-        for i, (name, extra) in enumerate(variants.items()):
-            outs[name] = tmp / f"ours{i}_{r}"
-            cmds[name] = audiotok("encode", clips, "-o", outs[name], "--codec", args.codec, *extra)
-        for name, cmd in cmds.items():
-            wall, peak = run(cmd, env)
-            times[name].append(wall)
-            rss[name] = max(rss.get(name, 0.0), peak)
-            print(f"round {r + 1}: {name:32s} {wall:7.2f} s  {peak:6.0f} MiB", flush=True)
-    base = statistics.median(times["anchor"])
+    runs = run_rounds(
+        lambda out: [sys.executable, str(script), entry.family, str(model_dir), str(clips), str(out)],
+        [str(clips), "--codec", args.codec], args.variant, args.rounds, env, tmp,
+    )  # fmt: skip
     rate = entry.sample_rate
     lines = [
         f"# {args.codec}: audiotok encode vs a transformers loop (benchmarks/bench_hf_codecs.py)",
         "",
         f"24 real clips, {samples / rate:.0f} s in all (3-10 s, {rate} Hz mono); full-size random model "
-        f"(spread codebooks); threads={threads}, {os.cpu_count()} CPUs; median of {args.rounds} round(s), "
-        "start-up included.",
+        f"(spread codebooks); threads={args.threads}, {os.cpu_count()} CPUs; median of {args.rounds} "
+        "round(s), start-up included.",
         "",
-        "| run | wall s | x real time | vs anchor | peak RSS MiB | codes equal to the anchor's |",
-        "|---|---:|---:|---:|---:|---:|",
+        *HEADER,
+        *table_rows(runs, samples / rate, agreement, tmp / f"anchor{args.rounds - 1}"),
     ]
-    for name in times:
-        t = statistics.median(times[name])
-        eq = "-"
-        if name in outs:
-            same, total = agreement(outs[name], tmp / f"anchor{args.rounds - 1}")
-            eq = f"{100 * same / total:.4f} % ({total - same} of {total} differ)"
-        lines.append(
-            f"| {name} | {t:.2f} | {samples / rate / t:.1f} | {base / t:.2f}x | {rss[name]:.0f} | {eq} |"
-        )
     report = "\n".join(lines)
     print("\n" + report)
     if args.out:

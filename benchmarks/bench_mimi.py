@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,8 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_encode import SHARED, audiotok, mono, run  # noqa: E402
+from benchmarks._loop_vs_encode import HEADER, long_file_rows, offline_env, run_rounds, table_rows  # noqa: E402
+from benchmarks.bench_encode import SHARED, mono  # noqa: E402
 
 SR = 24000
 ANCHOR = """
@@ -118,64 +118,25 @@ def main() -> None:
     save_model(hf_home)
     clips = tmp / "clips"
     samples = make_clips(clips)
-    threads = str(args.threads)
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "AUDIOTOK_OFFLINE": "1",
-           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "AUDIOTOK_CACHE_DIR": str(tmp / "cache")}  # fmt: skip
-    env.pop("HF_HUB_CACHE", None)
+    env = offline_env(hf_home, tmp, args.threads)
     model_dir = next((hf_home / "hub" / "models--kyutai--mimi" / "snapshots").iterdir())
     script = tmp / "anchor.py"
     script.write_text(ANCHOR)
-    variants = {"audiotok": []} | {f"audiotok {v}": v.split() for v in (args.variant or ["--batch-size 8"])}
-    times: dict[str, list[float]] = {"anchor": [], **{name: [] for name in variants}}
-    outs: dict[str, Path] = {}
-    rss: dict[str, float] = {}
-    for r in range(args.rounds):
-        anchor_out = tmp / f"anchor{r}"
-        anchor_out.mkdir()
-        cmds = {"anchor": [sys.executable, str(script), str(model_dir), str(clips), str(anchor_out)]}
-        for i, (name, extra) in enumerate(variants.items()):
-            outs[name] = tmp / f"ours{i}_{r}"
-            cmds[name] = audiotok("encode", clips, "-o", outs[name], "--codec", "mimi", *extra)
-        for name, cmd in cmds.items():
-            wall, peak = run(cmd, env)
-            times[name].append(wall)
-            rss[name] = max(rss.get(name, 0.0), peak)
-            print(f"round {r + 1}: {name:24s} {wall:7.2f} s  {peak:6.0f} MiB", flush=True)
-    base = statistics.median(times["anchor"])
+    runs = run_rounds(
+        lambda out: [sys.executable, str(script), str(model_dir), str(clips), str(out)],
+        [str(clips), "--codec", "mimi"], args.variant or ["--batch-size 8"], args.rounds, env, tmp,
+    )  # fmt: skip
     lines = [
         "# Mimi: audiotok encode vs a MimiModel.encode loop (benchmarks/bench_mimi.py)",
         "",
         f"24 real clips, {samples / SR:.0f} s in all (3-10 s, 24 kHz mono); full-size random Mimi (spread "
-        f"codebooks), 8 codebooks; threads={threads}, {os.cpu_count()} CPUs; median of {args.rounds} "
+        f"codebooks), 8 codebooks; threads={args.threads}, {os.cpu_count()} CPUs; median of {args.rounds} "
         "round(s), start-up included.",
         "",
-        "| run | wall s | x real time | vs anchor | peak RSS MiB | codes equal to the anchor's |",
-        "|---|---:|---:|---:|---:|---:|",
+        *HEADER,
+        *table_rows(runs, samples / SR, agreement, tmp / f"anchor{args.rounds - 1}"),
+        *(long_file_rows("mimi", SR, env, tmp) if args.rss else []),
     ]
-    for name in times:
-        t = statistics.median(times[name])
-        eq = "-"
-        if name in outs:
-            same, total = agreement(outs[name], tmp / f"anchor{args.rounds - 1}")
-            eq = f"{100 * same / total:.4f} % ({total - same} of {total} differ)"
-        lines.append(
-            f"| {name} | {t:.2f} | {samples / SR / t:.1f} | {base / t:.2f}x | {rss[name]:.0f} | {eq} |"
-        )
-    if args.rss:
-        for minutes in (10, 60):
-            long = tmp / f"long{minutes}.wav"
-            speech, _ = mono(SHARED / "speech_music_24k_mono.wav")
-            sf.write(
-                long, np.tile(speech, int(np.ceil(minutes * 60 * SR / len(speech))))[: minutes * 60 * SR], SR
-            )
-            wall, peak = run(
-                audiotok("encode", long, "-o", tmp / f"long_out{minutes}", "--codec", "mimi"), env
-            )
-            lines.append(
-                f"| one {minutes}-minute file | {wall:.1f} | {minutes * 60 / wall:.1f} | - | {peak:.0f} | - |"
-            )
-            long.unlink()
     report = "\n".join(lines)
     print("\n" + report)
     if args.out:

@@ -189,13 +189,12 @@ def _folder_weights(folder: Path, hub: HubWeights) -> Path:
         If a file the model needs is not in the folder.
     """
     missing = [f for f in hub.files if not (folder / f).is_file()]
-    weights = next((folder / w for w in hub.weights if (folder / w).is_file()), None)
-    if weights is None:
+    weights = [folder / w for w in hub.weights if (folder / w).is_file()]
+    if not weights:
         missing.append(" or ".join(hub.weights))
     if missing:
         raise ModelError(f"not a copy of Hugging Face repo {hub.repo}: no {', '.join(missing)}", folder)
-    assert weights is not None
-    return weights
+    return weights[0]
 
 
 def load_codec(

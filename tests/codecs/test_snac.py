@@ -284,6 +284,17 @@ def test_encode_to_npq_rows_and_back_through_the_cli(
     assert refused.exit_code != 0 and "different rates" in str(refused.exception)
 
 
+def _encode_cli(tmp_path: Path, *options: str) -> None:
+    """``audiotok encode IN -o OUT --codec snac-24khz OPTIONS`` under ``tmp_path``; it must succeed."""
+    from typer.testing import CliRunner
+
+    from audiotok.cli.app import app
+
+    args = ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--codec", "snac-24khz", *options]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+
 def test_stereo_mid_side_is_two_groups_of_rows(
     snac_dirs: dict[int, Path], hf_home: Path, tmp_path: Path
 ) -> None:
@@ -295,47 +306,24 @@ def test_stereo_mid_side_is_two_groups_of_rows(
 
     in_hub_cache(snac_dirs[24], hf_home, "hubertsiuzdak/snac_24khz")
     write_audio(tmp_path / "in" / "s.wav", 1.1, sr=24000, channels=2)
-    args = [
-        "encode",
-        str(tmp_path / "in"),
-        "-o",
-        str(tmp_path / "out"),
-        "--codec",
-        "snac-24khz",
-        "--stereo",
-        "mid-side",
-    ]
-    result = CliRunner().invoke(app, [*args, "--side-codebooks", "2"])
-    assert result.exit_code == 0, result.output
+    _encode_cli(tmp_path, "--stereo", "mid-side", "--side-codebooks", "2")
     rows, header = npq.read(tmp_path / "out" / "s.npq")
     assert header.format == "NPQ2" and (header.k_mid, header.k_side) == (7, 3) and rows.shape[1] == 10
     decoded = CliRunner().invoke(app, ["decode", str(tmp_path / "out"), "-o", str(tmp_path / "wav")])
-    assert decoded.exit_code == 0, decoded.output and sf.info(tmp_path / "wav" / "s.wav").channels == 2
+    assert decoded.exit_code == 0, decoded.output
+    assert sf.info(tmp_path / "wav" / "s.wav").channels == 2
 
 
 def test_a_named_model_reads_a_local_folder_with_model(
     snac_dirs: dict[int, Path], hf_home: Path, tmp_path: Path
 ) -> None:
     """``--codec snac-24khz --model DIR``: the folder's weights under the registry's name, no cache needed."""
-    from typer.testing import CliRunner
 
-    from audiotok.cli.app import app
     from audiotok.sinks import manifest
     from tests.dac_helpers import write_audio
 
     write_audio(tmp_path / "in" / "a.wav", 0.7, sr=24000, channels=1)
-    args = [
-        "encode",
-        str(tmp_path / "in"),
-        "-o",
-        str(tmp_path / "out"),
-        "--codec",
-        "snac-24khz",
-        "--backend",
-        "eager",
-    ]
-    result = CliRunner().invoke(app, [*args, "--model", str(snac_dirs[24])])
-    assert result.exit_code == 0, result.output
+    _encode_cli(tmp_path, "--backend", "eager", "--model", str(snac_dirs[24]))
     found = manifest.find(tmp_path / "out" / "a.npq")
     assert found is not None and found.info.codec == "snac-24khz" and found.info.family == "snac"
     c = registry.load_codec("snac-24khz", checkpoint=snac_dirs[24])
