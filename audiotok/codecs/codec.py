@@ -280,6 +280,12 @@ class Codec:
         """What besides the weights keys a backend entry of ``part`` (EnCodec: ``q8``); default none."""
         return ""
 
+    def export_tolerance(self, part: Part) -> float | None:
+        """The gate's bound on ``|backend - eager| / max|eager|`` of the export module's output on the
+        probe, for an encoder export that stops before the quantizer (Mimi's SEANet); ``None`` (the
+        default): the gate compares the codes token for token instead."""
+        return None
+
     @property
     def export_codebooks(self) -> int:
         """Codebooks the exported encoder gives (the gate compares that many); default all."""

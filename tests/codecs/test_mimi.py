@@ -333,3 +333,72 @@ def test_loading_prints_no_progress_bar_and_leaves_the_setting(
     registry.load_codec(str(mimi_dir))
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()
+
+
+# -- the SEANet on OpenVINO (backend "openvino", what "auto" picks on the CPU) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def ov_codec(mimi_dir: Path) -> Any:
+    pytest.importorskip("openvino")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        loaded = registry.load_codec(str(mimi_dir), backend="openvino")
+        assert loaded.backends == {"encoder": "openvino"}, "the gate refused the conversion"
+        yield loaded
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_the_seanet_context_covers_its_receptive_field(ov_codec: Any) -> None:
+    from audiotok.codecs.mimi.model import seanet_reach
+
+    assert seanet_reach(ov_codec.model.encoder.encoder_seanet) == 4279  # kernels and strides of MimiConfig()
+    assert ov_codec.seanet_context == 4800  # 5 SEANet frames of 960 samples
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_openvino_streamed_chunks_equal_the_whole_file_encode(ov_codec: Any, n: int) -> None:
+    """The SEANet on OpenVINO, each chunk with its context, gives eager's whole-file latents to rounding."""
+    x = noise_chirp(SR, 1, n, seed=n)
+    want = _reference(ov_codec, x, 8)  # MimiModel.encode, eager PyTorch
+    offline = _offline_latents(ov_codec, x)
+    for chunk in (0.08, 0.4, None):  # shorter than the context (4800 samples), longer, one call
+        codes, latents = _streamed_latents(ov_codec, x, chunk)
+        assert latents.shape == offline.shape
+        diff = float((latents - offline).abs().max())
+        assert diff <= LATENT_TOLERANCE, f"{n} samples, chunk {chunk}: latents off by {diff}"
+        assert codes.shape == want.shape and np.count_nonzero(codes != want) <= MAX_CODE_FLIPS
+
+
+def test_openvino_with_a_short_context_the_chunk_starts_differ(
+    ov_codec: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above can fail: a chunk run with too few samples before it is wrong at its start."""
+    x = noise_chirp(SR, 1, 21 * HOP + 1000, seed=5)
+    offline = _offline_latents(ov_codec, x)
+    monkeypatch.setattr(ov_codec, "seanet_context", 960)  # one SEANet frame, short of its reach
+    _, latents = _streamed_latents(ov_codec, x, 0.4)
+    assert float((latents - offline).abs().max()) > 100 * LATENT_TOLERANCE
+
+
+def test_openvino_batched_files_equal_one_at_a_time(ov_codec: Any) -> None:
+    signals = [
+        noise_chirp(SR, 1, n, seed=i) for i, n in enumerate((5 * HOP + 7, 21 * HOP + 1000, 1, 9 * HOP))
+    ]
+    batched = _run(ov_codec, signals, 8, chunk_seconds=0.4, batch_size=4)
+    for i, x in enumerate(signals):
+        np.testing.assert_array_equal(batched[i], _alone(ov_codec, x), err_msg=f"file {i}")
+
+
+def test_the_gate_bounds_the_seanet_output_and_refuses_a_wrong_one(ov_codec: Any) -> None:
+    from audiotok.codecs.backends.gate import _gate
+
+    runner = ov_codec.runner("encoder")
+    passed, detail = _gate(ov_codec, "encoder", runner)
+    assert passed, detail
+    off = float(detail.split("within ")[1].split()[0])
+    assert 0 < off <= 1e-5  # OpenVINO rounds differently, and within the bound
+    passed, detail = _gate(ov_codec, "encoder", lambda x: runner(x) * (1 + 1e-4))
+    assert not passed and "bound 1e-05" in detail

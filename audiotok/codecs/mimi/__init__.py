@@ -40,6 +40,8 @@ class MimiPlugin(TransformersPlugin):
             "mimi", "mimi", "mimi", 24000, 1, 1920, 32, 2048, HubWeights(MIMI_REPO), licence="CC-BY-4.0"
         ),
     )
-    defaults = EncodeDefaults(codebooks=8, stereo="downmix", chunk_seconds=10.0)
+    #: 5 s chunks: measured faster than 10 s (the SEANet's 24 kHz activations of a long call leave the
+    #: CPU's caches; benchmarks/bench_mimi.py); with the state carried a file's latents do not depend on it
+    defaults = EncodeDefaults(codebooks=8, stereo="downmix", chunk_seconds=5.0)
     model_module = "audiotok.codecs.mimi.model"
     model_types = ("mimi",)

@@ -11,6 +11,15 @@ write those values after the row's last real position. Convolutions are
 strictly causal per output frame, so frames before a row's end never see what
 follows it; the codes equal ``MimiModel.encode`` of the whole file.
 
+Backend (``--backend auto`` / ``openvino``): the SEANet convolutions (about
+85 % of an encode on the CPU) run on OpenVINO (:class:`ExportSeanet`, dynamic
+length, a file's end padded as ``MimiConv1d`` pads it); the transformer,
+the downsampling convolution and the quantizer stay in PyTorch with their
+carried state. The SEANet's state is not carried: each row's chunk is run
+with the ``seanet_context`` samples before it (4800: its receptive field
+reaches 4279 samples back), and the frames of that context dropped, so the latents equal
+eager PyTorch's to float32 rounding.
+
 This module holds tensors only: no audio files are read or written here.
 """
 
@@ -20,7 +29,7 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -42,6 +51,8 @@ class MimiState:
     n_codebooks: int
     padding_cache: Any = None
     encoder_cache: Any = None
+    #: ``Array[rows, 1, seanet_context]``: each row's last samples, when a backend runs the SEANet
+    context: Array | None = None
 
 
 class MimiCodec(StreamingCodec):
@@ -62,7 +73,10 @@ class MimiCodec(StreamingCodec):
     #: Not ``exact_chunking``: streamed latents equal the whole-file encode's to float32 rounding, but the
     #: quantizer (``torch.cdist`` through a matrix product) can flip a near-tie, as transformers' own
     #: encode does between a file and its pieces (README, Mimi).
-    caps = Capabilities(static_shapes=False, streaming=True, exact_chunking=False)
+    caps = Capabilities(
+        static_shapes=False, streaming=True, exact_chunking=False,
+        auto_backends=("openvino",), auto_parts=("encoder",),
+    )  # fmt: skip
     #: Decoded chunks get 2 s of codes each side (the decoder is causal; its transformer's memory is longer,
     #: so chunked decoding is close to, not equal to, a whole-file decode).
     DECODE_CONTEXT_FRAMES = 25
@@ -84,6 +98,13 @@ class MimiCodec(StreamingCodec):
         self.hop_length = int(cfg.frame_size)
         self.min_codebooks = int(cfg.num_semantic_quantizers)
         self.encoder_strides = _encoder_strides(model.encoder)
+        #: 2: the downsampling convolution's stride (25 Hz SEANet frames to 12.5 Hz codes)
+        down = model.encoder.downsample
+        self.latent_stride = 1 if down is None else int(down.conv.stride[0])
+        per_frame = self.hop_length // self.latent_stride
+        #: samples before a chunk that the SEANet backend runs on: its reach in whole SEANet frames
+        #: (4800, 5 frames of 960, for the published model, whose reach is 4279 samples)
+        self.seanet_context = -(-seanet_reach(model.encoder.encoder_seanet) // per_frame) * per_frame
 
     @property
     def encoder_context_frames(self) -> Context:
@@ -99,7 +120,10 @@ class MimiCodec(StreamingCodec):
         """
         self.check_audio(audio, n_codebooks)
         x = audio.to(self.device, torch.float32)
-        codes: torch.Tensor = self.model.encode(x, num_quantizers=n_codebooks).audio_codes
+        samples = x.shape[-1]
+        rows = [x[b : b + 1].cpu().numpy() for b in range(x.shape[0])]
+        with self._seanet(lambda: self._seanet_rows(rows, None, samples)):
+            codes: torch.Tensor = self.model.encode(x, num_quantizers=n_codebooks).audio_codes
         return codes.long()
 
     @torch.inference_mode()
@@ -129,12 +153,17 @@ class MimiCodec(StreamingCodec):
             raise ValueError(f"a chunk is whole frames of {self.hop_length} with 0 < valid <= its length")
         dtype = next(self.model.parameters()).dtype  # float32; float64 where a test or user made it so
         x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(self.device, dtype)
-        with self._ends(valid, samples):
+        cut = [np.asarray(audio[b : b + 1, :, :v], dtype=np.float32) for b, v in enumerate(valid)]
+        with self._ends(valid, samples), self._seanet(lambda: self._seanet_rows(cut, state.context, samples)):
             out = self.model.encode(
                 x, num_quantizers=state.n_codebooks, encoder_cache=state.encoder_cache,
                 padding_cache=state.padding_cache, use_streaming=True,
             )  # fmt: skip
         state.padding_cache, state.encoder_cache = out.padding_cache, out.encoder_cache
+        if self.runner("encoder") is not None:  # each row's last samples, the next chunk's context
+            prev = [] if state.context is None else [state.context]
+            joined = np.concatenate([*prev, np.asarray(audio, np.float32)], -1)
+            state.context = joined[..., -self.seanet_context :]
         return np.asarray(out.audio_codes.long().cpu().numpy())
 
     def keep_rows(self, state: MimiState, rows: Sequence[int]) -> MimiState:
@@ -147,7 +176,42 @@ class MimiCodec(StreamingCodec):
             ]
         if state.encoder_cache is not None:
             state.encoder_cache.batch_select_indices(idx)
+        if state.context is not None:
+            state.context = state.context[list(rows)]
         return state
+
+    @contextlib.contextmanager
+    def _seanet(self, run: Any) -> Iterator[None]:
+        """While inside, the SEANet's forward is ``run()`` when a backend runs the encoder (else eager)."""
+        if self.runner("encoder") is None:
+            yield
+            return
+        seanet = self.model.encoder.encoder_seanet
+        seanet.forward = lambda hidden_states, padding_cache=None: run()
+        try:
+            yield
+        finally:
+            del seanet.forward
+
+    def _seanet_rows(self, rows: Sequence[Array], context: Array | None, samples: int) -> torch.Tensor:
+        """The SEANet's output ``[B, D, ceil(samples / 960)]`` through the backend, row by row.
+
+        ``rows[b] : Array[1, 1, valid_b]`` is a row's audio up to its end in
+        this chunk; ``context : Array[B, 1, C]`` the samples before
+        the chunk (``seanet_context`` of them, or all since the file's start when fewer; ``None``: the
+        chunk starts the file). Frames past a row's
+        end are zeros (the downsampling convolution's end padding follows).
+        """
+        per_frame = self.hop_length // self.latent_stride
+        frames = -(-samples // per_frame)
+        drop = 0 if context is None else context.shape[-1] // per_frame  # shorter near a file's start
+        outs = []
+        for b, row in enumerate(rows):
+            x = row if context is None else np.concatenate([context[b : b + 1], row], -1)
+            y = torch.as_tensor(np.asarray(self.run("encoder", cast(Any, x))))[..., drop:]
+            outs.append(nn.functional.pad(y, (0, frames - y.shape[-1])))
+        dtype = next(self.model.parameters()).dtype
+        return torch.cat(outs).to(self.device, dtype)
 
     @contextlib.contextmanager
     def _ends(self, valid: Sequence[int], samples: int) -> Iterator[None]:
@@ -170,6 +234,22 @@ class MimiCodec(StreamingCodec):
         module: nn.Module = self.model.encoder if part == "encoder" else self.model.decoder
         return module
 
+    def export_module(self, part: Part) -> nn.Module:
+        """The encoder's SEANet as :class:`ExportSeanet` (audio ``[B, 1, S]`` to ``[B, D, ceil(S / 960)]``);
+        the decoder model for the decoder (it stays eager under ``auto``)."""
+        if part == "encoder":
+            return ExportSeanet(self.model.encoder.encoder_seanet)
+        return self.network(part)
+
+    def export_tolerance(self, part: Part) -> float | None:
+        """1e-5: the gate bounds the SEANet's output (relative to its peak) instead of comparing codes.
+
+        OpenVINO's SEANet is within about 1e-6 of PyTorch's; on the probe that
+        already flips a code of the random test models' deep codebooks (a
+        near-tie), while a wrong conversion is off by far more.
+        """
+        return 1e-5 if part == "encoder" else None
+
     def select_codebooks(self, k: int) -> None:
         """Check ``k``: at least the semantic codebook(s), at most :attr:`n_codebooks`.
 
@@ -184,6 +264,77 @@ class MimiCodec(StreamingCodec):
             raise UsageError(
                 f"{k} codebooks asked for but {self.name} takes {self.min_codebooks} to {self.n_codebooks}"
             )
+
+
+class ExportSeanet(nn.Module):
+    """Mimi's SEANet encoder for a backend: ``audio : Tensor[B, 1, S]`` to ``Tensor[B, D, ceil(S / 960)]``.
+
+    The same convolutions as ``MimiEncoder`` without its padding cache: each
+    causal convolution pads ``kernel - stride`` zeros on the left and, from
+    the input's length, the ``extra padding`` zeros on the right that make
+    its frames whole (``MimiConv1d`` with ``pad_mode="constant"``, which every
+    SEANet convolution has), so that OpenVINO converts it with a dynamic length.
+    """
+
+    def __init__(self, seanet: nn.Module) -> None:
+        super().__init__()
+        from transformers.models.mimi.modeling_mimi import MimiConv1d, MimiResnetBlock
+
+        def part(layer: nn.Module) -> nn.Module:
+            if isinstance(layer, MimiConv1d):
+                if layer.pad_mode != "constant":
+                    raise ValueError(f"SEANet convolution with pad_mode {layer.pad_mode!r}")
+                return _CausalConv(layer)
+            if isinstance(layer, MimiResnetBlock):
+                if not isinstance(layer.shortcut, nn.Identity):
+                    raise ValueError("SEANet residual block with a convolution shortcut")
+                return _Residual(nn.Sequential(*(part(b) for b in layer.block)))
+            return layer
+
+        self.layers = nn.Sequential(*(part(layer) for layer in cast(Any, seanet).layers))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.layers(audio)
+        return out
+
+
+class _CausalConv(nn.Module):
+    """``MimiConv1d`` (causal, zero padding) as plain tensor operations on a dynamic length."""
+
+    def __init__(self, conv: Any) -> None:
+        super().__init__()
+        self.conv = conv.conv
+        self.left = int(conv.padding_total)
+        self.stride = int(conv.conv.stride[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:  # the end padding that makes the frames whole: (-length) mod stride zeros
+            extra = (self.stride - x.shape[-1] % self.stride) % self.stride
+            x = torch.cat([x, x.new_zeros(x.shape[0], x.shape[1], extra)], -1)
+        out: torch.Tensor = self.conv(nn.functional.pad(x, (self.left, 0)))
+        return out
+
+
+class _Residual(nn.Module):
+    """``MimiResnetBlock`` with an identity shortcut: ``x + block(x)``."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = x + self.block(x)
+        return out
+
+
+def seanet_reach(seanet: Any) -> int:
+    """Samples before an output frame's own that the SEANet reads (its causal receptive field)."""
+    reach, per_frame = 0, 1
+    for name in seanet._conv1d_layer_names:
+        conv = seanet.get_submodule(name).conv
+        reach += (int(conv.kernel_size[0]) - 1) * int(conv.dilation[0]) * per_frame
+        per_frame *= int(conv.stride[0])
+    return reach
 
 
 def _encoder_strides(encoder: Any) -> dict[nn.Module, int]:
@@ -228,7 +379,7 @@ def load(located: Located, device: torch.device, fast: bool) -> MimiCodec:
         ``path`` the weights file of a model folder (``config.json`` beside it).
     device : torch.device
     fast : bool
-        Unused (no speed-up changes Mimi's codes).
+        Unused (the backends, ``apply_backend``, are Mimi's speed-up).
 
     Raises
     ------
