@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._groups import SHARD, Shard, grouped
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt, alias, hidden_alias, jobs_option
@@ -17,9 +20,11 @@ from audiotok.services.dataset.scan import parse_split_map
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
     from audiotok.services.dataset import build as dataset_build
+    from audiotok.services.dataset import export as dataset_export
     from audiotok.services.dataset import inspect as dataset_inspect
 else:
     dataset_build = lazy_import("audiotok.services.dataset.build")
+    dataset_export = lazy_import("audiotok.services.dataset.export")
     dataset_inspect = lazy_import("audiotok.services.dataset.inspect")
 
 
@@ -150,3 +155,77 @@ def inspect(
         console.print(f"columns: {columns}", highlight=False)
     total = "" if summary.hours is None else f", {summary.total_frames} frames, {summary.hours:.3f} h"
     console.print(f"{summary.path}: {summary.rows} rows{total}")
+
+
+EXPORT_FORMATS = ("parquet", "webdataset", "codec-bpe")
+
+
+def _format(value: str) -> str:
+    if value not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(EXPORT_FORMATS)}, not {value!r}")
+    return value
+
+
+@dataset_app.command(
+    "export",
+    epilog=examples(
+        (
+            "Parquet shards for the Hub (data/train-NNNNN-of-NNNNN.parquet + README.md)",
+            "audiotok dataset export npq_out codes_pq --format parquet",
+        ),
+        (
+            "WebDataset tars of at most 1000 samples",
+            "audiotok dataset export ecdc codes_wds --format webdataset --max-shard-items 1000",
+        ),
+        (
+            "codec-bpe's folder of <id>_c0.npy + codec_info.json",
+            "audiotok dataset export npq_out bpe --format codec-bpe",
+        ),
+        (
+            "Shard 0 of 4 (run 4 of them; the last to finish writes the card)",
+            "audiotok dataset export npq_out codes_pq --format parquet --shard-index 0 --shard-count 4",
+        ),
+    ),
+)
+@grouped
+def export(
+    src: Annotated[
+        Path, typer.Argument(help="Folder of .npq or .ecdc (+ sidecars) files, or a 'dataset build' folder.")
+    ],
+    out: Annotated[Path, typer.Argument(help="Output folder (new, empty, or an earlier export: resumed).")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", callback=_format, help="parquet, webdataset or codec-bpe.")
+    ],
+    split: Annotated[str, typer.Option(help="Split of a token folder's items.")] = "train",
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", "-r", help="Scan subfolders.")
+    ] = True,
+    max_shard_bytes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Bytes of codes per shard (default: parquet 500 MB, webdataset 1 GB)."),
+    ] = None,
+    max_shard_items: Annotated[int | None, typer.Option(min=1, help="Items per shard.")] = None,
+    shard: Shard = SHARD,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export token files as Parquet (Hub), WebDataset or codec-bpe shards; resumable and atomic."""
+    command = shlex.join(["audiotok", *sys.argv[1:]])
+    with progress("Exporting", enabled=not as_json) as on_progress:
+        result = dataset_export.export_dataset(
+            src, out, format=format, split=split, recursive=recursive, shard=shard,  # type: ignore[arg-type]
+            max_shard_bytes=max_shard_bytes, max_shard_items=max_shard_items, command=command,
+            on_progress=on_progress,
+        )  # fmt: skip
+    for failure in result.failures:
+        err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)
+    if as_json:
+        typer.echo(result.model_dump_json())
+    else:
+        state = "complete" if result.finished else "waiting for the other shards"
+        console.print(
+            f"[green]✓[/] {result.out_dir} ({result.format}: {result.written} written, {result.skipped} "
+            f"skipped, {result.shards_written}/{result.shards} shards by this run; {state}; "
+            f"{result.elapsed_s:.1f} s)"
+        )
+    if result.failures:
+        raise typer.Exit(1)
