@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -160,6 +159,17 @@ def inspect(
 EXPORT_FORMATS = ("parquet", "webdataset", "codec-bpe")
 
 
+def _command_line(
+    src: Path, out: Path, fmt: str, split: str, recursive: bool, max_bytes: int | None, max_items: int | None
+) -> str:
+    """The export's command line, as the card records it (the options that shape the output)."""
+    argv = ["audiotok", "dataset", "export", str(src), str(out), "--format", fmt, "--split", split]
+    argv += [] if recursive else ["--no-recursive"]
+    argv += ["--max-shard-bytes", str(max_bytes)] if max_bytes else []
+    argv += ["--max-shard-items", str(max_items)] if max_items else []
+    return shlex.join(argv)
+
+
 def _format(value: str) -> str:
     if value not in EXPORT_FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(EXPORT_FORMATS)}, not {value!r}")
@@ -209,7 +219,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export token files as Parquet (Hub), WebDataset or codec-bpe shards; resumable and atomic."""
-    command = shlex.join(["audiotok", *sys.argv[1:]])
+    command = _command_line(src, out, format, split, recursive, max_shard_bytes, max_shard_items)
     with progress("Exporting", enabled=not as_json) as on_progress:
         result = dataset_export.export_dataset(
             src, out, format=format, split=split, recursive=recursive, shard=shard,  # type: ignore[arg-type]
@@ -218,6 +228,8 @@ def export(
         )  # fmt: skip
     for failure in result.failures:
         err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)
+    for note in result.left_out:
+        err_console.print(f"note: {note.path}: {note.error}", markup=False, highlight=False)
     if as_json:
         typer.echo(result.model_dump_json())
     else:

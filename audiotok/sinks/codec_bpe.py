@@ -14,7 +14,8 @@ One file per item (no shards): each is written to a temporary name and
 renamed into place (:func:`audiotok._fsio.atomic_write`), so a rerun skips
 the files already there with the planned shape; ``codec_info.json`` comes
 last. Codes with strides (SNAC) are refused: codec-bpe needs one ``(K, T)``
-matrix.
+matrix. Items without frames are left out (and reported): codec-bpe 1.4.1's
+trainer fails on a ``(K, 0)`` file (``range()`` with step 0).
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ column         type                            value
 
 The codec identity (:class:`~audiotok.sinks.shards.ShardIdentity`) is in every
 shard's schema metadata (key ``audiotok``) and in the dataset card
-``README.md``, written last, whose YAML header holds the ``configs``
-(``data_files`` per split) and ``dataset_info.features`` that ``datasets``
-reads, then the codec, its weights' sha256, the audiotok version and the
+``README.md``, written last, whose YAML header holds the
+``dataset_info.features`` that ``datasets`` reads (and no ``configs``: see
+:func:`_card`), then the codec, its weights' sha256, the audiotok version and the
 command line. Shards are written with ``pyarrow`` (a dependency of
 ``datasets``), zstd-compressed, row groups of at most 64 MB of codes.
 
@@ -155,19 +155,17 @@ def _levels(item: ShardItem) -> tuple[np.ndarray[Any, Any], ...]:
 
 
 def _card(sink: ParquetSink, index: dict[str, Any]) -> str:
-    """The dataset card: the YAML header ``datasets`` reads (configs, features, splits), then the codec."""
+    """The dataset card: the YAML header ``datasets`` reads (features), then the codec."""
     import yaml  # a dependency of datasets; only the card needs it
     from datasets import Features  # a slow import: only the card needs it
 
     ident = sink.identity
     splits = dict(index["splits"])
+    # No `configs` entry: the splits come from the file names (`data/<split>-*`, what the Hub and
+    # `load_dataset` infer). With `configs`, datasets 5.2.0 keys its cache by the card alone, not the
+    # files' mtimes: `load_dataset(OUT)` then returns the rows of an earlier export to a folder of the
+    # same name (tests/services/dataset/test_export.py::test_a_new_export_is_not_read_from_the_cache).
     header = {
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits],
-            }
-        ],
         "dataset_info": {
             "features": Features.from_arrow_schema(schema_for(sink))._to_yaml_list(),
         },
@@ -189,6 +187,7 @@ def _card(sink: ParquetSink, index: dict[str, Any]) -> str:
         f"- weights sha256: `{ident.weights_sha256 or 'unknown'}`",
         f"- frame rate: {ident.frame_rate} rows/s; vocabularies: {vocab}",
         f"- {codes}; `n_frames` = T, `n_codebooks` = K",
+        f"- splits: {', '.join(f'{name} ({n} items)' for name, n in splits.items())}",
         f"- items: {index['items']}, frames: {index['frames']}, hours: {index['seconds'] / 3600:.3f}",
         "",
         "```python",

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 ExportFormat = Literal["parquet", "webdataset", "codec-bpe"]
 FORMATS: tuple[ExportFormat, ...] = ("parquet", "webdataset", "codec-bpe")
+EMPTY = "no frames; left out: codec-bpe's train_tokenizer fails on a (K, 0) file (range() step 0)"
 _SHARDED: dict[str, type[ShardSink]] = {"parquet": ParquetSink, "webdataset": WebDatasetSink}
 
 
@@ -66,6 +67,10 @@ class ExportSummary(FrozenModel):
     shards: int = Field(description="Shards of the whole plan (files, for codec-bpe).")
     shards_written: int = Field(description="Shards this run wrote.")
     failures: list[FileFailure] = Field(description="Files left out, and why.")
+    left_out: list[FileFailure] = Field(
+        default_factory=list,
+        description="Items the format cannot hold, left out on purpose (codec-bpe: items without frames).",
+    )
     finished: bool = Field(description="Whether the index (and card) is written: every shard is committed.")
     elapsed_s: float = Field(description="Wall time, seconds.")
 
@@ -214,8 +219,11 @@ def _export_files(
     mine = [r for i, r in enumerate(sources.refs) if i % shard[1] == shard[0]]
     emit(on_progress, ProgressEvent("files", total=len(mine)))
     failures = list(sources.failures)
+    left_out = [FileFailure(path=r.source, error=EMPTY) for r in mine if not r.n_frames]
     written = skipped = 0
     for ref in mine:
+        if not ref.n_frames:
+            continue
         if sink.done(ref.id, (ref.n_columns, ref.n_frames)):
             skipped += 1
         else:
@@ -226,11 +234,14 @@ def _export_files(
                 failures.append(_failure(ref, exc))
         emit(on_progress, ProgressEvent("files", advance=1, item=ref.path))
     failed = {f.path for f in failures}
-    finished = all(r.source in failed or sink.done(r.id, (r.n_columns, r.n_frames)) for r in sources.refs)
+    finished = all(
+        not r.n_frames or r.source in failed or sink.done(r.id, (r.n_columns, r.n_frames))
+        for r in sources.refs
+    )
     if finished:  # every item of every run is there (or failed in this one): codec_info.json last
         sink.finish()
     return ExportSummary(
         out_dir=str(out), format="codec-bpe", source=sources.kind, items=len(mine), written=written,
         skipped=skipped, shards=len(sources.refs), shards_written=written, failures=failures,
-        finished=finished, elapsed_s=time.perf_counter() - start,
+        left_out=left_out, finished=finished, elapsed_s=time.perf_counter() - start,
     )  # fmt: skip
