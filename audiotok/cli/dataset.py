@@ -234,9 +234,10 @@ def export(
         typer.echo(result.model_dump_json())
     else:
         state = "complete" if result.finished else "waiting for the other shards"
+        unit = "files" if result.format == "codec-bpe" else "shards"
         console.print(
             f"[green]✓[/] {result.out_dir} ({result.format}: {result.written} written, {result.skipped} "
-            f"skipped, {result.shards_written}/{result.shards} shards by this run; {state}; "
+            f"skipped, {result.shards_written}/{result.shards} {unit} by this run; {state}; "
             f"{result.elapsed_s:.1f} s)"
         )
     if result.failures:

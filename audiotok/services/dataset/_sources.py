@@ -141,21 +141,28 @@ class Sources:
         return ShardItem(key, ref.id, ref.source, Codes(codes), _esf_seconds(meta))
 
     def _load_row(self, ref: SourceRef, key: str) -> ShardItem:
-        table = self._tables[ref.split]
-        row = table.slice(ref.row, 1).to_pylist()[0]
-        t, k = int(row["n_frames"]), int(row["n_codebooks"])
-        codes = np.asarray(row["codes"], np.int64).reshape(t, k)
-        groups = (int(row["k_mid"]), int(row["k_side"])) if row.get("k_mid") else (k,)
+        """One row of a ``dataset build`` split: its flat ``codes`` (and ``cond``) reshaped, no Python lists."""
+        row = self._tables[ref.split].slice(ref.row, 1)
+        names_in = set(row.column_names)
+        scalars = row.drop_columns([c for c in ("codes", "cond") if c in names_in]).to_pylist()[0]
+        t, k = int(scalars["n_frames"]), int(scalars["n_codebooks"])
+        codes = _values(row, "codes").astype(np.int64).reshape(t, k)
+        groups = (int(scalars["k_mid"]), int(scalars["k_side"])) if scalars.get("k_mid") else (k,)
         cond = None
         names: tuple[str, ...] = ()
-        if row.get("cond") is not None and row.get("cond_names") is not None:
-            names = tuple(row["cond_names"])
-            cond = np.asarray(row["cond"], np.float32).reshape(t, len(names))
-        if row.get("audio_length") and row.get("sample_rate"):
-            seconds = row["audio_length"] / row["sample_rate"]
+        if "cond" in names_in and scalars.get("cond_names") is not None:
+            names = tuple(scalars["cond_names"])
+            cond = _values(row, "cond").astype(np.float32).reshape(t, len(names))
+        if scalars.get("audio_length") and scalars.get("sample_rate"):
+            seconds = scalars["audio_length"] / scalars["sample_rate"]
         else:
-            seconds = t / float(row["fps"])
+            seconds = t / float(scalars["fps"])
         return ShardItem(key, ref.id, ref.source, Codes(codes, groups), seconds, cond, names)
+
+
+def _values(row: Any, column: str) -> np.ndarray[Any, Any]:
+    """The values of a one-row table's ``list<...>`` cell as a numpy array."""
+    return np.asarray(row.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False))
 
 
 def _esf_seconds(meta: ecdc.EcdcMeta) -> float:

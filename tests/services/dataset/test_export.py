@@ -231,6 +231,20 @@ def test_dataset_build_output_exports_its_splits(npq_tree: Path, tmp_path: Path)
             np.testing.assert_array_equal(np.array(row["codes"]).T, sources[row["id"]])
 
 
+def test_esf_dataset_build_output_keeps_cond(tmp_path: Path) -> None:
+    src = tmp_path / "esf"
+    make_esf_tree(src, 4)
+    built = tmp_path / "built"
+    build_dataset(src, built, recursive=True)
+    out = tmp_path / "wds"
+    assert export_dataset(built, out, format="webdataset").finished
+    samples = _wds_samples(out)
+    for key, (codes, cond) in _esf_sources(src).items():
+        np.testing.assert_array_equal(samples[key]["codes.npy"], codes)
+        np.testing.assert_array_equal(samples[key]["cond.npy"], cond)
+        assert samples[key]["json"]["source"].startswith(f"{built}#train/")
+
+
 def test_bad_file_is_reported_and_the_rest_exported(npq_tree: Path, tmp_path: Path) -> None:
     bad = npq_tree / "d0" / "broken.npq"
     bad.write_bytes(b"NPQ1 not really")
