@@ -141,7 +141,7 @@ class Sources:
         return ShardItem(key, ref.id, ref.source, Codes(codes), _esf_seconds(meta))
 
     def _load_row(self, ref: SourceRef, key: str) -> ShardItem:
-        """One row of a ``dataset build`` split: its flat ``codes`` (and ``cond``) reshaped, no Python lists."""
+        """One row of a ``dataset build`` split: its flat ``codes`` (and ``cond``) reshaped."""
         row = self._tables[ref.split].slice(ref.row, 1)
         names_in = set(row.column_names)
         scalars = row.drop_columns([c for c in ("codes", "cond") if c in names_in]).to_pylist()[0]
