@@ -21,6 +21,7 @@ trainer fails on a ``(K, 0)`` file (``range()`` with step 0).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,12 @@ class CodecBpeSink:
         """``OUT/<id>_c0.npy`` (the id's folders kept)."""
         return self.out / (item_id + SUFFIX)
 
-    def done(self, item_id: str, shape: tuple[int, int]) -> bool:
-        """Whether ``item_id``'s file is there with the planned ``(K, T)`` int32 codes."""
+    def done(self, item_id: str, shape: tuple[int, int], source: str) -> bool:
+        """Whether ``item_id``'s file holds the planned ``(K, T)`` int32 codes, newer than ``source``."""
         path = self.path_for(item_id)
         try:
+            if path.stat().st_mtime_ns < os.stat(source).st_mtime_ns:
+                return False
             found = np.load(path, mmap_mode="r", allow_pickle=False)  # the header; no codes read
         except (OSError, ValueError):
             return False

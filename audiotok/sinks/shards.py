@@ -115,28 +115,37 @@ class ItemRef:
         The file it is read from (or ``FOLDER#split/row`` for a dataset row).
     n_bytes : int
         Bytes its codes (and conditioning) take uncompressed.
+    version : str
+        What changes when the source does (its size and mtime): part of the shard's fingerprint.
     """
 
     key: str
     id: str
     source: str
     n_bytes: int
+    version: str = ""
 
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """One shard of a plan: its name (relative to the output folder), position and items."""
+    """One shard of a plan: its name (relative to the output folder), position and items.
+
+    ``context`` is what every shard of the output shares and its bytes depend
+    on (format, codec identity, columns): a change redoes every shard.
+    """
 
     name: str
     index: int
     items: tuple[ItemRef, ...]
+    context: str = ""
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the shard's name and items: a committed shard with another one is redone."""
-        digest = hashlib.sha256(self.name.encode())
+        """sha256 of the shard's context, name and items: a committed shard with another one is redone."""
+        digest = hashlib.sha256(f"{self.context}\0{self.name}".encode())
         for item in self.items:
-            digest.update(f"\0{item.key}\0{item.id}\0{item.source}\0{item.n_bytes}".encode())
+            fields = (item.key, item.id, item.source, str(item.n_bytes), item.version)
+            digest.update(("\0" + "\0".join(fields)).encode())
         return digest.hexdigest()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from audiotok.errors import UsageError
+from audiotok.formats import npq
 from audiotok.services.dataset import _sources
 from audiotok.services.dataset.export import export_dataset
 from audiotok.sinks.shards import STATE_DIR, ShardLimits, pack, read_index
@@ -155,3 +156,17 @@ def test_a_smaller_plan_removes_the_shards_of_the_older_one(tree: Path, tmp_path
     assert sorted(p.name for p in out.glob("*.tar")) == ["shard-000000.tar", "shard-000001.tar"]
     assert len(list((out / STATE_DIR / "shards").iterdir())) == 2
     assert len(_samples(out)) == 4
+
+
+def test_a_changed_source_is_written_again_and_formats_do_not_mix(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "wds"
+    export_dataset(tree, out, format="webdataset", max_shard_items=2)
+    changed = sorted(tree.rglob("*.npq"))[0]
+    tokens, header = npq.read(changed)
+    npq.write(changed, (tokens + 1) % 1024, header)  # same size, new codes
+    summary = export_dataset(tree, out, format="webdataset", max_shard_items=2)
+    assert (summary.shards_written, summary.skipped) == (1, 7)  # only the changed file's shard
+    key = changed.relative_to(tree).with_suffix("").as_posix()
+    np.testing.assert_array_equal(_samples(out)[key], (tokens + 1) % 1024)
+    with pytest.raises(UsageError, match="holds a webdataset export"):
+        export_dataset(tree, out, format="parquet")

@@ -53,6 +53,8 @@ class SourceRef:
         ESF sidecars are there.
     row : int or None
         Row of a dataset split.
+    version : str
+        The source file's size and mtime (ns) at planning: a changed file is exported again.
     """
 
     id: str
@@ -63,6 +65,7 @@ class SourceRef:
     n_bytes: int
     cond: bool = False
     row: int | None = None
+    version: str = ""
 
     @property
     def source(self) -> str:
@@ -254,7 +257,13 @@ def _plan_tree(src: Path, split: str, recursive: bool, command: str) -> Sources:
             except (AudiotokError, OSError) as exc:
                 failures.append(_failure(entry.path, exc))
                 continue
-            refs.append(SourceRef(item_id, entry.path, split, t, k, t * k * width + cond_bytes, has_cond))
+            st = entry.stat()
+            version = f"{st.st_size}:{st.st_mtime_ns}"
+            refs.append(
+                SourceRef(
+                    item_id, entry.path, split, t, k, t * k * width + cond_bytes, has_cond, None, version
+                )
+            )
     if not refs:
         raise InputError(f"no readable {suffix} files ({len(failures)} unreadable)", src)
     esf_vocab = vocab if suffix == ".npq" or (model or "").startswith("encodec") else None
@@ -290,6 +299,8 @@ def _plan_dataset(src: Path, command: str) -> Sources:
     info = manifest.read(found).info if found.is_file() else None
     refs: list[SourceRef] = []
     tables: dict[str, Any] = {}
+    stamp = os.stat(src / "dataset_dict.json")  # every build writes it anew
+    version = f"{stamp.st_ino}:{stamp.st_mtime_ns}"
     vocab: tuple[int, ...] = ()
     rate = 0.0
     model = None
@@ -319,7 +330,7 @@ def _plan_dataset(src: Path, command: str) -> Sources:
             t, k = int(row["n_frames"]), int(row["n_codebooks"])
             rate = rate or float(row["fps"])
             has_cond = "cond" in cols.column_names
-            refs.append(SourceRef(item_id, os.fspath(src), split, t, k, t * k * width, has_cond, i))
+            refs.append(SourceRef(item_id, os.fspath(src), split, t, k, t * k * width, has_cond, i, version))
     if not refs:
         raise InputError("the dataset has no rows", src)
     if not vocab and (model or "").startswith("encodec"):

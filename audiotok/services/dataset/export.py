@@ -15,6 +15,7 @@ and left out; the export goes on.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from audiotok._fsio import write_bytes_atomic
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.formats._base import FrozenModel
 from audiotok.paths import check_shard
@@ -73,6 +75,24 @@ class ExportSummary(FrozenModel):
     )
     finished: bool = Field(description="Whether the index (and card) is written: every shard is committed.")
     elapsed_s: float = Field(description="Wall time, seconds.")
+
+
+_FORMAT_FILE = "format.json"
+
+
+def _claim(out: Path, format: str) -> None:
+    """Create ``OUT/.audiotok`` naming the format; refuse an output another format wrote."""
+    state = out / STATE_DIR
+    marker = state / _FORMAT_FILE
+    try:
+        found = json.loads(marker.read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found is not None and found != format:
+        raise UsageError(f"holds a {found} export; export {format} to another folder", out)
+    if found is None:
+        state.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(marker, (json.dumps({"format": format}) + "\n").encode())
 
 
 def _check_out(out: Path, src: Path) -> None:
@@ -149,7 +169,7 @@ def export_dataset(
     sink_type.accepts(sources.identity)
     defaults = sink_type.default_limits
     limits = ShardLimits(max_shard_bytes or defaults.max_bytes, max_shard_items or defaults.max_items)
-    (out_path / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    _claim(out_path, format)
     sink = sink_type(out_path, sources.identity, has_cond=sources.has_cond)
     plan = _plan(sink, sources, limits)
     mine = [(split_name, s) for split_name, s in plan if s.index % shard[1] == shard[0]]
@@ -199,14 +219,18 @@ def _failure(ref: SourceRef, exc: Exception) -> FileFailure:
 def _plan(sink: ShardSink, sources: Sources, limits: ShardLimits) -> list[tuple[str, ShardPlan]]:
     """Every shard of the export, split by split, numbered across splits (``ShardPlan.index``)."""
     keys = sink.keys([r.id for r in sources.refs])
-    items = [ItemRef(k, r.id, r.source, r.n_bytes) for k, r in zip(keys, sources.refs, strict=True)]
+    items = [
+        ItemRef(k, r.id, r.source, r.n_bytes, r.version) for k, r in zip(keys, sources.refs, strict=True)
+    ]
+    ident = {k: v for k, v in sink.identity.to_json().items() if k not in ("command", "audiotok")}
+    context = json.dumps({"format": sink.name, "identity": ident, "cond": sink.has_cond}, sort_keys=True)
     plan: list[tuple[str, ShardPlan]] = []
     for split in sources.splits:
         of_split = [i for i, r in zip(items, sources.refs, strict=True) if r.split == split]
         packed = pack(of_split, limits, lambda i: i.n_bytes)
         for j, shard_items in enumerate(packed):
             name = sink.shard_name(split, j, len(packed))
-            plan.append((split, ShardPlan(name, len(plan), tuple(shard_items))))
+            plan.append((split, ShardPlan(name, len(plan), tuple(shard_items), context)))
     return plan
 
 
@@ -215,7 +239,7 @@ def _export_files(
 ) -> ExportSummary:
     """codec-bpe: one ``<id>_c0.npy`` per item (this run's: item ``i`` when ``i % count == index``)."""
     sink = CodecBpeSink(out, sources.identity)
-    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    _claim(out, "codec-bpe")
     mine = [r for i, r in enumerate(sources.refs) if i % shard[1] == shard[0]]
     emit(on_progress, ProgressEvent("files", total=len(mine)))
     failures = list(sources.failures)
@@ -224,7 +248,7 @@ def _export_files(
     for ref in mine:
         if not ref.n_frames:
             continue
-        if sink.done(ref.id, (ref.n_columns, ref.n_frames)):
+        if sink.done(ref.id, (ref.n_columns, ref.n_frames), ref.path):
             skipped += 1
         else:
             try:
@@ -235,7 +259,7 @@ def _export_files(
         emit(on_progress, ProgressEvent("files", advance=1, item=ref.path))
     failed = {f.path for f in failures}
     finished = all(
-        not r.n_frames or r.source in failed or sink.done(r.id, (r.n_columns, r.n_frames))
+        not r.n_frames or r.source in failed or sink.done(r.id, (r.n_columns, r.n_frames), r.path)
         for r in sources.refs
     )
     if finished:  # every item of every run is there (or failed in this one): codec_info.json last

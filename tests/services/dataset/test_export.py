@@ -185,6 +185,11 @@ def test_codec_bpe_reads_the_folder(npq_tree: Path, tmp_path: Path) -> None:
     # codec-bpe's own trainer walks the folder (offsets added in place: int32 holds them)
     tok = trainer.Trainer(4, 1024, vocab_size=4 * 1024 + 10, pad_token="<pad>").train(str(out))
     assert len(tok) >= 4 * 1024
+    again = export_dataset(mono, out, format="codec-bpe")
+    assert (again.written, again.skipped) == (0, 4)
+    first = mono / "d0" / "clip000.npq"
+    os.utime(first, ns=(first.stat().st_atime_ns, (out / "d0" / "clip000_c0.npy").stat().st_mtime_ns + 10**9))
+    assert export_dataset(mono, out, format="codec-bpe").written == 1  # a newer source is written again
 
 
 def test_codec_bpe_refuses_strided_codes(tmp_path: Path, write_npq) -> None:
