@@ -126,13 +126,20 @@ def _materialize(value: str | None) -> Literal["link", "copy", "none"] | None:
     epilog=examples(
         ("Splits, rows, frames, hours, K and D", "audiotok dataset inspect hf_ds"),
         ("JSON for scripts", "audiotok dataset inspect hf_ds --json"),
+        ("An export: format, codec, items, hours, shards, columns", "audiotok dataset inspect codes_pq"),
     ),
 )
 def inspect(
-    out_dir: Annotated[Path, typer.Argument(help="A dataset folder built by 'dataset build'.")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="A dataset folder built by 'dataset build', or a 'dataset export' output.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Show splits, rows, columns, codes dtype, total frames and hours, distinct K and D."""
+    exported = dataset_inspect.inspect_export(out_dir)
+    if exported is not None:
+        _show_export(exported, as_json)
+        return
     summary = dataset_inspect.inspect_dataset(out_dir)
     if as_json:
         typer.echo(summary.model_dump_json())
@@ -154,6 +161,27 @@ def inspect(
         console.print(f"columns: {columns}", highlight=False)
     total = "" if summary.hours is None else f", {summary.total_frames} frames, {summary.hours:.3f} h"
     console.print(f"{summary.path}: {summary.rows} rows{total}")
+
+
+def _show_export(info: dataset_inspect.ExportInfo, as_json: bool) -> None:
+    if as_json:
+        typer.echo(info.model_dump_json())
+        return
+    table = FitTable(Col("split", wrap=True), Col("items", justify="right"))
+    for name, n in info.splits.items():
+        table.add_row(name, str(n))
+    console.print(table)
+    strides = "" if all(s == 1 for s in info.strides) else f", strides {info.strides}"
+    sha = f" (weights {info.weights_sha256[:12]}…)" if info.weights_sha256 else ""
+    codec = f"codec: {info.codec or 'unknown'}{sha}, {info.frame_rate:g} rows/s, {info.codes_dtype}{strides}"
+    console.print(codec, highlight=False)
+    if info.columns:
+        console.print(f"columns: {', '.join(info.columns)}", highlight=False)
+    failed = f", {info.failed} source files left out" if info.failed else ""
+    console.print(
+        f"{info.path}: {info.format}, {info.items} items, {info.total_frames} frames, {info.hours:.3f} h, "
+        f"{info.shards} shards{failed}"
+    )
 
 
 EXPORT_FORMATS = ("parquet", "webdataset", "codec-bpe")

@@ -39,3 +39,18 @@ def test_unknown_format_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> N
         app, ["dataset", "export", str(tmp_path), str(tmp_path / "o"), "--format", "tfrecord"]
     )
     assert res.exit_code == 2 and "tfrecord" in res.stderr
+
+
+def test_inspect_shows_an_export(runner: CliRunner, tmp_path: Path) -> None:
+    make_npq_tree(tmp_path / "npq", 3)
+    out = tmp_path / "wds"
+    assert (
+        runner.invoke(
+            app, ["dataset", "export", str(tmp_path / "npq"), str(out), "-f", "webdataset"]
+        ).exit_code
+        == 0
+    )
+    res = runner.invoke(app, ["dataset", "inspect", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert (info["format"], info["items"], info["shards"]) == ("webdataset", 3, 1)

@@ -34,6 +34,7 @@ from audiotok.services.dataset._sources import SourceRef, Sources, plan_sources
 from audiotok.sinks.codec_bpe import CodecBpeSink
 from audiotok.sinks.parquet import ParquetSink
 from audiotok.sinks.shards import (
+    INDEX,
     STATE_DIR,
     ItemRef,
     ShardLimits,
@@ -262,7 +263,19 @@ def _export_files(
         not r.n_frames or r.source in failed or sink.done(r.id, (r.n_columns, r.n_frames), r.path)
         for r in sources.refs
     )
-    if finished:  # every item of every run is there (or failed in this one): codec_info.json last
+    if finished:  # every item of every run is there (or failed in this one): the index, codec_info.json last
+        kept = [r for r in sources.refs if r.n_frames and r.source not in failed]
+        index = {
+            "format": "codec-bpe",
+            "identity": sources.identity.to_json(),
+            "splits": {name: sum(r.split == name for r in kept) for name in sources.splits},
+            "items": len(kept),
+            "frames": sum(r.n_frames for r in kept),
+            "seconds": sum(r.n_frames for r in kept) / sources.identity.frame_rate,
+            "shards": [],
+            "failed": [f.model_dump() for f in failures],
+        }
+        write_bytes_atomic(out / STATE_DIR / INDEX, (json.dumps(index, indent=2) + "\n").encode())
         sink.finish()
     return ExportSummary(
         out_dir=str(out), format="codec-bpe", source=sources.kind, items=len(mine), written=written,

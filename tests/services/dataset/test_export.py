@@ -15,6 +15,7 @@ from audiotok.errors import UsageError
 from audiotok.formats import ecdc, esf, npq
 from audiotok.services.dataset.build import build_dataset
 from audiotok.services.dataset.export import export_dataset
+from audiotok.services.dataset.inspect import inspect_export
 from audiotok.sinks import manifest
 from audiotok.tokens import CodecInfo, TokenLayout
 from tests._token_trees import FPS_DAC, make_esf_tree, make_npq_tree
@@ -267,3 +268,20 @@ def test_refuses_a_folder_that_is_not_an_export(npq_tree: Path, tmp_path: Path) 
     with pytest.raises(UsageError, match="no audiotok export"):
         export_dataset(npq_tree, out, format="parquet")
     assert os.listdir(out) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "webdataset", "codec-bpe"])
+def test_inspect_reads_the_index_of_every_format(tmp_path: Path, fmt: str) -> None:
+    src = tmp_path / "npq"
+    make_npq_tree(src, 5)
+    out = tmp_path / fmt
+    assert inspect_export(out) is None  # not an export (yet)
+    export_dataset(src, out, format=fmt, max_shard_items=2)
+    info = inspect_export(out)
+    assert info is not None and info.format == fmt
+    sources = [c for c in _npq_sources(src).values() if fmt != "codec-bpe" or len(c)]
+    frames = sum(c.shape[0] for c in sources)
+    assert (info.items, info.total_frames, info.splits) == (len(sources), frames, {"train": len(sources)})
+    assert info.hours == pytest.approx(frames / FPS_DAC / 3600)
+    expected = {"parquet": (3, "codes"), "webdataset": (3, "codes.npy"), "codec-bpe": (0, None)}[fmt]
+    assert info.shards == expected[0] and (expected[1] is None or expected[1] in info.columns)
