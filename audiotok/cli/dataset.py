@@ -243,15 +243,24 @@ def export(
         typer.Option(min=1, help="Bytes of codes per shard (default: parquet 500 MB, webdataset 1 GB)."),
     ] = None,
     max_shard_items: Annotated[int | None, typer.Option(min=1, help="Items per shard.")] = None,
+    flatten: Annotated[
+        str | None,
+        typer.Option(
+            help="Add an LM-ready token stream beside the codes: offsets (frame-major, per-codebook "
+            "offsets) or orpheus (SNAC 24 kHz's 7-token frames, offset position x 4096)."
+        ),
+    ] = None,
     shard: Shard = SHARD,
     as_json: JsonOpt = False,
 ) -> None:
     """Export token files as Parquet (Hub), WebDataset or codec-bpe shards; resumable and atomic."""
     command = _command_line(src, out, format, split, recursive, max_shard_bytes, max_shard_items)
+    command += f" --flatten {flatten}" if flatten else ""
     with progress("Exporting", enabled=not as_json) as on_progress:
         result = dataset_export.export_dataset(
             src, out, format=format, split=split, recursive=recursive, shard=shard,  # type: ignore[arg-type]
-            max_shard_bytes=max_shard_bytes, max_shard_items=max_shard_items, command=command,
+            max_shard_bytes=max_shard_bytes, max_shard_items=max_shard_items,
+            flatten=flatten, command=command,  # type: ignore[arg-type]
             on_progress=on_progress,
         )  # fmt: skip
     for failure in result.failures:

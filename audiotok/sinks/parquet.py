@@ -20,6 +20,8 @@ column         type                            value
 ``duration_s`` float64                         seconds of audio
 ``cond``       list<list<float32>>             ESF conditioning ``[T][D]`` (ESF sources only)
 ``cond_names`` list<string>                    its column names
+``tokens``     list<int32>                     with ``--flatten``: the LM-ready stream
+                                               (:mod:`audiotok.sinks.flatten`), beside the codes
 =============  ==============================  ==============================================
 
 The codec identity (:class:`~audiotok.sinks.shards.ShardIdentity`) is in every
@@ -72,6 +74,8 @@ def schema_for(sink: ShardSink) -> pa.Schema:
         pa.field("groups", pa.list_(pa.int32())),
         pa.field("duration_s", pa.float64()),
     ]
+    if sink.flatten is not None:
+        fields.append(pa.field("tokens", pa.list_(pa.int32())))
     if sink.has_cond:
         fields += [
             pa.field("cond", pa.list_(pa.list_(pa.float32()))),
@@ -132,6 +136,9 @@ class _Writer(ShardWriter):
         columns["n_codebooks"] = pa.array([r.codes.n_codebooks for r in rows], pa.int32())
         columns["groups"] = pa.array([list(r.codes.groups) for r in rows], pa.list_(pa.int32()))
         columns["duration_s"] = pa.array([r.duration_s for r in rows], pa.float64())
+        if self.sink.flatten is not None:
+            streams = [self.sink.tokens(r) for r in rows]
+            columns["tokens"] = _flat([t for t in streams if t is not None], np.dtype(np.int32))
         if self.sink.has_cond:
             conds = [r.cond if r.cond is not None else None for r in rows]
             cond = _nested([c if c is not None else np.zeros((0, 0)) for c in conds], np.dtype(np.float32))

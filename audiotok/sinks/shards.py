@@ -44,6 +44,7 @@ import numpy as np
 
 from audiotok._fsio import atomic_write_group, remove_stale_temps, write_bytes_atomic
 from audiotok.errors import UsageError
+from audiotok.sinks.flatten import flatten_codes
 from audiotok.tokens import CodecInfo, Codes
 
 __all__ = [
@@ -284,10 +285,14 @@ class ShardSink:
     name = ""
     default_limits = ShardLimits(max_bytes=500_000_000, max_items=100_000)
 
-    def __init__(self, out: Path, identity: ShardIdentity, *, has_cond: bool) -> None:
+    def __init__(
+        self, out: Path, identity: ShardIdentity, *, has_cond: bool, flatten: str | None = None
+    ) -> None:
         self.out = out
         self.identity = identity
         self.has_cond = has_cond
+        #: ``--flatten`` order (:mod:`audiotok.sinks.flatten`): a ``tokens`` stream beside the codes.
+        self.flatten = flatten
 
     @classmethod
     def keys(cls, ids: list[str]) -> list[str]:
@@ -306,6 +311,12 @@ class ShardSink:
     def shard_name(self, split: str, index: int, count: int) -> str:
         """The path of shard ``index`` of ``count`` of ``split``, relative to the output folder."""
         raise NotImplementedError
+
+    def tokens(self, item: ShardItem) -> np.ndarray[Any, Any] | None:
+        """The item's ``--flatten`` stream (int32), or ``None`` without ``flatten``."""
+        if self.flatten is None:
+            return None
+        return flatten_codes(item.codes, self.identity, self.flatten)  # type: ignore[arg-type]
 
     def open(self, fh: IO[bytes]) -> ShardWriter:
         """A writer of one shard into ``fh`` (a temporary file the core commits)."""

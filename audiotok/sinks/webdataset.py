@@ -6,6 +6,8 @@ Each sample's members are adjacent in its shard, in this order:
   passes 65,536), ``np.save`` without pickle. For a layout with strides
   (SNAC) one member per level instead, ``<key>.codes_<k>.npy`` of ``T_k``
   codes (never flattened);
+* ``<key>.tokens.npy``: with ``--flatten``, the LM-ready int32 stream
+  (:mod:`audiotok.sinks.flatten`), beside the codes;
 * ``<key>.cond.npy``: ESF conditioning ``(T, D)`` float32, when the source has sidecars;
 * ``<key>.json``: ``id`` (the real id), ``source``, ``n_frames``,
   ``n_codebooks``, ``groups``, ``duration_s``, ``fps``, ``cond_names``
@@ -89,6 +91,9 @@ class _Writer(ShardWriter):
                 self._member(f"{item.key}.codes_{k}.npy", _npy(level.astype(dtype)))
         else:
             self._member(f"{item.key}.codes.npy", _npy(data.astype(dtype)))
+        tokens = self.sink.tokens(item)
+        if tokens is not None:
+            self._member(f"{item.key}.tokens.npy", _npy(tokens))
         if item.cond is not None:
             self._member(f"{item.key}.cond.npy", _npy(item.cond.astype(np.float32)))
         meta = {

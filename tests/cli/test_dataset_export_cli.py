@@ -15,11 +15,12 @@ def test_export_writes_parquet_and_reports(runner: CliRunner, tmp_path: Path) ->
     make_npq_tree(tmp_path / "npq", 4)
     out = tmp_path / "pq"
     res = runner.invoke(app, ["dataset", "export", str(tmp_path / "npq"), str(out), "--format", "parquet",
-                              "--max-shard-items", "2", "--json"])  # fmt: skip
+                              "--max-shard-items", "2", "--flatten", "offsets", "--json"])  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert (summary["written"], summary["shards"], summary["finished"]) == (4, 2, True)
-    assert "dataset export" in (out / "README.md").read_text()  # the command line in the card
+    card = (out / "README.md").read_text()
+    assert "--flatten offsets" in card and "name: tokens" in card  # the command line, the stream's column
 
 
 def test_a_bad_file_is_one_line_and_exit_1(runner: CliRunner, tmp_path: Path) -> None:

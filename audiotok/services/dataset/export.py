@@ -32,6 +32,7 @@ from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.records import FileFailure
 from audiotok.services.dataset._sources import SourceRef, Sources, plan_sources
 from audiotok.sinks.codec_bpe import CodecBpeSink
+from audiotok.sinks.flatten import FlattenMode, check_flatten
 from audiotok.sinks.parquet import ParquetSink
 from audiotok.sinks.shards import (
     INDEX,
@@ -117,6 +118,7 @@ def export_dataset(
     shard: tuple[int, int] = (0, 1),
     max_shard_bytes: int | None = None,
     max_shard_items: int | None = None,
+    flatten: FlattenMode | None = None,
     command: str = "",
     on_progress: ProgressFn | None = None,
 ) -> ExportSummary:
@@ -139,6 +141,9 @@ def export_dataset(
         ``j % shard_count == shard_index`` (every run plans the same shards).
     max_shard_bytes, max_shard_items : int, optional
         Shard caps (default: the format's, Parquet 500 MB, WebDataset 1 GB).
+    flatten : {"offsets", "orpheus"}, optional
+        Add an LM-ready token stream beside the codes (Parquet ``tokens``,
+        WebDataset ``<key>.tokens.npy``; :mod:`audiotok.sinks.flatten`).
     command : str
         The command line, recorded in the card and index.
     on_progress : callable, optional
@@ -161,6 +166,11 @@ def export_dataset(
     out_path = Path(out)
     _check_out(out_path, Path(src))
     sources = plan_sources(src, split=split, recursive=recursive, command=command)
+    if flatten is not None:
+        if format == "codec-bpe":
+            raise UsageError("codec-bpe files hold (K, T) codes; flatten parquet or webdataset",
+                             param="flatten")  # fmt: skip
+        check_flatten(sources.identity, flatten)
     if format == "codec-bpe":
         CodecBpeSink.accepts(sources.identity)
         return _export_files(sources, out_path, shard, start, on_progress)
@@ -171,7 +181,7 @@ def export_dataset(
     defaults = sink_type.default_limits
     limits = ShardLimits(max_shard_bytes or defaults.max_bytes, max_shard_items or defaults.max_items)
     _claim(out_path, format)
-    sink = sink_type(out_path, sources.identity, has_cond=sources.has_cond)
+    sink = sink_type(out_path, sources.identity, has_cond=sources.has_cond, flatten=flatten)
     plan = _plan(sink, sources, limits)
     mine = [(split_name, s) for split_name, s in plan if s.index % shard[1] == shard[0]]
     sweep(out_path, [s for _, s in mine])
@@ -224,7 +234,10 @@ def _plan(sink: ShardSink, sources: Sources, limits: ShardLimits) -> list[tuple[
         ItemRef(k, r.id, r.source, r.n_bytes, r.version) for k, r in zip(keys, sources.refs, strict=True)
     ]
     ident = {k: v for k, v in sink.identity.to_json().items() if k not in ("command", "audiotok")}
-    context = json.dumps({"format": sink.name, "identity": ident, "cond": sink.has_cond}, sort_keys=True)
+    context = json.dumps(
+        {"format": sink.name, "identity": ident, "cond": sink.has_cond, "flatten": sink.flatten},
+        sort_keys=True,
+    )
     plan: list[tuple[str, ShardPlan]] = []
     for split in sources.splits:
         of_split = [i for i, r in zip(items, sources.refs, strict=True) if r.split == split]
