@@ -119,6 +119,15 @@ class Sources:
             item = self._load_esf(ref, key)
         if item.n_frames != ref.n_frames:
             raise FormatError(f"has {item.n_frames} frames, {ref.n_frames} when planned", ref.path)
+        data = item.codes.data
+        levels = data if isinstance(data, tuple) else (data,)
+        filled = [level for level in levels if level.size]
+        low = min((int(level.min()) for level in filled), default=0)
+        high = max((int(level.max()) for level in filled), default=0)
+        dtype = self.identity.codes_dtype
+        if low < 0 or high > np.iinfo(dtype).max:
+            bad = low if low < 0 else high
+            raise FormatError(f"code {bad} does not fit the export's {dtype.name} codes", ref.path)
         return item
 
     def _load_npq(self, ref: SourceRef, key: str) -> ShardItem:
@@ -182,6 +191,12 @@ def _strided_k(layout: TokenLayout, columns: int, path: str) -> int:
     raise FormatError(f"rows of {columns} codes fit no codebook count of strides {layout.strides}", path)
 
 
+def _widest(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Per codebook, the larger vocabulary of ``a`` and ``b`` (the longer one's tail kept)."""
+    longer, shorter = (a, b) if len(a) >= len(b) else (b, a)
+    return tuple(max(x, y) for x, y in zip(longer, shorter, strict=False)) + longer[len(shorter) :]
+
+
 def _id(relative_dir: str, name: str, suffix: str) -> str:
     stem = name[: -len(suffix)]
     return f"{relative_dir}/{stem}" if relative_dir else stem
@@ -237,8 +252,7 @@ def _plan_tree(src: Path, split: str, recursive: bool, command: str) -> Sources:
             try:
                 if suffix == ".npq":
                     header = npq.read_header(entry.path)
-                    if len(header.vocab_sizes) > len(vocab):
-                        vocab = tuple(header.vocab_sizes)
+                    vocab = _widest(vocab, tuple(header.vocab_sizes))
                     fps, t, k, cond_bytes, has_cond = (
                         header.token_rate,
                         header.seq_len,
@@ -249,7 +263,7 @@ def _plan_tree(src: Path, split: str, recursive: bool, command: str) -> Sources:
                 else:
                     meta, has_cond, cond_bytes = _esf_header(entry.path)
                     model, sample_rate = model or meta.model, sample_rate or meta.sample_rate
-                    vocab = max(vocab, (_ENCODEC_VOCAB,) * meta.n_codebooks, key=len)
+                    vocab = _widest(vocab, (_ENCODEC_VOCAB,) * meta.n_codebooks)
                     fps, t, k = meta.fps, meta.n_frames, meta.n_codebooks
                 rate = fps if rate is None else rate
                 if abs(fps - rate) > 1e-6 * rate:

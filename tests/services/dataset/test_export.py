@@ -285,3 +285,17 @@ def test_inspect_reads_the_index_of_every_format(tmp_path: Path, fmt: str) -> No
     assert info.hours == pytest.approx(frames / FPS_DAC / 3600)
     expected = {"parquet": (3, "codes"), "webdataset": (3, "codes.npy"), "codec-bpe": (0, None)}[fmt]
     assert info.shards == expected[0] and (expected[1] is None or expected[1] in info.columns)
+
+
+def test_one_wide_vocabulary_widens_every_shard(tmp_path: Path, write_npq) -> None:
+    src = tmp_path / "npq"
+    write_npq(src / "a.npq", seq_len=4, vocab_sizes=(1024, 1024))
+    write_npq(src / "b.npq", seq_len=5, vocab_sizes=(70_000, 1024), seed=4)  # needs uint32
+    out = tmp_path / "wds"
+    export_dataset(src, out, format="webdataset")
+    samples = _wds_samples(out)
+    sources = _npq_sources(src)
+    assert int(sources["b"].max()) > 65_535  # a code uint16 would wrap
+    for key, codes in sources.items():
+        assert samples[key]["codes.npy"].dtype == np.uint32
+        np.testing.assert_array_equal(samples[key]["codes.npy"], codes)
