@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from audiotok import __version__
-from audiotok.errors import AudiotokError, FormatError, InputError, UsageError
+from audiotok.errors import AudiotokError, FormatError, InputError
 from audiotok.formats import ecdc, esf, npq
 from audiotok.records import FileFailure
 from audiotok.services.dataset import identity, scan
@@ -234,58 +234,87 @@ def _failure(path: str, exc: Exception) -> FileFailure:
     return FileFailure(path=path, error=reason)
 
 
+class _Files:
+    """Token files planned one by one: their refs, failures, and what they say of the codec."""
+
+    def __init__(self, info: CodecInfo | None) -> None:
+        self.info = info
+        self.width = 2 if info is None or max(info.layout.vocab_sizes) <= 1 << 16 else 4
+        self.refs: list[SourceRef] = []
+        self.failures: list[FileFailure] = []
+        self.vocab: tuple[int, ...] = ()
+        self.rate: float | None = None
+        self.model: str | None = None
+        self.sample_rate: int | None = None
+        self.suffixes: set[str] = set()
+
+    def add(self, path: str, item_id: str, split: str) -> None:
+        """Plan one ``.npq`` or ``.ecdc`` file from its headers; a bad one becomes a failure."""
+        try:
+            if path.endswith(".npq"):
+                header = npq.read_header(path)
+                self.vocab = _widest(self.vocab, tuple(header.vocab_sizes))
+                fps, t, k = header.token_rate, header.seq_len, header.n_codebooks
+                cond_bytes, has_cond = 0, False
+            else:
+                meta, has_cond, cond_bytes = _esf_header(path)
+                self.model = self.model or meta.model
+                self.sample_rate = self.sample_rate or meta.sample_rate
+                self.vocab = _widest(self.vocab, (_ENCODEC_VOCAB,) * meta.n_codebooks)
+                fps, t, k = meta.fps, meta.n_frames, meta.n_codebooks
+            self.rate = fps if self.rate is None else self.rate
+            if abs(fps - self.rate) > 1e-6 * self.rate:
+                raise FormatError(f"{fps} frames per second, the export's first file has {self.rate}")
+            st = os.stat(path)
+        except (AudiotokError, OSError) as exc:
+            self.failures.append(_failure(path, exc))
+            return
+        self.suffixes.add(os.path.splitext(path)[1])
+        version = f"{st.st_size}:{st.st_mtime_ns}"
+        n_bytes = t * k * self.width + cond_bytes
+        self.refs.append(SourceRef(item_id, path, split, t, k, n_bytes, has_cond, None, version))
+
+    def identity(self, command: str) -> ShardIdentity:
+        """The export's codec identity: the manifest's, else what the headers say."""
+        known = self.suffixes == {".npq"} or (self.model or "").startswith("encodec")
+        return _identity(
+            self.info, frame_rate=self.rate or 0.0, vocab=self.vocab if known and self.vocab else None,
+            codec=self.model, sample_rate=self.sample_rate, command=command,
+        )  # fmt: skip
+
+
 def _plan_tree(src: Path, split: str, recursive: bool, command: str) -> Sources:
     roots = scan.split_roots(src, split, None)
     suffix = scan.detect_suffix(roots, recursive)
     total = scan.count(roots, suffix, recursive=recursive)
-    info = _manifest_info(identity.find_manifests(roots, suffix, recursive=recursive, total=total))
-    width = 2 if info is None or max(info.layout.vocab_sizes) <= 1 << 16 else 4
-    refs: list[SourceRef] = []
-    failures: list[FileFailure] = []
-    vocab: tuple[int, ...] = ()
-    rate: float | None = None
-    model: str | None = None
-    sample_rate: int | None = None
+    files = _Files(_manifest_info(identity.find_manifests(roots, suffix, recursive=recursive, total=total)))
     for folder in scan.folders(roots, suffix, recursive=recursive):
         for entry in folder.files:
-            item_id = _id(folder.relative, entry.name, suffix)
-            try:
-                if suffix == ".npq":
-                    header = npq.read_header(entry.path)
-                    vocab = _widest(vocab, tuple(header.vocab_sizes))
-                    fps, t, k, cond_bytes, has_cond = (
-                        header.token_rate,
-                        header.seq_len,
-                        header.n_codebooks,
-                        0,
-                        False,
-                    )
-                else:
-                    meta, has_cond, cond_bytes = _esf_header(entry.path)
-                    model, sample_rate = model or meta.model, sample_rate or meta.sample_rate
-                    vocab = _widest(vocab, (_ENCODEC_VOCAB,) * meta.n_codebooks)
-                    fps, t, k = meta.fps, meta.n_frames, meta.n_codebooks
-                rate = fps if rate is None else rate
-                if abs(fps - rate) > 1e-6 * rate:
-                    raise FormatError(f"{fps} frames per second, the export's first file has {rate}")
-            except (AudiotokError, OSError) as exc:
-                failures.append(_failure(entry.path, exc))
-                continue
-            st = entry.stat()
-            version = f"{st.st_size}:{st.st_mtime_ns}"
-            refs.append(
-                SourceRef(
-                    item_id, entry.path, split, t, k, t * k * width + cond_bytes, has_cond, None, version
+            files.add(entry.path, _id(folder.relative, entry.name, suffix), split)
+    if not files.refs:
+        raise InputError(f"no readable {suffix} files ({len(files.failures)} unreadable)", src)
+    kind: SourceKind = "npq" if suffix == ".npq" else "esf"
+    return Sources(kind, files.identity(command), files.refs, files.failures)
+
+
+def _plan_paths(src: Path, dsd: Any, info: CodecInfo | None, command: str) -> Sources:
+    """A ``dataset build --no-embed`` folder: each row's ``audio`` names a token file below ``src``."""
+    files = _Files(info)
+    root = os.path.realpath(src)
+    for split, ds in dsd.items():
+        prefix = f"tokens/{split}/"
+        for audio in ds.data.table.column("audio").to_pylist():
+            path = os.path.join(root, str(audio))
+            rel = str(audio)[len(prefix) :] if str(audio).startswith(prefix) else str(audio)
+            if not scan.inside(os.path.realpath(os.path.dirname(path)), root):
+                files.failures.append(
+                    FileFailure(path=path, error="the audio path leaves the dataset folder")
                 )
-            )
-    if not refs:
-        raise InputError(f"no readable {suffix} files ({len(failures)} unreadable)", src)
-    esf_vocab = vocab if suffix == ".npq" or (model or "").startswith("encodec") else None
-    ident = _identity(
-        info, frame_rate=rate or 0.0, vocab=esf_vocab if esf_vocab else None, codec=model,
-        sample_rate=sample_rate, command=command,
-    )  # fmt: skip
-    return Sources("npq" if suffix == ".npq" else "esf", ident, refs, failures)
+                continue
+            files.add(path, os.path.splitext(rel)[0], split)
+    if not files.refs:
+        raise InputError(f"no readable token files ({len(files.failures)} unreadable)", src)
+    return Sources("dataset", files.identity(command), files.refs, files.failures)
 
 
 def _esf_header(path: str) -> tuple[ecdc.EcdcMeta, bool, int]:
@@ -322,11 +351,8 @@ def _plan_dataset(src: Path, command: str) -> Sources:
     width = 2
     for split, ds in dsd.items():
         table = ds.data.table
-        if "codes" not in table.column_names:
-            raise UsageError(
-                "a dataset built with --no-embed: export its token files (the folder it was built from)",
-                src,
-            )
+        if "codes" not in table.column_names:  # --no-embed: the rows name token files
+            return _plan_paths(src, dsd, info, command)
         tables[split] = table
         width = max(width, table.schema.field("codes").type.value_type.bit_width // 8)
         cols = table.select(
@@ -364,8 +390,7 @@ def plan_sources(src: str | os.PathLike[str], *, split: str, recursive: bool, co
     InputError
         If ``src`` is missing or holds no readable token file.
     UsageError
-        If it holds both ``.npq`` and ``.ecdc`` files, files of different
-        codecs, or a dataset built without embedded codes.
+        If it holds both ``.npq`` and ``.ecdc`` files, or files of different codecs.
     """
     path = Path(src)
     if (path / "dataset_dict.json").is_file():

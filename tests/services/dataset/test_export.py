@@ -299,3 +299,20 @@ def test_one_wide_vocabulary_widens_every_shard(tmp_path: Path, write_npq) -> No
     for key, codes in sources.items():
         assert samples[key]["codes.npy"].dtype == np.uint32
         np.testing.assert_array_equal(samples[key]["codes.npy"], codes)
+
+
+@pytest.mark.parametrize("kind", ["npq", "esf"])
+def test_a_paths_only_dataset_exports_the_files_its_rows_name(tmp_path: Path, kind: str) -> None:
+    src = tmp_path / kind
+    (make_npq_tree if kind == "npq" else make_esf_tree)(src, 4)
+    built = tmp_path / "built"
+    build_dataset(src, built, recursive=True, embed=False)  # audio column only, tokens/ linked
+    out = tmp_path / "wds"
+    summary = export_dataset(built, out, format="webdataset")
+    assert summary.source == "dataset" and summary.written == 4 and not summary.failures
+    samples = _wds_samples(out)
+    sources = _npq_sources(src) if kind == "npq" else {k: v[0] for k, v in _esf_sources(src).items()}
+    assert set(samples) == set(sources)
+    for key, codes in sources.items():
+        np.testing.assert_array_equal(samples[key]["codes.npy"], codes)
+        assert samples[key]["json"]["source"].startswith(str(built))
