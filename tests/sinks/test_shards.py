@@ -10,6 +10,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from audiotok.errors import UsageError
@@ -170,3 +171,44 @@ def test_a_changed_source_is_written_again_and_formats_do_not_mix(tree: Path, tm
     np.testing.assert_array_equal(_samples(out)[key], (tokens + 1) % 1024)
     with pytest.raises(UsageError, match="holds a webdataset export"):
         export_dataset(tree, out, format="parquet")
+
+
+_KILL_BETWEEN_MOVES = textwrap.dedent(
+    """
+    import os, sys
+    from audiotok import _fsio
+    real_replace = os.replace
+    n = {"moves": 0}
+    def replace(src, dst):
+        real_replace(src, dst)
+        n["moves"] += 1
+        if n["moves"] == 4:  # format.json, shard 0, its receipt, shard 1: shard 1's receipt not yet moved
+            os._exit(9)
+    _fsio.os.replace = replace
+    from audiotok.services.dataset.export import export_dataset
+    export_dataset(sys.argv[1], sys.argv[2], format="parquet", max_shard_items=2)
+    """
+)
+
+
+def test_killed_between_the_shard_and_its_receipt_the_rerun_finishes_the_commit(
+    tree: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_BETWEEN_MOVES, str(tree), str(out)],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 9, proc.stderr.decode()
+    assert any(n.endswith(".group") for n in _leftovers(out))  # the commit marker of the half-moved pair
+    second = out / "data" / "train-00001-of-00005.parquet"
+    assert second.is_file()  # complete: moved whole, a reader may open it
+    assert pq.read_table(second).num_rows == 2
+    summary = export_dataset(tree, out, format="parquet", max_shard_items=2)
+    assert summary.skipped == 4 and summary.shards_written == 3 and _leftovers(out) == []
+    clean = tmp_path / "clean"
+    export_dataset(tree, clean, format="parquet", max_shard_items=2)
+    assert _files(out) == _files(clean)
