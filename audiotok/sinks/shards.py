@@ -277,9 +277,11 @@ class ShardItem:
 class ShardSink:
     """A format written a shard at a time (subclasses: ``parquet``, ``webdataset``).
 
-    Must: :attr:`name`, :attr:`default_limits`, :meth:`shard_name`,
-    :meth:`open` (a writer over one shard's file handle) and :meth:`finish`
-    (the format's card or index, written last).
+    Must: :attr:`name`, :attr:`default_limits`, :meth:`shard_name` and
+    :meth:`is_shard` (its names, and how to recognise them), :meth:`open` (a
+    writer over one shard's file handle) and :meth:`finish` (the format's
+    card or index, written last). May: :meth:`keys` (safe item keys),
+    :meth:`accepts` (refuse a layout before any work).
     """
 
     name = ""
