@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from audiotok.cli._console import console, err_console, progress
+from audiotok.cli._groups import SHARD, Shard, grouped
 from audiotok.cli._help import examples
 from audiotok.cli._lazy import lazy_import
 from audiotok.cli._options import JsonOpt, RecursiveOpt, alias, hidden_alias, jobs_option
@@ -17,9 +19,11 @@ from audiotok.services.dataset.scan import parse_split_map
 # torch, codecs and datasets load on first use (see cli/_lazy.py); mypy sees the real modules.
 if TYPE_CHECKING:
     from audiotok.services.dataset import build as dataset_build
+    from audiotok.services.dataset import export as dataset_export
     from audiotok.services.dataset import inspect as dataset_inspect
 else:
     dataset_build = lazy_import("audiotok.services.dataset.build")
+    dataset_export = lazy_import("audiotok.services.dataset.export")
     dataset_inspect = lazy_import("audiotok.services.dataset.inspect")
 
 
@@ -122,13 +126,20 @@ def _materialize(value: str | None) -> Literal["link", "copy", "none"] | None:
     epilog=examples(
         ("Splits, rows, frames, hours, K and D", "audiotok dataset inspect hf_ds"),
         ("JSON for scripts", "audiotok dataset inspect hf_ds --json"),
+        ("An export: format, codec, items, hours, shards, columns", "audiotok dataset inspect codes_pq"),
     ),
 )
 def inspect(
-    out_dir: Annotated[Path, typer.Argument(help="A dataset folder built by 'dataset build'.")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="A dataset folder built by 'dataset build', or a 'dataset export' output.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Show splits, rows, columns, codes dtype, total frames and hours, distinct K and D."""
+    exported = dataset_inspect.inspect_export(out_dir)
+    if exported is not None:
+        _show_export(exported, as_json)
+        return
     summary = dataset_inspect.inspect_dataset(out_dir)
     if as_json:
         typer.echo(summary.model_dump_json())
@@ -150,3 +161,121 @@ def inspect(
         console.print(f"columns: {columns}", highlight=False)
     total = "" if summary.hours is None else f", {summary.total_frames} frames, {summary.hours:.3f} h"
     console.print(f"{summary.path}: {summary.rows} rows{total}")
+
+
+def _show_export(info: dataset_inspect.ExportInfo, as_json: bool) -> None:
+    if as_json:
+        typer.echo(info.model_dump_json())
+        return
+    table = FitTable(Col("split", wrap=True), Col("items", justify="right"))
+    for name, n in info.splits.items():
+        table.add_row(name, str(n))
+    console.print(table)
+    strides = "" if all(s == 1 for s in info.strides) else f", strides {info.strides}"
+    sha = f" (weights {info.weights_sha256[:12]}…)" if info.weights_sha256 else ""
+    codec = f"codec: {info.codec or 'unknown'}{sha}, {info.frame_rate:g} rows/s, {info.codes_dtype}{strides}"
+    console.print(codec, highlight=False)
+    if info.columns:
+        console.print(f"columns: {', '.join(info.columns)}", highlight=False)
+    failed = f", {info.failed} source files left out" if info.failed else ""
+    console.print(
+        f"{info.path}: {info.format}, {info.items} items, {info.total_frames} frames, {info.hours:.3f} h, "
+        f"{info.shards} shards{failed}"
+    )
+
+
+EXPORT_FORMATS = ("parquet", "webdataset", "codec-bpe")
+
+
+def _command_line(
+    src: Path, out: Path, fmt: str, split: str, recursive: bool, max_bytes: int | None, max_items: int | None
+) -> str:
+    """The export's command line, as the card records it (the options that shape the output)."""
+    argv = ["audiotok", "dataset", "export", str(src), str(out), "--format", fmt, "--split", split]
+    argv += [] if recursive else ["--no-recursive"]
+    argv += ["--max-shard-bytes", str(max_bytes)] if max_bytes else []
+    argv += ["--max-shard-items", str(max_items)] if max_items else []
+    return shlex.join(argv)
+
+
+def _format(value: str) -> str:
+    if value not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(EXPORT_FORMATS)}, not {value!r}")
+    return value
+
+
+@dataset_app.command(
+    "export",
+    epilog=examples(
+        (
+            "Parquet shards for the Hub (data/train-NNNNN-of-NNNNN.parquet + README.md)",
+            "audiotok dataset export npq_out codes_pq --format parquet",
+        ),
+        (
+            "WebDataset tars of at most 1000 samples",
+            "audiotok dataset export ecdc codes_wds --format webdataset --max-shard-items 1000",
+        ),
+        (
+            "codec-bpe's folder of <id>_c0.npy + codec_info.json",
+            "audiotok dataset export npq_out bpe --format codec-bpe",
+        ),
+        (
+            "Shard 0 of 4 (run 4 of them; the last to finish writes the card)",
+            "audiotok dataset export npq_out codes_pq --format parquet --shard-index 0 --shard-count 4",
+        ),
+    ),
+)
+@grouped
+def export(
+    src: Annotated[
+        Path, typer.Argument(help="Folder of .npq or .ecdc (+ sidecars) files, or a 'dataset build' folder.")
+    ],
+    out: Annotated[Path, typer.Argument(help="Output folder (new, empty, or an earlier export: resumed).")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", callback=_format, help="parquet, webdataset or codec-bpe.")
+    ],
+    split: Annotated[str, typer.Option(help="Split of a token folder's items.")] = "train",
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", "-r", help="Scan subfolders.")
+    ] = True,
+    max_shard_bytes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Bytes of codes per shard (default: parquet 500 MB, webdataset 1 GB)."),
+    ] = None,
+    max_shard_items: Annotated[int | None, typer.Option(min=1, help="Items per shard.")] = None,
+    flatten: Annotated[
+        str | None,
+        typer.Option(
+            help="Add an LM-ready token stream beside the codes: offsets (frame-major, per-codebook "
+            "offsets) or orpheus (SNAC 24 kHz's 7-token frames, offset position x 4096)."
+        ),
+    ] = None,
+    shard: Shard = SHARD,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export token files as Parquet (Hub), WebDataset or codec-bpe shards; resumable and atomic."""
+    command = _command_line(src, out, format, split, recursive, max_shard_bytes, max_shard_items)
+    command += f" --flatten {flatten}" if flatten else ""
+    with progress("Exporting", enabled=not as_json) as on_progress:
+        result = dataset_export.export_dataset(
+            src, out, format=format, split=split, recursive=recursive, shard=shard,  # type: ignore[arg-type]
+            max_shard_bytes=max_shard_bytes, max_shard_items=max_shard_items,
+            flatten=flatten, command=command,  # type: ignore[arg-type]
+            on_progress=on_progress,
+        )  # fmt: skip
+    for failure in result.failures:
+        err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)
+    for note in result.left_out:
+        err_console.print(f"note: {note.path}: {note.error}", markup=False, highlight=False)
+    if as_json:
+        typer.echo(result.model_dump_json())
+    else:
+        state = "complete" if result.finished else "waiting for the other shards"
+        unit = "files" if result.format == "codec-bpe" else "shards"
+        console.print(
+            f"[green]✓[/] {result.out_dir} ({result.format}: {result.written} written, {result.skipped} "
+            f"skipped, {result.shards_written}/{result.shards} {unit} by this run; {state}; "
+            f"{result.elapsed_s:.1f} s)"
+        )
+    if result.failures:
+        raise typer.Exit(1)

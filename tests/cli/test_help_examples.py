@@ -23,6 +23,7 @@ WORKING_COMMANDS = [
     ("esf", "inspect"),
     ("dataset", "build"),
     ("dataset", "inspect"),
+    ("dataset", "export"),
     ("audio", "normalize"),
     ("models", "fetch"),
     ("models", "list"),

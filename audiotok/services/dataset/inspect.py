@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import tarfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from datasets import DatasetDict, load_from_disk
 from pydantic import Field
 
 from audiotok.errors import InputError
 from audiotok.formats._base import FrozenModel
 from audiotok.services.dataset._swap import is_dataset_dir
+from audiotok.sinks.shards import read_index
 
-__all__ = ["DatasetSummary", "SplitSummary", "inspect_dataset"]
+__all__ = ["DatasetSummary", "ExportInfo", "SplitSummary", "inspect_dataset", "inspect_export"]
 
 
 class SplitSummary(FrozenModel):
@@ -100,4 +104,60 @@ def inspect_dataset(path: str | os.PathLike[str]) -> DatasetSummary:
         rows=sum(s.rows for s in splits),
         total_frames=sum(s.total_frames or 0 for s in splits) if embedded else None,
         hours=sum(s.hours or 0.0 for s in splits) if embedded else None,
+    )
+
+
+class ExportInfo(FrozenModel):
+    """An output of ``dataset export``, from its index (``OUT/.audiotok/index.json``)."""
+
+    path: str
+    format: str = Field(description="parquet, webdataset or codec-bpe.")
+    codec: str | None = Field(description="The codec's name, when the sources named it.")
+    weights_sha256: str | None = Field(description="sha256 of the codec's weights, when known.")
+    frame_rate: float = Field(description="Rows of codes per second.")
+    strides: list[int] = Field(description="Per codebook, finest frames one code spans (SNAC: 4, 2, 1).")
+    codes_dtype: str = Field(description="uint16 or uint32 (codec-bpe files: int32).")
+    splits: dict[str, int] = Field(description="Items per split.")
+    items: int
+    total_frames: int
+    hours: float
+    shards: int = Field(description="Shard files (0 for codec-bpe: one file per item).")
+    failed: int = Field(description="Source files left out when exporting.")
+    columns: list[str] = Field(description="Parquet columns, or a WebDataset sample's members.")
+
+
+def _columns(path: str, fmt: str, shards: list[dict[str, object]]) -> list[str]:
+    if not shards:
+        return []
+    first = os.path.join(path, str(shards[0]["name"]))
+    if fmt == "parquet":
+        return list(pq.read_schema(first).names)  # the footer only
+    with tarfile.open(first) as tar:
+        names = tar.getnames()
+    key = names[0].split(".", 1)[0] if names else ""
+    return [n.split(".", 1)[1] for n in names if n.split(".", 1)[0] == key]
+
+
+def inspect_export(path: str | os.PathLike[str]) -> ExportInfo | None:
+    """Summarize an output of ``dataset export`` from its index (``None`` if ``path`` is not one)."""
+    index = read_index(Path(path))
+    if index is None:
+        return None
+    ident = index["identity"]
+    fmt = str(index["format"])
+    return ExportInfo(
+        path=os.fspath(path),
+        format=fmt,
+        codec=ident.get("codec"),
+        weights_sha256=ident.get("weights_sha256"),
+        frame_rate=float(ident["frame_rate"]),
+        strides=list(ident.get("strides") or []),
+        codes_dtype="int32" if fmt == "codec-bpe" else str(ident["codes_dtype"]),
+        splits=dict(index["splits"]),
+        items=int(index["items"]),
+        total_frames=int(index["frames"]),
+        hours=float(index["seconds"]) / 3600.0,
+        shards=len(index["shards"]),
+        failed=len(index["failed"]),
+        columns=_columns(os.fspath(path), fmt, list(index["shards"])),
     )

@@ -1,0 +1,297 @@
+"""``dataset export``: token trees or ``dataset build`` output -> Parquet, WebDataset or codec-bpe.
+
+Plan, write, index (:mod:`audiotok.sinks.shards`): every item is planned from
+the token files' headers (:mod:`._sources`), packed into shards capped by
+bytes and items, and each shard of this run (``shard_index`` of
+``shard_count``: shard ``j`` when ``j % shard_count == shard_index``) is
+written to a temporary name and committed whole; a rerun skips committed
+shards and redoes the rest. The run that finds every shard committed writes
+the index and the format's card. codec-bpe writes one file per item (each
+atomic, resumed by presence) and ``codec_info.json`` last.
+
+A file that cannot be read is reported (one line: the file and the reason)
+and left out; the export goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from audiotok._fsio import write_bytes_atomic
+from audiotok.errors import AudiotokError, UsageError
+from audiotok.formats._base import FrozenModel
+from audiotok.paths import check_shard
+from audiotok.progress import ProgressEvent, ProgressFn, emit
+from audiotok.records import FileFailure
+from audiotok.services.dataset._sources import SourceRef, Sources, plan_sources
+from audiotok.sinks.codec_bpe import CodecBpeSink
+from audiotok.sinks.flatten import FlattenMode, check_flatten
+from audiotok.sinks.parquet import ParquetSink
+from audiotok.sinks.shards import (
+    INDEX,
+    STATE_DIR,
+    ItemRef,
+    ShardLimits,
+    ShardPlan,
+    ShardSink,
+    committed,
+    pack,
+    sweep,
+    write_index,
+    write_shard,
+)
+from audiotok.sinks.webdataset import WebDatasetSink
+
+__all__ = ["FORMATS", "ExportFormat", "ExportSummary", "export_dataset"]
+
+log = logging.getLogger(__name__)
+
+ExportFormat = Literal["parquet", "webdataset", "codec-bpe"]
+FORMATS: tuple[ExportFormat, ...] = ("parquet", "webdataset", "codec-bpe")
+EMPTY = "no frames; left out: codec-bpe's train_tokenizer fails on a (K, 0) file (range() step 0)"
+_SHARDED: dict[str, type[ShardSink]] = {"parquet": ParquetSink, "webdataset": WebDatasetSink}
+
+
+class ExportSummary(FrozenModel):
+    """What ``dataset export`` did."""
+
+    out_dir: str = Field(description="The output folder.")
+    format: ExportFormat = Field(description="parquet, webdataset or codec-bpe.")
+    source: str = Field(description="'npq', 'esf' (.ecdc, with or without sidecars) or 'dataset'.")
+    items: int = Field(description="Items of this run's shards (all items with one shard).")
+    written: int = Field(description="Items written by this run.")
+    skipped: int = Field(description="Items already in committed shards (or files), not rewritten.")
+    shards: int = Field(description="Shards of the whole plan (files, for codec-bpe).")
+    shards_written: int = Field(description="Shards this run wrote.")
+    failures: list[FileFailure] = Field(description="Files left out, and why.")
+    left_out: list[FileFailure] = Field(
+        default_factory=list,
+        description="Items the format cannot hold, left out on purpose (codec-bpe: items without frames).",
+    )
+    finished: bool = Field(description="Whether the index (and card) is written: every shard is committed.")
+    elapsed_s: float = Field(description="Wall time, seconds.")
+
+
+_FORMAT_FILE = "format.json"
+
+
+def _claim(out: Path, format: str) -> None:
+    """Create ``OUT/.audiotok`` naming the format; refuse an output another format wrote."""
+    state = out / STATE_DIR
+    marker = state / _FORMAT_FILE
+    try:
+        found = json.loads(marker.read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found is not None and found != format:
+        raise UsageError(f"holds a {found} export; export {format} to another folder", out)
+    if found is None:
+        state.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(marker, (json.dumps({"format": format}) + "\n").encode())
+
+
+def _check_out(out: Path, src: Path) -> None:
+    """Refuse an output that is a file, inside the source, or a non-empty folder audiotok did not export."""
+    if out.exists() and not out.is_dir():
+        raise UsageError("exists and is not a folder", out)
+    real_out, real_src = os.path.realpath(out), os.path.realpath(src)
+    if real_out == real_src or real_out.startswith(real_src.rstrip(os.sep) + os.sep):
+        raise UsageError(f"must not be inside the source {src}", out)
+    if out.is_dir() and not (out / STATE_DIR).is_dir() and any(out.iterdir()):
+        raise UsageError("exists, is not empty and holds no audiotok export (no .audiotok folder)", out)
+
+
+def export_dataset(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    format: ExportFormat,
+    split: str = "train",
+    recursive: bool = True,
+    shard: tuple[int, int] = (0, 1),
+    max_shard_bytes: int | None = None,
+    max_shard_items: int | None = None,
+    flatten: FlattenMode | None = None,
+    command: str = "",
+    on_progress: ProgressFn | None = None,
+) -> ExportSummary:
+    """Export the token files under ``src`` (or a ``dataset build`` folder) to ``out`` in ``format``.
+
+    Parameters
+    ----------
+    src : str or os.PathLike
+        A folder of ``.npq`` files, of ``.ecdc`` files (with or without ESF
+        sidecars), or a dataset folder written by ``dataset build`` (embedded).
+    out : str or os.PathLike
+        The output folder: new, empty, or an earlier export's (resumed).
+    format : {"parquet", "webdataset", "codec-bpe"}
+    split : str
+        The split of a token tree's items (a dataset keeps its splits).
+    recursive : bool
+        Scan subfolders of a token tree.
+    shard : (int, int)
+        ``(shard_index, shard_count)``: write only shards ``j`` with
+        ``j % shard_count == shard_index`` (every run plans the same shards).
+    max_shard_bytes, max_shard_items : int, optional
+        Shard caps (default: the format's, Parquet 500 MB, WebDataset 1 GB).
+    flatten : {"offsets", "orpheus"}, optional
+        Add an LM-ready token stream beside the codes (Parquet ``tokens``,
+        WebDataset ``<key>.tokens.npy``; :mod:`audiotok.sinks.flatten`).
+    command : str
+        The command line, recorded in the card and index.
+    on_progress : callable, optional
+        Receives ``ProgressEvent("files", ...)``.
+
+    Returns
+    -------
+    ExportSummary
+
+    Raises
+    ------
+    InputError
+        If ``src`` is missing or holds no readable token file.
+    UsageError
+        For a bad shard or limit, an output that is not an export, codes the
+        format cannot hold (codec-bpe: strides), or sources that mix codecs.
+    """
+    start = time.perf_counter()
+    check_shard(*shard)
+    out_path = Path(out)
+    _check_out(out_path, Path(src))
+    sources = plan_sources(src, split=split, recursive=recursive, command=command)
+    if flatten is not None:
+        if format == "codec-bpe":
+            raise UsageError("codec-bpe files hold (K, T) codes; flatten parquet or webdataset",
+                             param="flatten")  # fmt: skip
+        check_flatten(sources.identity, flatten)
+    if format == "codec-bpe":
+        CodecBpeSink.accepts(sources.identity)
+        return _export_files(sources, out_path, shard, start, on_progress)
+    if format not in _SHARDED:
+        raise UsageError(f"unknown format {format!r}; known: {', '.join(FORMATS)}", param="format")
+    sink_type = _SHARDED[format]
+    sink_type.accepts(sources.identity)
+    defaults = sink_type.default_limits
+    limits = ShardLimits(max_shard_bytes or defaults.max_bytes, max_shard_items or defaults.max_items)
+    _claim(out_path, format)
+    sink = sink_type(out_path, sources.identity, has_cond=sources.has_cond, flatten=flatten)
+    plan = _plan(sink, sources, limits)
+    mine = [(split_name, s) for split_name, s in plan if s.index % shard[1] == shard[0]]
+    sweep(out_path, [s for _, s in mine])
+    by_key = {r.id: r for r in sources.refs}
+    emit(on_progress, ProgressEvent("files", total=sum(len(s.items) for _, s in mine)))
+    failures = list(sources.failures)
+    written = skipped = shards_written = 0
+    for _, shard_plan in mine:
+        receipt = committed(out_path, shard_plan)
+        if receipt is not None:
+            skipped += len(receipt["items"])
+            failures += [FileFailure.model_validate(f) for f in receipt["failed"]]
+            emit(on_progress, ProgressEvent("files", advance=len(shard_plan.items)))
+            continue
+        with write_shard(sink, shard_plan) as (writer, result):
+            for ref in shard_plan.items:
+                source = by_key[ref.id]
+                try:
+                    item = sources.load(source, ref.key)
+                except (AudiotokError, OSError) as exc:
+                    failure = _failure(source, exc)
+                    result.failed.append(failure.model_dump())
+                    failures.append(failure)
+                else:
+                    writer.add(item)
+                    result.written.append(ref.key)
+                    result.frames += item.n_frames
+                    result.seconds += item.duration_s
+                emit(on_progress, ProgressEvent("files", advance=1, item=source.path))
+        written += len(result.written)
+        shards_written += 1
+    index = write_index(sink, plan, is_shard=sink_type.is_shard)
+    return ExportSummary(
+        out_dir=str(out_path), format=format, source=sources.kind,
+        items=sum(len(s.items) for _, s in mine), written=written, skipped=skipped, shards=len(plan),
+        shards_written=shards_written, failures=failures, finished=index is not None,
+        elapsed_s=time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _failure(ref: SourceRef, exc: Exception) -> FileFailure:
+    reason = exc.reason if isinstance(exc, AudiotokError) else (getattr(exc, "strerror", None) or str(exc))
+    return FileFailure(path=ref.source, error=reason)
+
+
+def _plan(sink: ShardSink, sources: Sources, limits: ShardLimits) -> list[tuple[str, ShardPlan]]:
+    """Every shard of the export, split by split, numbered across splits (``ShardPlan.index``)."""
+    keys = sink.keys([r.id for r in sources.refs])
+    items = [
+        ItemRef(k, r.id, r.source, r.n_bytes, r.version) for k, r in zip(keys, sources.refs, strict=True)
+    ]
+    ident = {k: v for k, v in sink.identity.to_json().items() if k not in ("command", "audiotok")}
+    context = json.dumps(
+        {"format": sink.name, "identity": ident, "cond": sink.has_cond, "flatten": sink.flatten},
+        sort_keys=True,
+    )
+    plan: list[tuple[str, ShardPlan]] = []
+    for split in sources.splits:
+        of_split = [i for i, r in zip(items, sources.refs, strict=True) if r.split == split]
+        packed = pack(of_split, limits, lambda i: i.n_bytes)
+        for j, shard_items in enumerate(packed):
+            name = sink.shard_name(split, j, len(packed))
+            plan.append((split, ShardPlan(name, len(plan), tuple(shard_items), context)))
+    return plan
+
+
+def _export_files(
+    sources: Sources, out: Path, shard: tuple[int, int], start: float, on_progress: ProgressFn | None
+) -> ExportSummary:
+    """codec-bpe: one ``<id>_c0.npy`` per item (this run's: item ``i`` when ``i % count == index``)."""
+    sink = CodecBpeSink(out, sources.identity)
+    _claim(out, "codec-bpe")
+    mine = [r for i, r in enumerate(sources.refs) if i % shard[1] == shard[0]]
+    emit(on_progress, ProgressEvent("files", total=len(mine)))
+    failures = list(sources.failures)
+    left_out = [FileFailure(path=r.source, error=EMPTY) for r in mine if not r.n_frames]
+    written = skipped = 0
+    for ref in mine:
+        if not ref.n_frames:
+            continue
+        if sink.done(ref.id, (ref.n_columns, ref.n_frames), ref.path):
+            skipped += 1
+        else:
+            try:
+                sink.write(sources.load(ref, ref.id))
+                written += 1
+            except (AudiotokError, OSError) as exc:
+                failures.append(_failure(ref, exc))
+        emit(on_progress, ProgressEvent("files", advance=1, item=ref.path))
+    failed = {f.path for f in failures}
+    finished = all(
+        not r.n_frames or r.source in failed or sink.done(r.id, (r.n_columns, r.n_frames), r.path)
+        for r in sources.refs
+    )
+    if finished:  # every item of every run is there (or failed in this one): the index, codec_info.json last
+        kept = [r for r in sources.refs if r.n_frames and r.source not in failed]
+        index = {
+            "format": "codec-bpe",
+            "identity": sources.identity.to_json(),
+            "splits": {name: sum(r.split == name for r in kept) for name in sources.splits},
+            "items": len(kept),
+            "frames": sum(r.n_frames for r in kept),
+            "seconds": sum(r.n_frames for r in kept) / sources.identity.frame_rate,
+            "shards": [],
+            "failed": [f.model_dump() for f in failures],
+        }
+        write_bytes_atomic(out / STATE_DIR / INDEX, (json.dumps(index, indent=2) + "\n").encode())
+        sink.finish()
+    return ExportSummary(
+        out_dir=str(out), format="codec-bpe", source=sources.kind, items=len(mine), written=written,
+        skipped=skipped, shards=len(sources.refs), shards_written=written, failures=failures,
+        left_out=left_out, finished=finished, elapsed_s=time.perf_counter() - start,
+    )  # fmt: skip
