@@ -184,7 +184,10 @@ def test_codec_bpe_reads_the_folder(npq_tree: Path, tmp_path: Path) -> None:
         assert got.dtype == np.int32
         np.testing.assert_array_equal(got, codes.T)  # (K, T)
     # codec-bpe's own trainer walks the folder (offsets added in place: int32 holds them)
-    tok = trainer.Trainer(4, 1024, vocab_size=4 * 1024 + 10, pad_token="<pad>").train(str(out))
+    bpe = trainer.Trainer(
+        4, 1024, codec_framerate=FPS_DAC, chunk_size_secs=30, vocab_size=4 * 1024 + 10, pad_token="<pad>"
+    )  # chunks of 30 s, as its README advises (else it warns)
+    tok = bpe.train(str(out))
     assert len(tok) >= 4 * 1024
     again = export_dataset(mono, out, format="codec-bpe")
     assert (again.written, again.skipped) == (0, 4)
