@@ -219,20 +219,12 @@ def _preset(value: str) -> str:
             "audiotok dataset export npq_out codes_pq --format parquet",
         ),
         (
-            "lhotse Shar (cuts.NNNNNN.jsonl.gz + codes.NNNNNN.tar; receipts in codes_shar.audiotok/)",
-            "audiotok dataset export npq_out codes_shar --format shar",
-        ),
-        (
             "NeMo Magpie-TTS's Shar: target_codes (C, T), speaker and text from a JSON Lines list",
             "audiotok dataset export nano_npq magpie --format shar --preset nemo --from-list items.jsonl",
         ),
         (
             "WebDataset tars of at most 1000 samples",
             "audiotok dataset export ecdc codes_wds --format webdataset --max-shard-items 1000",
-        ),
-        (
-            "codec-bpe's folder of <id>_c0.npy + codec_info.json",
-            "audiotok dataset export npq_out bpe --format codec-bpe",
         ),
         (
             "Shard 0 of 4 (run 4 of them; the last to finish writes the card)",
