@@ -174,6 +174,11 @@ def test_nemo_preset_loads_as_magpie_tts_reads_it(npq_tree: Path, tmp_path: Path
 def test_nemo_needs_the_list_and_shar_one_split(npq_tree: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="needs --from-list"):
         export_dataset(npq_tree, tmp_path / "a", format="shar", preset="nemo")
+    untexted = tmp_path / "untexted.jsonl"
+    untexted.write_text('{"path": "npq/d0/clip000.npq", "speaker": "s"}\n')
+    with pytest.raises(UsageError, match="no item of the source a text"):
+        export_dataset(npq_tree, tmp_path / "a", format="shar", preset="nemo", from_list=untexted)
+    assert not (tmp_path / "a").exists()  # refused before anything is written
     with pytest.raises(UsageError, match="Shar exports only"):
         export_dataset(npq_tree, tmp_path / "b", format="parquet", from_list=npq_tree / "x.jsonl")
     built = tmp_path / "built"
@@ -290,3 +295,21 @@ def test_a_changed_list_line_rewrites_its_shard_and_inspect_reads_the_index(
     info = inspect_export(out)
     assert info is not None and (info.format, info.items, info.shards) == ("shar", 10, 3)
     assert info.columns == ["codes", "cuts"]
+
+
+def test_shard_index_runs_write_disjoint_shards_and_the_last_writes_the_index(
+    npq_tree: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "shar"
+    first = export_dataset(npq_tree, out, format="shar", max_shard_items=3, shard=(1, 2))
+    assert not first.finished and read_index(out) is None
+    assert sorted(os.listdir(out)) == [
+        "codes.000001.tar", "codes.000003.tar", "cuts.000001.jsonl.gz", "cuts.000003.jsonl.gz"
+    ]  # fmt: skip
+    second = export_dataset(npq_tree, out, format="shar", max_shard_items=3, shard=(0, 2))
+    assert second.finished and first.written + second.written == 10
+    sources = _npq_sources(npq_tree)
+    cuts = _cuts(out)
+    assert set(cuts) == set(sources)
+    for key, codes in sources.items():
+        np.testing.assert_array_equal(cuts[key].load_custom("codes"), codes)

@@ -317,6 +317,9 @@ def _nemo_checks(
             notes.append(FileFailure(path=ref.source, error=f"--from-list gives no {', '.join(defaulted)}: "
                                      f"wrote {used}"))  # fmt: skip
         kept.append(ref)
+    if not kept:
+        raise UsageError(f"--from-list gives no item of the source a text ({len(left_out)} left out); "
+                         "NeMo needs a transcript per item", param="from_list")  # fmt: skip
     sources.refs[:] = kept
     return left_out, notes
 
