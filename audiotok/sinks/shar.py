@@ -30,8 +30,11 @@ Every cut's ``custom`` holds ``codec`` (the codec identity,
 and ``n_frames``. With a ``--from-list`` manifest (:class:`ItemMeta`) a cut
 also gets a supervision (text, speaker, language) and, when the source audio
 and the codec's sample rate are known, a ``Recording`` pointing at the audio
-(not copied; ``num_samples`` from the codes' duration), which lhotse's
-``cut.truncate`` needs.
+(not copied; ``num_samples`` from the audio's duration), which lhotse's
+``cut.truncate`` needs. A cut's ``duration`` is the span of its codes, ``T x
+frame_shift`` (the last frame covers padding past the audio's end; never
+less than the audio): lhotse loads ``round(duration / frame_shift)`` rows of
+a cut's arrays, so ``cut.load_custom`` returns all ``T``.
 
 Nothing else is in the folder: ``from_shar(in_dir=...)`` takes every entry of
 it, hidden ones too, for a field and fails on any other file (an
@@ -194,9 +197,12 @@ class _Writer(ShardWriter):
         if tokens is not None:
             custom["tokens"] = self._array("tokens", item.key, tokens, frame_shift=None, dim=0)
         custom.update(codec=ident.to_json(), source=item.source, n_frames=item.n_frames)
+        # lhotse loads round(duration / frame_shift) rows of a cut's arrays: the cut spans every row of
+        # codes (the last one covers padding past the audio's end), so load_custom returns all T.
+        span = max(item.duration_s, item.n_frames * shift)
         cut: dict[str, Any] = {
-            "id": item.key, "start": 0, "duration": item.duration_s, "channel": 0,
-            "supervisions": self._supervisions(item), "custom": custom,
+            "id": item.key, "start": 0, "duration": span, "channel": 0,
+            "supervisions": self._supervisions(item, span), "custom": custom,
         }  # fmt: skip
         recording = self._recording(item)
         if recording is not None:
@@ -204,14 +210,14 @@ class _Writer(ShardWriter):
         cut["type"] = "MonoCut"
         self.cuts.write((json.dumps(cut, ensure_ascii=False) + "\n").encode())
 
-    def _supervisions(self, item: ShardItem) -> list[dict[str, Any]]:
+    def _supervisions(self, item: ShardItem, span: float) -> list[dict[str, Any]]:
         sink = self.sink
         meta = sink.meta.get(item.id)
         if sink.preset != "nemo" and (meta is None or not (meta.text or meta.speaker or meta.language)):
             return []
         meta = meta or ItemMeta()
         sup: dict[str, Any] = {
-            "id": item.key, "recording_id": item.key, "start": 0, "duration": item.duration_s, "channel": 0,
+            "id": item.key, "recording_id": item.key, "start": 0, "duration": span, "channel": 0,
         }  # fmt: skip
         if meta.text is not None:
             sup["text"] = meta.text
