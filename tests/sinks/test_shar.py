@@ -313,3 +313,19 @@ def test_shard_index_runs_write_disjoint_shards_and_the_last_writes_the_index(
     assert set(cuts) == set(sources)
     for key, codes in sources.items():
         np.testing.assert_array_equal(cuts[key].load_custom("codes"), codes)
+
+
+def test_a_cut_spans_every_row_of_its_codes(tmp_path: Path) -> None:
+    """Codes cover the audio's last, padded frame: the cut spans all T rows, so lhotse loads them all."""
+    src = tmp_path / "esf"
+    t = 9
+    meta = ecdc.EcdcMeta(n_codebooks=2, n_frames=t, sample_rate=24000, fps=75.0, bandwidth=1.5,
+                         model="encodec_24khz", audio_length=t * 320 - 250)  # fmt: skip
+    codes = np.random.default_rng(0).integers(0, 1024, (t, 2))
+    src.mkdir()
+    ecdc.write(src / "x.ecdc", codes, meta)
+    out = tmp_path / "shar"
+    export_dataset(src, out, format="shar")
+    cut = _cuts(out)["x"]
+    assert cut.duration == pytest.approx(t / 75) and cut.duration > (t * 320 - 250) / 24000
+    np.testing.assert_array_equal(cut.load_custom("codes"), codes)  # 9 rows, not round(8.2) = 8
