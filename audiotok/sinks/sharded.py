@@ -13,7 +13,9 @@ the rest:
   version the audio file's size, mtime and channel plan. The items are packed
   into shards (the format's caps) with their final names.
 * :meth:`~ShardedTokenSink.resume` skips the items of committed shards (the
-  rerun of a killed encode encodes only the shards that were not committed);
+  rerun of a killed encode encodes only the shards that were not committed;
+  a shard committed without some of its items, whose encode failed, is
+  encoded again, whole);
 * :meth:`~ShardedTokenSink.write` gets the codes in plan order and adds them
   to the open shard, which is committed (files, then receipt) as soon as its
   last item is written, or when an item of a later shard comes (its items
@@ -192,14 +194,25 @@ class ShardedTokenSink(TokenSink):
             self.where.update({r.id: (j, r) for r in items})
 
     def _place(self, job: FileJob) -> tuple[ShardSink, int, ItemRef]:
-        """The item's shard (planning ``job`` alone when no plan was made: a single file)."""
-        if self.sink is None or self._id(job.dst) not in self.where:
+        """The item's shard (planning ``job`` alone when no plan was made: a single file).
+
+        Raises
+        ------
+        UsageError
+            Without an output folder.
+        OutputError
+            If the item is not in this run's plan.
+        """
+        if self.sink is None:
             self.plan([job])
         if self.sink is None:
             raise UsageError(
                 f"{self.name} writes shards into one folder: name it with `outdir`", param="outdir"
             )
-        j, ref = self.where[self._id(job.dst)]
+        found = self.where.get(self._id(job.dst))
+        if found is None:
+            raise OutputError("not in this run's shard plan", job.dst)
+        j, ref = found
         return self.sink, j, ref
 
     def _record(self, job: FileJob, status: str, wall_s: float, shard: str | None) -> FileRecord:
@@ -211,11 +224,16 @@ class ShardedTokenSink(TokenSink):
         )  # fmt: skip
 
     def resume(self, src: Path, dst: Path, job: FileJob | None) -> FileRecord | None:
-        """``skipped`` when the item's planned shard is committed by this plan."""
+        """``skipped`` when the item's planned shard is committed by this plan, every item in it.
+
+        A committed shard whose receipt lists failed items is encoded again, whole (its other items
+        are not kept apart from it), so a file whose encode failed gets another try, as with ``npq``.
+        """
         if job is None or self.out is None:
             return None
         sink, j, _ = self._place(job)
-        if committed(self.out, self.shards[j], sink.state) is None:
+        receipt = committed(self.out, self.shards[j], sink.state)
+        if receipt is None or receipt.get("failed"):
             return None
         return self._record(job, "skipped", 0.0, str(self.out / self.shards[j].name))
 

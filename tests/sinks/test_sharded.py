@@ -145,3 +145,35 @@ def test_sharded_sinks_need_one_process_and_a_folder(dac_home: Path, inputs: Pat
         collect(
             encode_paths, [str(inputs)], outdir=None, codec=DAC, sink="webdataset", opts=OPTS, recursive=True
         )
+
+
+@pytest.mark.parametrize("sink", ["parquet", "shar", "webdataset"])
+def test_a_shard_committed_without_a_failed_item_is_encoded_again(tmp_path: Path, sink: str) -> None:
+    """Two items in one shard, the second never written (its encode failed): a rerun redoes the shard."""
+    from audiotok.audio import probe
+    from audiotok.sinks import sinks
+    from audiotok.sinks.base import FileJob
+    from audiotok.tokens import Codes
+    from tests.conformance._models import SINK_INFO, sink_context
+
+    cls = sinks()[sink]
+    out = tmp_path / "out"
+    jobs = []
+    for n, name in enumerate(("a", "b")):
+        src = write_audio(tmp_path / "in" / f"{name}.wav", 0.2, sr=SINK_INFO.sample_rate, channels=1, seed=n)
+        audio = probe(src)
+        frames = -(-audio.frames // SINK_INFO.hop_length)
+        jobs.append(FileJob(src, cls.item_root(out) / name, audio, "mono", (4,), audio.frames, frames))
+    first = cls(sink_context(), out)
+    first.plan(jobs)
+    assert [first.resume(j.src, j.dst, j) for j in jobs] == [None, None]
+    codes = Codes(np.random.default_rng(0).integers(0, 1024, (jobs[0].n_frames, 4)), (4,))
+    assert first.write(jobs[0], codes, 0.1).status == "written"
+    first.commit()  # the shard is committed, its receipt lists b as failed
+    index = read_index(out)
+    assert index is not None and index["items"] == 1 and len(index["failed"]) == 1
+    again = cls(sink_context(), out)
+    again.plan(jobs)
+    assert [again.resume(j.src, j.dst, j) for j in jobs] == [None, None]  # the whole shard again
+    with pytest.raises(UsageError, match="outdir"):
+        cls.item_root(None)
