@@ -107,7 +107,8 @@ def nemo_speaker(meta: ItemMeta, dataset: str) -> tuple[str, list[str]]:
     """NeMo's speaker string for ``meta``, and the fields filled in by default (``dataset``: the fallback).
 
     A missing language is ``en`` (NeMo's own default), a missing dataset
-    ``dataset``, a missing speaker ``unknown``.
+    ``dataset``, a missing speaker ``unknown``. Whitespace in the dataset name
+    becomes ``_``: NeMo reads it back as ``speaker.split()[2]`` after ``Dataset:``.
 
     Raises
     ------
@@ -119,7 +120,8 @@ def nemo_speaker(meta: ItemMeta, dataset: str) -> tuple[str, list[str]]:
     language = meta.language or "en"
     if _LANGUAGE.fullmatch(language) is None:
         raise UsageError(f"language {language!r} is not a NeMo language code (letters, digits, _)")
-    speaker = f"| Language:{language} Dataset:{meta.dataset or dataset} Speaker:{meta.speaker or 'unknown'} |"
+    corpus = re.sub(r"\s+", "_", (meta.dataset or dataset).strip())
+    speaker = f"| Language:{language} Dataset:{corpus} Speaker:{meta.speaker or 'unknown'} |"
     return speaker, defaulted
 
 

@@ -28,8 +28,13 @@ from tests._token_trees import FPS_DAC, make_esf_tree, make_npq_tree
 pytest.importorskip("urllib3")  # lhotse imports it without declaring it
 lhotse = pytest.importorskip("lhotse")
 REPO = Path(__file__).resolve().parents[2]
-# MagpieTTSLhotseDataset's check of supervisions[0].speaker (NeMo's text_to_speech_dataset_lhotse.py)
+# MagpieTTSLhotseDataset's check of supervisions[0].speaker (NeMo's text_to_speech_dataset_lhotse.py,
+# check_speaker_format: re.match) and how it reads the dataset's name out of it
 NEMO_SPEAKER = r"\| Language:\w+ Dataset:[\w\d\W]+ Speaker:[\w\d\W]+ \|"
+
+
+def _nemo_dataset_name(speaker: str) -> str:
+    return speaker.strip().split()[2].split(":")[-1]
 
 
 def _cuts(out: Path) -> dict[str, Any]:
@@ -163,10 +168,10 @@ def test_nemo_preset_loads_as_magpie_tts_reads_it(npq_tree: Path, tmp_path: Path
         np.testing.assert_array_equal(codes, sources[key].T)
         assert cut.target_codes.temporal_dim == -1 and cut.has_custom("target_codes")
         speaker = cut.supervisions[0].speaker
-        assert re.search(NEMO_SPEAKER, speaker) is not None
+        assert re.match(NEMO_SPEAKER, speaker) is not None and _nemo_dataset_name(speaker) == "Hi_TTS"
         n = keys.index(key)
         expected = "unknown" if n == 0 else f"spk {n % 2}"
-        assert speaker == f"| Language:de Dataset:Hi TTS Speaker:{expected} |"
+        assert speaker == f"| Language:de Dataset:Hi_TTS Speaker:{expected} |"  # no space: NeMo splits on it
         assert cut.supervisions[0].text == f"text {key}" and cut.supervisions[0].language == "de"
         assert cut.recording is None  # no tokens.json: the sample rate is unknown, so no Recording
 
