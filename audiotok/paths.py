@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from audiotok.errors import UsageError
 
@@ -93,15 +94,27 @@ def read_file_list(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
         If the list cannot be read, or a line that starts with ``{`` is not a
         JSON object with a non-empty string ``path`` (naming the line).
     """
+    return [(n, entry) for n, entry, _ in read_list_records(path)]
+
+
+def read_list_records(path: str | os.PathLike[str]) -> list[tuple[int, str, dict[str, Any]]]:
+    """:func:`read_file_list` with each line's JSON object (``{}`` for a plain path line).
+
+    Raises
+    ------
+    UsageError
+        As :func:`read_file_list`.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read the list of inputs: {why}", path, param="from_list") from None
-    out: list[tuple[int, str]] = []
+    out: list[tuple[int, str, dict[str, Any]]] = []
     for n, raw in enumerate(lines, 1):
         line = raw.strip()
+        obj: Any = {}
         if not line or line.startswith("#"):
             continue
         if line.startswith("{"):
@@ -115,7 +128,7 @@ def read_file_list(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
                     f'line {n}: a JSON line needs a non-empty string "path"', path, param="from_list"
                 )
             line = entry.strip()
-        out.append((n, line))
+        out.append((n, line, obj))
     return out
 
 

@@ -89,7 +89,13 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make_npq_tree(root / "npq", 4, stereo=True)
     build_dataset(root / "esf", root / "ds_esf", recursive=True)
     build_dataset(root / "npq", root / "ds_npq", recursive=True, embed=False)
-    return {"esf": root / "esf", "sidecars": root / "sidecars", "npq": root / "npq", "root": root}
+    items = sorted(root.glob("npq/*/*.npq"))[1:]  # one item not listed: left out by --preset nemo, a note
+    listing = root / "items.jsonl"
+    listing.write_text("".join(json.dumps({"path": f"npq/{p.parent.name}/{p.name}", "text": "hi"}) + "\n"
+                               for p in items))  # fmt: skip
+    return {
+        "esf": root / "esf", "sidecars": root / "sidecars", "npq": root / "npq", "root": root, "list": listing
+    }  # fmt: skip
 
 
 Command = Callable[[dict[str, Path]], list[str]]
@@ -122,6 +128,17 @@ COMMANDS: list[tuple[str, Command, Callable[[list[Record]], bool]]] = [
             "--json",
         ],
         lambda recs: recs[-1]["written"] is True and recs[-1]["embedded"] is False,
+    ),
+    (
+        "dataset export shar --preset nemo",
+        lambda t: [
+            "dataset",
+            "export",
+            str(t["npq"]),
+            str(t["root"] / "out_shar"),
+            *("--format", "shar", "--preset", "nemo", "--from-list", str(t["list"]), "--json"),
+        ],
+        lambda recs: recs[-1]["finished"] is True and recs[-1]["written"] == 3,
     ),
     (
         "dataset inspect esf",

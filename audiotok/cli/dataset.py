@@ -184,7 +184,8 @@ def _show_export(info: dataset_inspect.ExportInfo, as_json: bool) -> None:
     )
 
 
-EXPORT_FORMATS = ("parquet", "webdataset", "codec-bpe")
+EXPORT_FORMATS = ("parquet", "shar", "webdataset", "codec-bpe")
+SHAR_PRESETS = ("generic", "nemo")
 
 
 def _command_line(
@@ -204,6 +205,12 @@ def _format(value: str) -> str:
     return value
 
 
+def _preset(value: str) -> str:
+    if value not in SHAR_PRESETS:
+        raise typer.BadParameter(f"must be one of {', '.join(SHAR_PRESETS)}, not {value!r}")
+    return value
+
+
 @dataset_app.command(
     "export",
     epilog=examples(
@@ -212,12 +219,12 @@ def _format(value: str) -> str:
             "audiotok dataset export npq_out codes_pq --format parquet",
         ),
         (
-            "WebDataset tars of at most 1000 samples",
-            "audiotok dataset export ecdc codes_wds --format webdataset --max-shard-items 1000",
+            "NeMo Magpie-TTS's Shar: target_codes (C, T), speaker and text from a JSON Lines list",
+            "audiotok dataset export nano_npq magpie --format shar --preset nemo --from-list items.jsonl",
         ),
         (
-            "codec-bpe's folder of <id>_c0.npy + codec_info.json",
-            "audiotok dataset export npq_out bpe --format codec-bpe",
+            "WebDataset tars of at most 1000 samples",
+            "audiotok dataset export ecdc codes_wds --format webdataset --max-shard-items 1000",
         ),
         (
             "Shard 0 of 4 (run 4 of them; the last to finish writes the card)",
@@ -232,7 +239,8 @@ def export(
     ],
     out: Annotated[Path, typer.Argument(help="Output folder (new, empty, or an earlier export: resumed).")],
     format: Annotated[
-        str, typer.Option("--format", "-f", callback=_format, help="parquet, webdataset or codec-bpe.")
+        str,
+        typer.Option("--format", "-f", callback=_format, help="parquet, shar, webdataset or codec-bpe."),
     ],
     split: Annotated[str, typer.Option(help="Split of a token folder's items.")] = "train",
     recursive: Annotated[
@@ -240,9 +248,13 @@ def export(
     ] = True,
     max_shard_bytes: Annotated[
         int | None,
-        typer.Option(min=1, help="Bytes of codes per shard (default: parquet 500 MB, webdataset 1 GB)."),
+        typer.Option(
+            min=1, help="Bytes of codes per shard (default: parquet 500 MB, webdataset and shar 1 GB)."
+        ),
     ] = None,
-    max_shard_items: Annotated[int | None, typer.Option(min=1, help="Items per shard.")] = None,
+    max_shard_items: Annotated[
+        int | None, typer.Option(min=1, help="Items per shard (default: shar 1000, as lhotse).")
+    ] = None,
     flatten: Annotated[
         str | None,
         typer.Option(
@@ -250,22 +262,43 @@ def export(
             "offsets) or orpheus (SNAC 24 kHz's 7-token frames, offset position x 4096)."
         ),
     ] = None,
+    preset: Annotated[
+        str,
+        typer.Option(
+            callback=_preset,
+            help="shar: generic (codes (T, K), temporal_dim 0) or nemo (NeMo Magpie-TTS: target_codes "
+            "(C, T) and its speaker string; needs --from-list).",
+        ),
+    ] = "generic",
+    from_list: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-list",
+            help='shar: JSON Lines, one object per item: "path" (its token file, or the audio it was '
+            'encoded from), "text", "speaker", "language", "dataset", "audio". Paths relative to the '
+            "list's folder.",
+            show_default=False,
+        ),
+    ] = None,
     shard: Shard = SHARD,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export token files as Parquet (Hub), WebDataset or codec-bpe shards; resumable and atomic."""
+    """Export token files as Parquet (Hub), lhotse Shar, WebDataset or codec-bpe shards; resumable, atomic."""
     command = _command_line(src, out, format, split, recursive, max_shard_bytes, max_shard_items)
     command += f" --flatten {flatten}" if flatten else ""
+    command += f" --preset {preset}" if preset != "generic" else ""
+    command += f" --from-list {shlex.quote(str(from_list))}" if from_list else ""
     with progress("Exporting", enabled=not as_json) as on_progress:
         result = dataset_export.export_dataset(
             src, out, format=format, split=split, recursive=recursive, shard=shard,  # type: ignore[arg-type]
             max_shard_bytes=max_shard_bytes, max_shard_items=max_shard_items,
-            flatten=flatten, command=command,  # type: ignore[arg-type]
+            flatten=flatten, preset=preset, from_list=from_list,  # type: ignore[arg-type]
+            command=command,
             on_progress=on_progress,
         )  # fmt: skip
     for failure in result.failures:
         err_console.print(f"error: {failure.path}: {failure.error}", markup=False, highlight=False)
-    for note in result.left_out:
+    for note in [*result.left_out, *result.notes]:
         err_console.print(f"note: {note.path}: {note.error}", markup=False, highlight=False)
     if as_json:
         typer.echo(result.model_dump_json())

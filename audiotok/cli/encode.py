@@ -70,7 +70,11 @@ def encode(
     ] = None,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Where the codes go: npq, ecdc, hf (default: the codec family's own)."),
+        typer.Option(
+            "--to",
+            help="Where the codes go: npq, ecdc, hf, or straight into shards: parquet, shar, webdataset "
+            "(default: the codec family's own).",
+        ),
     ] = None,
     codebooks: Annotated[
         int | None, typer.Option("--codebooks", min=1, help="K per coded channel (default: the family's).")
@@ -137,5 +141,8 @@ EXAMPLES = examples(
         "audiotok encode speech/ -r -o ecdc --codec encodec-24khz --codebooks 8 --to ecdc",
     ),
     ("Straight into a Hugging Face dataset", "audiotok encode corpus/ -r -o ds --codec dac-44khz --to hf"),
-    ("Decode them back", "audiotok decode out -r -o wav"),
+    (
+        "Straight into lhotse Shar shards, no file per item (also parquet, webdataset)",
+        "audiotok encode corpus/ -r -o codes_shar --codec dac-44khz --to shar",
+    ),
 )

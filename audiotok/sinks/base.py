@@ -17,7 +17,7 @@ Must (a subclass): set :attr:`TokenSink.suffix` (per-file sinks) and
 
 May: write many items per file (:attr:`TokenSink.sharded`: the pipeline then
 calls :meth:`~TokenSink.write` in plan order, and :meth:`~TokenSink.resume`
-answers from committed shards); finish something once at the end
+answers from committed shards, planned in :meth:`~TokenSink.plan`); finish something once at the end
 (:meth:`~TokenSink.commit`: an index, a dataset card); read its files back
 for ``audiotok decode`` (:meth:`~TokenSink.read`,
 :meth:`~TokenSink.read_head`).
@@ -56,7 +56,12 @@ __all__ = [
 ]
 
 
-BUILTIN_SINKS: tuple[str, ...] = ("audiotok.sinks.npq", "audiotok.sinks.ecdc", "audiotok.sinks.hf")
+BUILTIN_SINKS: tuple[str, ...] = (
+    "audiotok.sinks.npq",
+    "audiotok.sinks.ecdc",
+    "audiotok.sinks.hf",
+    "audiotok.sinks.sharded",
+)
 """The modules of the sinks audiotok ships, imported (registering them) on first use."""
 
 
@@ -190,6 +195,12 @@ class TokenSink:
         folder) may stage its items elsewhere.
         """
         return outdir
+
+    def plan(self, files: list[FileJob]) -> None:
+        """See every file of the run, in plan order, before any :meth:`resume` (default: nothing).
+
+        A sharded sink plans its shards here: which items each holds and their names.
+        """
 
     def resume(self, src: Path, dst: Path, job: FileJob | None) -> FileRecord | None:
         """The ``skipped`` record of ``src`` when ``dst`` already holds its codes, else ``None``.

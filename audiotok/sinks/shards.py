@@ -26,7 +26,14 @@ A sharded output (``parquet``, ``webdataset``) is written in three steps:
    or index comes last.
 
 The folder ``.audiotok`` is hidden: ``datasets.load_dataset`` skips hidden
-paths, and WebDataset readers name their ``*.tar`` files.
+paths, and WebDataset readers name their ``*.tar`` files. A format whose
+folder must hold nothing but its shards (lhotse Shar: ``CutSet.from_shar(in_dir=...)``
+takes every entry, hidden ones too, for a field) keeps that folder beside
+the output instead, ``OUT.audiotok`` (:meth:`ShardSink.state_for`).
+
+A shard may be several files committed together (lhotse Shar: one per
+field, ``ShardPlan.files``): they are moved in order, the shard's ``name``
+last, then the receipt; a shard is committed when all of them are there.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ __all__ = [
     "committed",
     "pack",
     "read_index",
+    "state_of",
     "sweep",
     "write_index",
     "write_shard",
@@ -139,6 +147,13 @@ class ShardPlan:
     index: int
     items: tuple[ItemRef, ...]
     context: str = ""
+    companions: tuple[str, ...] = ()
+    """Other files of the shard (relative to the output), moved into place before ``name``."""
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file of the shard, in the order they are written and moved: ``companions``, then ``name``."""
+        return (*self.companions, self.name)
 
     @property
     def fingerprint(self) -> str:
@@ -286,6 +301,8 @@ class ShardSink:
 
     name = ""
     default_limits = ShardLimits(max_bytes=500_000_000, max_items=100_000)
+    state_beside = False
+    """Keep the receipts and index beside the output (``OUT.audiotok``), not in ``OUT/.audiotok``."""
 
     def __init__(
         self, out: Path, identity: ShardIdentity, *, has_cond: bool, flatten: str | None = None
@@ -295,6 +312,24 @@ class ShardSink:
         self.has_cond = has_cond
         #: ``--flatten`` order (:mod:`audiotok.sinks.flatten`): a ``tokens`` stream beside the codes.
         self.flatten = flatten
+
+    @classmethod
+    def state_for(cls, out: Path) -> Path:
+        """The folder of ``out``'s receipts and index (:func:`state_of`)."""
+        return state_of(out, beside=cls.state_beside)
+
+    @property
+    def state(self) -> Path:
+        """The folder of this output's receipts and index."""
+        return self.state_for(self.out)
+
+    def companions(self, name: str) -> tuple[str, ...]:
+        """Files written with shard ``name`` (relative to the output), moved before it (default: none)."""
+        return ()
+
+    def context(self) -> dict[str, Any]:
+        """What else shapes every shard's bytes (a preset): part of every shard's fingerprint."""
+        return {}
 
     @classmethod
     def keys(cls, ids: list[str]) -> list[str]:
@@ -324,6 +359,10 @@ class ShardSink:
         """A writer of one shard into ``fh`` (a temporary file the core commits)."""
         raise NotImplementedError
 
+    def open_files(self, handles: Sequence[IO[bytes]]) -> ShardWriter:
+        """A writer of one shard into ``handles``, one per ``ShardPlan.files`` (default: :meth:`open`)."""
+        return self.open(handles[-1])
+
     def finish(self, index: dict[str, Any]) -> None:
         """Write the format's card or index (``index`` is :func:`write_index`'s), last."""
 
@@ -340,27 +379,47 @@ class ShardWriter:
         raise NotImplementedError
 
 
-def _receipt(out: Path, name: str) -> Path:
-    return out / STATE_DIR / _RECEIPTS / (name.replace("/", "__") + ".json")
+def state_of(out: Path, *, beside: bool = False) -> Path:
+    """``OUT/.audiotok``, or with ``beside`` the folder ``OUT.audiotok`` next to ``OUT``.
+
+    Raises
+    ------
+    UsageError
+        If ``beside`` and ``out`` has no name (a file-system root).
+    """
+    if not beside:
+        return out / STATE_DIR
+    absolute = Path(os.path.abspath(out))
+    if not absolute.name:
+        raise UsageError("needs a name: its receipts and index go beside it, in NAME.audiotok", out)
+    return absolute.parent / f"{absolute.name}.audiotok"
 
 
-def committed(out: Path, shard: ShardPlan) -> dict[str, Any] | None:
-    """The receipt of ``shard`` when its file is there and was written by this plan, else ``None``."""
+def _receipt(state: Path, name: str) -> Path:
+    return state / _RECEIPTS / (name.replace("/", "__") + ".json")
+
+
+def committed(out: Path, shard: ShardPlan, state: Path | None = None) -> dict[str, Any] | None:
+    """The receipt of ``shard`` when its files are there and were written by this plan, else ``None``.
+
+    ``state`` is the output's receipts folder (default ``OUT/.audiotok``).
+    """
     try:
-        receipt = json.loads(_receipt(out, shard.name).read_text())
+        receipt = json.loads(_receipt(state or out / STATE_DIR, shard.name).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(receipt, dict) or receipt.get("fingerprint") != shard.fingerprint:
         return None
-    return receipt if (out / shard.name).is_file() else None
+    return receipt if all((out / f).is_file() for f in shard.files) else None
 
 
-def sweep(out: Path, shards: Sequence[ShardPlan]) -> None:
+def sweep(out: Path, shards: Sequence[ShardPlan], state: Path | None = None) -> None:
     """Remove what a killed writer of ``shards`` left (temporary files), finishing interrupted commits.
 
     Call it for the shards of this run only: another run's shards may be being written.
     """
-    paths = [p for s in shards for p in (out / s.name, _receipt(out, s.name))]
+    receipts = state or out / STATE_DIR
+    paths = [p for s in shards for p in (*(out / f for f in s.files), _receipt(receipts, s.name))]
     remove_stale_temps(*paths)
 
 
@@ -384,9 +443,10 @@ def write_shard(sink: ShardSink, shard: ShardPlan) -> Iterator[tuple[ShardWriter
     changes. The caller records each item in the result (``written``,
     ``failed``).
     """
-    paths = [sink.out / shard.name, _receipt(sink.out, shard.name)]
-    with atomic_write_group(paths) as (fh, receipt_fh):
-        writer = sink.open(fh)
+    paths = [*(sink.out / f for f in shard.files), _receipt(sink.state, shard.name)]
+    with atomic_write_group(paths) as handles:
+        *files, receipt_fh = handles
+        writer = sink.open_files(files)
         result = ShardResult()
         yield writer, result
         writer.close()
@@ -402,12 +462,17 @@ def write_shard(sink: ShardSink, shard: ShardPlan) -> Iterator[tuple[ShardWriter
 
 
 def read_index(out: Path) -> dict[str, Any] | None:
-    """``OUT/.audiotok/index.json`` of a finished output, or ``None``."""
-    try:
-        found = json.loads((out / STATE_DIR / INDEX).read_text())
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
+    """The index of a finished output (in ``OUT/.audiotok`` or ``OUT.audiotok``), or ``None``."""
+    for state in (out / STATE_DIR, state_of(out, beside=True) if Path(os.path.abspath(out)).name else None):
+        if state is None:
+            continue
+        try:
+            found = json.loads((state / INDEX).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(found, dict):
+            return found
+    return None
 
 
 def write_index(
@@ -431,11 +496,11 @@ def write_index(
     """
     receipts = []
     for split, shard in shards:
-        found = committed(sink.out, shard)
+        found = committed(sink.out, shard, sink.state)
         if found is None:
             return None
         receipts.append((split, found))
-    planned = {shard.name for _, shard in shards}
+    planned = {f for _, shard in shards for f in shard.files}
     for folder, _, files in os.walk(sink.out):
         if os.path.basename(folder) == STATE_DIR or f"{os.sep}{STATE_DIR}{os.sep}" in folder + os.sep:
             continue
@@ -443,7 +508,7 @@ def write_index(
             rel = os.path.relpath(os.path.join(folder, name), sink.out).replace(os.sep, "/")
             if is_shard(rel) and rel not in planned:
                 os.unlink(os.path.join(folder, name))
-                _receipt(sink.out, rel).unlink(missing_ok=True)
+                _receipt(sink.state, rel).unlink(missing_ok=True)
     splits: dict[str, int] = {}
     for split, receipt in receipts:
         splits[split] = splits.get(split, 0) + len(receipt["items"])
@@ -457,6 +522,6 @@ def write_index(
         "shards": [{"split": split, "name": r["shard"], "items": len(r["items"])} for split, r in receipts],
         "failed": [f for _, r in receipts for f in r["failed"]],
     }
-    write_bytes_atomic(sink.out / STATE_DIR / INDEX, (json.dumps(index, indent=2) + "\n").encode())
+    write_bytes_atomic(sink.state / INDEX, (json.dumps(index, indent=2) + "\n").encode())
     sink.finish(index)
     return index

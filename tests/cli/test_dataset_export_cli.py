@@ -55,3 +55,36 @@ def test_inspect_shows_an_export(runner: CliRunner, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout)
     assert (info["format"], info["items"], info["shards"]) == ("webdataset", 3, 1)
+
+
+def test_export_shar_nemo_notes_each_defaulted_or_left_out_item(runner: CliRunner, tmp_path: Path) -> None:
+    paths = make_npq_tree(tmp_path / "npq", 3)
+    listing = tmp_path / "items.jsonl"
+    rows = [
+        {
+            "path": f"npq/{p.parent.name}/{p.name}",
+            "text": "hi",
+            "speaker": "s1",
+            "language": "en",
+            "dataset": "X",
+        }
+        for p in paths[:2]
+    ]
+    rows[1].pop("dataset")
+    rows[1].pop("speaker")
+    listing.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "magpie"
+    res = runner.invoke(app, ["dataset", "export", str(tmp_path / "npq"), str(out), "-f", "shar",
+                              "--preset", "nemo", "--from-list", str(listing), "--json"],
+                        env={"COLUMNS": "500"})  # fmt: skip
+    assert res.exit_code == 0, res.output
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {paths[2]}: not in --from-list: NeMo needs a transcript; left out",
+        f"note: {paths[1]}: --from-list gives no dataset, speaker: wrote dataset npq, speaker unknown",
+    ]
+    summary = json.loads(res.stdout)
+    assert (summary["format"], summary["written"], summary["finished"]) == ("shar", 2, True)
+    assert sorted(p.name for p in out.iterdir()) == ["cuts.000000.jsonl.gz", "target_codes.000000.tar"]
+    index = json.loads((tmp_path / "magpie.audiotok" / "index.json").read_text())
+    assert "--preset nemo --from-list" in index["identity"]["command"]

@@ -83,3 +83,20 @@ def test_a_refusal_is_one_line_before_any_work(
         "mix stereo down (--mono) or write --to npq"
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("dac_home")
+def test_encode_to_webdataset_writes_shards_and_a_rerun_skips(runner: CliRunner, tmp_path: Path) -> None:
+    write_audio(tmp_path / "in" / "a.wav", 0.3, channels=2)
+    write_audio(tmp_path / "in" / "sub" / "b.wav", 0.2, channels=1, seed=1)
+    out = tmp_path / "wds"
+    args = ["encode", str(tmp_path / "in"), "-r", "-o", str(out), "--codec", "dac-44khz",
+            "--backend", "eager", "--to", "webdataset", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    *records, summary = (json.loads(line) for line in result.stdout.splitlines())
+    assert [r["status"] for r in records] == ["written", "written"] and summary["sink"] == "webdataset"
+    assert {r["shard"] for r in records} == {str(out / "shard-000000.tar")}
+    assert sorted(p.name for p in out.iterdir()) == [".audiotok", "audiotok.json", "shard-000000.tar"]
+    again = runner.invoke(app, args)
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()[:-1]] == ["skipped", "skipped"]

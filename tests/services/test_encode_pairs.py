@@ -168,6 +168,6 @@ def test_encodec_48khz_codes_keep_their_scale_and_decode_with_it(
 def test_every_sink_and_family_is_registered() -> None:
     from audiotok.sinks import sinks
 
-    assert list(sinks()) == ["npq", "ecdc", "hf"]
+    assert list(sinks()) == ["npq", "ecdc", "hf", "parquet", "shar", "webdataset"]
     assert list(registry.plugin(f).family for f in ("dac", "encodec")) == ["dac", "encodec"]
     assert json.loads(json.dumps(registry.get("dac-44khz").info().to_json()))["frame_rate"] == 86.1328125

@@ -111,7 +111,7 @@ class ExportInfo(FrozenModel):
     """An output of ``dataset export``, from its index (``OUT/.audiotok/index.json``)."""
 
     path: str
-    format: str = Field(description="parquet, webdataset or codec-bpe.")
+    format: str = Field(description="parquet, shar, webdataset or codec-bpe.")
     codec: str | None = Field(description="The codec's name, when the sources named it.")
     weights_sha256: str | None = Field(description="sha256 of the codec's weights, when known.")
     frame_rate: float = Field(description="Rows of codes per second.")
@@ -123,13 +123,16 @@ class ExportInfo(FrozenModel):
     hours: float
     shards: int = Field(description="Shard files (0 for codec-bpe: one file per item).")
     failed: int = Field(description="Source files left out when exporting.")
-    columns: list[str] = Field(description="Parquet columns, or a WebDataset sample's members.")
+    columns: list[str] = Field(description="Parquet columns, a WebDataset sample's members, or Shar fields.")
 
 
 def _columns(path: str, fmt: str, shards: list[dict[str, object]]) -> list[str]:
     if not shards:
         return []
     first = os.path.join(path, str(shards[0]["name"]))
+    if fmt == "shar":  # the fields of shard 0: cuts.000000.jsonl.gz, codes.000000.tar, ...
+        number = str(shards[0]["name"]).split(".")[1]
+        return sorted(n.split(".")[0] for n in os.listdir(path) if n.split(".")[1:2] == [number])
     if fmt == "parquet":
         return list(pq.read_schema(first).names)  # the footer only
     with tarfile.open(first) as tar:

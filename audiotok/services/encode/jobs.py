@@ -140,20 +140,22 @@ def probe_or_none(path: Path) -> AudioInfo | None:
         return None
 
 
-def _job(
-    item: PlanItem, ctx: SinkContext, plan: ChannelPlan, sink: TokenSink, overwrite: bool, dry_run: bool
-) -> Job:
+def _file(item: PlanItem, ctx: SinkContext, plan: ChannelPlan) -> FileJob | InputError:
+    """The item's sink job from its audio header, or why it has none."""
     info = item.info if isinstance(item.info, AudioInfo) else None
-    file: FileJob | None = None
-    error: Exception | None = None
     try:
         info = info or probe(item.path)
         mode, groups = plan.layout(info, item.path)
         n_samples = -(-info.frames * ctx.info.sample_rate // info.sample_rate)
         n_frames = -(-n_samples // ctx.info.row_hop)  # rows: frames, or coarsest frames under strides
-        file = FileJob(item.path, item.dst, info, mode, groups, n_samples, n_frames)
+        return FileJob(item.path, item.dst, info, mode, groups, n_samples, n_frames)
     except InputError as exc:
-        error = exc
+        return exc
+
+
+def _job(item: PlanItem, found: FileJob | InputError, sink: TokenSink, overwrite: bool, dry_run: bool) -> Job:
+    file = found if isinstance(found, FileJob) else None
+    error = found if isinstance(found, InputError) else None
     skipped = None if overwrite else sink.resume(item.path, item.dst, file)
     if skipped is not None and file is not None:
         return Job(file, "skipped", skipped)
@@ -183,19 +185,35 @@ def plan_jobs(
     overwrite: bool,
     dry_run: bool,
 ) -> dict[int, Job | FileRecord | Exception]:
-    """Every item's job, its record when resume settled it without one, or why it fails (for ``work``)."""
+    """Every item's job, its record when resume settled it without one, or why it fails (for ``work``).
+
+    Every file is probed before the sink is asked about any: a sharded sink
+    sees them all (:meth:`~audiotok.sinks.base.TokenSink.plan`) and answers
+    ``resume`` from its shard plan.
+    """
     jobs: dict[int, Job | FileRecord | Exception] = {}
+    items = list(items)
+    todo = [item for item in items if item.skipped is None]
     for item in items:
         if item.skipped is not None:  # settled while planning (the runner returns its record)
             jobs[item.index] = item.skipped
+    found: dict[int, FileJob | InputError] = {}
+    for item in todo:
+        try:
+            found[item.index] = _file(item, ctx, plan)
+        except Exception as exc:
+            jobs[item.index] = exc
+    sink.plan([f for f in found.values() if isinstance(f, FileJob)])
+    for item in todo:
+        if item.index not in found:
             continue
         try:
-            jobs[item.index] = _job(item, ctx, plan, sink, overwrite, dry_run)
+            jobs[item.index] = _job(item, found[item.index], sink, overwrite, dry_run)
         except _Skipped as done:
             jobs[item.index] = done.record
         except Exception as exc:
             jobs[item.index] = exc
-    return jobs
+    return {item.index: jobs[item.index] for item in items}  # in plan order
 
 
 def model_name(choice: CodecChoice) -> str:

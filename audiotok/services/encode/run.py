@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotok.codecs.chunking import frames_for_seconds
 from audiotok.codecs.plugin import Codec
+from audiotok.errors import UsageError
 from audiotok.paths import AUDIO_SUFFIXES
 from audiotok.progress import ProgressEvent, ProgressFn, emit
 from audiotok.records import BatchSummary, FileRecord
@@ -89,6 +90,12 @@ def encode_paths(
         opts, model.plugin.defaults, n_codebooks=ctx.info.n_codebooks, channels=ctx.info.channels
     )
     sink_cls.accepts(ctx, settings.plan.widest)
+    if sink_cls.sharded and (engine is not None or shard[1] > 1):
+        raise UsageError(
+            f"{sink} shards are planned and written by one process: no --engine ray or --shard-count "
+            "(write `to` npq on many, then `dataset export`)",
+            param="to",
+        )
     target: TokenSink = sink_cls(ctx, outdir)
 
     def done_without_audio(item: runner.PlanItem) -> FileRecord | None:
