@@ -317,19 +317,28 @@ def _plan_paths(src: Path, dsd: Any, info: CodecInfo | None, command: str) -> So
     return Sources("dataset", files.identity(command), files.refs, files.failures)
 
 
+_NPY_HEADER = 128
+"""Bytes of a usual ``.npy`` header (v1, padded to 64-byte alignment; what numpy writes for ``[T, D]``)."""
+
+
 def _esf_header(path: str) -> tuple[ecdc.EcdcMeta, bool, int]:
-    """An ``.ecdc`` file's header, whether its sidecars are there (checked by the ESF rules), their bytes."""
+    """An ``.ecdc`` file's header, whether sidecars are there, and their values' bytes (float32).
+
+    Only the ``.ecdc`` header is read; the sidecars are only looked at
+    (``stat``): they are read once, with the codes, when the item is written
+    (:meth:`Sources.load` applies the ESF rules then, as ``dataset build``
+    does). Their bytes are estimated from the ``.npy`` file's size (float16
+    values count twice: they are stored as float32).
+    """
     npy, js = esf_files(path)[1:]
-    if not (os.path.exists(npy) or os.path.exists(js)):
-        return ecdc.read_meta(path), False, 0
-    found = esf.read_triplet_headers(path, (npy, js))
-    if found.problems:
-        raise FormatError(f"{found.problems[0].issue}: {found.problems[0].detail}", path)
-    meta, header = found.codes, found.npy_header
-    if isinstance(meta, FormatError) or isinstance(header, FormatError):  # pragma: no cover - in problems
-        raise FormatError("unreadable triplet", path)
-    n_values = int(np.prod(header[0]))  # (shape, dtype)
-    return meta, True, n_values * 4
+    meta = ecdc.read_meta(path)
+    try:
+        size = os.stat(npy).st_size
+    except OSError:
+        size = -1
+    if size < 0 and not os.path.lexists(js) and not os.path.lexists(npy):
+        return meta, False, 0
+    return meta, True, max(size - _NPY_HEADER, 0) * 2
 
 
 def _plan_dataset(src: Path, command: str) -> Sources:
