@@ -339,6 +339,9 @@ class ShardWriter:
         """Finish the file (footer, end of archive); not called when the shard is abandoned."""
         raise NotImplementedError
 
+    def abort(self) -> None:
+        """Stop writing an abandoned shard (its file is removed next): release threads, never raise."""
+
 
 def _receipt(out: Path, name: str) -> Path:
     return out / STATE_DIR / _RECEIPTS / (name.replace("/", "__") + ".json")
@@ -388,7 +391,11 @@ def write_shard(sink: ShardSink, shard: ShardPlan) -> Iterator[tuple[ShardWriter
     with atomic_write_group(paths) as (fh, receipt_fh):
         writer = sink.open(fh)
         result = ShardResult()
-        yield writer, result
+        try:
+            yield writer, result
+        except BaseException:
+            writer.abort()
+            raise
         writer.close()
         receipt = {
             "shard": shard.name,

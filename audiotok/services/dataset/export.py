@@ -165,7 +165,10 @@ def export_dataset(
     check_shard(*shard)
     out_path = Path(out)
     _check_out(out_path, Path(src))
-    sources = plan_sources(src, split=split, recursive=recursive, command=command)
+    # codec-bpe resumes by each file's shape: it needs every header. The sharded formats read each
+    # .ecdc file once, when its shard is written.
+    headers = format == "codec-bpe"
+    sources = plan_sources(src, split=split, recursive=recursive, command=command, headers=headers)
     if flatten is not None:
         if format == "codec-bpe":
             raise UsageError("codec-bpe files hold (K, T) codes; flatten parquet or webdataset",
