@@ -400,7 +400,7 @@ def _plan_dataset(src: Path, command: str, headers: bool) -> Sources:
         tables[split] = table
         width = max(width, table.schema.field("codes").type.value_type.bit_width // 8)
         cols = table.select(
-            [c for c in ("audio", "n_frames", "n_codebooks", "fps", "cond") if c in table.column_names]
+            [c for c in ("audio", "id", "n_frames", "n_codebooks", "fps", "cond") if c in table.column_names]
         )
         meta = table.select([c for c in ("vocab_sizes", "model", "sample_rate") if c in table.column_names])
         first = meta.slice(0, 1).to_pylist()[0] if table.num_rows else {}
@@ -409,8 +409,11 @@ def _plan_dataset(src: Path, command: str, headers: bool) -> Sources:
         model, sample_rate = model or first.get("model"), sample_rate or first.get("sample_rate")
         prefix = f"tokens/{split}/"
         for i, row in enumerate(cols.select([c for c in cols.column_names if c != "cond"]).to_pylist()):
-            audio = str(row["audio"])
-            item_id = os.path.splitext(audio[len(prefix) :] if audio.startswith(prefix) else audio)[0]
+            if "id" in row:  # embedded with nothing placed: the id is stored
+                item_id = str(row["id"])
+            else:
+                audio = str(row["audio"])
+                item_id = os.path.splitext(audio[len(prefix) :] if audio.startswith(prefix) else audio)[0]
             t, k = int(row["n_frames"]), int(row["n_codebooks"])
             rate = rate or float(row["fps"])
             has_cond = "cond" in cols.column_names
