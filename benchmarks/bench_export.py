@@ -94,6 +94,15 @@ def _child_profile(src: str, out: str) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
 
 
+def codes_kt(batch: Any) -> list[np.ndarray[Any, Any]]:
+    """Each row's ``codes`` of an Arrow batch as a ``(K, T)`` numpy view: one buffer, no Python lists."""
+    values = batch.column("codes").combine_chunks().flatten().flatten().to_numpy()
+    sizes = np.asarray(batch.column("n_codebooks")) * np.asarray(batch.column("n_frames"))
+    ends = np.cumsum(sizes)
+    shapes = zip(np.asarray(batch.column("n_codebooks")), np.asarray(batch.column("n_frames")), strict=True)
+    return [values[e - s : e].reshape(k, t) for e, s, (k, t) in zip(ends, sizes, shapes, strict=True)]
+
+
 def _stream_readers(out: str, batch: int) -> dict[str, dict[str, float]]:
     """Items/s of each way of streaming the export; each reader touches every item's codes."""
     import glob
@@ -133,6 +142,14 @@ def _stream_readers(out: str, batch: int) -> dict[str, dict[str, float]]:
             frames += int(np.asarray(b.column("n_frames")).sum())
         return n, frames
 
+    def arrow_items() -> tuple[int, int]:
+        n = frames = 0
+        for b in stream().with_format("arrow").iter(batch_size=batch):
+            for codes in codes_kt(b):  # one (K, T) uint16 view per item
+                frames += codes.shape[1]
+                n += 1
+        return n, frames
+
     def pyarrow_direct() -> tuple[int, int]:
         n = frames = 0
         for f in sorted(glob.glob(os.path.join(out, "data", "train-*.parquet"))):
@@ -146,6 +163,7 @@ def _stream_readers(out: str, batch: int) -> dict[str, dict[str, float]]:
         '.with_format("numpy") rows': numpy_rows,
         '.with_format("numpy").iter(batch_size)': numpy_batches,
         '.with_format("arrow").iter(batch_size)': arrow_batches,
+        "  ... + codes_kt(batch): (K, T) per item": arrow_items,
         "pyarrow.parquet iter_batches": pyarrow_direct,
     }
     results = {}
@@ -190,7 +208,7 @@ def main() -> None:
     ap.add_argument("--flat-n", type=int, default=100_000, help="Small NPQ files, second export (0: skip).")
     ap.add_argument("--profile", action="store_true", help="Print a cProfile of one export and stop.")
     ap.add_argument("--tmp", help="Folder for the corpora and outputs (default: a temporary folder).")
-    ap.add_argument("--corpus", help="Keep the ESF corpus in this folder and reuse it on later runs.")
+    ap.add_argument("--corpus", help="Keep the corpora in this folder and reuse them on later runs.")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--child-stream", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--child-tree", nargs=3, help=argparse.SUPPRESS)
@@ -261,16 +279,20 @@ def main() -> None:
             print(f"\nflat memory: dataset export of {args.flat_small} and {args.flat_n} small NPQ files")
             peaks = {}
             for n in (args.flat_small, args.flat_n):
-                src = Path(tmp) / f"npq{n}"
+                src = Path(args.corpus or tmp) / f"npq{n}"
                 t0 = time.perf_counter()
-                _run_child(["--child-tree", str(src), str(n), "small-npq"])
+                if not (src / ".complete").is_file():
+                    shutil.rmtree(src, ignore_errors=True)
+                    _run_child(["--child-tree", str(src), str(n), "small-npq"])
+                    (src / ".complete").touch()
                 gen = time.perf_counter() - t0
                 res = _run("export", src, Path(tmp) / f"out_npq{n}")
                 peaks[n] = res["peak_mb"]
                 rate = n / res["wall_s"]
-                print(f"  {n:>7} files (generated in {gen:.0f} s): export {res['wall_s']:6.2f} s, "
+                print(f"  {n:>7} files (made or found in {gen:.0f} s): export {res['wall_s']:6.2f} s, "
                       f"{rate:7.0f} items/s, peak RSS {res['peak_mb']:6.1f} MB", flush=True)  # fmt: skip
-                shutil.rmtree(src, ignore_errors=True)
+                if not args.corpus:
+                    shutil.rmtree(src, ignore_errors=True)
                 shutil.rmtree(Path(tmp) / f"out_npq{n}", ignore_errors=True)
             grow = peaks[args.flat_n] / peaks[args.flat_small]
             print(f"  RSS at {args.flat_n} / at {args.flat_small}: {grow:.2f}x "

@@ -102,7 +102,7 @@ class ShardLimits:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemRef:
     """One item of a plan, before it is read.
 
@@ -118,6 +118,9 @@ class ItemRef:
         Bytes its codes (and conditioning) take uncompressed.
     version : str
         What changes when the source does (its size and mtime): part of the shard's fingerprint.
+    origin : object
+        What the caller needs to read the item (``dataset export``: its
+        ``SourceRef``); not part of the fingerprint.
     """
 
     key: str
@@ -125,6 +128,7 @@ class ItemRef:
     source: str
     n_bytes: int
     version: str = ""
+    origin: Any = None
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ _ENCODEC_VOCAB = 1024
 """Every EnCodec model's codebook size (``.ecdc`` files do not record it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRef:
     """One item of an export, from its headers.
 

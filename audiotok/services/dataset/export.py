@@ -188,7 +188,6 @@ def export_dataset(
     plan = _plan(sink, sources, limits)
     mine = [(split_name, s) for split_name, s in plan if s.index % shard[1] == shard[0]]
     sweep(out_path, [s for _, s in mine])
-    by_key = {r.id: r for r in sources.refs}
     emit(on_progress, ProgressEvent("files", total=sum(len(s.items) for _, s in mine)))
     failures = list(sources.failures)
     written = skipped = shards_written = 0
@@ -201,7 +200,7 @@ def export_dataset(
             continue
         with write_shard(sink, shard_plan) as (writer, result):
             for ref in shard_plan.items:
-                source = by_key[ref.id]
+                source: SourceRef = ref.origin
                 try:
                     item = sources.load(source, ref.key)
                 except (AudiotokError, OSError) as exc:
@@ -234,7 +233,7 @@ def _plan(sink: ShardSink, sources: Sources, limits: ShardLimits) -> list[tuple[
     """Every shard of the export, split by split, numbered across splits (``ShardPlan.index``)."""
     keys = sink.keys([r.id for r in sources.refs])
     items = [
-        ItemRef(k, r.id, r.source, r.n_bytes, r.version) for k, r in zip(keys, sources.refs, strict=True)
+        ItemRef(k, r.id, r.source, r.n_bytes, r.version, r) for k, r in zip(keys, sources.refs, strict=True)
     ]
     ident = {k: v for k, v in sink.identity.to_json().items() if k not in ("command", "audiotok")}
     context = json.dumps(
