@@ -260,6 +260,9 @@ def main() -> None:
         labels = {"build": "dataset build (embedded; anchor)", "export": "dataset export --format parquet"}
         for tool, label in labels.items():
             print(f"  {label:<34} {best[tool]['wall_s']:6.2f}s  {peak[tool]:6.1f} MB")
+        rounds = [e["wall_s"] / b["wall_s"] for b, e in zip(runs["build"], runs["export"], strict=True)]
+        print(f"  export / build per round (interleaved): {', '.join(f'{r:.2f}x' for r in rounds)}; "
+              f"median {float(np.median(rounds)):.2f}x")  # fmt: skip
         ok_ratio, ok_rss = ratio <= EXPORT_RATIO_TARGET, peak["export"] <= RSS_TARGET_MB
         print(f"  export / build: {ratio:.2f}x (<= {EXPORT_RATIO_TARGET}x: {_verdict(ok_ratio)}); "
               f"export peak RSS <= {RSS_TARGET_MB:.0f} MB: {_verdict(ok_rss)}")  # fmt: skip
