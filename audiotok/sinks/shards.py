@@ -116,7 +116,7 @@ class ItemRef:
         The file it is read from (or ``FOLDER#split/row`` for a dataset row).
     n_bytes : int
         Bytes its codes (and conditioning) take uncompressed.
-    version : str
+    version : str or int
         What changes when the source does (its size and mtime): part of the shard's fingerprint.
     origin : object
         What the caller needs to read the item (``dataset export``: its
@@ -127,7 +127,7 @@ class ItemRef:
     id: str
     source: str
     n_bytes: int
-    version: str = ""
+    version: str | int = ""
     origin: Any = None
 
 
@@ -149,7 +149,7 @@ class ShardPlan:
         """sha256 of the shard's context, name and items: a committed shard with another one is redone."""
         digest = hashlib.sha256(f"{self.context}\0{self.name}".encode())
         for item in self.items:
-            fields = (item.key, item.id, item.source, str(item.n_bytes), item.version)
+            fields = (item.key, item.id, item.source, str(item.n_bytes), str(item.version))
             digest.update(("\0" + "\0".join(fields)).encode())
         return digest.hexdigest()
 

@@ -53,8 +53,9 @@ class SourceRef:
         ESF sidecars are there.
     row : int or None
         Row of a dataset split.
-    version : str
-        The source file's size and mtime (ns) at planning: a changed file is exported again.
+    version : int
+        The source file's size and mtime (ns) at planning, ``size << 64 | mtime_ns`` (an int
+        takes half the memory of the string, per item): a changed file is exported again.
     """
 
     id: str
@@ -65,7 +66,7 @@ class SourceRef:
     n_bytes: int
     cond: bool = False
     row: int | None = None
-    version: str = ""
+    version: int = 0
 
     @property
     def source(self) -> str:
@@ -282,7 +283,7 @@ class _Files:
             self.failures.append(_failure(path, exc))
             return
         self.suffixes.add(os.path.splitext(path)[1])
-        version = f"{st.st_size}:{st.st_mtime_ns}"
+        version = st.st_size << 64 | st.st_mtime_ns
         n_bytes = t * k * self.width + cond_bytes
         self.refs.append(SourceRef(item_id, path, split, t, k, n_bytes, has_cond, None, version))
 
@@ -305,7 +306,7 @@ class _Files:
             npy_size = -1
         has_cond = npy_size >= 0 or os.path.lexists(js)
         n_bytes = st.st_size // 8 * self.width + max(npy_size - _NPY_HEADER, 0) * 2
-        version = f"{st.st_size}:{st.st_mtime_ns}"
+        version = st.st_size << 64 | st.st_mtime_ns
         self.refs.append(SourceRef(item_id, path, split, -1, -1, n_bytes, has_cond, None, version))
 
     def identity(self, command: str) -> ShardIdentity:
@@ -387,7 +388,7 @@ def _plan_dataset(src: Path, command: str, headers: bool) -> Sources:
     refs: list[SourceRef] = []
     tables: dict[str, Any] = {}
     stamp = os.stat(src / "dataset_dict.json")  # every build writes it anew
-    version = f"{stamp.st_ino}:{stamp.st_mtime_ns}"
+    version = stamp.st_ino << 64 | stamp.st_mtime_ns
     vocab: tuple[int, ...] = ()
     rate = 0.0
     model = None
