@@ -44,7 +44,7 @@ def test_audio_to_training_batch(encoder_home: Path, tmp_path: Path) -> None:
     rows = datasets.load_from_disk(str(ds_dir))["train"]
     assert len(rows) == 3
     for row in rows:
-        tokens, _ = npq.read(npq_out / row["audio"].removeprefix("tokens/train/"))
+        tokens, _ = npq.read(npq_out / f"{row['id']}.npq")
         np.testing.assert_array_equal(np.asarray(row["codes"]).reshape(tokens.shape), tokens)
 
     batch = next(iter(DataLoader(load_token_dataset(ds_dir), batch_size=3, collate_fn=PadCollate())))
@@ -78,7 +78,7 @@ def test_audio_to_esf_dataset_batch(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     rows = datasets.load_from_disk(str(ds_dir))["train"]
     assert len(rows) == 3 and rows[0]["cond_names"] == ["pos"]
     for row in rows:
-        codes, _ = ecdc.read(ecdc_out / row["audio"].removeprefix("tokens/train/"))
+        codes, _ = ecdc.read(ecdc_out / f"{row['id']}.ecdc")
         np.testing.assert_array_equal(np.asarray(row["codes"]).reshape(codes.shape), codes)
     batch = next(iter(DataLoader(load_token_dataset(ds_dir), batch_size=3, collate_fn=PadCollate())))
     assert batch["cond"].shape[:2] == batch["codes"].shape[:2] and batch["cond"].shape[2] == 1

@@ -127,6 +127,7 @@ def _materialize(value: str | None) -> Literal["link", "copy", "none"] | None:
         ("Splits, rows, frames, hours, K and D", "audiotok dataset inspect hf_ds"),
         ("JSON for scripts", "audiotok dataset inspect hf_ds --json"),
         ("An export: format, codec, items, hours, shards, columns", "audiotok dataset inspect codes_pq"),
+        ("Read every item of an export back", "audiotok dataset inspect codes_pq --verify"),
     ),
 )
 def inspect(
@@ -134,12 +135,21 @@ def inspect(
         Path, typer.Argument(help="A dataset folder built by 'dataset build', or a 'dataset export' output.")
     ],
     as_json: JsonOpt = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Exports: read every item back; one line per bad item (exit 1).")
+    ] = False,
 ) -> None:
     """Show splits, rows, columns, codes dtype, total frames and hours, distinct K and D."""
     exported = dataset_inspect.inspect_export(out_dir)
+    if exported is not None and verify:
+        _verify_export(out_dir, as_json)
+        return
     if exported is not None:
         _show_export(exported, as_json)
         return
+    if verify:
+        raise typer.BadParameter("reads exports back; check a built dataset with 'dataset build --verify'",
+                                 param_hint="--verify")  # fmt: skip
     summary = dataset_inspect.inspect_dataset(out_dir)
     if as_json:
         typer.echo(summary.model_dump_json())
@@ -161,6 +171,22 @@ def inspect(
         console.print(f"columns: {columns}", highlight=False)
     total = "" if summary.hours is None else f", {summary.total_frames} frames, {summary.hours:.3f} h"
     console.print(f"{summary.path}: {summary.rows} rows{total}")
+
+
+def _verify_export(out_dir: Path, as_json: bool) -> None:
+    from audiotok.services.dataset.verify_export import verify_export
+
+    check = verify_export(out_dir)
+    if as_json:
+        typer.echo(check.model_dump_json())
+    for failure in check.failures:
+        err_console.print(f"bad: {failure.path}: {failure.error}", markup=False, highlight=False)
+    if not as_json:
+        console.print(
+            f"{check.path}: {check.format}, {check.items} items read back, {len(check.failures)} bad"
+        )
+    if check.failures:
+        raise typer.Exit(1)
 
 
 def _show_export(info: dataset_inspect.ExportInfo, as_json: bool) -> None:

@@ -29,7 +29,9 @@ class TokenDataset(Dataset[dict[str, Any]]):
     - ``codes`` : LongTensor[T, K], codebook indices (first ``k`` codebooks if given);
     - ``cond`` : FloatTensor[T, D], ESF conditioning (ESF datasets only);
     - ``cond_names`` : list of str, its column names (ESF only);
-    - ``audio`` : str, the token file's path relative to the dataset folder.
+    - ``audio`` : str, the token file's path relative to the dataset folder, when the
+      dataset places its token files (``--no-embed``, ``--materialize link|copy``);
+      otherwise ``id`` : str, the token file's path below its source folder, no suffix.
 
     Embedded datasets are read from their flat ``codes``/``cond`` columns
     (:mod:`audiotok.formats.token_table`): each item views the memory-mapped
@@ -99,6 +101,10 @@ class TokenDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Row ``index`` as tensors (see the class docstring)."""
         row = self._arrow[index]
+        if self.embedded and "audio" not in row.column_names:
+            item = self._embedded(row)
+            item["id"] = table.scalar(row, "id")
+            return item
         audio = table.scalar(row, "audio")
         item = self._embedded(row) if self.embedded else self._from_files(audio)
         item["audio"] = audio

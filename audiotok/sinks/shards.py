@@ -110,7 +110,7 @@ class ShardLimits:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemRef:
     """One item of a plan, before it is read.
 
@@ -124,15 +124,19 @@ class ItemRef:
         The file it is read from (or ``FOLDER#split/row`` for a dataset row).
     n_bytes : int
         Bytes its codes (and conditioning) take uncompressed.
-    version : str
+    version : str or int
         What changes when the source does (its size and mtime): part of the shard's fingerprint.
+    origin : object
+        What the caller needs to read the item (``dataset export``: its
+        ``SourceRef``); not part of the fingerprint.
     """
 
     key: str
     id: str
     source: str
     n_bytes: int
-    version: str = ""
+    version: str | int = ""
+    origin: Any = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ class ShardPlan:
         """sha256 of the shard's context, name and items: a committed shard with another one is redone."""
         digest = hashlib.sha256(f"{self.context}\0{self.name}".encode())
         for item in self.items:
-            fields = (item.key, item.id, item.source, str(item.n_bytes), item.version)
+            fields = (item.key, item.id, item.source, str(item.n_bytes), str(item.version))
             digest.update(("\0" + "\0".join(fields)).encode())
         return digest.hexdigest()
 
@@ -378,6 +382,9 @@ class ShardWriter:
         """Finish the file (footer, end of archive); not called when the shard is abandoned."""
         raise NotImplementedError
 
+    def abort(self) -> None:
+        """Stop writing an abandoned shard (its file is removed next): release threads, never raise."""
+
 
 def state_of(out: Path, *, beside: bool = False) -> Path:
     """``OUT/.audiotok``, or with ``beside`` the folder ``OUT.audiotok`` next to ``OUT``.
@@ -448,7 +455,11 @@ def write_shard(sink: ShardSink, shard: ShardPlan) -> Iterator[tuple[ShardWriter
         *files, receipt_fh = handles
         writer = sink.open_files(files)
         result = ShardResult()
-        yield writer, result
+        try:
+            yield writer, result
+        except BaseException:
+            writer.abort()
+            raise
         writer.close()
         receipt = {
             "shard": shard.name,

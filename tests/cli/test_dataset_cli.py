@@ -71,4 +71,4 @@ def test_build_then_inspect_for_real(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["rows"] == 4
     res = runner.invoke(app, ["dataset", "inspect", str(tmp_path / "ds")])
-    assert "embedded" in res.stdout and "columns: audio, codes" in res.stdout
+    assert "embedded" in res.stdout and "columns: id, codes" in res.stdout

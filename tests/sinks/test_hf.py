@@ -79,7 +79,7 @@ def test_dataset_equals_npq_encode_then_dataset_build(dac_home: Path, inputs: Pa
     found = manifest.read(out / "tokens.json")
     assert (found.info.codec, found.sinks) == ("dac-44khz", ("hf",))
     rows = list(datasets.load_from_disk(str(out))["train"])
-    assert [r["audio"] for r in rows] == ["tokens/train/a.npq", "tokens/train/sub/b.npq"]
+    assert [r["id"] for r in rows] == ["a", "sub/b"]
     tokens, header = npq.read(staged / "a.npq")
     assert (header.format, rows[0]["k_mid"], rows[0]["k_side"]) == ("NPQ2", 4, 2)
     np.testing.assert_array_equal(np.asarray(rows[0]["codes"]).reshape(tokens.shape), tokens)

@@ -102,7 +102,7 @@ class SplitWriter:
             self._writer = pa.ipc.new_stream(self._sink, self.schema)
         self._writer.write_batch(batch)
         self.rows += batch.num_rows
-        for column in ("audio", "n_frames"):
+        for column in ("audio", "id", "n_frames"):
             if column in batch.schema.names:
                 for buf in batch.column(column).buffers():
                     if buf is not None:

@@ -48,12 +48,17 @@ _U16_MAX = int(np.iinfo(np.uint16).max)
 _U32_MAX = int(np.iinfo(np.uint32).max)
 
 
-def features_for(kind: Kind, *, embed: bool, codes_dtype: Any = "uint16") -> Features:
+def features_for(kind: Kind, *, embed: bool, codes_dtype: Any = "uint16", placed: bool = True) -> Features:
     """The columns of a dataset of ``kind``.
 
-    Every layout has ``audio``: the token file's path relative to the dataset
-    folder (``tokens/<split>/<relative path>``), the column of
-    ``docs/specs/encodec-dataset-workflow.md``. Embedded layouts add ``codes``,
+    When the token files are placed in the dataset (``--no-embed``, or
+    ``--materialize link|copy``), the first column is ``audio``: the token
+    file's path relative to the dataset folder (``tokens/<split>/<relative
+    path>``, its sidecars beside it), the column of
+    ``docs/specs/encodec-dataset-workflow.md``. An embedded dataset with
+    nothing placed (the default) has no file to name: its first column is
+    ``id`` instead, the token file's path below its split's source folder
+    without suffix (``d0/clip000``, the ``id`` of ``dataset export``). Embedded layouts add ``codes``,
     ``n_frames``, ``n_codebooks`` and ``fps``; ESF adds ``cond``,
     ``cond_names`` and the codec provenance (``model``, ``bandwidth``,
     ``sample_rate``, ``audio_length``), NPQ adds ``format``, ``k_mid``,
@@ -80,12 +85,14 @@ def features_for(kind: Kind, *, embed: bool, codes_dtype: Any = "uint16") -> Fea
         Width of ``codes``: uint16 unless a file of the build needs more (an
         NPQ vocabulary above 65,536, or an ESF code above 65,535); one width
         for every split of a dataset.
+    placed : bool
+        The token files are placed under ``tokens/`` (``audio``), or not (``id``).
 
     Returns
     -------
     datasets.Features
     """
-    cols: dict[str, Any] = {"audio": Value("string")}
+    cols: dict[str, Any] = {"audio" if placed or not embed else "id": Value("string")}
     if not embed:
         return Features(cols)
     dtype = np.dtype(codes_dtype)

@@ -32,7 +32,7 @@ _ENCODEC_VOCAB = 1024
 """Every EnCodec model's codebook size (``.ecdc`` files do not record it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRef:
     """One item of an export, from its headers.
 
@@ -44,17 +44,18 @@ class SourceRef:
         The token file (for a dataset row: the dataset folder).
     split : str
     n_frames : int
-        Rows of codes.
+        Rows of codes; -1 when planned from the file's size (known once read).
     n_columns : int
-        Codes per row.
+        Codes per row (-1 likewise).
     n_bytes : int
         Bytes of codes (and conditioning) in the output, uncompressed.
     cond : bool
         ESF sidecars are there.
     row : int or None
         Row of a dataset split.
-    version : str
-        The source file's size and mtime (ns) at planning: a changed file is exported again.
+    version : int
+        The source file's size and mtime (ns) at planning, ``size << 64 | mtime_ns`` (an int
+        takes half the memory of the string, per item): a changed file is exported again.
     """
 
     id: str
@@ -65,7 +66,7 @@ class SourceRef:
     n_bytes: int
     cond: bool = False
     row: int | None = None
-    version: str = ""
+    version: int = 0
 
     @property
     def source(self) -> str:
@@ -117,7 +118,7 @@ class Sources:
             item = self._load_npq(ref, key)
         else:
             item = self._load_esf(ref, key)
-        if item.n_frames != ref.n_frames:
+        if ref.n_frames >= 0 and item.n_frames != ref.n_frames:
             raise FormatError(f"has {item.n_frames} frames, {ref.n_frames} when planned", ref.path)
         data = item.codes.data
         levels = data if isinstance(data, tuple) else (data,)
@@ -144,13 +145,19 @@ class Sources:
         return ShardItem(key, ref.id, ref.source, codes, header.seq_len / header.token_rate)
 
     def _load_esf(self, ref: SourceRef, key: str) -> ShardItem:
+        """An ESF item, its files read once (the rules of ``dataset build`` applied to a triplet)."""
         if ref.cond:
             codes, cond, meta, cmeta = esf.read_triplet(ref.path, esf_files(ref.path)[1:])
-            return ShardItem(
+            item = ShardItem(
                 key, ref.id, ref.source, Codes(codes), _esf_seconds(meta), cond, tuple(cmeta.names)
             )
-        codes, meta = ecdc.read(ref.path)
-        return ShardItem(key, ref.id, ref.source, Codes(codes), _esf_seconds(meta))
+        else:
+            codes, meta = ecdc.read(ref.path)
+            item = ShardItem(key, ref.id, ref.source, Codes(codes), _esf_seconds(meta))
+        rate = self.identity.frame_rate
+        if ref.n_frames < 0 and abs(meta.fps - rate) > 1e-6 * rate:  # planned by size: checked here
+            raise FormatError(f"{meta.fps} frames per second, the export's first file has {rate}", ref.path)
+        return item
 
     def _load_row(self, ref: SourceRef, key: str) -> ShardItem:
         """One row of a ``dataset build`` split: its flat ``codes`` (and ``cond``) reshaped."""
@@ -237,8 +244,11 @@ def _failure(path: str, exc: Exception) -> FileFailure:
 class _Files:
     """Token files planned one by one: their refs, failures, and what they say of the codec."""
 
-    def __init__(self, info: CodecInfo | None) -> None:
+    def __init__(self, info: CodecInfo | None, *, headers: bool = True) -> None:
         self.info = info
+        #: Read every ``.ecdc`` header (exact frames); without it only the first one is read and the
+        #: others are planned from their sizes (:meth:`_ecdc_by_size`): each is read once, when written.
+        self.headers = headers
         self.width = 2 if info is None or max(info.layout.vocab_sizes) <= 1 << 16 else 4
         self.refs: list[SourceRef] = []
         self.failures: list[FileFailure] = []
@@ -256,6 +266,9 @@ class _Files:
                 self.vocab = _widest(self.vocab, tuple(header.vocab_sizes))
                 fps, t, k = header.token_rate, header.seq_len, header.n_codebooks
                 cond_bytes, has_cond = 0, False
+            elif not self.headers and self.model is not None:
+                self._ecdc_by_size(path, item_id, split)
+                return
             else:
                 meta, has_cond, cond_bytes = _esf_header(path)
                 self.model = self.model or meta.model
@@ -270,9 +283,31 @@ class _Files:
             self.failures.append(_failure(path, exc))
             return
         self.suffixes.add(os.path.splitext(path)[1])
-        version = f"{st.st_size}:{st.st_mtime_ns}"
+        version = st.st_size << 64 | st.st_mtime_ns
         n_bytes = t * k * self.width + cond_bytes
         self.refs.append(SourceRef(item_id, path, split, t, k, n_bytes, has_cond, None, version))
+
+    def _ecdc_by_size(self, path: str, item_id: str, split: str) -> None:
+        """Plan an ``.ecdc`` file from ``stat`` alone: frames unknown (-1), bytes from its size.
+
+        Its codes are stored as int64 (8 bytes a value), so the export holds
+        about ``size / 8`` values; the sidecars are estimated as in
+        :func:`_esf_header`. Its frame rate is checked when it is read.
+        """
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            self.failures.append(_failure(path, exc))
+            return
+        npy, js = esf_files(path)[1:]
+        try:
+            npy_size = os.stat(npy).st_size
+        except OSError:
+            npy_size = -1
+        has_cond = npy_size >= 0 or os.path.lexists(js)
+        n_bytes = st.st_size // 8 * self.width + max(npy_size - _NPY_HEADER, 0) * 2
+        version = st.st_size << 64 | st.st_mtime_ns
+        self.refs.append(SourceRef(item_id, path, split, -1, -1, n_bytes, has_cond, None, version))
 
     def identity(self, command: str) -> ShardIdentity:
         """The export's codec identity: the manifest's, else what the headers say."""
@@ -283,11 +318,12 @@ class _Files:
         )  # fmt: skip
 
 
-def _plan_tree(src: Path, split: str, recursive: bool, command: str) -> Sources:
+def _plan_tree(src: Path, split: str, recursive: bool, command: str, headers: bool) -> Sources:
     roots = scan.split_roots(src, split, None)
     suffix = scan.detect_suffix(roots, recursive)
     total = scan.count(roots, suffix, recursive=recursive)
-    files = _Files(_manifest_info(identity.find_manifests(roots, suffix, recursive=recursive, total=total)))
+    found = identity.find_manifests(roots, suffix, recursive=recursive, total=total)
+    files = _Files(_manifest_info(found), headers=headers)
     for folder in scan.folders(roots, suffix, recursive=recursive):
         for entry in folder.files:
             files.add(entry.path, _id(folder.relative, entry.name, suffix), split)
@@ -297,9 +333,9 @@ def _plan_tree(src: Path, split: str, recursive: bool, command: str) -> Sources:
     return Sources(kind, files.identity(command), files.refs, files.failures)
 
 
-def _plan_paths(src: Path, dsd: Any, info: CodecInfo | None, command: str) -> Sources:
+def _plan_paths(src: Path, dsd: Any, info: CodecInfo | None, command: str, headers: bool) -> Sources:
     """A ``dataset build --no-embed`` folder: each row's ``audio`` names a token file below ``src``."""
-    files = _Files(info)
+    files = _Files(info, headers=headers)
     root = os.path.realpath(src)
     for split, ds in dsd.items():
         prefix = f"tokens/{split}/"
@@ -317,22 +353,31 @@ def _plan_paths(src: Path, dsd: Any, info: CodecInfo | None, command: str) -> So
     return Sources("dataset", files.identity(command), files.refs, files.failures)
 
 
+_NPY_HEADER = 128
+"""Bytes of a usual ``.npy`` header (v1, padded to 64-byte alignment; what numpy writes for ``[T, D]``)."""
+
+
 def _esf_header(path: str) -> tuple[ecdc.EcdcMeta, bool, int]:
-    """An ``.ecdc`` file's header, whether its sidecars are there (checked by the ESF rules), their bytes."""
+    """An ``.ecdc`` file's header, whether sidecars are there, and their values' bytes (float32).
+
+    Only the ``.ecdc`` header is read; the sidecars are only looked at
+    (``stat``): they are read once, with the codes, when the item is written
+    (:meth:`Sources.load` applies the ESF rules then, as ``dataset build``
+    does). Their bytes are estimated from the ``.npy`` file's size (float16
+    values count twice: they are stored as float32).
+    """
     npy, js = esf_files(path)[1:]
-    if not (os.path.exists(npy) or os.path.exists(js)):
-        return ecdc.read_meta(path), False, 0
-    found = esf.read_triplet_headers(path, (npy, js))
-    if found.problems:
-        raise FormatError(f"{found.problems[0].issue}: {found.problems[0].detail}", path)
-    meta, header = found.codes, found.npy_header
-    if isinstance(meta, FormatError) or isinstance(header, FormatError):  # pragma: no cover - in problems
-        raise FormatError("unreadable triplet", path)
-    n_values = int(np.prod(header[0]))  # (shape, dtype)
-    return meta, True, n_values * 4
+    meta = ecdc.read_meta(path)
+    try:
+        size = os.stat(npy).st_size
+    except OSError:
+        size = -1
+    if size < 0 and not os.path.lexists(js) and not os.path.lexists(npy):
+        return meta, False, 0
+    return meta, True, max(size - _NPY_HEADER, 0) * 2
 
 
-def _plan_dataset(src: Path, command: str) -> Sources:
+def _plan_dataset(src: Path, command: str, headers: bool) -> Sources:
     from datasets import DatasetDict, load_from_disk  # a slow import: only this source needs it
 
     dsd = load_from_disk(os.fspath(src))
@@ -343,7 +388,7 @@ def _plan_dataset(src: Path, command: str) -> Sources:
     refs: list[SourceRef] = []
     tables: dict[str, Any] = {}
     stamp = os.stat(src / "dataset_dict.json")  # every build writes it anew
-    version = f"{stamp.st_ino}:{stamp.st_mtime_ns}"
+    version = stamp.st_ino << 64 | stamp.st_mtime_ns
     vocab: tuple[int, ...] = ()
     rate = 0.0
     model = None
@@ -352,11 +397,11 @@ def _plan_dataset(src: Path, command: str) -> Sources:
     for split, ds in dsd.items():
         table = ds.data.table
         if "codes" not in table.column_names:  # --no-embed: the rows name token files
-            return _plan_paths(src, dsd, info, command)
+            return _plan_paths(src, dsd, info, command, headers)
         tables[split] = table
         width = max(width, table.schema.field("codes").type.value_type.bit_width // 8)
         cols = table.select(
-            [c for c in ("audio", "n_frames", "n_codebooks", "fps", "cond") if c in table.column_names]
+            [c for c in ("audio", "id", "n_frames", "n_codebooks", "fps", "cond") if c in table.column_names]
         )
         meta = table.select([c for c in ("vocab_sizes", "model", "sample_rate") if c in table.column_names])
         first = meta.slice(0, 1).to_pylist()[0] if table.num_rows else {}
@@ -365,8 +410,11 @@ def _plan_dataset(src: Path, command: str) -> Sources:
         model, sample_rate = model or first.get("model"), sample_rate or first.get("sample_rate")
         prefix = f"tokens/{split}/"
         for i, row in enumerate(cols.select([c for c in cols.column_names if c != "cond"]).to_pylist()):
-            audio = str(row["audio"])
-            item_id = os.path.splitext(audio[len(prefix) :] if audio.startswith(prefix) else audio)[0]
+            if "id" in row:  # embedded with nothing placed: the id is stored
+                item_id = str(row["id"])
+            else:
+                audio = str(row["audio"])
+                item_id = os.path.splitext(audio[len(prefix) :] if audio.startswith(prefix) else audio)[0]
             t, k = int(row["n_frames"]), int(row["n_codebooks"])
             rate = rate or float(row["fps"])
             has_cond = "cond" in cols.column_names
@@ -382,8 +430,16 @@ def _plan_dataset(src: Path, command: str) -> Sources:
     return Sources(kind, ident, refs, [], tables)
 
 
-def plan_sources(src: str | os.PathLike[str], *, split: str, recursive: bool, command: str) -> Sources:
+def plan_sources(
+    src: str | os.PathLike[str], *, split: str, recursive: bool, command: str, headers: bool = True
+) -> Sources:
     """Every item under ``src``, from headers: a token tree or a ``dataset build`` output.
+
+    With ``headers`` off, only the first ``.ecdc`` file's header is read (the
+    codec identity) and the others are planned from their sizes: each file is
+    then read once, when its shard is written (frames unknown until then:
+    ``SourceRef.n_frames`` is -1). ``.npq`` headers (64 bytes, and the
+    vocabularies that decide the codes' width) are always read.
 
     Raises
     ------
@@ -394,5 +450,5 @@ def plan_sources(src: str | os.PathLike[str], *, split: str, recursive: bool, co
     """
     path = Path(src)
     if (path / "dataset_dict.json").is_file():
-        return _plan_dataset(path, command)
-    return _plan_tree(path, split, recursive, command)
+        return _plan_dataset(path, command, headers)
+    return _plan_tree(path, split, recursive, command, headers)

@@ -89,7 +89,9 @@ class Build:
         self.plan = plan
         # Codes start as uint16; the first row that needs uint32 widens every split (see features_for).
         self.width = CODES_DTYPES[0]
-        self.features = features_for(plan.kind, embed=plan.embed, codes_dtype=self.width)
+        #: Token files are placed under tokens/ (rows name them in ``audio``), else rows carry ``id``.
+        self.placed = not plan.embed or plan.materialize != "none"
+        self.features = features_for(plan.kind, embed=plan.embed, codes_dtype=self.width, placed=self.placed)
         self.workdir = plan.staging.create()
         self.writers: dict[str, SplitWriter] = {}
         try:
@@ -139,9 +141,14 @@ class Build:
 
     def _write(self, split: str, row: Row) -> None:
         self.n_frames += row.get("n_frames", 0)
+        if not self.placed:  # nothing under tokens/: the row names its source file below the split's root
+            below = row["audio"][len(self.plan.tokens_prefix) + len(split) + 2 :]
+            row["id"] = below[: -len(self.plan.suffix)]
         if self.plan.embed and row["codes"].dtype.itemsize > self.width.itemsize:
             self.width = row["codes"].dtype
-            self.features = features_for(self.plan.kind, embed=True, codes_dtype=self.width)
+            self.features = features_for(
+                self.plan.kind, embed=True, codes_dtype=self.width, placed=self.placed
+            )
             for w in self.writers.values():
                 w.widen(self.features)
         self.writers[split].add(row)

@@ -193,7 +193,10 @@ def export_dataset(
     out_path = Path(out)
     state = _SHARDED[format].state_for(out_path) if format in _SHARDED else out_path / STATE_DIR
     _check_out(out_path, Path(src), state)
-    sources = plan_sources(src, split=split, recursive=recursive, command=command)
+    # codec-bpe resumes by each file's shape: it needs every header. The sharded formats read each
+    # .ecdc file once, when its shard is written.
+    headers = format == "codec-bpe"
+    sources = plan_sources(src, split=split, recursive=recursive, command=command, headers=headers)
     if flatten is not None:
         if format == "codec-bpe":
             raise UsageError("codec-bpe files hold (K, T) codes; flatten parquet or webdataset",
@@ -217,7 +220,6 @@ def export_dataset(
     plan = _plan(sink, sources, limits)
     mine = [(split_name, s) for split_name, s in plan if s.index % shard[1] == shard[0]]
     sweep(out_path, [s for _, s in mine], state)
-    by_key = {r.id: r for r in sources.refs}
     emit(on_progress, ProgressEvent("files", total=sum(len(s.items) for _, s in mine)))
     failures = list(sources.failures)
     written = skipped = shards_written = 0
@@ -230,7 +232,7 @@ def export_dataset(
             continue
         with write_shard(sink, shard_plan) as (writer, result):
             for ref in shard_plan.items:
-                source = by_key[ref.id]
+                source: SourceRef = ref.origin
                 try:
                     item = sources.load(source, ref.key)
                 except (AudiotokError, OSError) as exc:
@@ -286,8 +288,9 @@ def _shar_sink(
     meta = {} if from_list is None else annotate(from_list, src, sources.refs)
     for i, ref in enumerate(sources.refs):  # a changed manifest line rewrites the item's shard
         if ref.id in meta:
-            digest = hashlib.sha256(json.dumps(meta[ref.id].to_json(), sort_keys=True).encode())
-            sources.refs[i] = dataclasses.replace(ref, version=f"{ref.version}:{digest.hexdigest()[:16]}")
+            line = json.dumps(meta[ref.id].to_json(), sort_keys=True)
+            digest = hashlib.sha256(f"{ref.version}:{line}".encode()).digest()
+            sources.refs[i] = dataclasses.replace(ref, version=int.from_bytes(digest[:16], "big"))
     dataset = src.resolve().name or "audiotok"
     left_out, notes = _nemo_checks(sources, meta, dataset) if preset == "nemo" else ([], [])
     sink = SharSink(out, sources.identity, has_cond=sources.has_cond, flatten=flatten, preset=preset,
@@ -333,7 +336,7 @@ def _plan(sink: ShardSink, sources: Sources, limits: ShardLimits) -> list[tuple[
     """Every shard of the export, split by split, numbered across splits (``ShardPlan.index``)."""
     keys = sink.keys([r.id for r in sources.refs])
     items = [
-        ItemRef(k, r.id, r.source, r.n_bytes, r.version) for k, r in zip(keys, sources.refs, strict=True)
+        ItemRef(k, r.id, r.source, r.n_bytes, r.version, r) for k, r in zip(keys, sources.refs, strict=True)
     ]
     ident = {k: v for k, v in sink.identity.to_json().items() if k not in ("command", "audiotok")}
     shape = {"format": sink.name, "identity": ident, "cond": sink.has_cond, "flatten": sink.flatten}

@@ -49,7 +49,8 @@ def verify_dataset(
 
     Each row's source is ``roots[split]`` (or the only root, for a split made
     by ``--valid-fraction``) joined with the row's ``audio`` path below
-    ``tokens_subdir/split/``. Embedded rows must equal the source token for
+    ``tokens_subdir/split/`` (or, without ``audio``, its ``id`` and the kind's
+    suffix). Embedded rows must equal the source token for
     token (codes, conditioning, frame and codebook counts); files placed
     under ``tokens_subdir`` (links or copies) must resolve.
 
@@ -73,9 +74,15 @@ def _verify_batch(
     batch: pa.Table, dataset_dir: str, kind: Kind, root: str, prefix: str, *, embed: bool
 ) -> list[FileFailure]:
     failures: list[FileFailure] = []
-    for i, audio in enumerate(batch.column("audio").to_pylist()):
+    suffix = ".ecdc" if kind == "esf" else ".npq"
+    if "audio" in batch.column_names:
+        audios = batch.column("audio").to_pylist()
+    else:  # embedded, nothing placed: rows name their source in `id`
+        audios = [prefix + i + suffix for i in batch.column("id").to_pylist()]
+    for i, audio in enumerate(audios):
         src = os.path.join(root, audio.removeprefix(prefix))
-        placed = [os.path.join(dataset_dir, p) for p in (esf_files(audio) if kind == "esf" else [audio])]
+        files = esf_files(audio) if kind == "esf" else [audio]
+        placed = [os.path.join(dataset_dir, p) for p in files] if "audio" in batch.column_names else []
         # Without embedding the files must be there; with it, only placed files must resolve.
         if any(not os.path.exists(p) and (not embed or os.path.lexists(p)) for p in placed):
             failures.append(FileFailure(path=src, error=f"{audio}: file in the dataset does not resolve"))

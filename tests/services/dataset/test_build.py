@@ -49,11 +49,12 @@ def test_embedded_rows_match_sources_token_for_token(tree: Path, tmp_path: Path)
     assert result.written and result.kind == "npq" and result.splits == {"train": 6}
     assert result.materialize == "none" and not (out / "tokens").exists()
     rows = _rows(out)
-    assert [r["audio"] for r in rows] == sorted(
-        f"tokens/train/{p.relative_to(tree).as_posix()}" for p in tree.rglob("*.npq")
+    assert "audio" not in rows[0]  # no token file in the output to name (issue 23)
+    assert [r["id"] for r in rows] == sorted(
+        p.relative_to(tree).with_suffix("").as_posix() for p in tree.rglob("*.npq")
     )
     for row in rows:
-        tokens, header = npq.read(tree / row["audio"].removeprefix("tokens/train/"))
+        tokens, header = npq.read(tree / f"{row['id']}.npq")
         codes = np.asarray(row["codes"], dtype=np.int64).reshape(row["n_frames"], row["n_codebooks"])
         np.testing.assert_array_equal(codes, tokens)
         assert row["n_frames"] == header.seq_len and row["fps"] == header.token_rate
@@ -250,7 +251,7 @@ def test_split_map_and_max_files(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     result = build_dataset(tree, out, split_map={"train": "d0", "valid": "d1"})
     assert result.splits == {"train": 3, "valid": 3}
-    assert all(a.startswith("tokens/valid/clip") for a in datasets.load_from_disk(str(out))["valid"]["audio"])
+    assert all(a.startswith("clip") for a in datasets.load_from_disk(str(out))["valid"]["id"])
     assert build_dataset(tree, out, split_map={"train": "d0"}, max_files=2).splits == {"train": 2}
 
 
@@ -277,11 +278,11 @@ def test_valid_fraction_is_deterministic_and_disjoint(tmp_path: Path) -> None:
     assert a.splits == b.splits and 0 < a.splits["valid"] < 40 and sum(a.splits.values()) == 40
     va = datasets.load_from_disk(str(tmp_path / "a"))
     vb = datasets.load_from_disk(str(tmp_path / "b"))
-    assert va["valid"]["audio"] == vb["valid"]["audio"]
-    names = lambda split: {x.rsplit("/", 1)[-1] for x in va[split]["audio"]}  # noqa: E731
+    assert va["valid"]["id"] == vb["valid"]["id"]
+    names = lambda split: {x.rsplit("/", 1)[-1] for x in va[split]["id"]}  # noqa: E731
     assert not names("train") & names("valid")
     c = build_dataset(root, tmp_path / "c", recursive=True, valid_fraction=0.25, seed=4)
-    assert datasets.load_from_disk(str(tmp_path / "c"))["valid"]["audio"] != va["valid"]["audio"] or (
+    assert datasets.load_from_disk(str(tmp_path / "c"))["valid"]["id"] != va["valid"]["id"] or (
         c.splits != a.splits
     )
 
@@ -348,7 +349,7 @@ def test_worker_processes_give_the_same_dataset(tmp_path: Path) -> None:
     one = build_dataset(root, tmp_path / "one", recursive=True, skip_bad=True)
     two = build_dataset(root, tmp_path / "two", recursive=True, skip_bad=True, workers=2)
     assert one.failures == two.failures and one.splits == two.splits == {"train": 12}
-    rows = lambda out: [(r["audio"], r["codes"]) for r in _rows(out)]  # noqa: E731
+    rows = lambda out: [(r["id"], r["codes"]) for r in _rows(out)]  # noqa: E731
     assert rows(tmp_path / "one") == rows(tmp_path / "two")
 
 
@@ -390,11 +391,11 @@ def test_a_wide_file_after_narrow_ones_widens_every_split(tmp_path: Path) -> Non
     assert result.written and result.verified and sum(result.splits.values()) == 9
     dsd = datasets.load_from_disk(str(out))
     assert {str(ds.features["codes"].feature.dtype) for ds in dsd.values()} == {"uint32"}
-    expected = {p.name: npq.read(p)[0] for p in narrow} | {"zz_wide.npq": wide}
+    expected = {p.stem: npq.read(p)[0] for p in narrow} | {"zz_wide": wide}
     seen = set()
     for ds in dsd.values():
         for row in ds.with_format("numpy"):
-            name = str(row["audio"]).rsplit("/", 1)[-1]
+            name = str(row["id"]).rsplit("/", 1)[-1]
             codes = row["codes"].reshape(row["n_frames"], row["n_codebooks"])
             np.testing.assert_array_equal(codes, expected[name])
             seen.add(name)
@@ -411,3 +412,45 @@ def test_tokens_outside_a_uint16_vocabulary_are_refused(tmp_path: Path) -> None:
     assert [f.error for f in result.failures] == [
         "token 70000 is outside the vocabulary (vocab_sizes at most 1024)"
     ]
+
+
+def _spec_loader(out: Path) -> int:
+    """A loader written for ``specs/encodec-dataset-workflow.md``: ``audio`` is a path relative to the
+    dataset folder, the token file is there and its sidecars are beside it. Returns the rows read."""
+    from audiotok.formats import ecdc, esf
+
+    n = 0
+    for ds in datasets.load_from_disk(str(out)).values():
+        for audio in ds["audio"]:
+            path = out / audio
+            if path.suffix == ".ecdc":
+                ecdc.read(path)
+                esf.read_sidecar(*esf.sidecar_paths(path))
+            else:
+                npq.read(path)
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize("kind", ["npq", "esf"])
+@pytest.mark.parametrize(
+    ("embed", "materialize"), [(True, None), (True, "none"), (True, "link"), (True, "copy"), (False, None)]
+)
+def test_every_audio_path_names_a_file_in_the_output(
+    tmp_path: Path, kind: str, embed: bool, materialize: str | None
+) -> None:
+    """Issue 23: no ``audio`` value names a file the output lacks (the embedded default used to)."""
+    src = tmp_path / kind
+    (make_npq_tree if kind == "npq" else make_esf_tree)(src, 4)
+    out = tmp_path / "ds"
+    build_dataset(src, out, recursive=True, embed=embed, materialize=materialize)  # type: ignore[arg-type]
+    ds = datasets.load_from_disk(str(out))["train"]
+    placed = not embed or materialize in ("link", "copy")
+    if placed:  # the spec's layout: a loader written for it reads every row
+        assert "id" not in ds.column_names and _spec_loader(out) == 4
+    else:  # nothing under tokens/: no audio column; `id` names the source file below its split folder
+        assert "audio" not in ds.column_names and not (out / "tokens").exists()
+        suffix = ".npq" if kind == "npq" else ".ecdc"
+        assert sorted(ds["id"]) == sorted(
+            p.relative_to(src).with_suffix("").as_posix() for p in src.rglob(f"*{suffix}")
+        )

@@ -32,7 +32,7 @@ def test_rows_match_codes_and_sidecars(tree: Path, tmp_path: Path) -> None:
     assert ds.features["codes"] == datasets.List(datasets.Value("uint16"))
     assert ds.features["cond"] == datasets.List(datasets.Value("float32"))
     for row in ds.with_format("numpy"):
-        src = tree / str(row["audio"]).removeprefix("tokens/train/")
+        src = tree / f"{row['id']}.ecdc"
         codes, meta = ecdc.read(src)
         cond, cmeta = esf.read_sidecar(*esf.sidecar_paths(src))
         # The documented row -> array mapping (features_for, README).
@@ -116,7 +116,7 @@ def test_codes_above_uint16_widen_the_column_and_above_uint32_fail(tree: Path, t
     assert result.written and result.verified
     ds = datasets.load_from_disk(str(tmp_path / "ds"))["train"].with_format("numpy")
     assert ds.features["codes"] == datasets.List(datasets.Value("uint32"))
-    row = next(r for r in ds if str(r["audio"]).endswith(files[-1].name))
+    row = next(r for r in ds if str(r["id"]).endswith(files[-1].stem))
     np.testing.assert_array_equal(row["codes"].reshape(2, 8), wide)
     _rewrite_codes(files[0], np.array([[2**32] * 8]))
     failed = build_dataset(tree, tmp_path / "ds", recursive=True)
@@ -202,7 +202,7 @@ def test_build_skips_exactly_what_the_audit_reports(tmp_path: Path, jobs: int, e
             assert reason == f"{first.type}: {first.detail}"
     assert result.splits == {"train": len(files) - len(broken)}
     for row in datasets.load_from_disk(str(tmp_path / "ds"))["train"]:
-        src = root / row["audio"].removeprefix("tokens/train/")
+        src = root / (row["audio"].removeprefix("tokens/train/") if not embed else f"{row['id']}.ecdc")
         assert str(src) not in broken
         if embed:
             assert row["fps"] == json.loads(esf.sidecar_paths(src)[1].read_text())["fps"] == 75.0
@@ -224,4 +224,4 @@ def test_build_checks_fps_against_the_codes_fps(tmp_path: Path) -> None:
         ("wrong.ecdc", "fps_mismatch: JSON fps 75, expected 50")
     ]
     [row] = datasets.load_from_disk(str(tmp_path / "ds"))["train"]
-    assert (row["audio"], row["fps"]) == ("tokens/train/fifty.ecdc", 50.0)
+    assert (row["id"], row["fps"]) == ("fifty", 50.0)
