@@ -1,5 +1,5 @@
-"""``kill -9`` at seeded random moments of ``audiotok dataset export``: never a torn shard, and the rerun
-finishes with the bytes of a clean run and no temporary file left (issue 23's must-hold).
+"""``kill -9`` at seeded random moments of ``audiotok dataset export`` and ``encode --to FMT``: never a
+torn shard, and the rerun finishes with the bytes of a clean run and no temporary file left (issue 23).
 
 The fixed-point kills (mid-shard, between a shard and its receipt) are in ``test_shards.py`` and
 ``test_shar.py``; here the moments are drawn from the clean run's own duration, so they fall in
@@ -127,3 +127,38 @@ def test_the_whole_shard_check_catches_a_torn_one(fmt: str, tmp_path: Path) -> N
     shard.write_bytes(data[: len(data) // 2])
     with pytest.raises(Exception):  # noqa: B017 (each reader raises its own error for a torn file)
         _check_whole(out)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "webdataset", "shar"])
+def test_random_kills_of_encode_to_shards(fmt: str, dac_home: Path, tmp_path: Path) -> None:
+    """``audiotok encode --to FMT`` straight from audio, killed at seeded random moments: the same checks."""
+    from tests.dac_helpers import write_audio
+
+    for i in range(12):
+        write_audio(tmp_path / "in" / f"d{i % 2}" / f"clip{i:02d}.wav", 0.1 + 0.01 * i, channels=1, seed=i)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # HOME: the tiny DAC as 44khz (dac_home)
+    cmd = [sys.executable, "-m", "audiotok", "encode", "../in", "-r", "-o", "out", "--codec", "dac-44khz",
+           "--backend", "eager", "--codebooks", "4", "--to", fmt]  # fmt: skip
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "killed").mkdir()
+    clean, out = tmp_path / "clean" / "out", tmp_path / "killed" / "out"
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=clean.parent, env=env, check=True, capture_output=True)
+    duration = time.perf_counter() - t0
+    rng = random.Random(f"encode-{fmt}")
+    killed = 0
+    for _ in range(3):
+        proc = subprocess.Popen(cmd, cwd=out.parent, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(rng.uniform(0.5, 1.0) * duration)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        if out.exists():
+            _check_whole(out)
+    assert killed, "every run finished before its kill: the test would prove nothing"
+    done = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _temporaries(out, out.parent / (out.name + ".audiotok")) == []
+    assert _files(out) == _files(clean) and _check_whole(out) >= 1
