@@ -113,6 +113,18 @@ def encode(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Encode existing outputs again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be encoded.")] = False,
     shard: Shard = SHARD,
+    max_shard_bytes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="--to parquet|shar|webdataset: bytes of codes per shard (default: parquet 500 MB, "
+            "webdataset and shar 1 GB).",
+        ),
+    ] = None,
+    max_shard_items: Annotated[
+        int | None,
+        typer.Option(min=1, help="--to parquet|shar|webdataset: items per shard (default: shar 1000)."),
+    ] = None,
     as_json: JsonOpt = False,
     rays: Rays = RAY,
 ) -> None:
@@ -130,7 +142,8 @@ def encode(
         out.run(
             "Encoding", encode_service.encode_paths, inputs_of(inputs, from_list), outdir=outdir,
             codec=choice, sink=to, opts=opts, device=dev, recursive=recursive,
-            shard=shard, dry_run=dry_run, engine=rays, line=_line,
+            shard=shard, shard_limits=(max_shard_bytes, max_shard_items), dry_run=dry_run, engine=rays,
+            line=_line,
         )  # fmt: skip
 
 

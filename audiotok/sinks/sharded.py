@@ -50,6 +50,7 @@ from audiotok.sinks.shards import (
     ItemRef,
     ShardIdentity,
     ShardItem,
+    ShardLimits,
     ShardPlan,
     ShardResult,
     ShardSink,
@@ -105,6 +106,12 @@ class ShardedTokenSink(TokenSink):
         self.open: _Open | None = None
         self.swept = False
         self.abandoned: set[int] = set()  # shards whose writing failed in this run: the rerun writes them
+        self.limits: tuple[int | None, int | None] = (None, None)
+
+    def set_limits(self, max_bytes: int | None, max_items: int | None) -> None:
+        """Cap each shard at ``max_bytes`` of codes and ``max_items`` items (``None``: the format's default);
+        a cap below 1 is refused (``UsageError``) when the shards are planned."""
+        self.limits = (max_bytes, max_items)
 
     @classmethod
     def format(cls) -> type[ShardSink]:
@@ -185,7 +192,9 @@ class ShardedTokenSink(TokenSink):
         ident = {k: v for k, v in sink.identity.to_json().items() if k not in ("command", "audiotok")}
         context = json.dumps({"format": sink.name, "identity": ident, "cond": False, "flatten": None,
                               **sink.context()}, sort_keys=True)  # fmt: skip
-        packed = pack(refs, fmt.default_limits, lambda r: r.n_bytes)
+        default = fmt.default_limits
+        limits = ShardLimits(self.limits[0] or default.max_bytes, self.limits[1] or default.max_items)
+        packed = pack(refs, limits, lambda r: r.n_bytes)
         self.sink, self.shards, self.where = sink, [], {}
         for j, items in enumerate(packed):
             name = sink.shard_name(_SPLIT, j, len(packed))

@@ -138,7 +138,7 @@ def test_random_kills_of_encode_to_shards(fmt: str, dac_home: Path, tmp_path: Pa
         write_audio(tmp_path / "in" / f"d{i % 2}" / f"clip{i:02d}.wav", 0.1 + 0.01 * i, channels=1, seed=i)
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # HOME: the tiny DAC as 44khz (dac_home)
     cmd = [sys.executable, "-m", "audiotok", "encode", "../in", "-r", "-o", "out", "--codec", "dac-44khz",
-           "--backend", "eager", "--codebooks", "4", "--to", fmt]  # fmt: skip
+           "--backend", "eager", "--codebooks", "4", "--to", fmt, "--max-shard-items", "2"]  # fmt: skip
     (tmp_path / "clean").mkdir()
     (tmp_path / "killed").mkdir()
     clean, out = tmp_path / "clean" / "out", tmp_path / "killed" / "out"
@@ -161,4 +161,19 @@ def test_random_kills_of_encode_to_shards(fmt: str, dac_home: Path, tmp_path: Pa
     done = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert _temporaries(out, out.parent / (out.name + ".audiotok")) == []
-    assert _files(out) == _files(clean) and _check_whole(out) >= 1
+    assert _files(out) == _files(clean) and _check_whole(out) >= 6  # 12 items in shards of 2
+
+
+def test_shard_limits_are_refused_for_a_sink_of_one_file_per_item(dac_home: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from audiotok.cli.app import app
+    from audiotok.errors import UsageError
+    from tests.dac_helpers import write_audio
+
+    write_audio(tmp_path / "in" / "a.wav", 0.1, channels=1)
+    args = ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--codec", "dac-44khz",
+            "--to", "npq", "--max-shard-items", "2"]  # fmt: skip
+    result = CliRunner().invoke(app, args)  # app.main, the error boundary, makes it one line and status 2
+    assert isinstance(result.exception, UsageError) and "size the shards of parquet" in str(result.exception)
+    assert not (tmp_path / "out").exists()  # refused before any work

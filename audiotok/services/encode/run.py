@@ -42,6 +42,7 @@ def encode_paths(
     recursive: bool = False,
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
     shard: tuple[int, int] = (0, 1),
+    shard_limits: tuple[int | None, int | None] = (None, None),
     dry_run: bool = False,
     engine: RayOptions | None = None,
     loader: Callable[[], Codec] | None = None,
@@ -62,6 +63,8 @@ def encode_paths(
     ``on_record`` gets each file's record (the sink's record type) or a failed
     record; the batch goes on past a bad file. ``loader`` loads the codec
     instead of the registry (called once, when a file needs encoding).
+    ``shard_limits`` (bytes of codes, items; ``None``: the format's default)
+    caps each shard of a sharded sink (``parquet``, ``shar``, ``webdataset``).
 
     Raises
     ------
@@ -71,7 +74,8 @@ def encode_paths(
         If an option does not fit the codec or the sink (a codebook count, Mid
         and Side into a one-channel sink), two inputs map to one output
         (naming both), the output folder holds another codec's tokens, the
-        shard does not exist, or ``engine`` is given without Ray installed.
+        shard does not exist, ``shard_limits`` are given for a sink of one file
+        per item, or ``engine`` is given without Ray installed.
     """
     t0 = time.perf_counter()
     opts = opts or EncodeOptions()
@@ -96,7 +100,21 @@ def encode_paths(
             "(write `to` npq on many, then `dataset export`)",
             param="to",
         )
-    target: TokenSink = sink_cls(ctx, outdir)
+
+    def make_target(context: SinkContext) -> TokenSink:
+        made = sink_cls(context, outdir)
+        if shard_limits != (None, None):
+            from audiotok.sinks.sharded import ShardedTokenSink
+
+            if not isinstance(made, ShardedTokenSink):
+                raise UsageError(
+                    f"--max-shard-bytes and --max-shard-items size the shards of parquet, shar and "
+                    f"webdataset, not {sink} files", param="max_shard_items",
+                )  # fmt: skip
+            made.set_limits(*shard_limits)
+        return made
+
+    target = make_target(ctx)
 
     def done_without_audio(item: runner.PlanItem) -> FileRecord | None:
         return target.resume(item.path, item.dst, None)  # a sink that needs no probe: not probed, not counted
@@ -109,7 +127,7 @@ def encode_paths(
     )  # fmt: skip
     if batch.items and not dry_run:  # files to record: the weights' sha256 goes into them
         ctx = model.context()
-        target = sink_cls(ctx, outdir)
+        target = make_target(ctx)
     roots = manifest_root(items_at)
     for root in sorted({roots(item.dst) for item in batch.items}):
         manifest.check(root, ctx.info)  # one codec per output folder, refused before any work
