@@ -81,23 +81,25 @@ def _check_whole(out: Path) -> int:
     return checked
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "webdataset", "shar"])
-def test_random_kills_never_tear_a_shard_and_the_rerun_matches_a_clean_run(fmt: str, tmp_path: Path) -> None:
-    src = tmp_path / "npq"
-    make_npq_tree(src, 300, folders=3)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _kill_then_finish(
+    cmd: list[str], tmp_path: Path, seed: str, kills: int, earliest: float
+) -> tuple[Path, Path]:
+    """Run ``cmd`` once cleanly (in ``clean/``), then ``kills`` times in ``killed/``, each killed at a seeded
+    moment in ``[earliest, 1]`` x the clean run's time (every shard checked whole after each), then once to
+    the end; returns the two outputs, ``(clean/out, killed/out)``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # HOME as the test set it (the tiny DAC for encode)
     (tmp_path / "clean").mkdir()
     (tmp_path / "killed").mkdir()
     clean, out = tmp_path / "clean" / "out", tmp_path / "killed" / "out"
     t0 = time.perf_counter()
-    subprocess.run(_export(fmt), cwd=clean.parent, env=env, check=True, capture_output=True)
+    subprocess.run(cmd, cwd=clean.parent, env=env, check=True, capture_output=True)
     duration = time.perf_counter() - t0
-    rng = random.Random(f"kill-{fmt}")
+    rng = random.Random(seed)
     killed = 0
-    for _ in range(KILLS):
-        proc = subprocess.Popen(_export(fmt), cwd=out.parent, env=env, stdout=subprocess.DEVNULL,
+    for _ in range(kills):
+        proc = subprocess.Popen(cmd, cwd=out.parent, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(rng.uniform(0.3, 1.0) * duration)
+        time.sleep(rng.uniform(earliest, 1.0) * duration)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
@@ -105,9 +107,17 @@ def test_random_kills_never_tear_a_shard_and_the_rerun_matches_a_clean_run(fmt: 
         if out.exists():
             _check_whole(out)  # no file under a final name is torn
     assert killed, "every run finished before its kill: the test would prove nothing"
-    done = subprocess.run(_export(fmt), cwd=out.parent, env=env, capture_output=True, check=False)
-    assert done.returncode == 0, done.stderr.decode()
+    done = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert _temporaries(out, out.parent / (out.name + ".audiotok")) == []
+    return clean, out
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "webdataset", "shar"])
+def test_random_kills_never_tear_a_shard_and_the_rerun_matches_a_clean_run(fmt: str, tmp_path: Path) -> None:
+    src = tmp_path / "npq"
+    make_npq_tree(src, 300, folders=3)
+    clean, out = _kill_then_finish(_export(fmt), tmp_path, f"kill-{fmt}", KILLS, 0.3)
     assert _files(out) == _files(clean)
     assert _check_whole(out) >= 100  # 300 items in shards of 3
 
@@ -136,31 +146,9 @@ def test_random_kills_of_encode_to_shards(fmt: str, dac_home: Path, tmp_path: Pa
 
     for i in range(12):
         write_audio(tmp_path / "in" / f"d{i % 2}" / f"clip{i:02d}.wav", 0.1 + 0.01 * i, channels=1, seed=i)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # HOME: the tiny DAC as 44khz (dac_home)
     cmd = [sys.executable, "-m", "audiotok", "encode", "../in", "-r", "-o", "out", "--codec", "dac-44khz",
            "--backend", "eager", "--codebooks", "4", "--to", fmt, "--max-shard-items", "2"]  # fmt: skip
-    (tmp_path / "clean").mkdir()
-    (tmp_path / "killed").mkdir()
-    clean, out = tmp_path / "clean" / "out", tmp_path / "killed" / "out"
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=clean.parent, env=env, check=True, capture_output=True)
-    duration = time.perf_counter() - t0
-    rng = random.Random(f"encode-{fmt}")
-    killed = 0
-    for _ in range(3):
-        proc = subprocess.Popen(cmd, cwd=out.parent, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(rng.uniform(0.5, 1.0) * duration)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-        if out.exists():
-            _check_whole(out)
-    assert killed, "every run finished before its kill: the test would prove nothing"
-    done = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, check=False)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert _temporaries(out, out.parent / (out.name + ".audiotok")) == []
+    clean, out = _kill_then_finish(cmd, tmp_path, f"encode-{fmt}", 3, 0.5)
     assert _files(out) == _files(clean) and _check_whole(out) >= 6  # 12 items in shards of 2
 
 

@@ -37,6 +37,7 @@ from torch import nn
 
 from audiotok.codecs._hf import from_pretrained
 from audiotok.codecs.codec import Array, Capabilities, Context, Part
+from audiotok.codecs.mimi.export import ExportSeanet, seanet_reach
 from audiotok.codecs.plugin import Located
 from audiotok.codecs.streaming import StreamingCodec
 from audiotok.codecs.weights import sha256_file
@@ -264,77 +265,6 @@ class MimiCodec(StreamingCodec):
             raise UsageError(
                 f"{k} codebooks asked for but {self.name} takes {self.min_codebooks} to {self.n_codebooks}"
             )
-
-
-class ExportSeanet(nn.Module):
-    """Mimi's SEANet encoder for a backend: ``audio : Tensor[B, 1, S]`` to ``Tensor[B, D, ceil(S / 960)]``.
-
-    The same convolutions as ``MimiEncoder`` without its padding cache: each
-    causal convolution pads ``kernel - stride`` zeros on the left and, from
-    the input's length, the ``extra padding`` zeros on the right that make
-    its frames whole (``MimiConv1d`` with ``pad_mode="constant"``, which every
-    SEANet convolution has), so that OpenVINO converts it with a dynamic length.
-    """
-
-    def __init__(self, seanet: nn.Module) -> None:
-        super().__init__()
-        from transformers.models.mimi.modeling_mimi import MimiConv1d, MimiResnetBlock
-
-        def part(layer: nn.Module) -> nn.Module:
-            if isinstance(layer, MimiConv1d):
-                if layer.pad_mode != "constant":
-                    raise ValueError(f"SEANet convolution with pad_mode {layer.pad_mode!r}")
-                return _CausalConv(layer)
-            if isinstance(layer, MimiResnetBlock):
-                if not isinstance(layer.shortcut, nn.Identity):
-                    raise ValueError("SEANet residual block with a convolution shortcut")
-                return _Residual(nn.Sequential(*(part(b) for b in layer.block)))
-            return layer
-
-        self.layers = nn.Sequential(*(part(layer) for layer in cast(Any, seanet).layers))
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.layers(audio)
-        return out
-
-
-class _CausalConv(nn.Module):
-    """``MimiConv1d`` (causal, zero padding) as plain tensor operations on a dynamic length."""
-
-    def __init__(self, conv: Any) -> None:
-        super().__init__()
-        self.conv = conv.conv
-        self.left = int(conv.padding_total)
-        self.stride = int(conv.conv.stride[0])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:  # the end padding that makes the frames whole: (-length) mod stride zeros
-            extra = (self.stride - x.shape[-1] % self.stride) % self.stride
-            x = torch.cat([x, x.new_zeros(x.shape[0], x.shape[1], extra)], -1)
-        out: torch.Tensor = self.conv(nn.functional.pad(x, (self.left, 0)))
-        return out
-
-
-class _Residual(nn.Module):
-    """``MimiResnetBlock`` with an identity shortcut: ``x + block(x)``."""
-
-    def __init__(self, block: nn.Module) -> None:
-        super().__init__()
-        self.block = block
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = x + self.block(x)
-        return out
-
-
-def seanet_reach(seanet: Any) -> int:
-    """Samples before an output frame's own that the SEANet reads (its causal receptive field)."""
-    reach, per_frame = 0, 1
-    for name in seanet._conv1d_layer_names:
-        conv = seanet.get_submodule(name).conv
-        reach += (int(conv.kernel_size[0]) - 1) * int(conv.dilation[0]) * per_frame
-        per_frame *= int(conv.stride[0])
-    return reach
 
 
 def _encoder_strides(encoder: Any) -> dict[nn.Module, int]:
